@@ -1,0 +1,165 @@
+//! A fixed-size hash table from key hash to [`KeyState`], for the shadow state of keys.
+//!
+//! Open addressing with linear probing and no tombstones: removing keys in bulk (when the sampling rate halves)
+//! compacts the probe chains in place, so the table never reallocates and its memory is exactly what it was
+//! given. It is allocated zeroed, so the operating system hands out pages only as keys land in them.
+
+use super::keys::KeyState;
+
+/// Slots are at most this full; past it probing gets long.
+const MAX_LOAD: f64 = 0.75;
+
+#[derive(Clone, Copy, bytemuck::Zeroable)]
+#[repr(C)]
+struct Slot {
+    /// The key hash, or 0 for an empty slot (a key hashing to 0 is stored as 1).
+    hash: u64,
+    state: KeyState,
+}
+
+pub(crate) struct KeyTable {
+    slots: Vec<Slot>,
+    len: usize,
+}
+
+impl KeyTable {
+    /// The largest table within `budget_bytes` (at least 16 slots).
+    pub fn with_budget(budget_bytes: usize) -> Self {
+        let slots = (budget_bytes / Self::SLOT_BYTES).max(16);
+        KeyTable {
+            slots: bytemuck::zeroed_vec(slots),
+            len: 0,
+        }
+    }
+
+    pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+    pub fn allocated_bytes(&self) -> usize {
+        self.slots.len() * Self::SLOT_BYTES
+    }
+
+    /// Keys the table holds before it must be thinned.
+    pub fn max_len(&self) -> usize {
+        (self.slots.len() as f64 * MAX_LOAD) as usize
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn stored(hash: u64) -> u64 {
+        hash.max(1)
+    }
+
+    /// The home slot of a hash: mixed (tracked hashes are all small once sampled) and mapped onto the table
+    /// without a modulo.
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        let mixed = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29) ^ hash;
+        ((u128::from(mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9)) * self.slots.len() as u128) >> 64)
+            as usize
+    }
+
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() { 0 } else { i + 1 }
+    }
+
+    #[inline]
+    fn find(&self, hash: u64) -> Result<usize, usize> {
+        let hash = Self::stored(hash);
+        let mut i = self.home(hash);
+        loop {
+            match self.slots[i].hash {
+                0 => return Err(i),
+                h if h == hash => return Ok(i),
+                _ => i = self.next(i),
+            }
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, hash: u64) -> Option<&KeyState> {
+        self.find(hash).ok().map(|i| &self.slots[i].state)
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, hash: u64) -> Option<&mut KeyState> {
+        self.find(hash).ok().map(|i| &mut self.slots[i].state)
+    }
+
+    /// Inserts a key that is not in the table. The caller keeps `len() < max_len()`.
+    pub fn insert(&mut self, hash: u64, state: KeyState) -> &mut KeyState {
+        debug_assert!(self.len < self.slots.len());
+        match self.find(hash) {
+            Ok(i) => &mut self.slots[i].state,
+            Err(i) => {
+                self.slots[i] = Slot {
+                    hash: Self::stored(hash),
+                    state,
+                };
+                self.len += 1;
+                &mut self.slots[i].state
+            }
+        }
+    }
+
+    /// Keeps the keys whose hash `keep` accepts, and repairs the probe chains in place.
+    pub fn retain(&mut self, keep: impl Fn(u64) -> bool) {
+        // No chain crosses a slot that is empty now, so the repair below can start from one. (The table is never
+        // full: MAX_LOAD < 1.)
+        let Some(start) = self.slots.iter().position(|s| s.hash == 0) else {
+            return;
+        };
+        for slot in &mut self.slots {
+            if slot.hash != 0 && !keep(slot.hash) {
+                slot.hash = 0;
+                self.len -= 1;
+            }
+        }
+        // Removing keys can cut a chain between a key and its home slot. Walking once around the table from
+        // `start` and putting every key back from its home fixes that: each key moves only backwards along its
+        // own chain, which lies between `start` and the key, into slots already settled.
+        let mut i = self.next(start);
+        while i != start {
+            let slot = self.slots[i];
+            if slot.hash != 0 {
+                self.slots[i].hash = 0;
+                let mut j = self.home(slot.hash);
+                while self.slots[j].hash != 0 {
+                    j = self.next(j);
+                }
+                self.slots[j] = slot;
+            }
+            i = self.next(i);
+        }
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &KeyState> {
+        self.slots.iter().filter(|s| s.hash != 0).map(|s| &s.state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// After any inserts and a bulk removal, exactly the kept keys are found.
+        #[test]
+        fn finds_exactly_what_it_keeps(hashes in proptest::collection::hash_set(any::<u64>(), 0..300), cut in any::<u64>()) {
+            let mut table = KeyTable::with_budget(400 * KeyTable::SLOT_BYTES);
+            for &h in &hashes {
+                table.insert(h, KeyState::new((h % 1000) as u32, 1));
+            }
+            table.retain(|h| h <= cut.max(1));
+            for &h in &hashes {
+                let kept = KeyTable::stored(h) <= cut.max(1);
+                prop_assert_eq!(table.get(h).map(|s| s.pattern), kept.then_some((h % 1000) as u32));
+            }
+            prop_assert_eq!(table.len(), table.values().count());
+        }
+    }
+}

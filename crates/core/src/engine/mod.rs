@@ -1,0 +1,542 @@
+//! The engine: takes events one at a time and keeps what it needs to explain every miss.
+//!
+//! For each event it finds the key's pattern (from the key's state when it is tracked, from a small cache of
+//! recent folds, or by folding the key), counts the event on the pattern, and, when the key is tracked, updates
+//! the key's shadow state and attributes a miss to its cause. [`Engine::report`] turns all of it into a
+//! [`Report`] with findings; it can be called as often as wanted, live sources call it periodically.
+//!
+//! The engine does no I/O, reads no clock and never fails: odd input is counted, not an error.
+
+mod attribution;
+mod key_table;
+mod keys;
+mod markers;
+mod snapshot;
+mod stats;
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::event::{Command, Event, MICROS_PER_MILLI, MICROS_PER_SEC, Micros, Outcome, TtlChange};
+use crate::findings::Thresholds;
+use crate::pattern::{FoldConfig, PatternFolder, PatternId, PatternTable};
+use crate::report::{MissCause, Report};
+use crate::sketch::{KeyTopK, Timeline, timeline::MAX_BUCKETS};
+
+use attribution::{MissContext, attribute};
+use keys::{KeyState, KeyStates, flags};
+use markers::Markers;
+use stats::PatternStats;
+
+pub(crate) use markers::{Marker, MarkerKind};
+pub(crate) use stats::PatternStats as Stats;
+
+/// What the cache held before the first event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InitialState {
+    /// Empty: a simulation, or a trace replayed through a cache model from scratch. A miss on a key never seen
+    /// is `never_written`.
+    #[default]
+    Empty,
+    /// Unknown: a live source that joined a running cache. A first miss on a key never seen is `unknown`.
+    Unknown,
+}
+
+impl InitialState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitialState::Empty => "empty",
+            InitialState::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub fold: FoldConfig,
+    /// Patterns kept at most; the rest go to `{other}`.
+    pub max_patterns: usize,
+    /// Bytes of per-key state at most; past it keys are sampled.
+    pub key_budget_bytes: usize,
+    pub initial_state: InitialState,
+    /// The cache's memory limit when the source knows it (maxmemory, `--cache-size`): memory findings compare
+    /// the working set with it.
+    pub cache_capacity: Option<u64>,
+    pub thresholds: Thresholds,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            fold: FoldConfig::default(),
+            max_patterns: 500,
+            key_budget_bytes: 64 << 20,
+            initial_state: InitialState::Empty,
+            cache_capacity: None,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// Recent folds, by key hash: most events are for keys seen a moment ago, and folding costs more than a lookup.
+const FOLD_CACHE_SLOTS: usize = 1 << 14;
+
+#[derive(Debug, Clone, Copy)]
+struct CachedFold {
+    hash: u64,
+    pattern: PatternId,
+    ids: u64,
+}
+
+const EMPTY_FOLD: CachedFold = CachedFold {
+    hash: 0,
+    pattern: PatternId::MAX,
+    ids: 0,
+};
+
+/// The start and the bucket width shared by every timeline.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    first: Option<Micros>,
+    last: Micros,
+    bucket_width: Micros,
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    folder: PatternFolder,
+    table: PatternTable,
+    /// Indexed by pattern id; merged-away patterns are left empty.
+    stats: Vec<PatternStats>,
+    keys: KeyStates,
+    fold_cache: Vec<CachedFold>,
+    clock: Clock,
+    timeline: Timeline,
+    markers: Markers,
+    /// Hottest keys among evicted and flushed misses: what to give memory to, what to warm first.
+    top_evicted: KeyTopK,
+    top_flushed: KeyTopK,
+    events: u64,
+    skipped_lines: u64,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            folder: PatternFolder::new(config.fold.clone()),
+            table: PatternTable::new(config.max_patterns),
+            stats: Vec::new(),
+            keys: KeyStates::new(config.key_budget_bytes),
+            fold_cache: vec![EMPTY_FOLD; FOLD_CACHE_SLOTS],
+            clock: Clock {
+                first: None,
+                last: 0,
+                bucket_width: MICROS_PER_SEC,
+            },
+            timeline: Timeline::default(),
+            markers: Markers::default(),
+            top_evicted: KeyTopK::new(64),
+            top_flushed: KeyTopK::new(64),
+            events: 0,
+            skipped_lines: 0,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Sets the cache's memory limit once a source learns it.
+    pub fn set_cache_capacity(&mut self, bytes: Option<u64>) {
+        self.config.cache_capacity = bytes;
+    }
+
+    /// Counts input lines a source skipped as malformed, so that the report can say so.
+    pub fn note_skipped_lines(&mut self, lines: u64) {
+        self.skipped_lines += lines;
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Bytes held by per-key state now (bounded by the key budget).
+    pub fn key_state_bytes(&self) -> usize {
+        self.keys.allocated_bytes()
+    }
+
+    /// Feeds one event.
+    pub fn observe(&mut self, event: &Event<'_>) {
+        self.events += 1;
+        let bucket = self.bucket_of(event.time);
+        match event.command {
+            Command::Flush(scope) => self.markers.flush(event.time, scope, event.db),
+            Command::Marker => self
+                .markers
+                .label(event.time, String::from_utf8_lossy(event.key).into_owned()),
+            Command::Read | Command::Write(_) | Command::Delete | Command::Expire => {
+                self.on_key_event(event, bucket)
+            }
+        }
+    }
+
+    /// The timeline bucket of `time`, widening every timeline's buckets when the trace outgrows them.
+    fn bucket_of(&mut self, time: Micros) -> usize {
+        let first = *self.clock.first.get_or_insert(time);
+        self.clock.last = self.clock.last.max(time);
+        loop {
+            let index = (time.saturating_sub(first) / self.clock.bucket_width) as usize;
+            if index < MAX_BUCKETS {
+                return index;
+            }
+            self.clock.bucket_width *= 2;
+            self.timeline.halve();
+            for stats in &mut self.stats {
+                stats.timeline.halve();
+            }
+        }
+    }
+
+    /// The pattern and ids of a key, from the fold cache or by folding it.
+    fn fold(&mut self, hash: u64, key: &[u8]) -> (PatternId, u64) {
+        let slot = (hash as usize) & (FOLD_CACHE_SLOTS - 1);
+        let cached = self.fold_cache[slot];
+        if cached.hash == hash && cached.pattern != PatternId::MAX {
+            return (self.table.canonical(cached.pattern), cached.ids);
+        }
+        let folded = self.folder.fold(key);
+        let ids = folded.ids;
+        let pattern = self.table.intern(folded.pattern, folded.from_rule);
+        if self.table.len() > self.stats.len() {
+            self.stats
+                .resize_with(self.table.len(), PatternStats::default);
+        }
+        if self.folder.take_learned() {
+            self.apply_learning();
+        }
+        self.fold_cache[slot] = CachedFold { hash, pattern, ids };
+        (self.table.canonical(pattern), ids)
+    }
+
+    /// Folds every known pattern again with what the learner knows now and merges those that changed.
+    fn apply_learning(&mut self) {
+        let candidates: Vec<PatternId> = self
+            .table
+            .live_ids()
+            .filter(|&id| !self.table.is_from_rule(id))
+            .collect();
+        for id in candidates {
+            let name = self.table.name(id).to_owned();
+            let refolded = self.folder.refold(&name);
+            if refolded == name {
+                continue;
+            }
+            let refolded = refolded.to_owned();
+            let target = self.table.merge_into(id, &refolded);
+            if target == id {
+                continue;
+            }
+            if self.table.len() > self.stats.len() {
+                self.stats
+                    .resize_with(self.table.len(), PatternStats::default);
+            }
+            let merged = std::mem::take(&mut self.stats[id as usize]);
+            self.stats[target as usize].merge(merged);
+            self.top_evicted.relabel(id, target);
+            self.top_flushed.relabel(id, target);
+        }
+    }
+
+    fn on_key_event(&mut self, event: &Event<'_>, bucket: usize) {
+        let hash = key_hash(event.db, event.key);
+        let sampled = self.keys.is_sampled(hash);
+        let known = if sampled {
+            self.keys
+                .get(hash)
+                .map(|state| (state.pattern, state.flags))
+        } else {
+            None
+        };
+        let (pattern, mut ids) = match known {
+            Some((pattern, _)) => (self.table.canonical(pattern), None),
+            None => {
+                let (pattern, ids) = self.fold(hash, event.key);
+                (pattern, Some(ids))
+            }
+        };
+        let ids_flag = match (event.command, event.outcome) {
+            (Command::Read, Outcome::Hit | Outcome::Miss) => flags::IDS_READ,
+            (Command::Write(_), Outcome::Ok) => flags::IDS_WRITTEN,
+            _ => 0,
+        };
+        if let Some((_, key_flags)) = known
+            && ids_flag != 0
+            && key_flags & ids_flag == 0
+        {
+            ids = Some(self.fold(hash, event.key).1);
+        }
+
+        self.count(event, pattern, ids, hash, bucket);
+        if sampled {
+            self.track(event, hash, pattern, ids_flag);
+        }
+    }
+
+    /// Counts the event on its pattern and on the global timeline: exact, for every event.
+    fn count(
+        &mut self,
+        event: &Event<'_>,
+        pattern: PatternId,
+        ids: Option<u64>,
+        hash: u64,
+        bucket: usize,
+    ) {
+        let stats = &mut self.stats[pattern as usize];
+        let global = self.timeline.bucket_mut(bucket);
+        let local = stats.timeline.bucket_mut(bucket);
+        stats.distinct.insert(hash);
+        match event.command {
+            Command::Read => {
+                stats.reads += 1;
+                global.reads += 1;
+                local.reads += 1;
+                match event.outcome {
+                    Outcome::Hit => {
+                        stats.hits += 1;
+                        global.hits += 1;
+                        local.hits += 1;
+                    }
+                    Outcome::Miss => {
+                        stats.misses += 1;
+                        global.misses += 1;
+                        local.misses += 1;
+                    }
+                    Outcome::Error(_) | Outcome::Ok => stats.read_errors += 1,
+                    Outcome::Unobserved => stats.unobserved += 1,
+                }
+                if let Some(ids) = ids.filter(|&ids| ids != 0) {
+                    stats.ids_read.insert(ids);
+                }
+            }
+            Command::Write(_) => match event.outcome {
+                Outcome::Ok => {
+                    stats.writes += 1;
+                    global.writes += 1;
+                    local.writes += 1;
+                    if event.value_size > 0 {
+                        stats.value_bytes.record(u64::from(event.value_size));
+                    }
+                    match event.ttl {
+                        TtlChange::ExpireIn(ms) => stats.ttl_ms.record(ms),
+                        TtlChange::Persist => stats.writes_without_ttl += 1,
+                        TtlChange::Keep => {}
+                    }
+                    if let Some(ids) = ids.filter(|&ids| ids != 0) {
+                        stats.ids_written.insert(ids);
+                    }
+                }
+                Outcome::Miss | Outcome::Hit => stats.writes_not_stored += 1,
+                Outcome::Error(kind) => {
+                    stats.write_errors += 1;
+                    stats.error_kinds[kind.index()] += 1;
+                }
+                Outcome::Unobserved => stats.unobserved += 1,
+            },
+            Command::Delete => match event.outcome {
+                Outcome::Unobserved => stats.unobserved += 1,
+                _ => stats.deletes += 1,
+            },
+            Command::Expire => match event.outcome {
+                Outcome::Unobserved => stats.unobserved += 1,
+                _ => stats.expires += 1,
+            },
+            Command::Flush(_) | Command::Marker => {}
+        }
+    }
+
+    /// Updates the shadow state of a tracked key and attributes its misses.
+    fn track(&mut self, event: &Event<'_>, hash: u64, pattern: PatternId, ids_flag: u8) {
+        let now = event.time;
+        let weight = self.keys.weight();
+        let thresholds = &self.config.thresholds;
+        let last_flush = self.markers.last_flush(event.db);
+        let stats = &mut self.stats[pattern as usize];
+
+        if event.command == Command::Read && event.outcome == Outcome::Miss {
+            let context = MissContext {
+                now,
+                flushed_at: last_flush.map(|(time, _)| time),
+                initial_state_unknown: self.config.initial_state == InitialState::Unknown,
+            };
+            let cause = attribute(self.keys.get(hash), context);
+            let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len()) else {
+                return;
+            };
+            stats.cause_weights[cause.index()] += weight;
+            match cause {
+                MissCause::Expired => stats
+                    .expired_age_ms
+                    .record(now.saturating_sub(state.last_write) / MICROS_PER_MILLI),
+                MissCause::Evicted => self.top_evicted.insert(event.key, pattern, weight),
+                MissCause::Flushed => {
+                    if let Some((_, marker)) = last_flush {
+                        stats.add_flushed(marker, weight);
+                    }
+                    self.top_flushed.insert(event.key, pattern, weight);
+                }
+                _ => {}
+            }
+            if state.absence().is_none() {
+                state.set_absence(Some(cause));
+            }
+            if state.last_read > 0 {
+                stats
+                    .reaccess_ms
+                    .record(now.saturating_sub(state.last_read) / MICROS_PER_MILLI);
+            }
+            if state.has(flags::WRITTEN) {
+                state.flags |= flags::REREAD;
+            }
+            state.flags |= flags::READ_SINCE_WRITE | ids_flag;
+            state.last_read = now;
+            if state.pending_misses == 0 {
+                state.first_pending_miss = now;
+            }
+            state.pending_misses = state.pending_misses.saturating_add(1);
+            if state.pending_misses > 1
+                && now.saturating_sub(state.first_pending_miss) <= thresholds.stampede_window
+            {
+                stats.pileup_misses += weight;
+                if state.pending_misses == thresholds.stampede_min_burst {
+                    stats.bursts += weight;
+                }
+                if state.pending_misses > stats.max_burst {
+                    stats.max_burst = state.pending_misses;
+                    stats.max_burst_key = Some(event.key.into());
+                }
+            }
+            return;
+        }
+
+        match (event.command, event.outcome) {
+            (Command::Read, Outcome::Hit) => {
+                let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len())
+                else {
+                    return;
+                };
+                if state.last_read > 0 {
+                    stats
+                        .reaccess_ms
+                        .record(now.saturating_sub(state.last_read) / MICROS_PER_MILLI);
+                }
+                if state.absence().is_some() {
+                    // Back without a write we saw: someone wrote it unseen, with a TTL we do not know.
+                    state.set_absence(None);
+                    state.pending_misses = 0;
+                    state.flags &= !(flags::WRITTEN | flags::DELETED | flags::WRITE_FAILED);
+                    state.expires_at = 0;
+                }
+                if state.has(flags::WRITTEN) {
+                    state.flags |= flags::REREAD;
+                }
+                if state.value_size == 0 {
+                    state.value_size = event.value_size;
+                }
+                state.flags |= flags::READ_SINCE_WRITE | ids_flag;
+                state.last_read = now;
+            }
+            (Command::Write(_), Outcome::Ok) => {
+                let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len())
+                else {
+                    return;
+                };
+                if state.has(flags::WRITTEN) && !state.has(flags::READ_SINCE_WRITE) {
+                    stats.unread_writes += weight;
+                }
+                if state.pending_misses > 0 {
+                    stats.refilled_misses += f64::from(state.pending_misses) * weight;
+                    state.pending_misses = 0;
+                }
+                let was_present = state.absence().is_none() && !state.has(flags::DELETED);
+                state.set_absence(None);
+                state.flags &= !(flags::READ_SINCE_WRITE | flags::DELETED | flags::WRITE_FAILED);
+                state.flags |= flags::WRITTEN | ids_flag;
+                // A write in the same microsecond as a flush came after it: keep it strictly later.
+                state.last_write = match last_flush {
+                    Some((flush, _)) if flush >= now => flush + 1,
+                    _ => now,
+                };
+                state.expires_at = match event.ttl {
+                    TtlChange::ExpireIn(ms) => now
+                        .saturating_add(ms.saturating_mul(MICROS_PER_MILLI))
+                        .max(1),
+                    TtlChange::Persist => 0,
+                    TtlChange::Keep if was_present => state.expires_at,
+                    TtlChange::Keep => 0,
+                };
+                if event.value_size > 0 {
+                    state.value_size = event.value_size;
+                }
+                stats.tracked_writes += weight;
+            }
+            (Command::Write(_), Outcome::Error(_)) => {
+                if let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len()) {
+                    // Whatever made it missing before, the next miss is the failed write's.
+                    state.set_absence(None);
+                    state.flags |= flags::WRITE_FAILED;
+                }
+            }
+            (Command::Delete, Outcome::Ok) => {
+                let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len())
+                else {
+                    return;
+                };
+                if state.has(flags::WRITTEN) && !state.has(flags::READ_SINCE_WRITE) {
+                    stats.unread_writes += weight;
+                }
+                state.set_absence(None);
+                state.flags &= !(flags::WRITTEN | flags::WRITE_FAILED);
+                state.flags |= flags::DELETED;
+                state.expires_at = 0;
+            }
+            (Command::Expire, Outcome::Ok) => {
+                if let Some(state) = self.keys.get_mut(hash) {
+                    state.expires_at = match event.ttl {
+                        TtlChange::ExpireIn(ms) => now
+                            .saturating_add(ms.saturating_mul(MICROS_PER_MILLI))
+                            .max(1),
+                        TtlChange::Persist => 0,
+                        TtlChange::Keep => state.expires_at,
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Builds the report of everything observed so far.
+    pub fn report(&self) -> Report {
+        snapshot::build(self)
+    }
+}
+
+fn get_or_track(
+    keys: &mut KeyStates,
+    hash: u64,
+    pattern: PatternId,
+    key_len: usize,
+) -> Option<&mut KeyState> {
+    if keys.get(hash).is_some() {
+        return keys.get_mut(hash);
+    }
+    keys.insert(hash, KeyState::new(pattern, key_len))
+}
+
+/// The hash that identifies a key: its bytes, seeded with its database.
+#[inline]
+pub fn key_hash(db: u32, key: &[u8]) -> u64 {
+    xxh3_64_with_seed(key, u64::from(db))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

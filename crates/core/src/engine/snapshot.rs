@@ -1,0 +1,240 @@
+//! Building a [`Report`] from the engine's state: estimated miss causes, a walk over the tracked keys for what
+//! only the end of the trace can tell (misses never refilled, writes never read, the working set), the
+//! findings, and the serialisable figures.
+
+use crate::event::{MICROS_PER_SEC, Micros};
+use crate::findings::{self, Analysis, PatternView};
+
+use crate::report::{
+    MarkerReport, MissCause, MissCauses, Notes, PatternOverflow, PatternReport, Quantiles,
+    REPORT_VERSION, Report, Sampling, Summary, TimelineReport, Window,
+};
+use crate::sketch::Distribution;
+
+use super::keys::flags;
+use super::stats::PatternStats;
+use super::{Engine, MarkerKind};
+
+/// What the walk over tracked keys finds for one pattern (weighted).
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyTotals {
+    unrefilled_misses: f64,
+    unread_writes: f64,
+    working_set_bytes: f64,
+}
+
+pub(super) fn build(engine: &Engine) -> Report {
+    let first = engine.clock.first.unwrap_or(0);
+    let last = engine.clock.last;
+    let duration = last.saturating_sub(first);
+    // Misses and writes this close to the end may still be refilled or read: not counted against the pattern.
+    let refill_grace = (5 * MICROS_PER_SEC).min(duration / 20);
+    let unread_grace = (60 * MICROS_PER_SEC).min(duration / 10);
+
+    let totals = walk_keys(engine, last, refill_grace, unread_grace);
+    let mut views = Vec::new();
+    for id in engine.table.live_ids() {
+        let Some(stats) = engine.stats.get(id as usize).filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let key_totals = totals.get(id as usize).copied().unwrap_or_default();
+        views.push(PatternView {
+            id,
+            name: engine.table.name(id),
+            stats,
+            causes: estimate_causes(stats),
+            unrefilled_misses: key_totals.unrefilled_misses,
+            unread_writes: stats.unread_writes + key_totals.unread_writes,
+            working_set_bytes: key_totals.working_set_bytes,
+        });
+    }
+
+    let mut summary = Summary::default();
+    for view in &views {
+        summary.reads += view.stats.reads;
+        summary.hits += view.stats.hits;
+        summary.misses += view.stats.misses;
+        summary.writes += view.stats.writes;
+        summary.write_errors += view.stats.write_errors;
+        summary.deletes += view.stats.deletes;
+        summary.miss_causes.add(&view.causes);
+    }
+    summary.hit_ratio = ratio(summary.hits, summary.hits + summary.misses);
+    summary.patterns = views.len() as u64;
+
+    let analysis = Analysis {
+        reads: summary.reads,
+        hits: summary.hits,
+        misses: summary.misses,
+        markers: &engine.markers.list,
+        first_time: first,
+        bucket_width: engine.clock.bucket_width,
+        cache_capacity: engine.config.cache_capacity,
+        thresholds: &engine.config.thresholds,
+        top_evicted: &engine.top_evicted,
+        top_flushed: &engine.top_flushed,
+        patterns: views,
+    };
+    let findings = findings::detect(&analysis);
+
+    let mut patterns: Vec<PatternReport> = analysis.patterns.iter().map(pattern_report).collect();
+    patterns.sort_by(|a, b| {
+        b.misses
+            .cmp(&a.misses)
+            .then(b.reads.cmp(&a.reads))
+            .then_with(|| a.pattern.cmp(&b.pattern))
+    });
+
+    let unobserved = analysis.patterns.iter().map(|p| p.stats.unobserved).sum();
+    Report {
+        version: REPORT_VERSION,
+        source: None,
+        window: Window {
+            events: engine.events,
+            first_event_us: engine.clock.first,
+            last_event_us: engine.clock.first.map(|_| last),
+            duration_seconds: duration as f64 / 1e6,
+        },
+        summary,
+        patterns,
+        findings,
+        markers: engine
+            .markers
+            .list
+            .iter()
+            .map(|m| MarkerReport {
+                offset_seconds: m.time.saturating_sub(first) as f64 / 1e6,
+                time_us: m.time,
+                kind: m.kind.as_str().to_string(),
+                db: (m.kind == MarkerKind::FlushDb).then_some(m.db),
+                label: m.label.clone(),
+            })
+            .collect(),
+        timeline: TimelineReport {
+            bucket_seconds: engine.clock.bucket_width as f64 / 1e6,
+            buckets: engine.timeline.buckets().to_vec(),
+        },
+        notes: Notes {
+            sampling: (engine.keys.rate() < 1.0).then(|| Sampling {
+                rate: engine.keys.rate(),
+                tracked_keys: engine.keys.len() as u64,
+                budget_bytes: engine.keys.budget_bytes() as u64,
+            }),
+            pattern_overflow: engine
+                .table
+                .overflowed()
+                .map(|overflowed_keys| PatternOverflow {
+                    max_patterns: engine.table.max_patterns() as u64,
+                    overflowed_keys,
+                }),
+            skipped_lines: engine.skipped_lines,
+            unobserved_events: unobserved,
+            initial_state: engine.config.initial_state.as_str().to_string(),
+            cache_capacity_bytes: engine.config.cache_capacity,
+        },
+    }
+}
+
+fn walk_keys(
+    engine: &Engine,
+    last: Micros,
+    refill_grace: Micros,
+    unread_grace: Micros,
+) -> Vec<KeyTotals> {
+    let weight = engine.keys.weight();
+    let mut totals = vec![KeyTotals::default(); engine.table.len()];
+    for state in engine.keys.iter() {
+        let pattern = engine.table.canonical(state.pattern) as usize;
+        let Some(total) = totals.get_mut(pattern) else {
+            continue;
+        };
+        if state.pending_misses > 0 && state.first_pending_miss.saturating_add(refill_grace) <= last
+        {
+            total.unrefilled_misses += f64::from(state.pending_misses) * weight;
+        }
+        if state.has(flags::WRITTEN)
+            && !state.has(flags::READ_SINCE_WRITE)
+            && state.last_write.saturating_add(unread_grace) <= last
+        {
+            total.unread_writes += weight;
+        }
+        if state.has(flags::REREAD) {
+            total.working_set_bytes += state.size() as f64 * weight;
+        }
+    }
+    totals
+}
+
+/// Misses by cause: the tracked keys' weighted causes, scaled to the pattern's exact miss count (largest
+/// remainders, so they add up).
+fn estimate_causes(stats: &PatternStats) -> MissCauses {
+    let mut causes = MissCauses::default();
+    let weights = stats.cause_weights;
+    let total: f64 = weights.iter().sum();
+    if stats.misses == 0 {
+        return causes;
+    }
+    if total <= 0.0 {
+        causes.unknown = stats.misses;
+        return causes;
+    }
+    let exact: Vec<f64> = weights
+        .iter()
+        .map(|w| w / total * stats.misses as f64)
+        .collect();
+    let mut counts: Vec<u64> = exact.iter().map(|e| e.floor() as u64).collect();
+    let mut rest = stats.misses - counts.iter().sum::<u64>();
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    for i in order {
+        if rest == 0 {
+            break;
+        }
+        if exact[i] > 0.0 {
+            counts[i] += 1;
+            rest -= 1;
+        }
+    }
+    for (cause, count) in MissCause::ALL.into_iter().zip(counts) {
+        *causes.get_mut(cause) = count;
+    }
+    causes
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+fn quantiles(distribution: &Distribution, scale: f64) -> Option<Quantiles> {
+    let q = |p: f64| distribution.quantile(p).unwrap_or(0) as f64 * scale;
+    (!distribution.is_empty()).then(|| Quantiles {
+        count: distribution.count(),
+        mean: distribution.mean().unwrap_or(0.0) * scale,
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        max: distribution.max().unwrap_or(0) as f64 * scale,
+    })
+}
+
+fn pattern_report(view: &PatternView<'_>) -> PatternReport {
+    let stats = view.stats;
+    let ttl_writes = stats.ttl_ms.count() + stats.writes_without_ttl;
+    PatternReport {
+        pattern: view.name.to_string(),
+        reads: stats.reads,
+        hits: stats.hits,
+        misses: stats.misses,
+        hit_ratio: stats.hit_ratio(),
+        writes: stats.writes,
+        write_errors: stats.write_errors,
+        deletes: stats.deletes,
+        distinct_keys: stats.distinct.estimate().round() as u64,
+        miss_causes: view.causes,
+        value_bytes: quantiles(&stats.value_bytes, 1.0),
+        ttl_seconds: quantiles(&stats.ttl_ms, 1e-3),
+        writes_without_ttl_share: ratio(stats.writes_without_ttl, ttl_writes),
+        reaccess_seconds: quantiles(&stats.reaccess_ms, 1e-3),
+        timeline: stats.timeline.buckets().to_vec(),
+    }
+}

@@ -1,0 +1,241 @@
+//! Miss attribution on hand-built event sequences whose answer is known.
+//!
+//! Scripts have one event per line: `SECONDS COMMAND [KEY] [OUTCOME] [ttl=SECONDS|persist|keep] [db=N]`,
+//! with commands `get`, `set`, `setnx`, `del`, `expire`, `flushdb`, `flushall`, `restart`, `marker`.
+
+use crate::event::{
+    Command, ErrorKind, Event, FlushScope, MICROS_PER_SEC, Outcome, TtlChange, WriteCondition,
+};
+use crate::report::{MissCause, MissCauses, Report};
+
+use super::{Engine, EngineConfig, InitialState};
+
+pub(crate) fn run_script(config: EngineConfig, script: &str) -> Report {
+    let mut engine = Engine::new(config);
+    for line in script
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let time = (words[0].parse::<f64>().expect("seconds") * MICROS_PER_SEC as f64) as u64;
+        let command = match words[1] {
+            "get" => Command::Read,
+            "set" => Command::Write(WriteCondition::Always),
+            "setnx" => Command::Write(WriteCondition::IfAbsent),
+            "del" => Command::Delete,
+            "expire" => Command::Expire,
+            "flushdb" => Command::Flush(FlushScope::Db),
+            "flushall" => Command::Flush(FlushScope::All),
+            "restart" => Command::Flush(FlushScope::Restart),
+            "marker" => Command::Marker,
+            other => panic!("unknown command {other}"),
+        };
+        let mut event = Event::keyless(time, command);
+        let mut rest = &words[2..];
+        if !matches!(command, Command::Flush(_)) {
+            event.key = rest[0].as_bytes();
+            rest = &rest[1..];
+        }
+        for word in rest {
+            match *word {
+                "hit" => event.outcome = Outcome::Hit,
+                "miss" => event.outcome = Outcome::Miss,
+                "ok" => event.outcome = Outcome::Ok,
+                "oom" => event.outcome = Outcome::Error(ErrorKind::Oom),
+                "err" => event.outcome = Outcome::Error(ErrorKind::Other),
+                "ttl=persist" => event.ttl = TtlChange::Persist,
+                w if w.starts_with("ttl=") => {
+                    event.ttl =
+                        TtlChange::ExpireIn((w[4..].parse::<f64>().expect("ttl") * 1000.0) as u64)
+                }
+                w if w.starts_with("db=") => event.db = w[3..].parse().expect("db"),
+                w if w.starts_with("size=") => event.value_size = w[5..].parse().expect("size"),
+                other => panic!("unknown word {other}"),
+            }
+        }
+        if command == Command::Write(WriteCondition::Always)
+            && !rest.iter().any(|w| w.starts_with("ttl="))
+        {
+            event.ttl = TtlChange::Persist;
+        }
+        engine.observe(&event);
+    }
+    engine.report()
+}
+
+#[track_caller]
+fn check_with(initial_state: InitialState, script: &str, expected: &[MissCause]) {
+    let config = EngineConfig {
+        initial_state,
+        ..EngineConfig::default()
+    };
+    let report = run_script(config, script);
+    let mut want = MissCauses::default();
+    for &cause in expected {
+        *want.get_mut(cause) += 1;
+    }
+    assert_eq!(report.summary.miss_causes, want, "script:\n{script}");
+    assert_eq!(report.summary.misses, expected.len() as u64);
+}
+
+#[track_caller]
+fn check(script: &str, expected: &[MissCause]) {
+    check_with(InitialState::Empty, script, expected);
+}
+
+use MissCause::*;
+
+#[test]
+fn never_written() {
+    check("0 get user:1 miss", &[NeverWritten]);
+    check(
+        "0 get user:1 miss\n1 get user:1 miss",
+        &[NeverWritten, NeverWritten],
+    );
+}
+
+#[test]
+fn unknown_before_observation_began() {
+    check_with(InitialState::Unknown, "0 get user:1 miss", &[Unknown]);
+    // Found missing and not written since: from then on nobody writes it.
+    check_with(
+        InitialState::Unknown,
+        "0 get user:1 miss\n5 get user:1 miss",
+        &[Unknown, NeverWritten],
+    );
+    // Seen present, then gone without a write, delete or flush seen: why is not known.
+    check_with(
+        InitialState::Unknown,
+        "0 get user:1 hit\n5 get user:1 miss",
+        &[Unknown],
+    );
+}
+
+#[test]
+fn expired() {
+    check(
+        "0 set user:1 ok ttl=10\n5 get user:1 hit\n11 get user:1 miss",
+        &[Expired],
+    );
+    // The TTL counts from the last write, not from reads.
+    check(
+        "0 set user:1 ok ttl=10\n8 set user:1 ok ttl=10\n15 get user:1 hit",
+        &[],
+    );
+    check(
+        "0 set user:1 ok ttl=10\n8 set user:1 ok ttl=10\n19 get user:1 miss",
+        &[Expired],
+    );
+}
+
+#[test]
+fn expire_and_persist_change_the_ttl() {
+    check(
+        "0 set user:1 ok\n1 expire user:1 ok ttl=5\n7 get user:1 miss",
+        &[Expired],
+    );
+    check(
+        "0 set user:1 ok ttl=5\n1 expire user:1 ok ttl=persist\n7 get user:1 miss",
+        &[Evicted],
+    );
+}
+
+#[test]
+fn evicted() {
+    check("0 set user:1 ok\n100 get user:1 miss", &[Evicted]);
+    check("0 set user:1 ok ttl=60\n10 get user:1 miss", &[Evicted]);
+}
+
+#[test]
+fn deleted() {
+    check(
+        "0 set user:1 ok\n1 del user:1 ok\n2 get user:1 miss",
+        &[Deleted],
+    );
+    check("0 del user:1 ok\n2 get user:1 miss", &[Deleted]);
+    check(
+        "0 set user:1 ok\n1 del user:1 ok\n2 set user:1 ok\n3 get user:1 hit",
+        &[],
+    );
+}
+
+#[test]
+fn flushed_by_flushdb_flushall_and_restart() {
+    check("0 set user:1 ok\n1 flushdb\n2 get user:1 miss", &[Flushed]);
+    check("0 set user:1 ok\n1 flushall\n2 get user:1 miss", &[Flushed]);
+    check("0 set user:1 ok\n1 restart\n2 get user:1 miss", &[Flushed]);
+    // FLUSHDB empties only its database.
+    check(
+        "0 set user:1 ok db=1\n1 flushdb db=2\n2 get user:1 miss db=1",
+        &[Evicted],
+    );
+    // Written again after the flush: a later miss is not the flush's doing.
+    check(
+        "0 set user:1 ok\n1 flushdb\n1 set user:1 ok ttl=1\n5 get user:1 miss",
+        &[Expired],
+    );
+}
+
+#[test]
+fn failed_write() {
+    check(
+        "0 get user:1 miss\n0.1 set user:1 oom\n1 get user:1 miss",
+        &[NeverWritten, FailedWrite],
+    );
+    check("0 set user:1 ok\n1 set user:1 err\n2 get user:1 hit", &[]);
+    // A later successful write clears it.
+    check(
+        "0 set user:1 err\n1 set user:1 ok ttl=1\n3 get user:1 miss",
+        &[Expired],
+    );
+}
+
+#[test]
+fn a_cause_persists_until_the_key_is_written() {
+    check(
+        "0 set user:1 ok ttl=1\n2 get user:1 miss\n3 get user:1 miss\n3.1 set user:1 ok\n4 get user:1 hit",
+        &[Expired, Expired],
+    );
+}
+
+#[test]
+fn conditional_writes_that_store_nothing_change_nothing() {
+    check("0 setnx user:1 miss\n1 get user:1 miss", &[NeverWritten]);
+}
+
+#[test]
+fn a_hit_on_a_key_believed_gone_corrects_the_belief() {
+    check(
+        "0 set user:1 ok ttl=1\n2 get user:1 miss\n3 get user:1 hit\n4 get user:1 miss",
+        &[Expired, Unknown],
+    );
+}
+
+#[test]
+fn sampled_causes_still_add_up_to_the_misses() {
+    let mut script = String::new();
+    for i in 0..20_000 {
+        script.push_str(&format!("{} set k:{i} ok ttl=1\n", i as f64 * 0.001));
+    }
+    for i in 0..20_000 {
+        script.push_str(&format!("{} get k:{i} miss\n", 100.0 + i as f64 * 0.001));
+    }
+    let config = EngineConfig {
+        key_budget_bytes: 64 << 10,
+        ..EngineConfig::default()
+    };
+    let report = run_script(config, &script);
+    let sampling = report.notes.sampling.expect("sampled");
+    assert!(sampling.rate < 0.25, "{sampling:?}");
+    assert_eq!(report.summary.misses, 20_000);
+    assert_eq!(report.summary.miss_causes.expired, 20_000);
+}
+
+#[test]
+fn empty_input_gives_an_empty_report() {
+    let report = run_script(EngineConfig::default(), "");
+    assert_eq!(report.summary.reads, 0);
+    assert_eq!(report.summary.hit_ratio, None);
+    assert!(report.patterns.is_empty() && report.findings.is_empty());
+}

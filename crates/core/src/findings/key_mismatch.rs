@@ -1,0 +1,94 @@
+//! `key_mismatch`: one pattern is read and never written while another is written and rarely read, and the
+//! ids read under the first are the ids written under the second (`users:42` read, `user:42` written). The
+//! reader and the writer disagree on the key format: every read misses and every write is wasted.
+
+use crate::report::{Finding, FindingCause, Severity};
+
+use super::{Analysis, Claims, Draft, PatternView, quoted, round};
+use crate::human;
+use crate::pattern::PatternId;
+
+/// Share of the reader's ids that must be found among the writer's ids.
+const MIN_ID_OVERLAP: f64 = 0.3;
+/// Spelling similarity that links two patterns without ids (`config:main` and `configs:main`).
+const MIN_SPELLING_WITHOUT_IDS: f64 = 0.8;
+
+pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(PatternId, Finding)> {
+    let t = analysis.thresholds;
+    let is_reader = |p: &PatternView<'_>| {
+        p.stats.reads >= t.min_reads
+            && p.stats.writes == 0
+            && p.stats.write_errors == 0
+            && p.miss_ratio() >= 0.5
+    };
+    let is_writer = |p: &PatternView<'_>| {
+        p.stats.writes >= t.min_misses && (p.stats.hits as f64) <= 0.2 * p.stats.writes as f64
+    };
+
+    let mut found = Vec::new();
+    for reader in analysis.patterns.iter().filter(|p| is_reader(p)) {
+        let best = analysis
+            .patterns
+            .iter()
+            .filter(|w| w.id != reader.id && is_writer(w))
+            .filter_map(|writer| {
+                let overlap = reader
+                    .stats
+                    .ids_read
+                    .containment_in(&writer.stats.ids_written);
+                let spelling = strsim::normalized_levenshtein(reader.name, writer.name);
+                let no_ids =
+                    reader.stats.ids_read.is_empty() && writer.stats.ids_written.is_empty();
+                let linked =
+                    overlap >= MIN_ID_OVERLAP || (no_ids && spelling >= MIN_SPELLING_WITHOUT_IDS);
+                linked.then_some((writer, overlap, spelling))
+            })
+            .max_by(|a, b| (a.1 + 0.2 * a.2).total_cmp(&(b.1 + 0.2 * b.2)));
+        let Some((writer, overlap, spelling)) = best else {
+            continue;
+        };
+        claims.mismatched_readers.insert(reader.id);
+        claims.mismatched_writers.insert(writer.id);
+
+        let mut draft = Draft::new(FindingCause::KeyMismatch, reader.name, reader.stats.misses);
+        draft.severity_floor = Severity::Warning;
+        draft.related_patterns.push(writer.name.to_string());
+        draft.evidence = format!(
+            "{} is read but never written, while {} is written but rarely read: {} of the ids read under the first \
+             were written under the second.",
+            quoted(reader.name),
+            quoted(writer.name),
+            human::percent(overlap)
+        );
+        draft.details.push(format!(
+            "{}: {} reads, {} of them misses.",
+            quoted(reader.name),
+            human::count(reader.stats.reads),
+            human::percent(reader.miss_ratio())
+        ));
+        draft.details.push(format!(
+            "{}: {} writes, {} hits.",
+            quoted(writer.name),
+            human::count(writer.stats.writes),
+            human::count(writer.stats.hits)
+        ));
+        draft.metric("read_pattern", reader.name);
+        draft.metric("write_pattern", writer.name);
+        draft.metric("id_overlap", round(overlap, 3));
+        draft.metric("spelling_similarity", round(spelling, 3));
+        draft.metric("reader_reads", reader.stats.reads);
+        draft.metric("writer_writes", writer.stats.writes);
+        draft.metric("writer_hits", writer.stats.hits);
+        draft.suggestion = format!(
+            "Make the reader and the writer use one key format: the code that reads {} and the code that writes {} \
+             disagree.",
+            quoted(reader.name),
+            quoted(writer.name)
+        );
+        draft.action = "align_key_format";
+        draft.parameter("read_pattern", reader.name);
+        draft.parameter("write_pattern", writer.name);
+        found.push((reader.id, analysis.finding(draft)));
+    }
+    found
+}

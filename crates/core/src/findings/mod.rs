@@ -1,0 +1,247 @@
+//! Findings: from per-pattern statistics to statements an operator can act on.
+//!
+//! Each detector sits in its own file and looks at an [`Analysis`]: the patterns with their estimated miss
+//! causes and key-state totals. Detectors run in a fixed order; a pattern claimed by one (both sides of a key
+//! mismatch) is left alone by those that would describe the same problem less precisely. Every finding says
+//! which share of all misses it explains, and the report leads with the most severe and the largest.
+
+mod cold_cache;
+mod failed_write;
+mod key_mismatch;
+mod low_hit_ratio;
+mod memory_pressure;
+mod one_hit_wonder;
+mod stampede;
+mod ttl_too_short;
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+
+use crate::engine::{Marker, Stats};
+use crate::event::{MICROS_PER_SEC, Micros};
+use crate::pattern::PatternId;
+use crate::report::{
+    Evidence, Finding, FindingCause, MissCauses, MissesExplained, Severity, Suggestion,
+};
+use crate::sketch::KeyTopK;
+
+/// The knobs of the detectors. The defaults are what the documentation states.
+#[derive(Debug, Clone)]
+pub struct Thresholds {
+    /// Reads a pattern needs before its hit ratio says anything.
+    pub min_reads: u64,
+    /// Misses a finding needs to explain at least.
+    pub min_misses: u64,
+    /// Misses of one key closer than this to the first unrefilled miss pile up: a stampede.
+    pub stampede_window: Micros,
+    /// Misses of one key within the window that make a burst.
+    pub stampede_min_burst: u16,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            min_reads: 50,
+            min_misses: 20,
+            stampede_window: MICROS_PER_SEC,
+            stampede_min_burst: 5,
+        }
+    }
+}
+
+/// One pattern, as the detectors see it.
+pub(crate) struct PatternView<'a> {
+    pub id: PatternId,
+    pub name: &'a str,
+    pub stats: &'a Stats,
+    /// Misses by cause, estimated from the tracked keys and adding up to the pattern's misses.
+    pub causes: MissCauses,
+    /// Misses whose key was not written again (weighted), beside `stats.refilled_misses`.
+    pub unrefilled_misses: f64,
+    /// Writes never read (weighted): overwritten unread, plus those still unread at the end.
+    pub unread_writes: f64,
+    /// Bytes of keys and values read again after a write (weighted): the pattern's working set.
+    pub working_set_bytes: f64,
+}
+
+impl PatternView<'_> {
+    pub fn miss_ratio(&self) -> f64 {
+        self.stats.miss_ratio()
+    }
+
+    /// Share of this pattern's misses with a cause.
+    pub fn cause_share(&self, cause: crate::report::MissCause) -> f64 {
+        if self.stats.misses == 0 {
+            0.0
+        } else {
+            self.causes.get(cause) as f64 / self.stats.misses as f64
+        }
+    }
+
+    /// Share of the misses not followed by a write of their key: how often the fill path fails.
+    pub fn unrefilled_share(&self) -> f64 {
+        let total = self.unrefilled_misses + self.stats.refilled_misses;
+        if total <= 0.0 {
+            0.0
+        } else {
+            self.unrefilled_misses / total
+        }
+    }
+}
+
+/// Everything the detectors look at.
+pub(crate) struct Analysis<'a> {
+    pub patterns: Vec<PatternView<'a>>,
+    pub reads: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub markers: &'a [Marker],
+    pub first_time: Micros,
+    pub bucket_width: Micros,
+    pub cache_capacity: Option<u64>,
+    pub thresholds: &'a Thresholds,
+    pub top_evicted: &'a KeyTopK,
+    pub top_flushed: &'a KeyTopK,
+}
+
+impl Analysis<'_> {
+    pub fn share_of_misses(&self, count: u64) -> f64 {
+        if self.misses == 0 {
+            0.0
+        } else {
+            count as f64 / self.misses as f64
+        }
+    }
+
+    /// A finding with its share of misses and a severity from that share (at least `floor`).
+    pub fn finding(&self, draft: Draft) -> Finding {
+        let count = draft.misses_explained;
+        let share = self.share_of_misses(count);
+        let by_share = if share >= 0.15 {
+            Severity::Critical
+        } else if share >= 0.03 {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        Finding {
+            cause: draft.cause,
+            pattern: draft.pattern.to_string(),
+            related_patterns: draft.related_patterns,
+            severity: by_share.max(draft.severity_floor),
+            misses_explained: MissesExplained { count, share },
+            evidence: Evidence {
+                summary: draft.evidence,
+                details: draft.details,
+                metrics: draft.metrics,
+            },
+            suggestion: Suggestion {
+                summary: draft.suggestion,
+                action: draft.action.to_string(),
+                parameters: draft.parameters,
+            },
+        }
+    }
+}
+
+/// A finding before its share and severity are worked out.
+pub(crate) struct Draft<'a> {
+    pub cause: FindingCause,
+    pub pattern: &'a str,
+    pub related_patterns: Vec<String>,
+    pub misses_explained: u64,
+    pub severity_floor: Severity,
+    pub evidence: String,
+    pub details: Vec<String>,
+    pub metrics: BTreeMap<String, Value>,
+    pub suggestion: String,
+    pub action: &'static str,
+    pub parameters: BTreeMap<String, Value>,
+}
+
+impl<'a> Draft<'a> {
+    pub fn new(cause: FindingCause, pattern: &'a str, misses_explained: u64) -> Self {
+        Draft {
+            cause,
+            pattern,
+            related_patterns: Vec::new(),
+            misses_explained,
+            severity_floor: Severity::Info,
+            evidence: String::new(),
+            details: Vec::new(),
+            metrics: BTreeMap::new(),
+            suggestion: String::new(),
+            action: "investigate",
+            parameters: BTreeMap::new(),
+        }
+    }
+
+    pub fn metric(&mut self, name: &str, value: impl Into<Value>) {
+        self.metrics.insert(name.to_string(), value.into());
+    }
+
+    pub fn parameter(&mut self, name: &str, value: impl Into<Value>) {
+        self.parameters.insert(name.to_string(), value.into());
+    }
+}
+
+/// Patterns a detector has explained: later, vaguer detectors skip them.
+#[derive(Default)]
+pub(crate) struct Claims {
+    pub mismatched_readers: HashSet<PatternId>,
+    pub mismatched_writers: HashSet<PatternId>,
+    pub failed_fill: HashSet<PatternId>,
+    pub with_finding: HashSet<PatternId>,
+}
+
+/// Runs every detector and orders the findings: most severe first, then most misses explained.
+pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<Finding> {
+    let mut claims = Claims::default();
+    let mut findings = Vec::new();
+    let mut run = |found: Vec<(PatternId, Finding)>, claims: &mut Claims| {
+        for (id, finding) in found {
+            claims.with_finding.insert(id);
+            findings.push(finding);
+        }
+    };
+    run(key_mismatch::detect(analysis, &mut claims), &mut claims);
+    run(failed_write::detect(analysis, &mut claims), &mut claims);
+    run(ttl_too_short::detect(analysis), &mut claims);
+    run(memory_pressure::detect(analysis), &mut claims);
+    run(cold_cache::detect(analysis), &mut claims);
+    run(stampede::detect(analysis, &claims), &mut claims);
+    run(one_hit_wonder::detect(analysis, &claims), &mut claims);
+    run(low_hit_ratio::detect(analysis, &claims), &mut claims);
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.misses_explained.count.cmp(&a.misses_explained.count))
+            .then_with(|| a.pattern.cmp(&b.pattern))
+            .then(a.cause.cmp(&b.cause))
+    });
+    findings
+}
+
+/// Renders a pattern for a sentence.
+pub(crate) fn quoted(pattern: &str) -> String {
+    format!("`{pattern}`")
+}
+
+/// Renders keys for a sentence: the first few, lossily decoded.
+pub(crate) fn key_list(keys: &[(&[u8], f64)], shown: usize) -> String {
+    let mut names: Vec<String> = keys
+        .iter()
+        .take(shown)
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    if keys.len() > shown {
+        names.push("…".to_string());
+    }
+    names.join(", ")
+}
+
+pub(crate) fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}

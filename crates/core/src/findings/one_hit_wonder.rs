@@ -1,0 +1,54 @@
+//! `one_hit_wonder`: the keys written under a pattern are almost never read before they are overwritten,
+//! expire, get evicted or deleted. Caching them only costs memory (and evicts keys that would be read).
+
+use crate::human;
+use crate::pattern::PatternId;
+use crate::report::{Finding, FindingCause, MissCause};
+
+use super::{Analysis, Claims, Draft, quoted, round};
+
+const MIN_UNREAD_SHARE: f64 = 0.8;
+const MIN_WRITES: f64 = 100.0;
+
+pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
+    let mut found = Vec::new();
+    for p in &analysis.patterns {
+        if claims.mismatched_writers.contains(&p.id) || claims.failed_fill.contains(&p.id) {
+            continue;
+        }
+        let writes = p.stats.tracked_writes;
+        if writes < MIN_WRITES {
+            continue;
+        }
+        let unread_share = (p.unread_writes / writes).min(1.0);
+        if unread_share < MIN_UNREAD_SHARE {
+            continue;
+        }
+        let written_bytes = p.stats.value_bytes.mean().unwrap_or(0.0) * p.stats.writes as f64;
+        let explained = p.causes.get(MissCause::NeverWritten);
+        let mut draft = Draft::new(FindingCause::OneHitWonder, p.name, explained);
+        draft.evidence = format!(
+            "{} of the {} writes to {} were never read before the key was overwritten, expired, evicted or deleted.",
+            human::percent(unread_share),
+            human::count(p.stats.writes),
+            quoted(p.name)
+        );
+        draft.details.push(format!(
+            "{} distinct keys, about {} of values written; its misses are first requests that no cache size would \
+             avoid.",
+            human::count(p.stats.distinct.estimate().round() as u64),
+            human::bytes(written_bytes)
+        ));
+        draft.metric("unread_write_share", round(unread_share, 4));
+        draft.metric("writes", p.stats.writes);
+        draft.metric("written_bytes", written_bytes.round() as u64);
+        draft.suggestion = format!(
+            "Stop caching {}, or cache an entry only on its second request: that frees memory for keys that are read.",
+            quoted(p.name)
+        );
+        draft.action = "stop_caching";
+        draft.parameter("pattern", p.name);
+        found.push((p.id, analysis.finding(draft)));
+    }
+    found
+}

@@ -1,0 +1,62 @@
+//! `stampede`: many misses of one key within a short window, before the first of them could refill it: every
+//! client that missed goes to the backend for the same value (typically right after a hot key expires).
+
+use crate::human;
+use crate::pattern::PatternId;
+use crate::report::{Finding, FindingCause, Severity};
+
+use super::{Analysis, Claims, Draft, quoted, round};
+
+/// A burst this large is worth a warning even if it explains few misses.
+const LARGE_BURST: u16 = 20;
+
+pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
+    let t = analysis.thresholds;
+    let mut found = Vec::new();
+    for p in &analysis.patterns {
+        if claims.mismatched_readers.contains(&p.id) || claims.failed_fill.contains(&p.id) {
+            continue;
+        }
+        let bursts = p.stats.bursts.round() as u64;
+        let pileup = p.stats.pileup_misses.round() as u64;
+        if pileup < t.min_misses || !(bursts >= 3 || p.stats.max_burst >= LARGE_BURST) {
+            continue;
+        }
+        let key = p
+            .stats
+            .max_burst_key
+            .as_deref()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        let window = human::duration(t.stampede_window);
+        let mut draft = Draft::new(FindingCause::Stampede, p.name, pileup);
+        if p.stats.max_burst >= LARGE_BURST {
+            draft.severity_floor = Severity::Warning;
+        }
+        draft.evidence = format!(
+            "{} bursts of misses on single keys of {}: up to {} misses of `{key}` within {window}, before a refill \
+             landed.",
+            human::count(bursts),
+            quoted(p.name),
+            p.stats.max_burst
+        );
+        draft.details.push(format!(
+            "{} misses in all piled onto keys that were already being refilled, each one a request to the backend.",
+            human::count(pileup)
+        ));
+        draft.metric("bursts", bursts);
+        draft.metric("max_burst", p.stats.max_burst);
+        draft.metric("max_burst_key", key.clone());
+        draft.metric("pileup_misses", pileup);
+        draft.metric("window_seconds", round(t.stampede_window as f64 / 1e6, 3));
+        draft.suggestion = format!(
+            "Coalesce concurrent refills of {} (single flight, or a short lock per key), or refresh hot keys before \
+             they expire and add jitter to their TTLs.",
+            quoted(p.name)
+        );
+        draft.action = "coalesce_refills";
+        draft.parameter("keys", vec![key]);
+        found.push((p.id, analysis.finding(draft)));
+    }
+    found
+}

@@ -1,0 +1,387 @@
+//! The report: what the engine concludes, as plain data. Serialised to JSON it is a contract other tools read,
+//! documented in `docs/report-schema.md`; bump [`REPORT_VERSION`] on any change that is not an addition.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::sketch::TimelineBucket;
+
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// Schema version of this document.
+    pub version: u32,
+    /// What fed the engine; filled in by the program that ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceInfo>,
+    pub window: Window,
+    pub summary: Summary,
+    /// Most misses first.
+    pub patterns: Vec<PatternReport>,
+    /// Most severe first, then most misses explained.
+    pub findings: Vec<Finding>,
+    /// Flushes, restarts and deploy markers seen, in time order.
+    pub markers: Vec<MarkerReport>,
+    pub timeline: TimelineReport,
+    pub notes: Notes,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceInfo {
+    /// `trace`, `demo`, `proxy`, `doctor`.
+    pub kind: String,
+    /// The trace's path, the scenario's name, the upstream's address.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Window {
+    /// Events the engine received (keyed and keyless).
+    pub events: u64,
+    /// Time of the first and last event, in microseconds, in the source's time origin.
+    pub first_event_us: Option<u64>,
+    pub last_event_us: Option<u64>,
+    pub duration_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub reads: u64,
+    pub hits: u64,
+    pub misses: u64,
+    /// hits / (hits + misses); null when there was no read with an outcome.
+    pub hit_ratio: Option<f64>,
+    /// Writes that stored a value.
+    pub writes: u64,
+    /// Writes answered with an error.
+    pub write_errors: u64,
+    pub deletes: u64,
+    pub miss_causes: MissCauses,
+    pub patterns: u64,
+}
+
+/// Misses by cause. When keys are sampled these are estimates that still add up to the misses counted.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MissCauses {
+    pub never_written: u64,
+    pub expired: u64,
+    pub evicted: u64,
+    pub deleted: u64,
+    pub flushed: u64,
+    pub failed_write: u64,
+    pub unknown: u64,
+}
+
+impl MissCauses {
+    pub fn get(&self, cause: MissCause) -> u64 {
+        match cause {
+            MissCause::NeverWritten => self.never_written,
+            MissCause::Expired => self.expired,
+            MissCause::Evicted => self.evicted,
+            MissCause::Deleted => self.deleted,
+            MissCause::Flushed => self.flushed,
+            MissCause::FailedWrite => self.failed_write,
+            MissCause::Unknown => self.unknown,
+        }
+    }
+
+    pub fn get_mut(&mut self, cause: MissCause) -> &mut u64 {
+        match cause {
+            MissCause::NeverWritten => &mut self.never_written,
+            MissCause::Expired => &mut self.expired,
+            MissCause::Evicted => &mut self.evicted,
+            MissCause::Deleted => &mut self.deleted,
+            MissCause::Flushed => &mut self.flushed,
+            MissCause::FailedWrite => &mut self.failed_write,
+            MissCause::Unknown => &mut self.unknown,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        MissCause::ALL.iter().map(|&c| self.get(c)).sum()
+    }
+
+    pub fn add(&mut self, other: &MissCauses) {
+        for cause in MissCause::ALL {
+            *self.get_mut(cause) += other.get(cause);
+        }
+    }
+
+    /// The cause with the most misses, and its share of all misses.
+    pub fn dominant(&self) -> Option<(MissCause, f64)> {
+        let total = self.total();
+        MissCause::ALL
+            .into_iter()
+            .max_by_key(|&c| self.get(c))
+            .filter(|_| total > 0)
+            .map(|c| (c, self.get(c) as f64 / total as f64))
+    }
+}
+
+/// Why one miss happened. The ids are a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissCause {
+    /// No write of the key was seen since observation began (or since it was last found missing).
+    NeverWritten,
+    /// Its TTL ran out.
+    Expired,
+    /// Gone before its TTL with no delete or flush seen: the cache evicted it for memory.
+    Evicted,
+    /// A DEL, UNLINK or GETDEL removed it.
+    Deleted,
+    /// FLUSHDB, FLUSHALL or a restart emptied it.
+    Flushed,
+    /// Its last write was answered with an error.
+    FailedWrite,
+    /// Its state dates from before observation began.
+    Unknown,
+}
+
+impl MissCause {
+    pub const ALL: [MissCause; 7] = [
+        MissCause::NeverWritten,
+        MissCause::Expired,
+        MissCause::Evicted,
+        MissCause::Deleted,
+        MissCause::Flushed,
+        MissCause::FailedWrite,
+        MissCause::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissCause::NeverWritten => "never_written",
+            MissCause::Expired => "expired",
+            MissCause::Evicted => "evicted",
+            MissCause::Deleted => "deleted",
+            MissCause::Flushed => "flushed",
+            MissCause::FailedWrite => "failed_write",
+            MissCause::Unknown => "unknown",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for MissCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PatternReport {
+    pub pattern: String,
+    pub reads: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub hit_ratio: Option<f64>,
+    pub writes: u64,
+    pub write_errors: u64,
+    pub deletes: u64,
+    /// Estimated distinct keys (exact below 256).
+    pub distinct_keys: u64,
+    pub miss_causes: MissCauses,
+    /// Value sizes written, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_bytes: Option<Quantiles>,
+    /// TTLs set by writes, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<Quantiles>,
+    /// Share of writes that left the key without a TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_without_ttl_share: Option<f64>,
+    /// Time between two reads of the same key, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaccess_seconds: Option<Quantiles>,
+    /// Per bucket of the report's timeline.
+    pub timeline: Vec<TimelineBucket>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Quantiles {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// What a finding is about. The ids are a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingCause {
+    TtlTooShort,
+    MemoryPressure,
+    KeyMismatch,
+    ColdCache,
+    FailedWrite,
+    Stampede,
+    OneHitWonder,
+    LowHitRatio,
+}
+
+impl FindingCause {
+    pub const ALL: [FindingCause; 8] = [
+        FindingCause::TtlTooShort,
+        FindingCause::MemoryPressure,
+        FindingCause::KeyMismatch,
+        FindingCause::ColdCache,
+        FindingCause::FailedWrite,
+        FindingCause::Stampede,
+        FindingCause::OneHitWonder,
+        FindingCause::LowHitRatio,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCause::TtlTooShort => "ttl_too_short",
+            FindingCause::MemoryPressure => "memory_pressure",
+            FindingCause::KeyMismatch => "key_mismatch",
+            FindingCause::ColdCache => "cold_cache",
+            FindingCause::FailedWrite => "failed_write",
+            FindingCause::Stampede => "stampede",
+            FindingCause::OneHitWonder => "one_hit_wonder",
+            FindingCause::LowHitRatio => "low_hit_ratio",
+        }
+    }
+}
+
+impl fmt::Display for FindingCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    pub cause: FindingCause,
+    pub pattern: String,
+    /// Other patterns the finding names: the writer's pattern of a key mismatch, the other patterns a restart
+    /// emptied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related_patterns: Vec<String>,
+    pub severity: Severity,
+    pub misses_explained: MissesExplained,
+    pub evidence: Evidence,
+    pub suggestion: Suggestion,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct MissesExplained {
+    pub count: u64,
+    /// Share of all misses of the report.
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Evidence {
+    /// One sentence.
+    pub summary: String,
+    /// Further facts, one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+    /// The numbers behind the sentences, by name; documented per cause in the schema.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Suggestion {
+    /// What to change, in one sentence.
+    pub summary: String,
+    /// A stable id of the kind of change: `raise_ttl`, `raise_maxmemory`, `align_key_format`, `warm_cache`,
+    /// `fix_fill_path`, `coalesce_refills`, `stop_caching`, `investigate`.
+    pub action: String,
+    /// The values of the change (a TTL, a memory size, the two key formats, the keys to warm).
+    #[serde(default)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MarkerReport {
+    /// Seconds since the first event.
+    pub offset_seconds: f64,
+    pub time_us: u64,
+    /// `flushdb`, `flushall`, `restart` or `marker` (a deploy or other label).
+    pub kind: String,
+    /// The database flushed, for `flushdb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TimelineReport {
+    pub bucket_seconds: f64,
+    pub buckets: Vec<TimelineBucket>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Notes {
+    /// Set when per-key state outgrew its budget and keys were sampled: miss causes, refill and re-access
+    /// figures are then estimates scaled from the sampled keys; reads, hits, misses and writes stay exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
+    /// Set when there were more patterns than the bound: the rest went to the pattern `{other}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern_overflow: Option<PatternOverflow>,
+    /// Input lines skipped as malformed (`--skip-bad-lines`).
+    #[serde(default)]
+    pub skipped_lines: u64,
+    /// Events whose outcome was not observed and which no model replayed.
+    #[serde(default)]
+    pub unobserved_events: u64,
+    /// Whether the cache's content before the first event was known (empty) or not.
+    pub initial_state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_capacity_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Sampling {
+    pub rate: f64,
+    pub tracked_keys: u64,
+    pub budget_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct PatternOverflow {
+    pub max_patterns: u64,
+    /// Times a key's pattern was new but the table was full.
+    pub overflowed_keys: u64,
+}

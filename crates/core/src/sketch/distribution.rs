@@ -1,0 +1,105 @@
+//! A distribution of values (intervals in milliseconds, sizes in bytes) with quantiles, on an HDR histogram.
+//! Allocated on the first value so that patterns that never record one cost nothing.
+
+use hdrhistogram::Histogram;
+
+/// One significant digit (about 6% relative error) keeps a histogram near 5 KiB; enough to name a TTL.
+const SIGNIFICANT_DIGITS: u8 = 1;
+const HIGHEST: u64 = 1 << 42;
+
+#[derive(Clone, Default)]
+pub struct Distribution {
+    histogram: Option<Box<Histogram<u64>>>,
+    sum: u128,
+}
+
+impl std::fmt::Debug for Distribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Distribution")
+            .field("count", &self.count())
+            .field("mean", &self.mean())
+            .finish()
+    }
+}
+
+impl Distribution {
+    #[inline]
+    pub fn record(&mut self, value: u64) {
+        let histogram = self.histogram.get_or_insert_with(|| {
+            Box::new(
+                Histogram::new_with_bounds(1, HIGHEST, SIGNIFICANT_DIGITS)
+                    .expect("valid histogram bounds"),
+            )
+        });
+        histogram.saturating_record(value.max(1));
+        self.sum += u128::from(value);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.histogram.as_ref().map_or(0, |h| h.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// The value at quantile `q` (0.5 = median), or None when nothing was recorded.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        self.histogram
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.value_at_quantile(q))
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        let count = self.count();
+        (count > 0).then(|| self.sum as f64 / count as f64)
+    }
+
+    pub fn max(&self) -> Option<u64> {
+        self.histogram
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.max())
+    }
+
+    /// Share of the recorded values that are at most `value`.
+    pub fn share_at_most(&self, value: u64) -> f64 {
+        match self.histogram.as_ref().filter(|h| !h.is_empty()) {
+            Some(h) => h.count_between(0, value) as f64 / h.len() as f64,
+            None => 0.0,
+        }
+    }
+
+    pub fn merge(&mut self, other: &Distribution) {
+        if let Some(theirs) = &other.histogram {
+            match &mut self.histogram {
+                Some(ours) => ours.add(theirs.as_ref()).expect("same bounds"),
+                None => self.histogram = Some(theirs.clone()),
+            }
+        }
+        self.sum += other.sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_within_a_few_percent() {
+        let mut d = Distribution::default();
+        assert_eq!(d.quantile(0.5), None);
+        for v in 1..=10_000 {
+            d.record(v);
+        }
+        let p90 = d.quantile(0.9).unwrap() as f64;
+        assert!((p90 - 9_000.0).abs() / 9_000.0 < 0.07, "{p90}");
+        assert!((d.share_at_most(5_000) - 0.5).abs() < 0.05);
+        let mut other = Distribution::default();
+        other.record(1_000_000);
+        d.merge(&other);
+        assert_eq!(d.count(), 10_001);
+        assert!(d.max().unwrap() >= 950_000);
+    }
+}
