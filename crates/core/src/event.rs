@@ -34,16 +34,7 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// A read of `key` at `time` with the given outcome, other fields at their defaults.
     pub fn read(time: Micros, key: &'a [u8], outcome: Outcome) -> Self {
-        Event {
-            time,
-            client: 0,
-            db: 0,
-            command: Command::Read,
-            key,
-            outcome,
-            ttl: TtlChange::Keep,
-            value_size: 0,
-        }
+        Event { time, client: 0, db: 0, command: Command::Read, key, outcome, ttl: TtlChange::Keep, value_size: 0 }
     }
 
     /// A plain SET of `key` (no condition) that succeeded, with the given TTL change.
@@ -62,16 +53,7 @@ impl<'a> Event<'a> {
 
     /// An event without a key: a flush, a restart or a marker.
     pub fn keyless(time: Micros, command: Command) -> Self {
-        Event {
-            time,
-            client: 0,
-            db: 0,
-            command,
-            key: b"",
-            outcome: Outcome::Ok,
-            ttl: TtlChange::Keep,
-            value_size: 0,
-        }
+        Event { time, client: 0, db: 0, command, key: b"", outcome: Outcome::Ok, ttl: TtlChange::Keep, value_size: 0 }
     }
 
     pub fn with_db(mut self, db: u32) -> Self {
@@ -206,12 +188,7 @@ impl ErrorKind {
             ErrorKind::ReadOnly
         } else if is("NOAUTH") || is("NOPERM") || is("WRONGPASS") {
             ErrorKind::NoAuth
-        } else if is("BUSY")
-            || is("LOADING")
-            || is("TRYAGAIN")
-            || is("CLUSTERDOWN")
-            || is("MASTERDOWN")
-        {
+        } else if is("BUSY") || is("LOADING") || is("TRYAGAIN") || is("CLUSTERDOWN") || is("MASTERDOWN") {
             ErrorKind::Busy
         } else if is("TIMEOUT") {
             ErrorKind::Timeout
@@ -248,26 +225,12 @@ mod tests {
 
     #[test]
     fn error_kinds_come_from_the_first_word_of_the_reply() {
-        let check = |reply: &str, expected: ErrorKind| {
-            assert_eq!(ErrorKind::from_reply(reply.as_bytes()), expected)
-        };
-        check(
-            "OOM command not allowed when used memory > 'maxmemory'.",
-            ErrorKind::Oom,
-        );
-        check(
-            "WRONGTYPE Operation against a key holding the wrong kind of value",
-            ErrorKind::WrongType,
-        );
-        check(
-            "READONLY You can't write against a read only replica.",
-            ErrorKind::ReadOnly,
-        );
+        let check = |reply: &str, expected: ErrorKind| assert_eq!(ErrorKind::from_reply(reply.as_bytes()), expected);
+        check("OOM command not allowed when used memory > 'maxmemory'.", ErrorKind::Oom);
+        check("WRONGTYPE Operation against a key holding the wrong kind of value", ErrorKind::WrongType);
+        check("READONLY You can't write against a read only replica.", ErrorKind::ReadOnly);
         check("NOAUTH Authentication required.", ErrorKind::NoAuth);
-        check(
-            "LOADING Redis is loading the dataset in memory",
-            ErrorKind::Busy,
-        );
+        check("LOADING Redis is loading the dataset in memory", ErrorKind::Busy);
         check("ERR unknown command 'FOO'", ErrorKind::Other);
         check("", ErrorKind::Other);
         check("oom lowercase", ErrorKind::Oom);

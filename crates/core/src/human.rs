@@ -7,11 +7,7 @@ use crate::event::{MICROS_PER_MILLI, MICROS_PER_SEC, Micros};
 pub fn duration(micros: Micros) -> String {
     let ms = micros / MICROS_PER_MILLI;
     if ms < 1_000 {
-        return if micros < MICROS_PER_MILLI {
-            format!("{micros}µs")
-        } else {
-            format!("{ms}ms")
-        };
+        return if micros < MICROS_PER_MILLI { format!("{micros}µs") } else { format!("{ms}ms") };
     }
     let secs = micros / MICROS_PER_SEC;
     let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
@@ -80,14 +76,10 @@ pub fn count(n: u64) -> String {
 /// The smallest round TTL, in milliseconds, at least `ms`.
 pub fn round_ttl_up(ms: u64) -> u64 {
     const STEPS_S: [u64; 22] = [
-        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200,
-        86_400, 172_800, 259_200, 604_800, 2_592_000,
+        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 172_800,
+        259_200, 604_800, 2_592_000,
     ];
-    STEPS_S
-        .iter()
-        .map(|s| s * 1_000)
-        .find(|&step| step >= ms)
-        .unwrap_or(ms.div_ceil(86_400_000) * 86_400_000)
+    STEPS_S.iter().map(|s| s * 1_000).find(|&step| step >= ms).unwrap_or(ms.div_ceil(86_400_000) * 86_400_000)
 }
 
 /// The smallest round memory size (1, 2 or 5 times a power of two of MiB, or 64 MiB steps past 1 GiB) at least

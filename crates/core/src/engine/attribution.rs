@@ -23,11 +23,7 @@ pub(crate) fn attribute(state: Option<&KeyState>, context: MissContext) -> MissC
     if let Some(cause) = state.absence() {
         // Still missing since a miss established why; a key found missing and not written since is, from then
         // on, a key that nobody writes.
-        return if cause == MissCause::Unknown {
-            MissCause::NeverWritten
-        } else {
-            cause
-        };
+        return if cause == MissCause::Unknown { MissCause::NeverWritten } else { cause };
     }
     if state.has(flags::WRITE_FAILED) {
         return MissCause::FailedWrite;
@@ -39,11 +35,7 @@ pub(crate) fn attribute(state: Option<&KeyState>, context: MissContext) -> MissC
     if !state.has(flags::WRITTEN) {
         // Seen only through reads. A hit proves it existed: it went away unseen (flushed if a flush came after).
         if state.last_read > 0 {
-            return if flushed_after(state.last_read) {
-                MissCause::Flushed
-            } else {
-                MissCause::Unknown
-            };
+            return if flushed_after(state.last_read) { MissCause::Flushed } else { MissCause::Unknown };
         }
         return never_seen(context);
     }
@@ -57,9 +49,5 @@ pub(crate) fn attribute(state: Option<&KeyState>, context: MissContext) -> MissC
 }
 
 fn never_seen(context: MissContext) -> MissCause {
-    if context.initial_state_unknown {
-        MissCause::Unknown
-    } else {
-        MissCause::NeverWritten
-    }
+    if context.initial_state_unknown { MissCause::Unknown } else { MissCause::NeverWritten }
 }

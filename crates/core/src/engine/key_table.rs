@@ -26,10 +26,7 @@ impl KeyTable {
     /// The largest table within `budget_bytes` (at least 16 slots).
     pub fn with_budget(budget_bytes: usize) -> Self {
         let slots = (budget_bytes / Self::SLOT_BYTES).max(16);
-        KeyTable {
-            slots: bytemuck::zeroed_vec(slots),
-            len: 0,
-        }
+        KeyTable { slots: bytemuck::zeroed_vec(slots), len: 0 }
     }
 
     pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
@@ -57,8 +54,7 @@ impl KeyTable {
     #[inline]
     fn home(&self, hash: u64) -> usize {
         let mixed = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29) ^ hash;
-        ((u128::from(mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9)) * self.slots.len() as u128) >> 64)
-            as usize
+        ((u128::from(mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9)) * self.slots.len() as u128) >> 64) as usize
     }
 
     #[inline]
@@ -95,10 +91,7 @@ impl KeyTable {
         match self.find(hash) {
             Ok(i) => &mut self.slots[i].state,
             Err(i) => {
-                self.slots[i] = Slot {
-                    hash: Self::stored(hash),
-                    state,
-                };
+                self.slots[i] = Slot { hash: Self::stored(hash), state };
                 self.len += 1;
                 &mut self.slots[i].state
             }

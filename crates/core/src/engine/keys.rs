@@ -102,20 +102,13 @@ pub(crate) struct KeyStates {
 
 impl std::fmt::Debug for KeyTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyTable")
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("KeyTable").field("len", &self.len()).finish()
     }
 }
 
 impl KeyStates {
     pub fn new(budget_bytes: usize) -> Self {
-        KeyStates {
-            table: KeyTable::with_budget(budget_bytes),
-            threshold: u64::MAX,
-            rate: 1.0,
-            budget_bytes,
-        }
+        KeyStates { table: KeyTable::with_budget(budget_bytes), threshold: u64::MAX, rate: 1.0, budget_bytes }
     }
 
     #[inline]
@@ -194,10 +187,7 @@ mod tests {
         let budget = 1 << 20;
         let mut states = KeyStates::new(budget);
         let allocated = states.allocated_bytes();
-        assert!(
-            allocated <= budget && allocated > budget * 9 / 10,
-            "{allocated}"
-        );
+        assert!(allocated <= budget && allocated > budget * 9 / 10, "{allocated}");
         for i in 0..200_000u64 {
             let hash = xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes());
             if states.is_sampled(hash) {
@@ -207,9 +197,6 @@ mod tests {
         assert_eq!(states.allocated_bytes(), allocated, "the table grew");
         assert!(states.rate() < 1.0);
         let estimated = states.len() as f64 * states.weight();
-        assert!(
-            (estimated - 200_000.0).abs() / 200_000.0 < 0.1,
-            "{estimated}"
-        );
+        assert!((estimated - 200_000.0).abs() / 200_000.0 < 0.1, "{estimated}");
     }
 }

@@ -75,12 +75,7 @@ impl Markers {
             FlushScope::All => MarkerKind::FlushAll,
             FlushScope::Restart => MarkerKind::Restart,
         };
-        let index = self.push(Marker {
-            time,
-            kind,
-            db,
-            label: None,
-        });
+        let index = self.push(Marker { time, kind, db, label: None });
         match scope {
             FlushScope::Db => {
                 self.per_db.insert(db, (time, index));
@@ -93,12 +88,7 @@ impl Markers {
     }
 
     pub fn label(&mut self, time: Micros, label: String) {
-        self.push(Marker {
-            time,
-            kind: MarkerKind::Label,
-            db: 0,
-            label: Some(label),
-        });
+        self.push(Marker { time, kind: MarkerKind::Label, db: 0, label: Some(label) });
     }
 
     /// The last flush or restart that emptied database `db`.

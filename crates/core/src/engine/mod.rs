@@ -87,11 +87,7 @@ struct CachedFold {
     ids: u64,
 }
 
-const EMPTY_FOLD: CachedFold = CachedFold {
-    hash: 0,
-    pattern: PatternId::MAX,
-    ids: 0,
-};
+const EMPTY_FOLD: CachedFold = CachedFold { hash: 0, pattern: PatternId::MAX, ids: 0 };
 
 /// The start and the bucket width shared by every timeline.
 #[derive(Debug, Clone, Copy)]
@@ -127,11 +123,7 @@ impl Engine {
             stats: Vec::new(),
             keys: KeyStates::new(config.key_budget_bytes),
             fold_cache: vec![EMPTY_FOLD; FOLD_CACHE_SLOTS],
-            clock: Clock {
-                first: None,
-                last: 0,
-                bucket_width: MICROS_PER_SEC,
-            },
+            clock: Clock { first: None, last: 0, bucket_width: MICROS_PER_SEC },
             timeline: Timeline::default(),
             markers: Markers::default(),
             top_evicted: KeyTopK::new(64),
@@ -171,12 +163,8 @@ impl Engine {
         let bucket = self.bucket_of(event.time);
         match event.command {
             Command::Flush(scope) => self.markers.flush(event.time, scope, event.db),
-            Command::Marker => self
-                .markers
-                .label(event.time, String::from_utf8_lossy(event.key).into_owned()),
-            Command::Read | Command::Write(_) | Command::Delete | Command::Expire => {
-                self.on_key_event(event, bucket)
-            }
+            Command::Marker => self.markers.label(event.time, String::from_utf8_lossy(event.key).into_owned()),
+            Command::Read | Command::Write(_) | Command::Delete | Command::Expire => self.on_key_event(event, bucket),
         }
     }
 
@@ -208,8 +196,7 @@ impl Engine {
         let ids = folded.ids;
         let pattern = self.table.intern(folded.pattern, folded.from_rule);
         if self.table.len() > self.stats.len() {
-            self.stats
-                .resize_with(self.table.len(), PatternStats::default);
+            self.stats.resize_with(self.table.len(), PatternStats::default);
         }
         if self.folder.take_learned() {
             self.apply_learning();
@@ -220,11 +207,7 @@ impl Engine {
 
     /// Folds every known pattern again with what the learner knows now and merges those that changed.
     fn apply_learning(&mut self) {
-        let candidates: Vec<PatternId> = self
-            .table
-            .live_ids()
-            .filter(|&id| !self.table.is_from_rule(id))
-            .collect();
+        let candidates: Vec<PatternId> = self.table.live_ids().filter(|&id| !self.table.is_from_rule(id)).collect();
         for id in candidates {
             let name = self.table.name(id).to_owned();
             let refolded = self.folder.refold(&name);
@@ -237,8 +220,7 @@ impl Engine {
                 continue;
             }
             if self.table.len() > self.stats.len() {
-                self.stats
-                    .resize_with(self.table.len(), PatternStats::default);
+                self.stats.resize_with(self.table.len(), PatternStats::default);
             }
             let merged = std::mem::take(&mut self.stats[id as usize]);
             self.stats[target as usize].merge(merged);
@@ -250,13 +232,7 @@ impl Engine {
     fn on_key_event(&mut self, event: &Event<'_>, bucket: usize) {
         let hash = key_hash(event.db, event.key);
         let sampled = self.keys.is_sampled(hash);
-        let known = if sampled {
-            self.keys
-                .get(hash)
-                .map(|state| (state.pattern, state.flags))
-        } else {
-            None
-        };
+        let known = if sampled { self.keys.get(hash).map(|state| (state.pattern, state.flags)) } else { None };
         let (pattern, mut ids) = match known {
             Some((pattern, _)) => (self.table.canonical(pattern), None),
             None => {
@@ -283,14 +259,7 @@ impl Engine {
     }
 
     /// Counts the event on its pattern and on the global timeline: exact, for every event.
-    fn count(
-        &mut self,
-        event: &Event<'_>,
-        pattern: PatternId,
-        ids: Option<u64>,
-        hash: u64,
-        bucket: usize,
-    ) {
+    fn count(&mut self, event: &Event<'_>, pattern: PatternId, ids: Option<u64>, hash: u64, bucket: usize) {
         let stats = &mut self.stats[pattern as usize];
         let global = self.timeline.bucket_mut(bucket);
         let local = stats.timeline.bucket_mut(bucket);
@@ -374,9 +343,9 @@ impl Engine {
             };
             stats.cause_weights[cause.index()] += weight;
             match cause {
-                MissCause::Expired => stats
-                    .expired_age_ms
-                    .record(now.saturating_sub(state.last_write) / MICROS_PER_MILLI),
+                MissCause::Expired => {
+                    stats.expired_age_ms.record(now.saturating_sub(state.last_write) / MICROS_PER_MILLI)
+                }
                 MissCause::Evicted => self.top_evicted.insert(event.key, pattern, weight),
                 MissCause::Flushed => {
                     if let Some((_, marker)) = last_flush {
@@ -390,9 +359,7 @@ impl Engine {
                 state.set_absence(Some(cause));
             }
             if state.last_read > 0 {
-                stats
-                    .reaccess_ms
-                    .record(now.saturating_sub(state.last_read) / MICROS_PER_MILLI);
+                stats.reaccess_ms.record(now.saturating_sub(state.last_read) / MICROS_PER_MILLI);
             }
             if state.has(flags::WRITTEN) {
                 state.flags |= flags::REREAD;
@@ -403,9 +370,7 @@ impl Engine {
                 state.first_pending_miss = now;
             }
             state.pending_misses = state.pending_misses.saturating_add(1);
-            if state.pending_misses > 1
-                && now.saturating_sub(state.first_pending_miss) <= thresholds.stampede_window
-            {
+            if state.pending_misses > 1 && now.saturating_sub(state.first_pending_miss) <= thresholds.stampede_window {
                 stats.pileup_misses += weight;
                 if state.pending_misses == thresholds.stampede_min_burst {
                     stats.bursts += weight;
@@ -420,14 +385,11 @@ impl Engine {
 
         match (event.command, event.outcome) {
             (Command::Read, Outcome::Hit) => {
-                let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len())
-                else {
+                let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len()) else {
                     return;
                 };
                 if state.last_read > 0 {
-                    stats
-                        .reaccess_ms
-                        .record(now.saturating_sub(state.last_read) / MICROS_PER_MILLI);
+                    stats.reaccess_ms.record(now.saturating_sub(state.last_read) / MICROS_PER_MILLI);
                 }
                 if state.absence().is_some() {
                     // Back without a write we saw: someone wrote it unseen, with a TTL we do not know.
@@ -446,8 +408,7 @@ impl Engine {
                 state.last_read = now;
             }
             (Command::Write(_), Outcome::Ok) => {
-                let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len())
-                else {
+                let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len()) else {
                     return;
                 };
                 if state.has(flags::WRITTEN) && !state.has(flags::READ_SINCE_WRITE) {
@@ -467,9 +428,7 @@ impl Engine {
                     _ => now,
                 };
                 state.expires_at = match event.ttl {
-                    TtlChange::ExpireIn(ms) => now
-                        .saturating_add(ms.saturating_mul(MICROS_PER_MILLI))
-                        .max(1),
+                    TtlChange::ExpireIn(ms) => now.saturating_add(ms.saturating_mul(MICROS_PER_MILLI)).max(1),
                     TtlChange::Persist => 0,
                     TtlChange::Keep if was_present => state.expires_at,
                     TtlChange::Keep => 0,
@@ -487,8 +446,7 @@ impl Engine {
                 }
             }
             (Command::Delete, Outcome::Ok) => {
-                let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len())
-                else {
+                let Some(state) = get_or_track(&mut self.keys, hash, pattern, event.key.len()) else {
                     return;
                 };
                 if state.has(flags::WRITTEN) && !state.has(flags::READ_SINCE_WRITE) {
@@ -502,9 +460,7 @@ impl Engine {
             (Command::Expire, Outcome::Ok) => {
                 if let Some(state) = self.keys.get_mut(hash) {
                     state.expires_at = match event.ttl {
-                        TtlChange::ExpireIn(ms) => now
-                            .saturating_add(ms.saturating_mul(MICROS_PER_MILLI))
-                            .max(1),
+                        TtlChange::ExpireIn(ms) => now.saturating_add(ms.saturating_mul(MICROS_PER_MILLI)).max(1),
                         TtlChange::Persist => 0,
                         TtlChange::Keep => state.expires_at,
                     };
@@ -520,12 +476,7 @@ impl Engine {
     }
 }
 
-fn get_or_track(
-    keys: &mut KeyStates,
-    hash: u64,
-    pattern: PatternId,
-    key_len: usize,
-) -> Option<&mut KeyState> {
+fn get_or_track(keys: &mut KeyStates, hash: u64, pattern: PatternId, key_len: usize) -> Option<&mut KeyState> {
     if keys.get(hash).is_some() {
         return keys.get_mut(hash);
     }

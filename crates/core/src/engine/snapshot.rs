@@ -6,8 +6,8 @@ use crate::event::{MICROS_PER_SEC, Micros};
 use crate::findings::{self, Analysis, PatternView};
 
 use crate::report::{
-    MarkerReport, MissCause, MissCauses, Notes, PatternOverflow, PatternReport, Quantiles,
-    REPORT_VERSION, Report, Sampling, Summary, TimelineReport, Window,
+    MarkerReport, MissCause, MissCauses, Notes, PatternOverflow, PatternReport, Quantiles, REPORT_VERSION, Report,
+    Sampling, Summary, TimelineReport, Window,
 };
 use crate::sketch::Distribution;
 
@@ -78,12 +78,8 @@ pub(super) fn build(engine: &Engine) -> Report {
     let findings = findings::detect(&analysis);
 
     let mut patterns: Vec<PatternReport> = analysis.patterns.iter().map(pattern_report).collect();
-    patterns.sort_by(|a, b| {
-        b.misses
-            .cmp(&a.misses)
-            .then(b.reads.cmp(&a.reads))
-            .then_with(|| a.pattern.cmp(&b.pattern))
-    });
+    patterns
+        .sort_by(|a, b| b.misses.cmp(&a.misses).then(b.reads.cmp(&a.reads)).then_with(|| a.pattern.cmp(&b.pattern)));
 
     let unobserved = analysis.patterns.iter().map(|p| p.stats.unobserved).sum();
     Report {
@@ -120,13 +116,10 @@ pub(super) fn build(engine: &Engine) -> Report {
                 tracked_keys: engine.keys.len() as u64,
                 budget_bytes: engine.keys.budget_bytes() as u64,
             }),
-            pattern_overflow: engine
-                .table
-                .overflowed()
-                .map(|overflowed_keys| PatternOverflow {
-                    max_patterns: engine.table.max_patterns() as u64,
-                    overflowed_keys,
-                }),
+            pattern_overflow: engine.table.overflowed().map(|overflowed_keys| PatternOverflow {
+                max_patterns: engine.table.max_patterns() as u64,
+                overflowed_keys,
+            }),
             skipped_lines: engine.skipped_lines,
             unobserved_events: unobserved,
             initial_state: engine.config.initial_state.as_str().to_string(),
@@ -135,12 +128,7 @@ pub(super) fn build(engine: &Engine) -> Report {
     }
 }
 
-fn walk_keys(
-    engine: &Engine,
-    last: Micros,
-    refill_grace: Micros,
-    unread_grace: Micros,
-) -> Vec<KeyTotals> {
+fn walk_keys(engine: &Engine, last: Micros, refill_grace: Micros, unread_grace: Micros) -> Vec<KeyTotals> {
     let weight = engine.keys.weight();
     let mut totals = vec![KeyTotals::default(); engine.table.len()];
     for state in engine.keys.iter() {
@@ -148,8 +136,7 @@ fn walk_keys(
         let Some(total) = totals.get_mut(pattern) else {
             continue;
         };
-        if state.pending_misses > 0 && state.first_pending_miss.saturating_add(refill_grace) <= last
-        {
+        if state.pending_misses > 0 && state.first_pending_miss.saturating_add(refill_grace) <= last {
             total.unrefilled_misses += f64::from(state.pending_misses) * weight;
         }
         if state.has(flags::WRITTEN)
@@ -178,10 +165,7 @@ fn estimate_causes(stats: &PatternStats) -> MissCauses {
         causes.unknown = stats.misses;
         return causes;
     }
-    let exact: Vec<f64> = weights
-        .iter()
-        .map(|w| w / total * stats.misses as f64)
-        .collect();
+    let exact: Vec<f64> = weights.iter().map(|w| w / total * stats.misses as f64).collect();
     let mut counts: Vec<u64> = exact.iter().map(|e| e.floor() as u64).collect();
     let mut rest = stats.misses - counts.iter().sum::<u64>();
     let mut order: Vec<usize> = (0..exact.len()).collect();

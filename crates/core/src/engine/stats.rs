@@ -64,11 +64,7 @@ pub(crate) struct PatternStats {
 
 impl PatternStats {
     pub fn add_flushed(&mut self, marker: MarkerIndex, weight: f64) {
-        match self
-            .flushed_by_marker
-            .iter_mut()
-            .find(|(m, _)| *m == marker)
-        {
+        match self.flushed_by_marker.iter_mut().find(|(m, _)| *m == marker) {
             Some((_, total)) => *total += weight,
             None => self.flushed_by_marker.push((marker, weight)),
         }
@@ -115,13 +111,7 @@ impl PatternStats {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.reads
-            + self.writes
-            + self.writes_not_stored
-            + self.write_errors
-            + self.deletes
-            + self.expires
-            == 0
+        self.reads + self.writes + self.writes_not_stored + self.write_errors + self.deletes + self.expires == 0
             && self.unobserved == 0
     }
 

@@ -3,20 +3,14 @@
 //! Scripts have one event per line: `SECONDS COMMAND [KEY] [OUTCOME] [ttl=SECONDS|persist|keep] [db=N]`,
 //! with commands `get`, `set`, `setnx`, `del`, `expire`, `flushdb`, `flushall`, `restart`, `marker`.
 
-use crate::event::{
-    Command, ErrorKind, Event, FlushScope, MICROS_PER_SEC, Outcome, TtlChange, WriteCondition,
-};
+use crate::event::{Command, ErrorKind, Event, FlushScope, MICROS_PER_SEC, Outcome, TtlChange, WriteCondition};
 use crate::report::{MissCause, MissCauses, Report};
 
 use super::{Engine, EngineConfig, InitialState};
 
 pub(crate) fn run_script(config: EngineConfig, script: &str) -> Report {
     let mut engine = Engine::new(config);
-    for line in script
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("//"))
-    {
+    for line in script.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("//")) {
         let words: Vec<&str> = line.split_whitespace().collect();
         let time = (words[0].parse::<f64>().expect("seconds") * MICROS_PER_SEC as f64) as u64;
         let command = match words[1] {
@@ -46,17 +40,14 @@ pub(crate) fn run_script(config: EngineConfig, script: &str) -> Report {
                 "err" => event.outcome = Outcome::Error(ErrorKind::Other),
                 "ttl=persist" => event.ttl = TtlChange::Persist,
                 w if w.starts_with("ttl=") => {
-                    event.ttl =
-                        TtlChange::ExpireIn((w[4..].parse::<f64>().expect("ttl") * 1000.0) as u64)
+                    event.ttl = TtlChange::ExpireIn((w[4..].parse::<f64>().expect("ttl") * 1000.0) as u64)
                 }
                 w if w.starts_with("db=") => event.db = w[3..].parse().expect("db"),
                 w if w.starts_with("size=") => event.value_size = w[5..].parse().expect("size"),
                 other => panic!("unknown word {other}"),
             }
         }
-        if command == Command::Write(WriteCondition::Always)
-            && !rest.iter().any(|w| w.starts_with("ttl="))
-        {
+        if command == Command::Write(WriteCondition::Always) && !rest.iter().any(|w| w.starts_with("ttl=")) {
             event.ttl = TtlChange::Persist;
         }
         engine.observe(&event);
@@ -66,10 +57,7 @@ pub(crate) fn run_script(config: EngineConfig, script: &str) -> Report {
 
 #[track_caller]
 fn check_with(initial_state: InitialState, script: &str, expected: &[MissCause]) {
-    let config = EngineConfig {
-        initial_state,
-        ..EngineConfig::default()
-    };
+    let config = EngineConfig { initial_state, ..EngineConfig::default() };
     let report = run_script(config, script);
     let mut want = MissCauses::default();
     for &cause in expected {
@@ -89,56 +77,30 @@ use MissCause::*;
 #[test]
 fn never_written() {
     check("0 get user:1 miss", &[NeverWritten]);
-    check(
-        "0 get user:1 miss\n1 get user:1 miss",
-        &[NeverWritten, NeverWritten],
-    );
+    check("0 get user:1 miss\n1 get user:1 miss", &[NeverWritten, NeverWritten]);
 }
 
 #[test]
 fn unknown_before_observation_began() {
     check_with(InitialState::Unknown, "0 get user:1 miss", &[Unknown]);
     // Found missing and not written since: from then on nobody writes it.
-    check_with(
-        InitialState::Unknown,
-        "0 get user:1 miss\n5 get user:1 miss",
-        &[Unknown, NeverWritten],
-    );
+    check_with(InitialState::Unknown, "0 get user:1 miss\n5 get user:1 miss", &[Unknown, NeverWritten]);
     // Seen present, then gone without a write, delete or flush seen: why is not known.
-    check_with(
-        InitialState::Unknown,
-        "0 get user:1 hit\n5 get user:1 miss",
-        &[Unknown],
-    );
+    check_with(InitialState::Unknown, "0 get user:1 hit\n5 get user:1 miss", &[Unknown]);
 }
 
 #[test]
 fn expired() {
-    check(
-        "0 set user:1 ok ttl=10\n5 get user:1 hit\n11 get user:1 miss",
-        &[Expired],
-    );
+    check("0 set user:1 ok ttl=10\n5 get user:1 hit\n11 get user:1 miss", &[Expired]);
     // The TTL counts from the last write, not from reads.
-    check(
-        "0 set user:1 ok ttl=10\n8 set user:1 ok ttl=10\n15 get user:1 hit",
-        &[],
-    );
-    check(
-        "0 set user:1 ok ttl=10\n8 set user:1 ok ttl=10\n19 get user:1 miss",
-        &[Expired],
-    );
+    check("0 set user:1 ok ttl=10\n8 set user:1 ok ttl=10\n15 get user:1 hit", &[]);
+    check("0 set user:1 ok ttl=10\n8 set user:1 ok ttl=10\n19 get user:1 miss", &[Expired]);
 }
 
 #[test]
 fn expire_and_persist_change_the_ttl() {
-    check(
-        "0 set user:1 ok\n1 expire user:1 ok ttl=5\n7 get user:1 miss",
-        &[Expired],
-    );
-    check(
-        "0 set user:1 ok ttl=5\n1 expire user:1 ok ttl=persist\n7 get user:1 miss",
-        &[Evicted],
-    );
+    check("0 set user:1 ok\n1 expire user:1 ok ttl=5\n7 get user:1 miss", &[Expired]);
+    check("0 set user:1 ok ttl=5\n1 expire user:1 ok ttl=persist\n7 get user:1 miss", &[Evicted]);
 }
 
 #[test]
@@ -149,15 +111,9 @@ fn evicted() {
 
 #[test]
 fn deleted() {
-    check(
-        "0 set user:1 ok\n1 del user:1 ok\n2 get user:1 miss",
-        &[Deleted],
-    );
+    check("0 set user:1 ok\n1 del user:1 ok\n2 get user:1 miss", &[Deleted]);
     check("0 del user:1 ok\n2 get user:1 miss", &[Deleted]);
-    check(
-        "0 set user:1 ok\n1 del user:1 ok\n2 set user:1 ok\n3 get user:1 hit",
-        &[],
-    );
+    check("0 set user:1 ok\n1 del user:1 ok\n2 set user:1 ok\n3 get user:1 hit", &[]);
 }
 
 #[test]
@@ -166,29 +122,17 @@ fn flushed_by_flushdb_flushall_and_restart() {
     check("0 set user:1 ok\n1 flushall\n2 get user:1 miss", &[Flushed]);
     check("0 set user:1 ok\n1 restart\n2 get user:1 miss", &[Flushed]);
     // FLUSHDB empties only its database.
-    check(
-        "0 set user:1 ok db=1\n1 flushdb db=2\n2 get user:1 miss db=1",
-        &[Evicted],
-    );
+    check("0 set user:1 ok db=1\n1 flushdb db=2\n2 get user:1 miss db=1", &[Evicted]);
     // Written again after the flush: a later miss is not the flush's doing.
-    check(
-        "0 set user:1 ok\n1 flushdb\n1 set user:1 ok ttl=1\n5 get user:1 miss",
-        &[Expired],
-    );
+    check("0 set user:1 ok\n1 flushdb\n1 set user:1 ok ttl=1\n5 get user:1 miss", &[Expired]);
 }
 
 #[test]
 fn failed_write() {
-    check(
-        "0 get user:1 miss\n0.1 set user:1 oom\n1 get user:1 miss",
-        &[NeverWritten, FailedWrite],
-    );
+    check("0 get user:1 miss\n0.1 set user:1 oom\n1 get user:1 miss", &[NeverWritten, FailedWrite]);
     check("0 set user:1 ok\n1 set user:1 err\n2 get user:1 hit", &[]);
     // A later successful write clears it.
-    check(
-        "0 set user:1 err\n1 set user:1 ok ttl=1\n3 get user:1 miss",
-        &[Expired],
-    );
+    check("0 set user:1 err\n1 set user:1 ok ttl=1\n3 get user:1 miss", &[Expired]);
 }
 
 #[test]
@@ -206,10 +150,7 @@ fn conditional_writes_that_store_nothing_change_nothing() {
 
 #[test]
 fn a_hit_on_a_key_believed_gone_corrects_the_belief() {
-    check(
-        "0 set user:1 ok ttl=1\n2 get user:1 miss\n3 get user:1 hit\n4 get user:1 miss",
-        &[Expired, Unknown],
-    );
+    check("0 set user:1 ok ttl=1\n2 get user:1 miss\n3 get user:1 hit\n4 get user:1 miss", &[Expired, Unknown]);
 }
 
 #[test]
@@ -221,10 +162,7 @@ fn sampled_causes_still_add_up_to_the_misses() {
     for i in 0..20_000 {
         script.push_str(&format!("{} get k:{i} miss\n", 100.0 + i as f64 * 0.001));
     }
-    let config = EngineConfig {
-        key_budget_bytes: 64 << 10,
-        ..EngineConfig::default()
-    };
+    let config = EngineConfig { key_budget_bytes: 64 << 10, ..EngineConfig::default() };
     let report = run_script(config, &script);
     let sampling = report.notes.sampling.expect("sampled");
     assert!(sampling.rate < 0.25, "{sampling:?}");

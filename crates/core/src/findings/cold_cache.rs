@@ -34,25 +34,13 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
             && let Some(&(index, weight)) = largest
         {
             let marker = &analysis.markers[index as usize];
-            let from_marker =
-                (flushed as f64 * weight / weights.max(f64::MIN_POSITIVE)).round() as u64;
-            found.push((
-                p.id,
-                flush_finding(analysis, p, marker, flushed, from_marker, index),
-            ));
+            let from_marker = (flushed as f64 * weight / weights.max(f64::MIN_POSITIVE)).round() as u64;
+            found.push((p.id, flush_finding(analysis, p, marker, flushed, from_marker, index)));
             continue;
         }
-        let deploys = analysis
-            .markers
-            .iter()
-            .filter(|m| m.kind == MarkerKind::Label);
+        let deploys = analysis.markers.iter().filter(|m| m.kind == MarkerKind::Label);
         let best = deploys
-            .map(|marker| {
-                (
-                    marker,
-                    recovery(analysis, p.stats.timeline.buckets(), marker.time),
-                )
-            })
+            .map(|marker| (marker, recovery(analysis, p.stats.timeline.buckets(), marker.time)))
             .max_by_key(|(_, r)| r.excess_misses);
         if let Some((marker, shape)) = best
             && shape.excess_misses >= t.min_misses
@@ -78,13 +66,7 @@ fn flush_finding(
     let others: Vec<String> = analysis
         .patterns
         .iter()
-        .filter(|o| {
-            o.id != p.id
-                && o.stats
-                    .flushed_by_marker
-                    .iter()
-                    .any(|(m, w)| *m == index && *w >= 1.0)
-        })
+        .filter(|o| o.id != p.id && o.stats.flushed_by_marker.iter().any(|(m, w)| *m == index && *w >= 1.0))
         .map(|o| o.name.to_string())
         .collect();
 
@@ -105,34 +87,19 @@ fn flush_finding(
     );
     draft.details.push(shape.sentence(from_marker));
     if !hot.is_empty() {
-        draft.details.push(format!(
-            "Hottest keys missed after it: {}.",
-            key_list(&hot, 5)
-        ));
+        draft.details.push(format!("Hottest keys missed after it: {}.", key_list(&hot, 5)));
     }
     if !others.is_empty() {
-        draft.details.push(format!(
-            "It also emptied {}.",
-            others
-                .iter()
-                .map(|o| quoted(o))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        draft
+            .details
+            .push(format!("It also emptied {}.", others.iter().map(|o| quoted(o)).collect::<Vec<_>>().join(", ")));
     }
     add_metrics(&mut draft, analysis, marker, &shape);
-    let keys: Vec<String> = hot
-        .iter()
-        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
-        .collect();
+    let keys: Vec<String> = hot.iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
     draft.suggestion = format!(
         "Warm {} after flushes and restarts, hottest keys first{}.",
         quoted(p.name),
-        if hot.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", key_list(&hot, 5))
-        }
+        if hot.is_empty() { String::new() } else { format!(": {}", key_list(&hot, 5)) }
     );
     draft.action = "warm_cache";
     let mut patterns = vec![p.name.to_string()];
@@ -143,12 +110,7 @@ fn flush_finding(
     analysis.finding(draft)
 }
 
-fn deploy_finding(
-    analysis: &Analysis<'_>,
-    p: &PatternView<'_>,
-    marker: &Marker,
-    shape: &Shape,
-) -> Finding {
+fn deploy_finding(analysis: &Analysis<'_>, p: &PatternView<'_>, marker: &Marker, shape: &Shape) -> Finding {
     let mut draft = Draft::new(FindingCause::ColdCache, p.name, shape.excess_misses);
     draft.evidence = format!(
         "The misses of {} jumped after the {}: {} more than its usual miss ratio would give.",
@@ -179,13 +141,7 @@ fn describe(analysis: &Analysis<'_>, marker: &Marker) -> String {
 
 fn add_metrics(draft: &mut Draft<'_>, analysis: &Analysis<'_>, marker: &Marker, shape: &Shape) {
     draft.metric("marker_kind", marker.kind.as_str());
-    draft.metric(
-        "marker_offset_seconds",
-        round(
-            marker.time.saturating_sub(analysis.first_time) as f64 / 1e6,
-            3,
-        ),
-    );
+    draft.metric("marker_offset_seconds", round(marker.time.saturating_sub(analysis.first_time) as f64 / 1e6, 3));
     if let Some(before) = shape.before {
         draft.metric("miss_ratio_before", round(before, 4));
     }
@@ -231,45 +187,25 @@ impl Shape {
 }
 
 fn ratio(buckets: &[TimelineBucket]) -> Option<f64> {
-    let (misses, answered) = buckets
-        .iter()
-        .fold((0, 0), |(m, a), b| (m + b.misses, a + b.hits + b.misses));
+    let (misses, answered) = buckets.iter().fold((0, 0), |(m, a), b| (m + b.misses, a + b.hits + b.misses));
     (answered > 0).then(|| misses as f64 / answered as f64)
 }
 
 fn recovery(analysis: &Analysis<'_>, buckets: &[TimelineBucket], at: Micros) -> Shape {
     let width = analysis.bucket_width.max(1);
     let start = (at.saturating_sub(analysis.first_time) / width) as usize;
-    let before = ratio(
-        &buckets
-            [start.saturating_sub(BASELINE_BUCKETS).min(buckets.len())..start.min(buckets.len())],
-    );
+    let before = ratio(&buckets[start.saturating_sub(BASELINE_BUCKETS).min(buckets.len())..start.min(buckets.len())]);
     let after = buckets.get(start..).unwrap_or_default();
     let late = ratio(&buckets[buckets.len() - buckets.len() / 4..]);
     let baseline = before.or(late).unwrap_or(0.0);
-    let peak = after
-        .iter()
-        .take(3)
-        .filter_map(TimelineBucket::miss_ratio)
-        .fold(0.0, f64::max);
+    let peak = after.iter().take(3).filter_map(TimelineBucket::miss_ratio).fold(0.0, f64::max);
     let settled = baseline + (baseline * 0.5).max(0.05);
-    let recovered_index = after
-        .iter()
-        .enumerate()
-        .skip(1)
-        .find(|(_, b)| b.miss_ratio().is_some_and(|r| r <= settled))
-        .map(|(i, _)| i);
+    let recovered_index =
+        after.iter().enumerate().skip(1).find(|(_, b)| b.miss_ratio().is_some_and(|r| r <= settled)).map(|(i, _)| i);
     let until = recovered_index.unwrap_or(after.len());
-    let excess: f64 = after[..until]
-        .iter()
-        .map(|b| (b.misses as f64 - baseline * (b.hits + b.misses) as f64).max(0.0))
-        .sum();
-    let recovered_after = recovered_index
-        .map(|i| ((start + i) as Micros * width + analysis.first_time).saturating_sub(at));
-    Shape {
-        before,
-        peak,
-        recovered_after,
-        excess_misses: excess.round() as u64,
-    }
+    let excess: f64 =
+        after[..until].iter().map(|b| (b.misses as f64 - baseline * (b.hits + b.misses) as f64).max(0.0)).sum();
+    let recovered_after =
+        recovered_index.map(|i| ((start + i) as Micros * width + analysis.first_time).saturating_sub(at));
+    Shape { before, peak, recovered_after, excess_misses: excess.round() as u64 }
 }

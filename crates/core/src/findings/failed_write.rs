@@ -20,11 +20,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
             continue;
         }
         let attempts = p.stats.writes + p.stats.write_errors;
-        let error_share = if attempts == 0 {
-            0.0
-        } else {
-            p.stats.write_errors as f64 / attempts as f64
-        };
+        let error_share = if attempts == 0 { 0.0 } else { p.stats.write_errors as f64 / attempts as f64 };
         let failing_writes = p.stats.write_errors >= 10 && error_share >= MIN_ERROR_SHARE;
         let unrefilled_share = p.unrefilled_share();
         let unrefilled = p.unrefilled_misses.round() as u64;
@@ -36,21 +32,12 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
             continue;
         }
         claims.failed_fill.insert(p.id);
-        let explained = unrefilled
-            .max(p.causes.get(MissCause::FailedWrite))
-            .min(p.stats.misses);
+        let explained = unrefilled.max(p.causes.get(MissCause::FailedWrite)).min(p.stats.misses);
         let mut draft = Draft::new(FindingCause::FailedWrite, p.name, explained);
         draft.severity_floor = Severity::Warning;
-        let kinds: Vec<(ErrorKind, u64)> = ErrorKind::ALL
-            .into_iter()
-            .map(|k| (k, p.stats.error_kinds[k.index()]))
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        let kinds_text = kinds
-            .iter()
-            .map(|(k, n)| format!("{k} {}", human::count(*n)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let kinds: Vec<(ErrorKind, u64)> =
+            ErrorKind::ALL.into_iter().map(|k| (k, p.stats.error_kinds[k.index()])).filter(|(_, n)| *n > 0).collect();
+        let kinds_text = kinds.iter().map(|(k, n)| format!("{k} {}", human::count(*n))).collect::<Vec<_>>().join(", ");
         if failing_writes {
             draft.evidence = format!(
                 "{} of the writes to {} were answered with an error ({kinds_text}).",
@@ -58,16 +45,10 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
                 quoted(p.name)
             );
             if broken_fill {
-                draft
-                    .details
-                    .push(unrefilled_sentence(unrefilled_share, p.stats.writes));
+                draft.details.push(unrefilled_sentence(unrefilled_share, p.stats.writes));
             }
         } else {
-            draft.evidence = format!(
-                "{} {}",
-                quoted(p.name),
-                unrefilled_sentence(unrefilled_share, p.stats.writes)
-            );
+            draft.evidence = format!("{} {}", quoted(p.name), unrefilled_sentence(unrefilled_share, p.stats.writes));
         }
         draft.details.push(format!(
             "{} reads, {} misses ({} of reads).",
@@ -79,10 +60,8 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
         draft.metric("write_error_share", round(error_share, 4));
         draft.metric("unrefilled_share", round(unrefilled_share, 4));
         draft.metric("unrefilled_misses", unrefilled);
-        let error_kinds: serde_json::Map<String, serde_json::Value> = kinds
-            .iter()
-            .map(|(k, n)| (k.as_str().to_string(), (*n).into()))
-            .collect();
+        let error_kinds: serde_json::Map<String, serde_json::Value> =
+            kinds.iter().map(|(k, n)| (k.as_str().to_string(), (*n).into())).collect();
         draft.metric("error_kinds", error_kinds.clone());
         draft.suggestion = suggestion(p.name, &kinds);
         draft.action = "fix_fill_path";
@@ -94,8 +73,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
 
 fn unrefilled_sentence(unrefilled_share: f64, writes: u64) -> String {
     if writes == 0 {
-        "is read and missed, but never written: no miss was followed by a write of its key."
-            .to_string()
+        "is read and missed, but never written: no miss was followed by a write of its key.".to_string()
     } else {
         format!(
             "misses are not followed by a write of their key {} of the time: the value is fetched but not stored.",
@@ -113,12 +91,8 @@ fn suggestion(pattern: &str, kinds: &[(ErrorKind, u64)]) -> String {
         }
         Some(ErrorKind::WrongType) => "another writer stores a different type under these keys",
         Some(ErrorKind::ReadOnly) => "writes go to a replica: point the writer at the primary",
-        Some(ErrorKind::NoAuth) => {
-            "the writer is not allowed to write: check its credentials and ACL"
-        }
-        Some(ErrorKind::Busy) | Some(ErrorKind::Timeout) => {
-            "the server is busy or slow: check for slow commands"
-        }
+        Some(ErrorKind::NoAuth) => "the writer is not allowed to write: check its credentials and ACL",
+        Some(ErrorKind::Busy) | Some(ErrorKind::Timeout) => "the server is busy or slow: check for slow commands",
         Some(ErrorKind::Other) | None => {
             "look for values that fail to serialize, size limits, and errors swallowed between the miss and the write"
         }

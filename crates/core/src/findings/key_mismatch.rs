@@ -16,14 +16,10 @@ const MIN_SPELLING_WITHOUT_IDS: f64 = 0.8;
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
     let is_reader = |p: &PatternView<'_>| {
-        p.stats.reads >= t.min_reads
-            && p.stats.writes == 0
-            && p.stats.write_errors == 0
-            && p.miss_ratio() >= 0.5
+        p.stats.reads >= t.min_reads && p.stats.writes == 0 && p.stats.write_errors == 0 && p.miss_ratio() >= 0.5
     };
-    let is_writer = |p: &PatternView<'_>| {
-        p.stats.writes >= t.min_misses && (p.stats.hits as f64) <= 0.2 * p.stats.writes as f64
-    };
+    let is_writer =
+        |p: &PatternView<'_>| p.stats.writes >= t.min_misses && (p.stats.hits as f64) <= 0.2 * p.stats.writes as f64;
 
     let mut found = Vec::new();
     for reader in analysis.patterns.iter().filter(|p| is_reader(p)) {
@@ -32,15 +28,10 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
             .iter()
             .filter(|w| w.id != reader.id && is_writer(w))
             .filter_map(|writer| {
-                let overlap = reader
-                    .stats
-                    .ids_read
-                    .containment_in(&writer.stats.ids_written);
+                let overlap = reader.stats.ids_read.containment_in(&writer.stats.ids_written);
                 let spelling = strsim::normalized_levenshtein(reader.name, writer.name);
-                let no_ids =
-                    reader.stats.ids_read.is_empty() && writer.stats.ids_written.is_empty();
-                let linked =
-                    overlap >= MIN_ID_OVERLAP || (no_ids && spelling >= MIN_SPELLING_WITHOUT_IDS);
+                let no_ids = reader.stats.ids_read.is_empty() && writer.stats.ids_written.is_empty();
+                let linked = overlap >= MIN_ID_OVERLAP || (no_ids && spelling >= MIN_SPELLING_WITHOUT_IDS);
                 linked.then_some((writer, overlap, spelling))
             })
             .max_by(|a, b| (a.1 + 0.2 * a.2).total_cmp(&(b.1 + 0.2 * b.2)));

@@ -14,9 +14,7 @@ const MIN_READ_SHARE: f64 = 0.01;
 
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
-    let min_reads = t
-        .min_reads
-        .max((analysis.reads as f64 * MIN_READ_SHARE) as u64);
+    let min_reads = t.min_reads.max((analysis.reads as f64 * MIN_READ_SHARE) as u64);
     let mut found = Vec::new();
     for p in &analysis.patterns {
         if claims.with_finding.contains(&p.id)
@@ -29,10 +27,8 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
         let Some(hit_ratio) = p.stats.hit_ratio() else {
             continue;
         };
-        let (rest_hits, rest_answered) = (
-            analysis.hits - p.stats.hits,
-            (analysis.hits + analysis.misses) - (p.stats.hits + p.stats.misses),
-        );
+        let (rest_hits, rest_answered) =
+            (analysis.hits - p.stats.hits, (analysis.hits + analysis.misses) - (p.stats.hits + p.stats.misses));
         if rest_answered == 0 {
             continue;
         }
@@ -52,9 +48,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
             human::percent(hit_ratio),
             human::percent(rest)
         );
-        draft
-            .details
-            .push(format!("Its misses: {}.", causes.join(", ")));
+        draft.details.push(format!("Its misses: {}.", causes.join(", ")));
         draft.metric("hit_ratio", round(hit_ratio, 4));
         draft.metric("rest_hit_ratio", round(rest, 4));
         draft.suggestion = format!(

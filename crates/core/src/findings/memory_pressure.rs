@@ -20,10 +20,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
     for p in &analysis.patterns {
         let evicted = p.causes.get(MissCause::Evicted);
         let evicted_share = p.cause_share(MissCause::Evicted);
-        if evicted < t.min_misses
-            || evicted_share < MIN_EVICTED_SHARE
-            || p.miss_ratio() < MIN_MISS_RATIO
-        {
+        if evicted < t.min_misses || evicted_share < MIN_EVICTED_SHARE || p.miss_ratio() < MIN_MISS_RATIO {
             continue;
         }
         let hot = analysis.top_evicted.top(5, |id| id == p.id);
@@ -50,14 +47,10 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
             human::bytes(total_working_set)
         ));
         if !hot.is_empty() {
-            draft
-                .details
-                .push(format!("Hottest evicted keys: {}.", key_list(&hot, 5)));
+            draft.details.push(format!("Hottest evicted keys: {}.", key_list(&hot, 5)));
         }
         if let Some(mean) = p.stats.value_bytes.mean() {
-            draft
-                .details
-                .push(format!("Its values average {}.", human::bytes(mean)));
+            draft.details.push(format!("Its values average {}.", human::bytes(mean)));
         }
         draft.metric("evicted_share", round(evicted_share, 4));
         draft.metric("working_set_bytes", p.working_set_bytes.round() as u64);
@@ -65,10 +58,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
         if let Some(capacity) = analysis.cache_capacity {
             draft.metric("cache_capacity_bytes", capacity);
         }
-        let hot_keys: Vec<String> = hot
-            .iter()
-            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
-            .collect();
+        let hot_keys: Vec<String> = hot.iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
         draft.metric("hot_evicted_keys", hot_keys.clone());
         draft.suggestion = format!(
             "Give the cache at least {} (maxmemory), or store less under {}.",

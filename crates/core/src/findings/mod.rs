@@ -21,9 +21,7 @@ use serde_json::Value;
 use crate::engine::{Marker, Stats};
 use crate::event::{MICROS_PER_SEC, Micros};
 use crate::pattern::PatternId;
-use crate::report::{
-    Evidence, Finding, FindingCause, MissCauses, MissesExplained, Severity, Suggestion,
-};
+use crate::report::{Evidence, Finding, FindingCause, MissCauses, MissesExplained, Severity, Suggestion};
 use crate::sketch::KeyTopK;
 
 /// The knobs of the detectors. The defaults are what the documentation states.
@@ -41,12 +39,7 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds {
-            min_reads: 50,
-            min_misses: 20,
-            stampede_window: MICROS_PER_SEC,
-            stampede_min_burst: 5,
-        }
+        Thresholds { min_reads: 50, min_misses: 20, stampede_window: MICROS_PER_SEC, stampede_min_burst: 5 }
     }
 }
 
@@ -72,21 +65,13 @@ impl PatternView<'_> {
 
     /// Share of this pattern's misses with a cause.
     pub fn cause_share(&self, cause: crate::report::MissCause) -> f64 {
-        if self.stats.misses == 0 {
-            0.0
-        } else {
-            self.causes.get(cause) as f64 / self.stats.misses as f64
-        }
+        if self.stats.misses == 0 { 0.0 } else { self.causes.get(cause) as f64 / self.stats.misses as f64 }
     }
 
     /// Share of the misses not followed by a write of their key: how often the fill path fails.
     pub fn unrefilled_share(&self) -> f64 {
         let total = self.unrefilled_misses + self.stats.refilled_misses;
-        if total <= 0.0 {
-            0.0
-        } else {
-            self.unrefilled_misses / total
-        }
+        if total <= 0.0 { 0.0 } else { self.unrefilled_misses / total }
     }
 }
 
@@ -107,11 +92,7 @@ pub(crate) struct Analysis<'a> {
 
 impl Analysis<'_> {
     pub fn share_of_misses(&self, count: u64) -> f64 {
-        if self.misses == 0 {
-            0.0
-        } else {
-            count as f64 / self.misses as f64
-        }
+        if self.misses == 0 { 0.0 } else { count as f64 / self.misses as f64 }
     }
 
     /// A finding with its share of misses and a severity from that share (at least `floor`).
@@ -131,11 +112,7 @@ impl Analysis<'_> {
             related_patterns: draft.related_patterns,
             severity: by_share.max(draft.severity_floor),
             misses_explained: MissesExplained { count, share },
-            evidence: Evidence {
-                summary: draft.evidence,
-                details: draft.details,
-                metrics: draft.metrics,
-            },
+            evidence: Evidence { summary: draft.evidence, details: draft.details, metrics: draft.metrics },
             suggestion: Suggestion {
                 summary: draft.suggestion,
                 action: draft.action.to_string(),
@@ -230,11 +207,8 @@ pub(crate) fn quoted(pattern: &str) -> String {
 
 /// Renders keys for a sentence: the first few, lossily decoded.
 pub(crate) fn key_list(keys: &[(&[u8], f64)], shown: usize) -> String {
-    let mut names: Vec<String> = keys
-        .iter()
-        .take(shown)
-        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        keys.iter().take(shown).map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
     if keys.len() > shown {
         names.push("…".to_string());
     }

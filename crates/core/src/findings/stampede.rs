@@ -22,12 +22,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
         if pileup < t.min_misses || !(bursts >= 3 || p.stats.max_burst >= LARGE_BURST) {
             continue;
         }
-        let key = p
-            .stats
-            .max_burst_key
-            .as_deref()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .unwrap_or_default();
+        let key = p.stats.max_burst_key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
         let window = human::duration(t.stampede_window);
         let mut draft = Draft::new(FindingCause::Stampede, p.name, pileup);
         if p.stats.max_burst >= LARGE_BURST {

@@ -21,25 +21,19 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
     for p in &analysis.patterns {
         let expired = p.causes.get(MissCause::Expired);
         let expired_share = p.cause_share(MissCause::Expired);
-        if expired < t.min_misses
-            || expired_share < MIN_EXPIRED_SHARE
-            || p.miss_ratio() < MIN_MISS_RATIO
-        {
+        if expired < t.min_misses || expired_share < MIN_EXPIRED_SHARE || p.miss_ratio() < MIN_MISS_RATIO {
             continue;
         }
-        let (Some(ttl_ms), Some(reaccess_p50), Some(reaccess_p90)) = (
-            p.stats.ttl_ms.quantile(0.5),
-            p.stats.reaccess_ms.quantile(0.5),
-            p.stats.reaccess_ms.quantile(0.9),
-        ) else {
+        let (Some(ttl_ms), Some(reaccess_p50), Some(reaccess_p90)) =
+            (p.stats.ttl_ms.quantile(0.5), p.stats.reaccess_ms.quantile(0.5), p.stats.reaccess_ms.quantile(0.9))
+        else {
             continue;
         };
         let late_share = 1.0 - p.stats.reaccess_ms.share_at_most(ttl_ms);
         if late_share < MIN_LATE_REACCESS_SHARE || reaccess_p90 > MAX_SUGGESTED_TTL_MS {
             continue;
         }
-        let suggested_ms = human::round_ttl_up((reaccess_p90 as f64 * 1.1) as u64)
-            .max(human::round_ttl_up(ttl_ms * 2));
+        let suggested_ms = human::round_ttl_up((reaccess_p90 as f64 * 1.1) as u64).max(human::round_ttl_up(ttl_ms * 2));
         let covered = p.stats.expired_age_ms.share_at_most(suggested_ms);
 
         let mut draft = Draft::new(FindingCause::TtlTooShort, p.name, expired);
@@ -61,14 +55,8 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
         ));
         draft.metric("expired_share", round(expired_share, 4));
         draft.metric("current_ttl_seconds", round(ttl_ms as f64 / 1000.0, 3));
-        draft.metric(
-            "reaccess_p50_seconds",
-            round(reaccess_p50 as f64 / 1000.0, 3),
-        );
-        draft.metric(
-            "reaccess_p90_seconds",
-            round(reaccess_p90 as f64 / 1000.0, 3),
-        );
+        draft.metric("reaccess_p50_seconds", round(reaccess_p50 as f64 / 1000.0, 3));
+        draft.metric("reaccess_p90_seconds", round(reaccess_p90 as f64 / 1000.0, 3));
         draft.metric("late_reaccess_share", round(late_share, 4));
         draft.metric("expired_misses_within_suggested_ttl", round(covered, 4));
         draft.suggestion = format!(

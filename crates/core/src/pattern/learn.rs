@@ -4,6 +4,8 @@
 //! For every prefix of folded segments (`user:`), the learner keeps the hashes of the distinct literal values
 //! seen right after it, up to a threshold. When a prefix reaches the threshold its position becomes variable:
 //! from then on the position folds to `{id}`, and the engine merges the patterns learned before into the new one.
+//! A second, quicker rule: under a prefix where at least [`MIN_SIBLINGS`] values folded to `{token}` or `{hex}`,
+//! a literal of that shape folds to the same placeholder (a random token the static rule missed, say).
 //! Memory is bounded: at most `max_prefixes` prefixes are watched, each with at most `threshold` hashes.
 
 use std::collections::HashMap;
@@ -12,12 +14,24 @@ use foldhash::fast::FixedState;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::scan::LearnedPositions;
+use super::tokens::looks_like;
 
-#[derive(Debug)]
-enum Position {
-    /// Still counting: the hashes of the distinct values seen so far.
-    Learning(Vec<u64>),
-    Variable,
+/// Placeholders seen under a prefix before a literal of their shape joins them.
+pub const MIN_SIBLINGS: u32 = 20;
+
+#[derive(Debug, Default)]
+struct Position {
+    /// Hashes of the distinct literal values seen so far, until the position is variable.
+    literals: Vec<u64>,
+    variable: bool,
+    /// The placeholder whole segments at this position folded to most recently, and how often in a row.
+    sibling: Option<(&'static str, u32)>,
+}
+
+impl Position {
+    fn sibling_for(&self, value: &[u8]) -> Option<&'static str> {
+        self.sibling.filter(|&(name, seen)| seen >= MIN_SIBLINGS && looks_like(name, value)).map(|(name, _)| name)
+    }
 }
 
 #[derive(Debug)]
@@ -46,11 +60,9 @@ impl Learner {
         std::mem::take(&mut self.learned_something)
     }
 
-    fn is_variable(&self, prefix: &str) -> bool {
-        matches!(
-            self.positions.get(&xxh3_64(prefix.as_bytes())),
-            Some(Position::Variable)
-        )
+    fn apply(&self, prefix: &str, value: &[u8]) -> Option<&'static str> {
+        let position = self.positions.get(&xxh3_64(prefix.as_bytes()))?;
+        position.sibling_for(value).or(position.variable.then_some("id"))
     }
 
     /// A view that applies what was learned without learning more: used to re-fold known patterns.
@@ -60,38 +72,56 @@ impl Learner {
 }
 
 impl LearnedPositions for Learner {
-    fn fold_literal(&mut self, prefix: &str, value: &[u8]) -> bool {
+    fn fold_literal(&mut self, prefix: &str, value: &[u8]) -> Option<&'static str> {
         let prefix_hash = xxh3_64(prefix.as_bytes());
+        let room = self.positions.len() < self.max_prefixes;
+        let position = match self.positions.get_mut(&prefix_hash) {
+            Some(position) => position,
+            None if room => self.positions.entry(prefix_hash).or_default(),
+            None => return None,
+        };
+        if let Some(name) = position.sibling_for(value) {
+            return Some(name);
+        }
+        if position.variable {
+            return Some("id");
+        }
         let value_hash = xxh3_64(value);
-        if let Some(position) = self.positions.get_mut(&prefix_hash) {
-            return match position {
-                Position::Variable => true,
-                Position::Learning(seen) => {
-                    if !seen.contains(&value_hash) {
-                        seen.push(value_hash);
-                    }
-                    if seen.len() >= self.threshold {
-                        *position = Position::Variable;
-                        self.learned_something = true;
-                        true
-                    } else {
-                        false
-                    }
-                }
-            };
+        if !position.literals.contains(&value_hash) {
+            position.literals.push(value_hash);
         }
-        if self.positions.len() < self.max_prefixes {
-            self.positions
-                .insert(prefix_hash, Position::Learning(vec![value_hash]));
+        if position.literals.len() >= self.threshold {
+            position.variable = true;
+            position.literals = Vec::new();
+            self.learned_something = true;
+            return Some("id");
         }
-        false
+        None
+    }
+
+    fn saw_placeholder(&mut self, prefix: &str, name: &'static str) {
+        let prefix_hash = xxh3_64(prefix.as_bytes());
+        if self.positions.len() >= self.max_prefixes && !self.positions.contains_key(&prefix_hash) {
+            return;
+        }
+        let position = self.positions.entry(prefix_hash).or_default();
+        let seen = match position.sibling {
+            Some((last, seen)) if last == name => seen.saturating_add(1),
+            _ => 1,
+        };
+        if seen == MIN_SIBLINGS {
+            self.learned_something = true;
+        }
+        position.sibling = Some((name, seen));
     }
 }
 
 pub struct ApplyOnly<'a>(&'a Learner);
 
 impl LearnedPositions for ApplyOnly<'_> {
-    fn fold_literal(&mut self, prefix: &str, _value: &[u8]) -> bool {
-        self.0.is_variable(prefix)
+    fn fold_literal(&mut self, prefix: &str, value: &[u8]) -> Option<&'static str> {
+        self.0.apply(prefix, value)
     }
+
+    fn saw_placeholder(&mut self, _prefix: &str, _name: &'static str) {}
 }

@@ -34,11 +34,7 @@ pub struct FoldConfig {
 
 impl Default for FoldConfig {
     fn default() -> Self {
-        FoldConfig {
-            rules: KeyRules::default(),
-            learn_threshold: 50,
-            learn_max_prefixes: 4096,
-        }
+        FoldConfig { rules: KeyRules::default(), learn_threshold: 50, learn_max_prefixes: 4096 }
     }
 }
 
@@ -62,13 +58,9 @@ pub struct PatternFolder {
 
 impl PatternFolder {
     pub fn new(config: FoldConfig) -> Self {
-        let learner = (config.learn_threshold > 0)
-            .then(|| Learner::new(config.learn_threshold, config.learn_max_prefixes));
-        PatternFolder {
-            rules: config.rules,
-            learner,
-            out: FoldOutput::default(),
-        }
+        let learner =
+            (config.learn_threshold > 0).then(|| Learner::new(config.learn_threshold, config.learn_max_prefixes));
+        PatternFolder { rules: config.rules, learner, out: FoldOutput::default() }
     }
 
     /// Folds `key`, learning from it.
@@ -80,16 +72,8 @@ impl PatternFolder {
                 None => fold_into(key, &mut self.out, &mut NoLearning),
             }
         }
-        let ids = if self.out.ids.is_empty() {
-            0
-        } else {
-            xxh3_64(&self.out.ids)
-        };
-        Folded {
-            pattern: &self.out.text,
-            ids,
-            from_rule,
-        }
+        let ids = if self.out.ids.is_empty() { 0 } else { xxh3_64(&self.out.ids) };
+        Folded { pattern: &self.out.text, ids, from_rule }
     }
 
     /// Whether learned folding changed since the last call, so that known patterns should be folded again.
@@ -100,9 +84,7 @@ impl PatternFolder {
     /// Folds a known pattern again with what has been learned since, without learning from it.
     pub fn refold(&mut self, pattern: &str) -> &str {
         match &self.learner {
-            Some(learner) => {
-                fold_into(pattern.as_bytes(), &mut self.out, &mut learner.apply_only())
-            }
+            Some(learner) => fold_into(pattern.as_bytes(), &mut self.out, &mut learner.apply_only()),
             None => fold_into(pattern.as_bytes(), &mut self.out, &mut NoLearning),
         }
         &self.out.text
@@ -123,11 +105,7 @@ mod tests {
     #[track_caller]
     fn check(key: &str, expected: &str) {
         assert_eq!(fold_key(key.as_bytes()), expected, "folding {key:?}");
-        assert_eq!(
-            fold_key(expected.as_bytes()),
-            expected,
-            "folding the folded {expected:?} changed it"
-        );
+        assert_eq!(fold_key(expected.as_bytes()), expected, "folding the folded {expected:?} changed it");
     }
 
     #[test]
@@ -144,10 +122,7 @@ mod tests {
     #[test]
     fn every_separator() {
         for sep in [":", "/", ".", "_", "-", "|", "#"] {
-            check(
-                &format!("user{sep}42{sep}name"),
-                &format!("user{sep}{{num}}{sep}name"),
-            );
+            check(&format!("user{sep}42{sep}name"), &format!("user{sep}{{num}}{sep}name"));
         }
         check("page?id=42&lang=en", "page?id={num}&lang=en");
     }
@@ -155,10 +130,7 @@ mod tests {
     #[test]
     fn uuids_hex_and_tokens() {
         check("cart:123e4567-e89b-12d3-a456-426614174000", "cart:{uuid}");
-        check(
-            "cart:123E4567-E89B-12D3-A456-426614174000:items",
-            "cart:{uuid}:items",
-        );
+        check("cart:123E4567-E89B-12D3-A456-426614174000:items", "cart:{uuid}:items");
         check("img:a94a8fe5ccb19ba61c4c0873d391e987982fbbd3", "img:{hex}");
         check("obj:5f3a9c1e", "obj:{hex}");
         check("session:kT9xQ2mZpL7vR4nB8wYc3d", "session:{token}");
@@ -221,51 +193,45 @@ mod tests {
 
     #[test]
     fn learned_positions_fold_many_varied_values() {
-        let mut folder = PatternFolder::new(FoldConfig {
-            learn_threshold: 10,
-            ..FoldConfig::default()
-        });
-        let names = [
-            "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan",
-        ];
+        let mut folder = PatternFolder::new(FoldConfig { learn_threshold: 10, ..FoldConfig::default() });
+        let names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan"];
         for name in names {
-            assert_eq!(
-                folder
-                    .fold(format!("user:{name}:profile").as_bytes())
-                    .pattern,
-                format!("user:{name}:profile")
-            );
+            assert_eq!(folder.fold(format!("user:{name}:profile").as_bytes()).pattern, format!("user:{name}:profile"));
         }
         assert!(!folder.take_learned());
-        assert_eq!(
-            folder.fold(b"user:judy:profile").pattern,
-            "user:{id}:profile"
-        );
+        assert_eq!(folder.fold(b"user:judy:profile").pattern, "user:{id}:profile");
         assert!(folder.take_learned());
-        assert_eq!(
-            folder.fold(b"user:mallory:settings").pattern,
-            "user:{id}:settings"
-        );
+        assert_eq!(folder.fold(b"user:mallory:settings").pattern, "user:{id}:settings");
         assert_eq!(folder.refold("user:alice:profile"), "user:{id}:profile");
         assert_eq!(folder.refold("user:{id}:profile"), "user:{id}:profile");
         // A position with few values and the first segment are never learned.
+        assert_eq!(folder.fold(b"lang:en").pattern, "lang:en");
         for i in 0..20 {
             assert_eq!(
-                folder
-                    .fold(format!("lang:{}", ["en", "fr"][i % 2]).as_bytes())
-                    .pattern,
+                folder.fold(format!("lang:{}", ["en", "fr"][i % 2]).as_bytes()).pattern,
                 ["lang:en", "lang:fr"][i % 2]
             );
         }
     }
 
     #[test]
+    fn a_stray_value_joins_its_sibling_placeholders() {
+        let mut folder = PatternFolder::new(FoldConfig::default());
+        let stray = "session:onlylowercaseletters";
+        assert_eq!(folder.fold(stray.as_bytes()).pattern, stray);
+        for i in 0..learn::MIN_SIBLINGS {
+            assert_eq!(folder.fold(format!("session:kT9xQ2mZpL7vR4nB8w{i:02}").as_bytes()).pattern, "session:{token}");
+        }
+        assert!(folder.take_learned());
+        assert_eq!(folder.refold(stray), "session:{token}");
+        assert_eq!(folder.fold(b"session:aaaaaaaaaaaaaaaa").pattern, "session:{token}");
+        assert_eq!(folder.fold(b"session:short").pattern, "session:short");
+    }
+
+    #[test]
     fn user_rules_come_first() {
         let rules = KeyRules::new([(r"^sess_([A-Za-z0-9]+)$", "session:{token}")]).unwrap();
-        let mut folder = PatternFolder::new(FoldConfig {
-            rules,
-            ..FoldConfig::default()
-        });
+        let mut folder = PatternFolder::new(FoldConfig { rules, ..FoldConfig::default() });
         let folded = folder.fold(b"sess_abc");
         assert_eq!(folded.pattern, "session:{token}");
         assert!(folded.from_rule);

@@ -43,10 +43,7 @@ impl KeyRules {
                 regex: regex_text.to_string(),
                 source,
             })?;
-            compiled.push(Rule {
-                regex,
-                pattern: pattern.into(),
-            });
+            compiled.push(Rule { regex, pattern: pattern.into() });
         }
         Ok(KeyRules { rules: compiled })
     }
@@ -65,8 +62,7 @@ impl KeyRules {
                 out.ids.clear();
                 let groups: Vec<_> = captures.iter().skip(1).flatten().collect();
                 if groups.is_empty() {
-                    out.ids
-                        .extend_from_slice(captures.get(0).map_or(&b""[..], |m| m.as_bytes()));
+                    out.ids.extend_from_slice(captures.get(0).map_or(&b""[..], |m| m.as_bytes()));
                     out.ids.push(ID_SEPARATOR);
                 }
                 for group in groups {

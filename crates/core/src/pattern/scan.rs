@@ -12,8 +12,8 @@
 //! non-printable bytes are escaped as `\xNN`.
 
 use super::tokens::{
-    PieceKind, classify_piece, is_placeholder_name, is_random_token, is_separator, match_date,
-    match_email, match_ipv4, match_uuid, token_run_len,
+    PieceKind, classify_piece, is_placeholder_name, is_random_token, is_separator, match_date, match_email, match_ipv4,
+    match_uuid, token_run_len,
 };
 
 /// Folded patterns are cut at this many bytes and marked with `{long}`, so a huge key cannot make a huge pattern.
@@ -47,17 +47,22 @@ impl FoldOutput {
 /// folding without learning passes [`NoLearning`].
 pub trait LearnedPositions {
     /// `prefix` is the pattern folded so far (`user:`), `value` the literal segment that follows (`alice`).
-    /// Returns true to fold the segment to `{id}`.
-    fn fold_literal(&mut self, prefix: &str, value: &[u8]) -> bool;
+    /// Returns the placeholder to fold the segment to, if any.
+    fn fold_literal(&mut self, prefix: &str, value: &[u8]) -> Option<&'static str>;
+
+    /// A whole segment after `prefix` folded to placeholder `name`.
+    fn saw_placeholder(&mut self, prefix: &str, name: &'static str);
 }
 
 /// Static folding only.
 pub struct NoLearning;
 
 impl LearnedPositions for NoLearning {
-    fn fold_literal(&mut self, _prefix: &str, _value: &[u8]) -> bool {
-        false
+    fn fold_literal(&mut self, _prefix: &str, _value: &[u8]) -> Option<&'static str> {
+        None
     }
+
+    fn saw_placeholder(&mut self, _prefix: &str, _name: &'static str) {}
 }
 
 /// Folds `key` into `out`, replacing its previous content.
@@ -65,12 +70,7 @@ pub fn fold_into(key: &[u8], out: &mut FoldOutput, positions: &mut dyn LearnedPo
     out.clear();
     let mut closing = std::mem::take(&mut out.closing);
     match_braces(key, &mut closing);
-    let mut scanner = Scanner {
-        key,
-        closing: &closing,
-        out,
-        positions,
-    };
+    let mut scanner = Scanner { key, closing: &closing, out, positions };
     scanner.fold_range(0, key.len(), 0);
     truncate_long(&mut out.text);
     out.closing = closing;
@@ -109,6 +109,16 @@ fn truncate_long(text: &mut String) {
     text.push_str("{long}");
 }
 
+/// What one segment folded to.
+enum Segment {
+    /// Kept as written.
+    Literal,
+    /// One placeholder, the whole segment.
+    Placeholder(&'static str),
+    /// Anything else: literal parts and placeholders, hash tags.
+    Mixed,
+}
+
 struct Scanner<'a> {
     key: &'a [u8],
     closing: &'a [usize],
@@ -135,23 +145,30 @@ impl Scanner<'_> {
             }
             let rest = &self.key[i..end];
             let after_dot = i > start && self.key[i - 1] == b'.';
+            let segment_out_start = self.out.text.len();
             if let Some((len, name)) = match_composite(rest, after_dot) {
                 self.push_placeholder(name, &rest[..len]);
+                if depth == 0 && position >= 1 {
+                    self.positions.saw_placeholder(&self.out.text[..segment_out_start], name);
+                }
                 i += len;
                 position += 1;
                 continue;
             }
             let segment_end = self.segment_end(i, end);
-            let segment_out_start = self.out.text.len();
-            let literal_only = self.fold_segment(i, segment_end, depth);
-            if depth == 0 && position >= 1 && literal_only {
-                let (prefix, value) = (
-                    &self.out.text[..segment_out_start],
-                    &self.key[i..segment_end],
-                );
-                if self.positions.fold_literal(prefix, value) {
-                    self.out.text.truncate(segment_out_start);
-                    self.push_placeholder("id", value);
+            let segment = self.fold_segment(i, segment_end, depth);
+            if depth == 0 && position >= 1 {
+                let prefix = &self.out.text[..segment_out_start];
+                match segment {
+                    Segment::Literal => {
+                        let value = &self.key[i..segment_end];
+                        if let Some(name) = self.positions.fold_literal(prefix, value) {
+                            self.out.text.truncate(segment_out_start);
+                            self.push_placeholder(name, value);
+                        }
+                    }
+                    Segment::Placeholder(name) => self.positions.saw_placeholder(prefix, name),
+                    Segment::Mixed => {}
                 }
             }
             position += 1;
@@ -171,9 +188,10 @@ impl Scanner<'_> {
         j
     }
 
-    /// Folds one segment made of plain pieces and groups. Returns whether all of it was kept literally.
-    fn fold_segment(&mut self, start: usize, end: usize, depth: usize) -> bool {
+    /// Folds one segment made of plain pieces and groups, and says what it became.
+    fn fold_segment(&mut self, start: usize, end: usize, depth: usize) -> Segment {
         let mut literal_only = true;
+        let mut whole = None;
         let mut j = start;
         while j < end {
             if let Some(close) = self.group_end(j, end) {
@@ -192,6 +210,9 @@ impl Scanner<'_> {
                 PieceKind::Whole(name) => {
                     self.push_placeholder(name, piece);
                     literal_only = false;
+                    if j == start && piece_end == end {
+                        whole = Some(name);
+                    }
                 }
                 PieceKind::NumberSuffix(head) => {
                     self.push_literal(&piece[..head]);
@@ -201,7 +222,11 @@ impl Scanner<'_> {
             }
             j = piece_end;
         }
-        literal_only
+        match whole {
+            Some(name) => Segment::Placeholder(name),
+            None if literal_only => Segment::Literal,
+            None => Segment::Mixed,
+        }
     }
 
     /// A `{...}` group: a placeholder of a folded pattern is kept, a hash tag is folded inside its braces.

@@ -59,11 +59,7 @@ impl PatternTable {
 
     fn insert(&mut self, name: &str, from_rule: bool) -> PatternId {
         let id = self.entries.len() as PatternId;
-        self.entries.push(Entry {
-            name: name.into(),
-            merged_into: None,
-            from_rule,
-        });
+        self.entries.push(Entry { name: name.into(), merged_into: None, from_rule });
         self.by_name.insert(name.into(), id);
         self.live += 1;
         id
@@ -74,11 +70,7 @@ impl PatternTable {
             return id;
         }
         let id = self.entries.len() as PatternId;
-        self.entries.push(Entry {
-            name: OVERFLOW_PATTERN.into(),
-            merged_into: None,
-            from_rule: true,
-        });
+        self.entries.push(Entry { name: OVERFLOW_PATTERN.into(), merged_into: None, from_rule: true });
         self.overflow = Some(id);
         id
     }
@@ -119,8 +111,7 @@ impl PatternTable {
 
     /// Ids of the patterns not merged away, the overflow pattern included once it exists.
     pub fn live_ids(&self) -> impl Iterator<Item = PatternId> + '_ {
-        (0..self.entries.len() as PatternId)
-            .filter(|&id| self.entries[id as usize].merged_into.is_none())
+        (0..self.entries.len() as PatternId).filter(|&id| self.entries[id as usize].merged_into.is_none())
     }
 
     /// How many ids were ever handed out: the length per-pattern arrays need.
@@ -158,12 +149,6 @@ mod tests {
         let merged = table.merge_into(b, "b:{id}");
         assert_eq!(table.canonical(b), merged);
         assert_eq!(table.intern("b:x", false), merged);
-        assert_eq!(
-            table
-                .live_ids()
-                .filter(|&id| !table.is_overflow(id))
-                .count(),
-            2
-        );
+        assert_eq!(table.live_ids().filter(|&id| !table.is_overflow(id)).count(), 2);
     }
 }

@@ -4,10 +4,7 @@
 /// Bytes that split a key into segments. The list (`: / . _ - | #`) plus the ones URL-like and
 /// query-like keys use (`user=42`, `a,b`, `?lang=en&page=2`).
 pub fn is_separator(b: u8) -> bool {
-    matches!(
-        b,
-        b':' | b'/' | b'.' | b'_' | b'-' | b'|' | b'#' | b'=' | b',' | b';' | b' ' | b'&' | b'?'
-    )
+    matches!(b, b':' | b'/' | b'.' | b'_' | b'-' | b'|' | b'#' | b'=' | b',' | b';' | b' ' | b'&' | b'?')
 }
 
 /// The placeholder names the folder emits. A folded pattern is folded again to itself because these are kept.
@@ -42,11 +39,7 @@ pub fn classify_piece(piece: &[u8]) -> PieceKind {
     if is_random_token(piece) {
         return PieceKind::Whole("token");
     }
-    let digits = piece
-        .iter()
-        .rev()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    let digits = piece.iter().rev().take_while(|b| b.is_ascii_digit()).count();
     let head = piece.len() - digits;
     if digits >= 3 && head > 0 && piece[..head].iter().all(u8::is_ascii_alphabetic) {
         return PieceKind::NumberSuffix(head);
@@ -66,22 +59,15 @@ fn is_hex_digest(piece: &[u8]) -> bool {
     has_digit && (has_lower != has_upper)
 }
 
-/// A long random token: 16 or more characters of letters, digits, `-` and `_` whose character classes change
-/// often, as in base62 or base64url tokens (`kT9xQ2mZpL7vR4nB8wYc3d`). Words with a number (`settings2024`)
-/// change class once or twice and are not tokens.
+/// A long random token: 16 or more characters of letters, digits, `-` and `_`, with at least two of digits,
+/// lower case and upper case, whose character classes change often, as in base62 or base64url tokens
+/// (`kT9xQ2mZpL7vR4nB8wYc3d`). Words with a number (`settings2024`) change class once or twice; camelCase words
+/// (`getUserProfileSettings`) have no digits and too many vowels to be random letters.
 pub fn is_random_token(run: &[u8]) -> bool {
-    if run.len() < 16
-        || !run
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
-    {
+    if run.len() < 16 || !run.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_') {
         return false;
     }
-    let alnum: Vec<u8> = run
-        .iter()
-        .copied()
-        .filter(u8::is_ascii_alphanumeric)
-        .collect();
+    let alnum: Vec<u8> = run.iter().copied().filter(u8::is_ascii_alphanumeric).collect();
     if alnum.len() * 4 < run.len() * 3 {
         return false;
     }
@@ -94,19 +80,29 @@ pub fn is_random_token(run: &[u8]) -> bool {
             2
         }
     };
-    let transitions = alnum
-        .windows(2)
-        .filter(|w| class(w[0]) != class(w[1]))
-        .count();
+    let transitions = alnum.windows(2).filter(|w| class(w[0]) != class(w[1])).count();
     let digits = alnum.iter().filter(|b| b.is_ascii_digit()).count();
-    transitions >= (alnum.len() / 5).max(4) && digits >= 2 && digits < alnum.len()
+    let letters = alnum.len() - digits;
+    let vowels = alnum.iter().filter(|b| matches!(b.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u')).count();
+    // English words are about 40% vowels, random letters about 19%.
+    let word_like = letters > 0 && vowels * 100 > letters * 35;
+    let classes = [0, 1, 2].iter().filter(|&&c| alnum.iter().any(|&b| class(b) == c)).count();
+    classes >= 2 && letters > 0 && transitions >= (alnum.len() / 5).max(4) && (digits >= 2 || !word_like)
+}
+
+/// Whether a literal value has the shape of values that fold to placeholder `name`: a random token that the
+/// static rule missed, or a short hex id. Used to fold stray values under a prefix whose siblings are placeholders.
+pub fn looks_like(name: &str, value: &[u8]) -> bool {
+    match name {
+        "token" => value.len() >= 12 && value.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'),
+        "hex" => value.len() >= 6 && value.iter().all(u8::is_ascii_hexdigit),
+        _ => false,
+    }
 }
 
 /// Length of the run of token characters (letters, digits, `-`, `_`) at the start of `s`.
 pub fn token_run_len(s: &[u8]) -> usize {
-    s.iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'_')
-        .count()
+    s.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'_').count()
 }
 
 /// Whether a token ending at `end` stops at a boundary: the end of the key, a separator, or a closing brace.
@@ -115,10 +111,7 @@ fn ends_at_boundary(s: &[u8], end: usize) -> bool {
 }
 
 fn count(s: &[u8], from: usize, pred: impl Fn(&u8) -> bool) -> usize {
-    s[from.min(s.len())..]
-        .iter()
-        .take_while(|b| pred(b))
-        .count()
+    s[from.min(s.len())..].iter().take_while(|b| pred(b)).count()
 }
 
 /// A UUID (`8-4-4-4-12` hex digits) at the start of `s`: its length.
@@ -153,10 +146,7 @@ pub fn match_ipv4(s: &[u8]) -> Option<usize> {
         if digits == 0 || digits > 3 {
             return None;
         }
-        let value: u32 = std::str::from_utf8(&s[at..at + digits])
-            .ok()?
-            .parse()
-            .ok()?;
+        let value: u32 = std::str::from_utf8(&s[at..at + digits]).ok()?.parse().ok()?;
         if value > 255 {
             return None;
         }
@@ -170,14 +160,8 @@ pub fn match_ipv4(s: &[u8]) -> Option<usize> {
 
 /// An ISO date (`2024-01-31`), optionally with a time (`T10:20`, `T10:20:30.123Z`, `+02:00`): its length.
 pub fn match_date(s: &[u8]) -> Option<usize> {
-    let digits_at =
-        |at: usize, n: usize| s.len() >= at + n && s[at..at + n].iter().all(u8::is_ascii_digit);
-    if !(digits_at(0, 4)
-        && s.get(4) == Some(&b'-')
-        && digits_at(5, 2)
-        && s.get(7) == Some(&b'-')
-        && digits_at(8, 2))
-    {
+    let digits_at = |at: usize, n: usize| s.len() >= at + n && s[at..at + n].iter().all(u8::is_ascii_digit);
+    if !(digits_at(0, 4) && s.get(4) == Some(&b'-') && digits_at(5, 2) && s.get(7) == Some(&b'-') && digits_at(8, 2)) {
         return None;
     }
     let month = (s[5] - b'0') * 10 + (s[6] - b'0');
@@ -186,10 +170,7 @@ pub fn match_date(s: &[u8]) -> Option<usize> {
         return None;
     }
     let mut at = 10;
-    if matches!(s.get(at), Some(b'T') | Some(b't'))
-        && digits_at(at + 1, 2)
-        && s.get(at + 3) == Some(&b':')
-    {
+    if matches!(s.get(at), Some(b'T') | Some(b't')) && digits_at(at + 1, 2) && s.get(at + 3) == Some(&b':') {
         if digits_at(at + 4, 2) {
             at += 6;
             if s.get(at) == Some(&b':') && digits_at(at + 1, 2) {
@@ -219,9 +200,7 @@ pub fn match_date(s: &[u8]) -> Option<usize> {
 
 /// An e-mail address at the start of `s`: its length.
 pub fn match_email(s: &[u8]) -> Option<usize> {
-    let local = count(s, 0, |b| {
-        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
-    });
+    let local = count(s, 0, |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-'));
     if local == 0 || s.get(local) != Some(&b'@') {
         return None;
     }
@@ -251,16 +230,12 @@ mod tests {
 
     #[test]
     fn pieces() {
-        let check = |piece: &str, expected: PieceKind| {
-            assert_eq!(classify_piece(piece.as_bytes()), expected, "{piece}")
-        };
+        let check =
+            |piece: &str, expected: PieceKind| assert_eq!(classify_piece(piece.as_bytes()), expected, "{piece}");
         check("12345", PieceKind::Whole("num"));
         check("0", PieceKind::Whole("num"));
         check("5f3a9c1e", PieceKind::Whole("hex"));
-        check(
-            "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
-            PieceKind::Whole("hex"),
-        );
+        check("a94a8fe5ccb19ba61c4c0873d391e987982fbbd3", PieceKind::Whole("hex"));
         check("DEADBEEF00", PieceKind::Whole("hex"));
         check("deadbeef", PieceKind::Literal);
         check("facade", PieceKind::Literal);
@@ -278,14 +253,14 @@ mod tests {
         assert!(!is_random_token(b"user-profile-settings-2024"));
         assert!(!is_random_token(b"session_token_2024ABC"));
         assert!(!is_random_token(b"short1A"));
+        assert!(is_random_token(b"kTxQmZpLvRnBwYcdQhFs"), "random letters without digits");
+        assert!(!is_random_token(b"getUserProfileSettingsValue"), "camelCase words");
+        assert!(!is_random_token(b"userprofilesettings2024"));
     }
 
     #[test]
     fn composites() {
-        assert_eq!(
-            match_uuid(b"123e4567-e89b-12d3-a456-426614174000:cart"),
-            Some(36)
-        );
+        assert_eq!(match_uuid(b"123e4567-e89b-12d3-a456-426614174000:cart"), Some(36));
         assert_eq!(match_uuid(b"123e4567-e89b-12d3-a456-42661417400"), None);
         assert_eq!(match_uuid(b"123e4567-e89b-12d3-a456-426614174000x"), None);
         assert_eq!(match_ipv4(b"10.0.0.255:6379"), Some(10));

@@ -22,10 +22,7 @@ impl Default for BottomK {
 
 impl BottomK {
     pub fn new(k: usize) -> Self {
-        BottomK {
-            k: k.max(2),
-            hashes: Vec::new(),
-        }
+        BottomK { k: k.max(2), hashes: Vec::new() }
     }
 
     /// Adds the hash of an element. The hash must be uniform over u64 (xxh3 of the element is).
@@ -59,10 +56,7 @@ impl BottomK {
 
     pub fn merge(&mut self, other: &BottomK) {
         let mut merged = Vec::with_capacity(self.k);
-        let (mut a, mut b) = (
-            self.hashes.iter().peekable(),
-            other.hashes.iter().peekable(),
-        );
+        let (mut a, mut b) = (self.hashes.iter().peekable(), other.hashes.iter().peekable());
         while merged.len() < self.k {
             let next = match (a.peek(), b.peek()) {
                 (Some(&&x), Some(&&y)) if x == y => {
@@ -92,9 +86,7 @@ impl BottomK {
         let both = union
             .hashes
             .iter()
-            .filter(|h| {
-                self.hashes.binary_search(h).is_ok() && other.hashes.binary_search(h).is_ok()
-            })
+            .filter(|h| self.hashes.binary_search(h).is_ok() && other.hashes.binary_search(h).is_ok())
             .count();
         let jaccard = both as f64 / union.hashes.len() as f64;
         let intersection = jaccard * union.estimate();
@@ -130,11 +122,7 @@ mod tests {
         let a = sketch(0..50_000);
         let b = sketch(25_000..200_000);
         let c = sketch(500_000..600_000);
-        assert!(
-            (a.containment_in(&b) - 0.5).abs() < 0.15,
-            "{}",
-            a.containment_in(&b)
-        );
+        assert!((a.containment_in(&b) - 0.5).abs() < 0.15, "{}", a.containment_in(&b));
         assert!(a.containment_in(&c) < 0.05);
         assert!((sketch(0..10).containment_in(&sketch(5..100)) - 0.5).abs() < 1e-9);
         assert_eq!(BottomK::default().containment_in(&a), 0.0);

@@ -15,10 +15,7 @@ pub struct Distribution {
 
 impl std::fmt::Debug for Distribution {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Distribution")
-            .field("count", &self.count())
-            .field("mean", &self.mean())
-            .finish()
+        f.debug_struct("Distribution").field("count", &self.count()).field("mean", &self.mean()).finish()
     }
 }
 
@@ -26,10 +23,7 @@ impl Distribution {
     #[inline]
     pub fn record(&mut self, value: u64) {
         let histogram = self.histogram.get_or_insert_with(|| {
-            Box::new(
-                Histogram::new_with_bounds(1, HIGHEST, SIGNIFICANT_DIGITS)
-                    .expect("valid histogram bounds"),
-            )
+            Box::new(Histogram::new_with_bounds(1, HIGHEST, SIGNIFICANT_DIGITS).expect("valid histogram bounds"))
         });
         histogram.saturating_record(value.max(1));
         self.sum += u128::from(value);
@@ -45,10 +39,7 @@ impl Distribution {
 
     /// The value at quantile `q` (0.5 = median), or None when nothing was recorded.
     pub fn quantile(&self, q: f64) -> Option<u64> {
-        self.histogram
-            .as_ref()
-            .filter(|h| !h.is_empty())
-            .map(|h| h.value_at_quantile(q))
+        self.histogram.as_ref().filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(q))
     }
 
     pub fn mean(&self) -> Option<f64> {
@@ -57,10 +48,7 @@ impl Distribution {
     }
 
     pub fn max(&self) -> Option<u64> {
-        self.histogram
-            .as_ref()
-            .filter(|h| !h.is_empty())
-            .map(|h| h.max())
+        self.histogram.as_ref().filter(|h| !h.is_empty()).map(|h| h.max())
     }
 
     /// Share of the recorded values that are at most `value`.

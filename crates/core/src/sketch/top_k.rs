@@ -21,10 +21,7 @@ pub struct KeyTopK {
 
 impl KeyTopK {
     pub fn new(capacity: usize) -> Self {
-        KeyTopK {
-            capacity: capacity.max(1),
-            counters: HashMap::with_hasher(FixedState::default()),
-        }
+        KeyTopK { capacity: capacity.max(1), counters: HashMap::with_hasher(FixedState::default()) }
     }
 
     pub fn insert(&mut self, key: &[u8], pattern: PatternId, weight: f64) {
@@ -87,11 +84,7 @@ mod tests {
                 top.insert(b"hot:2", 1, 1.0);
             }
         }
-        let hot: Vec<_> = top
-            .top(2, |p| p == 1)
-            .into_iter()
-            .map(|(k, _)| k.to_vec())
-            .collect();
+        let hot: Vec<_> = top.top(2, |p| p == 1).into_iter().map(|(k, _)| k.to_vec()).collect();
         assert_eq!(hot, vec![b"hot:1".to_vec(), b"hot:2".to_vec()]);
     }
 }
