@@ -1,0 +1,9 @@
+//! Simulation for cachescope: cache models that give outcomes to requests that were recorded without them, and
+//! an application simulator that produces the demo's traffic.
+//!
+//! Depends on the engine crate for the event model only; it never looks at findings.
+
+pub mod model;
+pub mod scenario;
+
+pub use model::{CacheModel, LruCache};

@@ -1,0 +1,66 @@
+//! Trace errors: each names the file, the place (line or byte offset) and what was expected.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where in a file something went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// 1-based line of a text format.
+    Line(u64),
+    /// Byte offset (after decompression) of a binary format.
+    Offset(u64),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Line(line) => write!(f, "{line}"),
+            Location::Offset(offset) => write!(f, "byte {offset}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line or record that does not parse. In text formats reading can go on at the next line.
+    #[error("{}:{location}: expected {expected}, found {found}", path.display())]
+    Malformed { path: PathBuf, location: Location, expected: String, found: String },
+    #[error(
+        "{}: cannot tell its format: it is neither a cachescope trace (readable or compact) nor a Twitter \
+         cache-trace CSV line ({found}); name the format with --format",
+        path.display()
+    )]
+    UnknownFormat { path: PathBuf, found: String },
+}
+
+impl TraceError {
+    /// Whether the reader can go on past this error (a bad line of a text format).
+    pub fn is_skippable(&self) -> bool {
+        matches!(self, TraceError::Malformed { location: Location::Line(_), .. })
+    }
+
+    /// Whether the input itself is at fault (rather than the file system).
+    pub fn is_bad_data(&self) -> bool {
+        matches!(self, TraceError::Malformed { .. } | TraceError::UnknownFormat { .. })
+    }
+}
+
+/// Shows a piece of input in an error: printable and short.
+pub(crate) fn shown(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "nothing".to_string();
+    }
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(60)]);
+    let mut out: String = text.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    if bytes.len() > 60 {
+        out.push('…');
+    }
+    format!("\"{out}\"")
+}

@@ -1,0 +1,141 @@
+//! Opening a trace: decompressing zstd transparently, recognising the format, counting bytes for progress.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cachescope_core::Event;
+
+use crate::compact::CompactReader;
+use crate::error::{TraceError, shown};
+use crate::format::TraceFormat;
+use crate::header::TraceHeader;
+use crate::text::TextReader;
+use crate::twitter::TwitterReader;
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// The decompressed bytes of a trace file.
+pub type Input = BufReader<Box<dyn Read + Send>>;
+
+/// Counts the bytes read from the file (compressed), for progress.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// How far reading a file has got.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    read: Arc<AtomicU64>,
+    total: u64,
+}
+
+impl Progress {
+    /// Bytes of the file read so far (compressed bytes for a `.zst`).
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.total
+    }
+}
+
+enum Reader {
+    Text(TextReader<Input>),
+    Compact(CompactReader<Input>),
+    Twitter(TwitterReader<Input>),
+}
+
+/// A trace being read, whatever its format.
+pub struct TraceReader {
+    reader: Reader,
+    format: TraceFormat,
+    compressed: bool,
+    progress: Progress,
+}
+
+impl TraceReader {
+    /// Opens `path`, recognising its format unless `format` names it. `.zst` files (any name: the content
+    /// tells) are decompressed on the fly.
+    pub fn open(path: &Path, format: Option<TraceFormat>) -> Result<TraceReader, TraceError> {
+        let io_error = |source| TraceError::Io { path: path.to_path_buf(), source };
+        let mut file = File::open(path).map_err(io_error)?;
+        let total = file.metadata().map_err(io_error)?.len();
+        let mut magic = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match file.read(&mut magic[got..]).map_err(io_error)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        file.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        let read = Arc::new(AtomicU64::new(0));
+        let counted = Counting { inner: file, read: read.clone() };
+        let compressed = got == 4 && magic == ZSTD_MAGIC;
+        let stream: Box<dyn Read + Send> =
+            if compressed { Box::new(zstd::Decoder::new(counted).map_err(io_error)?) } else { Box::new(counted) };
+        let mut input = BufReader::with_capacity(1 << 16, stream);
+        let format = match format {
+            Some(format) => format,
+            None => {
+                let head = input.fill_buf().map_err(io_error)?;
+                TraceFormat::detect(head).ok_or_else(|| TraceError::UnknownFormat {
+                    path: path.to_path_buf(),
+                    found: match head.split(|&b| b == b'\n').next() {
+                        Some(line) if !line.is_empty() => format!("it starts with {}", shown(line)),
+                        _ => "it is empty".to_string(),
+                    },
+                })?
+            }
+        };
+        let reader = match format {
+            TraceFormat::Cachescope => Reader::Text(TextReader::new(input, path)?),
+            TraceFormat::CachescopeCompact => Reader::Compact(CompactReader::new(input, path)?),
+            TraceFormat::TwitterCsv => Reader::Twitter(TwitterReader::new(input, path)),
+        };
+        Ok(TraceReader { reader, format, compressed, progress: Progress { read, total } })
+    }
+
+    pub fn format(&self) -> TraceFormat {
+        self.format
+    }
+
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    pub fn header(&self) -> &TraceHeader {
+        match &self.reader {
+            Reader::Text(r) => r.header(),
+            Reader::Compact(r) => r.header(),
+            Reader::Twitter(r) => r.header(),
+        }
+    }
+
+    /// The next event; None at the end. After an error that [`TraceError::is_skippable`] says can be skipped,
+    /// the next call goes on with the next line.
+    pub fn next_event(&mut self) -> Result<Option<Event<'_>>, TraceError> {
+        match &mut self.reader {
+            Reader::Text(r) => r.next_event(),
+            Reader::Compact(r) => r.next_event(),
+            Reader::Twitter(r) => r.next_event(),
+        }
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
+    }
+}

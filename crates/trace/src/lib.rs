@@ -1,0 +1,24 @@
+//! Trace formats for cachescope.
+//!
+//! - cachescope's own format records observed outcomes (hit, miss, ok, error), as live sources see them; it has
+//!   a readable encoding ([`text`]) and a compact one ([`compact`]);
+//! - Twitter's cache-trace CSV ([`twitter`]) records requests only: a cache model gives them outcomes.
+//!
+//! [`TraceReader::open`] recognises the format and decompresses zstd; [`TraceWriter::create`] records. Errors
+//! name the file and the line (or byte) and say what was expected there.
+
+mod codes;
+pub mod compact;
+mod error;
+mod format;
+mod header;
+mod input;
+mod output;
+pub mod text;
+pub mod twitter;
+
+pub use error::{Location, TraceError};
+pub use format::TraceFormat;
+pub use header::TraceHeader;
+pub use input::{Progress, TraceReader};
+pub use output::TraceWriter;

@@ -1,0 +1,128 @@
+//! Twitter's cache-trace CSV (github.com/twitter/cache-trace):
+//! `timestamp,anonymized key,key size,value size,client id,operation,TTL`, one request per line, timestamps in
+//! seconds, TTL in seconds (0: none). It records requests, not replies: every event comes out `Unobserved` and
+//! a cache model gives it its outcome.
+//!
+//! The key is taken as everything between the first comma and the fifth comma from the end, so a key with
+//! commas in it still reads right.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use cachescope_core::{Command, Event, Outcome, TtlChange, WriteCondition};
+
+use crate::error::{Location, TraceError, shown};
+use crate::header::TraceHeader;
+use crate::text::parse_u64;
+
+const FIELDS: &str = "7 comma-separated fields (timestamp,key,key size,value size,client id,operation,TTL)";
+const OPERATIONS: &str = "an operation (get, gets, set, add, replace, cas, append, prepend, delete, incr, decr)";
+
+pub fn operation(name: &[u8]) -> Option<Command> {
+    Some(match name {
+        b"get" | b"gets" => Command::Read,
+        b"set" => Command::Write(WriteCondition::Always),
+        b"add" => Command::Write(WriteCondition::IfAbsent),
+        b"replace" | b"cas" | b"append" | b"prepend" | b"incr" | b"decr" => Command::Write(WriteCondition::IfPresent),
+        b"delete" => Command::Delete,
+        _ => return None,
+    })
+}
+
+/// The fields of a line: timestamp, key, key size, value size, client, operation, TTL.
+fn split(line: &[u8]) -> Option<[&[u8]; 7]> {
+    let first = memchr::memchr(b',', line)?;
+    let mut tail = [&b""[..]; 5];
+    let mut end = line.len();
+    for slot in tail.iter_mut().rev() {
+        let comma = memchr::memrchr(b',', &line[..end])?;
+        if comma <= first {
+            return None;
+        }
+        *slot = &line[comma + 1..end];
+        end = comma;
+    }
+    Some([&line[..first], &line[first + 1..end], tail[0], tail[1], tail[2], tail[3], tail[4]])
+}
+
+/// Whether a line looks like one of this format (used to recognise a file).
+pub fn looks_like_line(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    split(line).is_some_and(|f| parse_u64(f[0]).is_some() && operation(f[5]).is_some())
+}
+
+pub struct TwitterReader<R> {
+    input: R,
+    path: PathBuf,
+    header: TraceHeader,
+    line: Vec<u8>,
+    line_number: u64,
+}
+
+impl<R: BufRead> TwitterReader<R> {
+    pub fn new(input: R, path: &Path) -> Self {
+        TwitterReader {
+            input,
+            path: path.to_path_buf(),
+            header: TraceHeader::default(),
+            line: Vec::new(),
+            line_number: 0,
+        }
+    }
+
+    /// The cache starts empty: the model replaying the trace does.
+    pub fn header(&self) -> &TraceHeader {
+        &self.header
+    }
+
+    pub fn next_event(&mut self) -> Result<Option<Event<'_>>, TraceError> {
+        loop {
+            self.line.clear();
+            let read = self
+                .input
+                .read_until(b'\n', &mut self.line)
+                .map_err(|source| TraceError::Io { path: self.path.clone(), source })?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.line_number += 1;
+            while matches!(self.line.last(), Some(b'\n' | b'\r')) {
+                self.line.pop();
+            }
+            let is_header = self.line_number == 1 && self.line.starts_with(b"timestamp");
+            if !self.line.is_empty() && !is_header {
+                break;
+            }
+        }
+        let malformed = |expected: &str, found: &[u8]| TraceError::Malformed {
+            path: self.path.clone(),
+            location: Location::Line(self.line_number),
+            expected: expected.to_string(),
+            found: shown(found),
+        };
+        let line = &self.line[..];
+        let [time, key, _key_size, value_size, client, op, ttl] = split(line).ok_or_else(|| malformed(FIELDS, line))?;
+        let seconds = parse_u64(time).ok_or_else(|| malformed("a timestamp in seconds", time))?;
+        let value_size = parse_u64(value_size)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| malformed("a value size", value_size))?;
+        let client = parse_u64(client).ok_or_else(|| malformed("a client id", client))?;
+        let command = operation(op).ok_or_else(|| malformed(OPERATIONS, op))?;
+        let ttl_seconds = parse_u64(ttl).ok_or_else(|| malformed("a TTL in seconds", ttl))?;
+        let ttl = match (command, ttl_seconds) {
+            (Command::Write(_), 0) => TtlChange::Persist,
+            (Command::Write(_), seconds) => TtlChange::ExpireIn(seconds.saturating_mul(1_000)),
+            _ => TtlChange::Keep,
+        };
+        Ok(Some(Event {
+            time: seconds.saturating_mul(1_000_000),
+            client: client as u32,
+            db: 0,
+            command,
+            key,
+            outcome: Outcome::Unobserved,
+            ttl,
+            value_size,
+        }))
+    }
+}

@@ -1,0 +1,288 @@
+//! Reading and writing every format through files, as the command line does.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cachescope_core::{Command, ErrorKind, Event, FlushScope, InitialState, Outcome, TtlChange, WriteCondition};
+use cachescope_trace::{Location, TraceError, TraceFormat, TraceHeader, TraceReader, TraceWriter};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Owned {
+    time: u64,
+    client: u32,
+    db: u32,
+    command: Command,
+    key: Vec<u8>,
+    outcome: Outcome,
+    ttl: TtlChange,
+    value_size: u32,
+}
+
+impl Owned {
+    fn from(event: &Event<'_>) -> Owned {
+        Owned {
+            time: event.time,
+            client: event.client,
+            db: event.db,
+            command: event.command,
+            key: event.key.to_vec(),
+            outcome: event.outcome,
+            ttl: event.ttl,
+            value_size: event.value_size,
+        }
+    }
+
+    fn event(&self) -> Event<'_> {
+        Event {
+            time: self.time,
+            client: self.client,
+            db: self.db,
+            command: self.command,
+            key: &self.key,
+            outcome: self.outcome,
+            ttl: self.ttl,
+            value_size: self.value_size,
+        }
+    }
+}
+
+fn read_all(path: &Path, format: Option<TraceFormat>) -> Result<Vec<Owned>, TraceError> {
+    let mut reader = TraceReader::open(path, format)?;
+    let mut events = Vec::new();
+    while let Some(event) = reader.next_event()? {
+        events.push(Owned::from(&event));
+    }
+    Ok(events)
+}
+
+fn write_all(path: &Path, format: TraceFormat, header: &TraceHeader, events: &[Owned]) {
+    let mut writer = TraceWriter::create(path, format, header).unwrap();
+    for event in events {
+        writer.write(&event.event()).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+fn file(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::File::create(&path).unwrap().write_all(content).unwrap();
+    path
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        Just(Command::Read),
+        Just(Command::Write(WriteCondition::Always)),
+        Just(Command::Write(WriteCondition::IfAbsent)),
+        Just(Command::Write(WriteCondition::IfPresent)),
+        Just(Command::Delete),
+        Just(Command::Expire),
+        Just(Command::Flush(FlushScope::Db)),
+        Just(Command::Flush(FlushScope::All)),
+        Just(Command::Flush(FlushScope::Restart)),
+        Just(Command::Marker),
+    ]
+}
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        Just(Outcome::Hit),
+        Just(Outcome::Miss),
+        Just(Outcome::Ok),
+        Just(Outcome::Unobserved),
+        proptest::sample::select(ErrorKind::ALL.to_vec()).prop_map(Outcome::Error),
+    ]
+}
+
+fn ttl() -> impl Strategy<Value = TtlChange> {
+    prop_oneof![Just(TtlChange::Keep), Just(TtlChange::Persist), any::<u64>().prop_map(TtlChange::ExpireIn)]
+}
+
+/// Events as a format can carry them: keyless commands have no key, the TTL matters for writes and expires
+/// only, and times go forward (the compact format codes differences, of either sign).
+fn events() -> impl Strategy<Value = Vec<Owned>> {
+    proptest::collection::vec(
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            command(),
+            proptest::collection::vec(any::<u8>(), 0..40),
+            outcome(),
+            ttl(),
+            any::<u32>(),
+        ),
+        0..40,
+    )
+    .prop_map(|raw| {
+        raw.into_iter()
+            .map(|(time, client, db, command, key, outcome, ttl, value_size)| {
+                let key = if matches!(command, Command::Flush(_)) { Vec::new() } else { key };
+                let ttl = match command {
+                    Command::Write(_) | Command::Expire => ttl,
+                    _ => TtlChange::Keep,
+                };
+                Owned { time, client, db, command, key, outcome, ttl, value_size }
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn every_event_survives_a_round_trip(events in events(), compressed in any::<bool>(), compact in any::<bool>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let format = if compact { TraceFormat::CachescopeCompact } else { TraceFormat::Cachescope };
+        let path = dir.path().join(if compressed { "trace.zst" } else { "trace" });
+        let header = TraceHeader { initial_state: InitialState::Unknown, cache_capacity: Some(1 << 30), source: Some("test".into()) };
+        write_all(&path, format, &header, &events);
+        let reader = TraceReader::open(&path, None).unwrap();
+        prop_assert_eq!(reader.format(), format);
+        prop_assert_eq!(reader.header(), &header);
+        prop_assert_eq!(read_all(&path, None).unwrap(), events);
+    }
+
+    /// Whatever the bytes, reading ends with events or an error, never a panic.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), format in 0usize..3, prefix in 0usize..3) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut content = match prefix {
+            0 => b"#cachescope-trace 1\n".to_vec(),
+            1 => b"\xC5cstrace\x01\x00".to_vec(),
+            _ => Vec::new(),
+        };
+        content.extend_from_slice(&bytes);
+        let path = file(&dir, "fuzz", &content);
+        if let Ok(mut reader) = TraceReader::open(&path, Some(TraceFormat::ALL[format])) {
+            for _ in 0..1_000 {
+                match reader.next_event() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(error) if error.is_skippable() => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    /// Readable lines made of plausible words: each parses or names its line.
+    #[test]
+    fn bad_lines_name_their_line(words in proptest::collection::vec(proptest::sample::select(vec!["1", "x", "read", "write", "user:1", "hit", "ttl=5", "size=", "-", "err:OOM", "%zz", "99999999999999999999999"]), 0..9)) {
+        let dir = tempfile::tempdir().unwrap();
+        let content = format!("#cachescope-trace 1\n1 0 0 read a hit\n{}\n", words.join(" "));
+        let path = file(&dir, "t", content.as_bytes());
+        let mut reader = TraceReader::open(&path, None).unwrap();
+        reader.next_event().unwrap().unwrap();
+        match reader.next_event() {
+            Ok(_) => {}
+            Err(TraceError::Malformed { location, .. }) => prop_assert_eq!(location, Location::Line(3)),
+            Err(other) => prop_assert!(false, "{other}"),
+        }
+    }
+}
+
+#[test]
+fn a_bad_line_names_file_line_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(
+        &dir,
+        "trace.txt",
+        b"#cachescope-trace 1\n#initial-state empty\n10 1 0 read a hit\n11 1 0 read a hti\n12 1 0 read a miss\n",
+    );
+    let mut reader = TraceReader::open(&path, None).unwrap();
+    assert!(reader.next_event().unwrap().is_some());
+    let error = reader.next_event().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("{}:4: expected an outcome (hit, miss, ok, err:KIND or -), found \"hti\"", path.display())
+    );
+    assert!(error.is_skippable());
+    let next = reader.next_event().unwrap().unwrap();
+    assert_eq!((next.time, next.outcome), (12, Outcome::Miss), "reading goes on after a bad line");
+}
+
+#[test]
+fn twitter_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(
+        &dir,
+        "cluster.csv",
+        b"0,q:1,3,100,7,get,0\n1,q:1,3,100,7,set,60\n2,key,with,commas,3,50,8,add,0\n3,k,1,0,9,delete,0\n",
+    );
+    let reader = TraceReader::open(&path, None).unwrap();
+    assert_eq!(reader.format(), TraceFormat::TwitterCsv);
+    let events = read_all(&path, None).unwrap();
+    assert_eq!(events.len(), 4);
+    assert_eq!((events[0].command, events[0].outcome, events[0].client), (Command::Read, Outcome::Unobserved, 7));
+    assert_eq!((events[1].time, events[1].ttl, events[1].value_size), (1_000_000, TtlChange::ExpireIn(60_000), 100));
+    assert_eq!(events[2].key, b"key,with,commas");
+    assert_eq!(events[2].command, Command::Write(WriteCondition::IfAbsent));
+    assert_eq!(events[3].command, Command::Delete);
+
+    let bad = file(&dir, "bad.csv", b"0,q:1,3,100,7,get,0\n1,q:1,3,100,7,fetch,0\n");
+    let mut reader = TraceReader::open(&bad, None).unwrap();
+    reader.next_event().unwrap();
+    let error = reader.next_event().unwrap_err().to_string();
+    assert!(error.contains("bad.csv:2: expected an operation (get, gets, set"), "{error}");
+}
+
+#[test]
+fn compressed_twitter_csv_is_read_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    let compressed = zstd::encode_all(&b"0,q:1,3,100,7,get,0\n1,q:2,3,100,7,set,0\n"[..], 3).unwrap();
+    let path = file(&dir, "cluster.csv.zst", &compressed);
+    let reader = TraceReader::open(&path, None).unwrap();
+    assert!(reader.is_compressed());
+    assert_eq!(read_all(&path, None).unwrap().len(), 2);
+}
+
+#[test]
+fn unknown_and_empty_files_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "notes.txt", b"hello world\n");
+    let error = TraceReader::open(&path, None).err().unwrap().to_string();
+    assert!(
+        error.contains("cannot tell its format") && error.contains("\"hello world\"") && error.contains("--format"),
+        "{error}"
+    );
+    let empty = file(&dir, "empty", b"");
+    assert!(TraceReader::open(&empty, None).err().unwrap().to_string().contains("it is empty"));
+    let missing = dir.path().join("missing");
+    assert!(matches!(TraceReader::open(&missing, None), Err(TraceError::Io { .. })));
+}
+
+#[test]
+fn an_empty_trace_has_no_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "empty.trace", b"#cachescope-trace 1\n");
+    assert!(read_all(&path, None).unwrap().is_empty());
+}
+
+#[test]
+fn a_truncated_compact_trace_names_the_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.bin");
+    let events = vec![
+        Owned {
+            time: 5,
+            client: 1,
+            db: 0,
+            command: Command::Read,
+            key: b"user:1".to_vec(),
+            outcome: Outcome::Hit,
+            ttl: TtlChange::Keep,
+            value_size: 0
+        };
+        3
+    ];
+    write_all(&path, TraceFormat::CachescopeCompact, &TraceHeader::default(), &events);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - 3);
+    std::fs::write(&path, &bytes).unwrap();
+    let error = read_all(&path, None).unwrap_err();
+    assert!(matches!(error, TraceError::Malformed { location: Location::Offset(_), .. }), "{error}");
+    assert!(error.to_string().contains("the file ends inside one"), "{error}");
+}
