@@ -55,10 +55,10 @@ fn faults() -> Vec<Fault> {
         },
         Fault {
             cause: FindingCause::MemoryPressure,
-            description: "large image thumbnails whose working set is five times the cache",
+            description: "large image thumbnails whose working set is more than twice the cache",
             workload: || {
                 Workload::new("img:{hex}", |id| keys::hex("img", id, 40))
-                    .keys(KeyChoice::Uniform { keys: 20_000 })
+                    .keys(KeyChoice::Uniform { keys: 10_000 })
                     .rate(20.0)
                     .value_bytes(32 * 1_024)
                     .ttl(60 * MINUTE)

@@ -1,0 +1,185 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use cachescope_trace::TraceFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cachescope",
+    version,
+    about = "Tells why your cache misses and what to change.",
+    long_about = "Tells why your cache misses and what to change.\n\n\
+        cachescope attributes every miss to a cause (never written, expired, evicted, deleted, flushed, failed \
+        write) per key pattern, and turns that into findings with a concrete fix: a TTL, a memory size, the two key \
+        formats to reconcile, the keys to warm.",
+    after_help = "Start with `cachescope demo`, then `cachescope analyze YOUR.trace`.\n\
+        Exit codes: 0 done, 1 or 2 findings at the --fail-on level (warning, critical), 64 usage, 65 bad input \
+        data, 66 input not found, 74 I/O error, 78 bad configuration."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// When to colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Show no progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// Log more to stderr (-v: details, -vv: debugging). RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a built-in scenario with planted faults and report what cachescope finds. Needs no server.
+    Demo(DemoArgs),
+    /// Replay a trace file and report why its reads missed.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The scenario to run: `all` (every fault at once), `healthy`, or one fault alone (see --list).
+    #[arg(long, short, default_value = "all", value_name = "NAME")]
+    pub scenario: String,
+
+    /// List the scenarios and exit.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Seed of the simulation: the same seed gives the same traffic.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Also write the simulated traffic as a trace (`.zst` compresses), to try `cachescope analyze` on.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Format of --record.
+    #[arg(long, default_value = "cachescope", value_parser = parse_record_format, value_name = "FORMAT")]
+    pub record_format: TraceFormat,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The trace: cachescope's format (readable or compact) or a Twitter cache-trace CSV, optionally zstd-compressed.
+    #[arg(value_name = "TRACE")]
+    pub trace: PathBuf,
+
+    /// The trace's format, when recognising it is not enough: cachescope, cachescope-compact, twitter-csv.
+    #[arg(long, short, value_parser = parse_format, value_name = "FORMAT")]
+    pub format: Option<TraceFormat>,
+
+    /// Memory of the cache model that replays traces without outcomes (Twitter CSV), in bytes (`512MiB`, `2gb`).
+    /// Default: unbounded.
+    #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
+    pub cache_size: Option<u64>,
+
+    /// Count and report malformed lines instead of stopping at the first one.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+
+    /// Exit with 1 (warning) or 2 (critical) when a finding is at least this severe.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// A TOML file with pattern rules and engine settings (see docs/configuration.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Memory for per-key state; past it keys are sampled and figures scaled (default 64MiB).
+    #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
+    pub key_budget: Option<u64>,
+
+    /// Most key patterns kept; the rest are counted under `{other}` (default 500).
+    #[arg(long, value_name = "N")]
+    pub max_patterns: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Report format: text for people, json for programs (schema in docs/report-schema.md).
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
+    pub output: OutputFormat,
+
+    /// Patterns shown in the text report, most misses first.
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    pub top: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Critical,
+}
+
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(text)
+        .map_err(|e| format!("{e}: expected a size such as 67108864, 64MiB, 512mb or 2gb"))
+}
+
+fn parse_format(text: &str) -> Result<TraceFormat, String> {
+    text.parse()
+}
+
+fn parse_record_format(text: &str) -> Result<TraceFormat, String> {
+    match text.parse()? {
+        TraceFormat::TwitterCsv => Err("traces are recorded in cachescope or cachescope-compact".to_string()),
+        format => Ok(format),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("2gb"), Ok(2 << 30));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert!(parse_bytes("lots").unwrap_err().contains("expected a size"));
+    }
+}

@@ -1,0 +1,65 @@
+//! `cachescope analyze TRACE`: replays a trace and reports why it missed.
+
+use anyhow::{Context, Result};
+use cachescope_core::report::SourceInfo;
+use cachescope_core::{Engine, InitialState};
+use cachescope_trace::{TraceFormat, TraceReader};
+
+use crate::cli::AnalyzeArgs;
+use crate::config::engine_config;
+use crate::exit::Exit;
+use crate::sources::replay::{ReplayOptions, replay};
+use crate::terminal;
+
+pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
+    let mut reader = TraceReader::open(&args.trace, args.format)?;
+    let format = reader.format();
+    // A trace of requests only is replayed through a model that starts empty.
+    let initial_state =
+        if format == TraceFormat::TwitterCsv { InitialState::Empty } else { reader.header().initial_state };
+    let mut config = engine_config(&args.engine, initial_state)?;
+    config.cache_capacity = if format == TraceFormat::TwitterCsv {
+        args.cache_size
+    } else {
+        args.cache_size.or(reader.header().cache_capacity)
+    };
+    let mut engine = Engine::new(config);
+
+    let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
+    bar.set_message(format!("reading {}", args.trace.display()));
+    let options = ReplayOptions { skip_bad_lines: args.skip_bad_lines, cache_size: args.cache_size };
+    let replayed = replay(&mut reader, &mut engine, &options, &bar)
+        .with_context(|| format!("analysing {}", args.trace.display()))?;
+    bar.finish_and_clear();
+    tracing::info!(
+        events = replayed.events,
+        skipped = replayed.skipped_lines,
+        modelled = replayed.modelled,
+        "replayed"
+    );
+
+    let mut report = engine.report();
+    let mut format_name = format.name().to_string();
+    if reader.is_compressed() {
+        format_name.push_str(", zstd");
+    }
+    if replayed.modelled {
+        let size = args.cache_size.map_or("unbounded".to_string(), |b| cachescope_core::human::bytes(b as f64));
+        format_name.push_str(&format!(", replayed through an LRU cache of {size}"));
+    }
+    report.source =
+        Some(SourceInfo { kind: "trace".into(), name: args.trace.display().to_string(), format: Some(format_name) });
+    super::emit(&report, &args.output, color, None)?;
+
+    let worst = report.findings.iter().map(|f| f.severity).max();
+    Ok(match args.fail_on {
+        Some(level) => {
+            let threshold = match level {
+                crate::cli::FailOn::Warning => cachescope_core::Severity::Warning,
+                crate::cli::FailOn::Critical => cachescope_core::Severity::Critical,
+            };
+            Exit::for_severity(worst.filter(|&w| w >= threshold))
+        }
+        None => Exit::Success,
+    })
+}

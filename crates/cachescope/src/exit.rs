@@ -1,0 +1,59 @@
+//! Exit codes: what the process tells a script. Findings use 1 and 2 (with --fail-on); errors use the BSD
+//! sysexits values so that a script can tell bad input from a missing file from a broken disk.
+
+use std::io;
+
+use cachescope_core::Severity;
+use cachescope_trace::TraceError;
+
+use crate::config::ConfigError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Success = 0,
+    /// A finding at warning level or above, with --fail-on warning.
+    Warning = 1,
+    /// A critical finding, with --fail-on.
+    Critical = 2,
+    Usage = 64,
+    DataError = 65,
+    NoInput = 66,
+    IoError = 74,
+    Config = 78,
+}
+
+impl Exit {
+    pub fn for_severity(severity: Option<Severity>) -> Exit {
+        match severity {
+            Some(Severity::Critical) => Exit::Critical,
+            Some(Severity::Warning) => Exit::Warning,
+            _ => Exit::Success,
+        }
+    }
+
+    /// The exit code an error deserves, from the first error in its chain that says.
+    pub fn for_error(error: &anyhow::Error) -> Exit {
+        for cause in error.chain() {
+            if let Some(trace) = cause.downcast_ref::<TraceError>() {
+                return match trace {
+                    TraceError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => Exit::NoInput,
+                    TraceError::Io { .. } => Exit::IoError,
+                    TraceError::Malformed { .. } | TraceError::UnknownFormat { .. } => Exit::DataError,
+                };
+            }
+            if cause.downcast_ref::<ConfigError>().is_some() {
+                return Exit::Config;
+            }
+            if let Some(io) = cause.downcast_ref::<io::Error>() {
+                return if io.kind() == io::ErrorKind::NotFound { Exit::NoInput } else { Exit::IoError };
+            }
+        }
+        Exit::IoError
+    }
+}
+
+/// Whether an error is only the reader of our output going away (`cachescope analyze t | head`).
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+}

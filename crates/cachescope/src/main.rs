@@ -1,0 +1,58 @@
+//! cachescope's command line: parses arguments, runs a command, turns the outcome into an exit code.
+//! Everything it does lives in the library crates; this binary only wires sources, engine and sinks.
+
+mod cli;
+mod commands;
+mod config;
+mod exit;
+mod sinks;
+mod sources;
+mod terminal;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command};
+use exit::Exit;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { Exit::Usage as u8 } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let color = terminal::use_color(cli.color);
+    let result = match &cli.command {
+        Command::Demo(args) => commands::demo::run(args, color, cli.quiet),
+        Command::Analyze(args) => commands::analyze::run(args, color, cli.quiet),
+    };
+    match result {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(error) if exit::is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            let code = if error.downcast_ref::<commands::demo::UnknownScenario>().is_some() {
+                Exit::Usage
+            } else {
+                Exit::for_error(&error)
+            };
+            eprintln!("error: {error:#}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

@@ -1,0 +1,4 @@
+//! Sinks: where reports go. Each renders the same [`cachescope_core::Report`].
+
+pub mod json;
+pub mod text;

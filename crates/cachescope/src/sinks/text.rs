@@ -1,0 +1,256 @@
+//! The report as text for a terminal: a summary, the findings (most severe first) with evidence and fix, the
+//! patterns with the most misses, and notes on how far the figures can be trusted.
+
+use std::fmt::Write as _;
+
+use cachescope_core::human;
+use cachescope_core::report::{Finding, MissCause, MissCauses, PatternReport, Report, Severity};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
+use owo_colors::OwoColorize;
+
+#[derive(Debug, Clone, Copy)]
+pub struct TextOptions {
+    pub color: bool,
+    /// Columns to fill.
+    pub width: usize,
+    /// Patterns listed, most misses first.
+    pub top: usize,
+}
+
+/// Applies colour only when asked, so the same code renders plain text for files and tests.
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn bold(&self, text: &str) -> String {
+        if self.on { text.bold().to_string() } else { text.to_string() }
+    }
+
+    fn dim(&self, text: &str) -> String {
+        if self.on { text.dimmed().to_string() } else { text.to_string() }
+    }
+
+    fn pattern(&self, text: &str) -> String {
+        if self.on { text.cyan().to_string() } else { text.to_string() }
+    }
+
+    fn severity(&self, severity: Severity) -> String {
+        let label = format!("{:<8}", severity.as_str().to_uppercase());
+        if !self.on {
+            return label;
+        }
+        match severity {
+            Severity::Critical => label.red().bold().to_string(),
+            Severity::Warning => label.yellow().bold().to_string(),
+            Severity::Info => label.blue().to_string(),
+        }
+    }
+}
+
+pub fn render(report: &Report, options: &TextOptions) -> String {
+    let paint = Paint { on: options.color };
+    let mut out = String::new();
+    header(&mut out, report, &paint);
+    findings(&mut out, report, options, &paint);
+    patterns(&mut out, report, options, &paint);
+    notes(&mut out, report, &paint);
+    out
+}
+
+fn header(out: &mut String, report: &Report, paint: &Paint) {
+    let source = match &report.source {
+        Some(source) if source.kind == "demo" => format!("demo scenario `{}`", source.name),
+        Some(source) => match &source.format {
+            Some(format) => format!("{} ({format})", source.name),
+            None => source.name.clone(),
+        },
+        None => "report".to_string(),
+    };
+    let window = &report.window;
+    let _ = writeln!(
+        out,
+        "{} · {source} · {} events over {}",
+        paint.bold("cachescope"),
+        human::count(window.events),
+        human::duration((window.duration_seconds * 1e6) as u64)
+    );
+    let summary = &report.summary;
+    let Some(hit_ratio) = summary.hit_ratio else {
+        let _ = writeln!(out, "\nNo reads with a hit or a miss: nothing to explain.");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n{} · {} reads · {} misses · {} writes · {} patterns",
+        paint.bold(&format!("Hit ratio {}", human::percent(hit_ratio))),
+        human::count(summary.reads),
+        human::count(summary.misses),
+        human::count(summary.writes),
+        summary.patterns
+    );
+    if summary.misses > 0 {
+        let _ = writeln!(out, "Misses by cause: {}", cause_list(&summary.miss_causes, summary.misses, 7, true));
+    }
+}
+
+/// `expired 93% · never_written 7%`, largest first.
+fn cause_list(causes: &MissCauses, misses: u64, shown: usize, with_counts: bool) -> String {
+    let mut list: Vec<(MissCause, u64)> =
+        MissCause::ALL.iter().map(|&c| (c, causes.get(c))).filter(|(_, n)| *n > 0).collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    list.iter()
+        .take(shown)
+        .map(|(cause, n)| {
+            let share = human::percent(*n as f64 / misses.max(1) as f64);
+            if with_counts { format!("{cause} {share} ({})", human::count(*n)) } else { format!("{cause} {share}") }
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
+    textwrap::fill(text, textwrap::Options::new(width).initial_indent(first).subsequent_indent(rest))
+}
+
+fn findings(out: &mut String, report: &Report, options: &TextOptions, paint: &Paint) {
+    if report.summary.hit_ratio.is_none() {
+        return;
+    }
+    if report.findings.is_empty() {
+        let _ = writeln!(out, "\n{} every pattern with enough traffic looks healthy.", paint.bold("No findings:"));
+        return;
+    }
+    let _ = writeln!(out, "\n{}", paint.bold(&format!("Findings ({}), most severe first", report.findings.len())));
+    for (index, finding) in report.findings.iter().enumerate() {
+        finding_block(out, index + 1, finding, options, paint);
+    }
+}
+
+fn finding_block(out: &mut String, number: usize, finding: &Finding, options: &TextOptions, paint: &Paint) {
+    let explained = &finding.misses_explained;
+    let mut heading = format!(
+        "\n{:>2}. {} {} {}",
+        number,
+        paint.severity(finding.severity),
+        paint.bold(finding.cause.as_str()),
+        paint.pattern(&finding.pattern)
+    );
+    if !finding.related_patterns.is_empty() {
+        let related: Vec<String> = finding.related_patterns.iter().map(|p| paint.pattern(p)).collect();
+        let _ = write!(heading, " (with {})", related.join(", "));
+    }
+    let _ = write!(heading, " · {} of all misses ({})", human::percent(explained.share), human::count(explained.count));
+    let _ = writeln!(out, "{heading}");
+    let width = options.width;
+    let _ = writeln!(out, "{}", wrap(&finding.evidence.summary, width, "    ", "    "));
+    for detail in &finding.evidence.details {
+        let _ = writeln!(out, "{}", paint.dim(&wrap(detail, width, "    · ", "      ")));
+    }
+    let fix = wrap(&finding.suggestion.summary, width, "    Fix: ", "         ");
+    let _ = writeln!(out, "{}", paint.bold(&fix));
+}
+
+fn patterns(out: &mut String, report: &Report, options: &TextOptions, paint: &Paint) {
+    if report.patterns.is_empty() {
+        return;
+    }
+    let shown = report.patterns.len().min(options.top.max(1));
+    let title = if shown < report.patterns.len() {
+        format!("Patterns, most misses first ({shown} of {})", report.patterns.len())
+    } else {
+        format!("Patterns, most misses first ({})", report.patterns.len())
+    };
+    let _ = writeln!(out, "\n{}", paint.bold(&title));
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_width(options.width.min(u16::MAX as usize) as u16);
+    if options.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table.set_header(vec!["pattern", "reads", "hit ratio", "misses", "writes", "keys", "misses by cause"]);
+    for (index, pattern) in report.patterns.iter().take(shown).enumerate() {
+        table.add_row(pattern_row(pattern, options.color));
+        if index == 0 {
+            for column in 1..6 {
+                if let Some(column) = table.column_mut(column) {
+                    column.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "{table}");
+    if shown < report.patterns.len() {
+        let _ = writeln!(out, "{}", paint.dim("(--top N shows more; --output json lists them all)"));
+    }
+}
+
+fn pattern_row(pattern: &PatternReport, color: bool) -> Vec<Cell> {
+    let ratio = match pattern.hit_ratio {
+        Some(ratio) => {
+            let cell = Cell::new(human::percent(ratio));
+            match (color, ratio) {
+                (false, _) => cell,
+                (true, r) if r < 0.5 => cell.fg(Color::Red),
+                (true, r) if r < 0.8 => cell.fg(Color::Yellow),
+                (true, _) => cell.fg(Color::Green),
+            }
+        }
+        None => Cell::new("-"),
+    };
+    vec![
+        Cell::new(&pattern.pattern),
+        Cell::new(human::count(pattern.reads)),
+        ratio,
+        Cell::new(human::count(pattern.misses)),
+        Cell::new(human::count(pattern.writes)),
+        Cell::new(human::count(pattern.distinct_keys)),
+        Cell::new(cause_list(&pattern.miss_causes, pattern.misses, 2, false)),
+    ]
+}
+
+fn notes(out: &mut String, report: &Report, paint: &Paint) {
+    let notes = &report.notes;
+    let mut lines = Vec::new();
+    if let Some(sampling) = notes.sampling {
+        lines.push(format!(
+            "Per-key state outgrew its budget ({}): {} keys were tracked, a sample of {} of them; miss causes are \
+             estimates scaled from it (--key-budget raises the budget).",
+            human::bytes(sampling.budget_bytes as f64),
+            human::count(sampling.tracked_keys),
+            human::percent(sampling.rate)
+        ));
+    }
+    if let Some(overflow) = notes.pattern_overflow {
+        lines.push(format!(
+            "More than {} patterns: keys of {} further patterns were counted under `{{other}}` (--max-patterns, or \
+             pattern rules in --config, fold them better).",
+            overflow.max_patterns,
+            human::count(overflow.overflowed_keys)
+        ));
+    }
+    if notes.skipped_lines > 0 {
+        lines.push(format!("{} malformed lines were skipped.", human::count(notes.skipped_lines)));
+    }
+    if notes.unobserved_events > 0 {
+        lines.push(format!(
+            "{} events had no outcome and were not counted as hits or misses.",
+            human::count(notes.unobserved_events)
+        ));
+    }
+    if notes.initial_state == "unknown" && report.summary.miss_causes.unknown > 0 {
+        lines.push(
+            "The cache held keys before the trace began: first misses on keys never seen are `unknown`.".to_string(),
+        );
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", paint.bold("Notes"));
+    for line in lines {
+        let _ = writeln!(out, "{}", wrap(&line, 100, "  · ", "    "));
+    }
+}

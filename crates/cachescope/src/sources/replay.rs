@@ -1,0 +1,79 @@
+//! Replaying a trace file. Events with recorded outcomes go to the engine as they are; a trace of requests only
+//! (the Twitter CSV) goes through an exact LRU model first, which answers each request as a cache of
+//! `--cache-size` bytes would.
+
+use anyhow::Result;
+use cachescope_core::{Engine, Outcome};
+use cachescope_sim::{CacheModel, LruCache};
+use cachescope_trace::{TraceError, TraceReader};
+use indicatif::ProgressBar;
+
+/// What a replay went through.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub events: u64,
+    /// Malformed lines skipped (with --skip-bad-lines).
+    pub skipped_lines: u64,
+    /// Whether a cache model gave outcomes to events that had none.
+    pub modelled: bool,
+}
+
+pub struct ReplayOptions {
+    pub skip_bad_lines: bool,
+    /// Memory of the model for events without outcomes; None: unbounded.
+    pub cache_size: Option<u64>,
+}
+
+/// Errors past the first few skipped lines are counted, not printed.
+const SKIPPED_LINES_SHOWN: u64 = 5;
+
+pub fn replay(
+    reader: &mut TraceReader,
+    engine: &mut Engine,
+    options: &ReplayOptions,
+    bar: &ProgressBar,
+) -> Result<Replayed> {
+    let mut replayed = Replayed::default();
+    let mut model: Option<LruCache> = None;
+    let progress = reader.progress();
+    loop {
+        let event = match reader.next_event() {
+            Ok(Some(event)) => event,
+            Ok(None) => break,
+            Err(error) if options.skip_bad_lines && error.is_skippable() => {
+                replayed.skipped_lines += 1;
+                if replayed.skipped_lines <= SKIPPED_LINES_SHOWN {
+                    tracing::warn!("skipped: {error}");
+                }
+                continue;
+            }
+            Err(error) => return Err(with_hint(error)),
+        };
+        let mut event = event;
+        if event.outcome == Outcome::Unobserved || model.is_some() {
+            let cache = model.get_or_insert_with(|| LruCache::new(options.cache_size));
+            let outcome = cache.apply(&event);
+            if event.outcome == Outcome::Unobserved {
+                event.outcome = outcome;
+            }
+        }
+        engine.observe(&event);
+        replayed.events += 1;
+        if replayed.events % 65_536 == 0 {
+            bar.set_position(progress.bytes_read());
+        }
+    }
+    if replayed.skipped_lines > SKIPPED_LINES_SHOWN {
+        tracing::warn!("skipped {} malformed lines in all", replayed.skipped_lines);
+    }
+    engine.note_skipped_lines(replayed.skipped_lines);
+    replayed.modelled = model.is_some();
+    bar.set_position(progress.total_bytes());
+    Ok(replayed)
+}
+
+fn with_hint(error: TraceError) -> anyhow::Error {
+    let skippable = error.is_skippable();
+    let error = anyhow::Error::new(error);
+    if skippable { error.context("reading the trace (--skip-bad-lines counts bad lines and goes on)") } else { error }
+}
