@@ -73,7 +73,9 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
 
 fn unrefilled_sentence(unrefilled_share: f64, writes: u64) -> String {
     if writes == 0 {
-        "is read and missed, but never written: no miss was followed by a write of its key.".to_string()
+        "is read and missed, but never written: no miss was followed by a write of its key (unless these reads are \
+         existence checks that are meant to miss)."
+            .to_string()
     } else {
         format!(
             "misses are not followed by a write of their key {} of the time: the value is fetched but not stored.",

@@ -240,3 +240,77 @@ mod tests {
         assert_eq!(error.number, 2);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Keys made of the pieces real keys are made of, so that the interesting paths get exercised, plus bytes.
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            proptest::sample::select(vec![
+                "user",
+                "42",
+                "cart",
+                "{",
+                "}",
+                "{user:7}",
+                "123e4567-e89b-12d3-a456-426614174000",
+                "10.0.0.1",
+                "2024-01-31",
+                "2024-01-31T10:20:30Z",
+                "jane@example.com",
+                "kT9xQ2mZpL7vR4nB8wYc3d",
+                "a94a8fe5ccb19ba6",
+                "item042",
+                "{num}",
+                "{id}",
+                "{token}",
+                "\\x00",
+                "%",
+                "{{",
+                "}}",
+                ".",
+                "-",
+                "_",
+                ":",
+                "/",
+                "|",
+                "#",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..6),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn folding_never_panics_and_a_folded_pattern_folds_to_itself(key in key()) {
+            let folded = fold_key(&key);
+            prop_assert_eq!(fold_key(folded.as_bytes()), folded.clone());
+            let bound = scan::MAX_PATTERN_LEN + "{long}".len();
+            prop_assert!(folded.len() <= bound, "{} bytes", folded.len());
+        }
+
+        #[test]
+        fn arbitrary_bytes_fold(key in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let folded = fold_key(&key);
+            prop_assert_eq!(fold_key(folded.as_bytes()), folded);
+        }
+
+        /// With learning on, a pattern folds to itself once the learner has seen it.
+        #[test]
+        fn learned_folding_is_stable(keys in proptest::collection::vec(key(), 1..60)) {
+            let mut folder = PatternFolder::new(FoldConfig { learn_threshold: 5, ..FoldConfig::default() });
+            let patterns: Vec<String> = keys.iter().map(|k| folder.fold(k).pattern.to_string()).collect();
+            for pattern in patterns {
+                let refolded = folder.refold(&pattern).to_string();
+                prop_assert_eq!(folder.refold(&refolded).to_string(), refolded);
+            }
+        }
+    }
+}

@@ -97,14 +97,13 @@ fn match_braces(key: &[u8], closing: &mut Vec<usize>) {
     }
 }
 
+/// Cuts a pattern longer than [`MAX_PATTERN_LEN`] after its last separator within the limit and marks it with
+/// `{long}`. Cutting inside a segment would not be stable: folding `…:0{long}` again gives `…:{num}{long}`.
 fn truncate_long(text: &mut String) {
     if text.len() <= MAX_PATTERN_LEN {
         return;
     }
-    let mut cut = MAX_PATTERN_LEN;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = text.as_bytes()[..=MAX_PATTERN_LEN].iter().rposition(|&b| is_separator(b)).map_or(0, |at| at + 1);
     text.truncate(cut);
     text.push_str("{long}");
 }

@@ -169,36 +169,40 @@ pub fn match_date(s: &[u8]) -> Option<usize> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
-    let mut at = 10;
-    if matches!(s.get(at), Some(b'T') | Some(b't')) && digits_at(at + 1, 2) && s.get(at + 3) == Some(&b':') {
-        if digits_at(at + 4, 2) {
-            at += 6;
-            if s.get(at) == Some(&b':') && digits_at(at + 1, 2) {
-                at += 3;
-                if s.get(at) == Some(&b'.') {
-                    let fraction = count(s, at + 1, u8::is_ascii_digit);
-                    if fraction > 0 {
-                        at += 1 + fraction;
-                    }
-                }
-            }
-            if matches!(s.get(at), Some(b'Z') | Some(b'z')) {
-                at += 1;
-            } else if matches!(s.get(at), Some(b'+') | Some(b'-')) && digits_at(at + 1, 2) {
-                let mut zone = at + 3;
-                if s.get(zone) == Some(&b':') {
-                    zone += 1;
-                }
-                if digits_at(zone, 2) {
-                    at = zone + 2;
-                }
-            }
-        }
-    }
+    let at = time_of_day(s, 10);
     ends_at_boundary(s, at).then_some(at)
 }
 
-/// An e-mail address at the start of `s`: its length.
+/// The end of an optional time of day at `at` (`T10:20`, `T10:20:30.123Z`, `T10:20+02:00`), or `at` itself.
+fn time_of_day(s: &[u8], mut at: usize) -> usize {
+    let digits_at = |at: usize, n: usize| s.len() >= at + n && s[at..at + n].iter().all(u8::is_ascii_digit);
+    let starts = matches!(s.get(at), Some(b'T') | Some(b't')) && digits_at(at + 1, 2) && s.get(at + 3) == Some(&b':');
+    if !starts || !digits_at(at + 4, 2) {
+        return at;
+    }
+    at += 6;
+    if s.get(at) == Some(&b':') && digits_at(at + 1, 2) {
+        at += 3;
+        let fraction = count(s, at + 1, u8::is_ascii_digit);
+        if s.get(at) == Some(&b'.') && fraction > 0 {
+            at += 1 + fraction;
+        }
+    }
+    if matches!(s.get(at), Some(b'Z') | Some(b'z')) {
+        return at + 1;
+    }
+    if matches!(s.get(at), Some(b'+') | Some(b'-')) && digits_at(at + 1, 2) {
+        let zone = if s.get(at + 3) == Some(&b':') { at + 4 } else { at + 3 };
+        if digits_at(zone, 2) {
+            return zone + 2;
+        }
+    }
+    at
+}
+
+/// An e-mail address at the start of `s`: its length. The domain ends at the last label that is a plausible
+/// top-level domain (two letters or more) followed by a boundary: `jane@example.com.<uuid>` is an address and a
+/// UUID.
 pub fn match_email(s: &[u8]) -> Option<usize> {
     let local = count(s, 0, |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-'));
     if local == 0 || s.get(local) != Some(&b'@') {
@@ -206,22 +210,24 @@ pub fn match_email(s: &[u8]) -> Option<usize> {
     }
     let mut at = local + 1;
     let mut labels = 0;
-    let mut last_label_alpha;
+    let mut best = None;
     loop {
         let label = count(s, at, |b| b.is_ascii_alphanumeric() || *b == b'-');
         if label == 0 {
-            return None;
+            return best;
         }
-        last_label_alpha = label >= 2 && s[at..at + label].iter().all(u8::is_ascii_alphabetic);
+        let alphabetic = label >= 2 && s[at..at + label].iter().all(u8::is_ascii_alphabetic);
         at += label;
         labels += 1;
+        if labels >= 2 && alphabetic && ends_at_boundary(s, at) {
+            best = Some(at);
+        }
         if s.get(at) == Some(&b'.') && s.get(at + 1).is_some_and(u8::is_ascii_alphanumeric) {
             at += 1;
         } else {
-            break;
+            return best;
         }
     }
-    (labels >= 2 && last_label_alpha && ends_at_boundary(s, at)).then_some(at)
 }
 
 #[cfg(test)]
@@ -274,5 +280,6 @@ mod tests {
         assert_eq!(match_email(b"jane.doe+tag@example.co.uk:prefs"), Some(26));
         assert_eq!(match_email(b"jane@localhost"), None);
         assert_eq!(match_email(b"@example.com"), None);
+        assert_eq!(match_email(b"jane@example.com.123e4567-e89b-12d3-a456-426614174000"), Some(16));
     }
 }
