@@ -46,7 +46,35 @@ pub struct CompactReader<R> {
     offset: u64,
     eof: bool,
     last_time: u64,
+    /// An error met while decoding a batch, returned by the next call.
+    pending_error: Option<TraceError>,
+    /// The records of the last batch: events without their keys, and where their keys lie in `buffer`.
+    decoded: Vec<(Event<'static>, std::ops::Range<usize>)>,
 }
+
+/// Events decoded at once, borrowed from the reader.
+pub struct Batch<'a> {
+    buffer: &'a [u8],
+    decoded: &'a [(Event<'static>, std::ops::Range<usize>)],
+}
+
+impl<'a> Batch<'a> {
+    pub fn len(&self) -> usize {
+        self.decoded.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.decoded.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Event<'a>> + Clone + 'a {
+        let buffer = self.buffer;
+        self.decoded.iter().map(move |(event, key)| Event { key: &buffer[key.clone()], ..*event })
+    }
+}
+
+/// Bytes decoded per batch.
+const BATCH_BYTES: usize = 1 << 16;
 
 /// Why a record could not be decoded from the bytes at hand.
 enum Short {
@@ -67,6 +95,8 @@ impl<R: Read> CompactReader<R> {
             offset: 0,
             eof: false,
             last_time: 0,
+            pending_error: None,
+            decoded: Vec::new(),
         };
         reader.fill(MAGIC.len() + 10)?;
         if !reader.available().starts_with(MAGIC) {
@@ -139,8 +169,56 @@ impl<R: Read> CompactReader<R> {
         Ok(())
     }
 
+    /// The events of as many whole records as the buffer holds (at least one unless the trace ended), so that a
+    /// consumer can look ahead. An error after some records comes with the next call.
+    pub fn next_batch(&mut self) -> Result<Batch<'_>, TraceError> {
+        if let Some(error) = self.pending_error.take() {
+            return Err(error);
+        }
+        self.decoded.clear();
+        let mut want = BATCH_BYTES;
+        loop {
+            self.fill(want)?;
+            let mut at = self.start;
+            let mut last_time = self.last_time;
+            while at < self.end {
+                match decode(&self.buffer[at..self.end], last_time) {
+                    Ok((event, key, used)) => {
+                        self.decoded.push((event, at + key.start..at + key.end));
+                        last_time = event.time;
+                        at += used;
+                    }
+                    Err(Short::Need(_)) if !self.eof => break,
+                    Err(short) => {
+                        let what = match short {
+                            Short::Need(_) => "a whole record (the file ends inside one)",
+                            Short::Bad(what) => what,
+                        };
+                        let error = self.malformed(what, at - self.start);
+                        if self.decoded.is_empty() {
+                            return Err(error);
+                        }
+                        self.pending_error = Some(error);
+                        break;
+                    }
+                }
+            }
+            if !self.decoded.is_empty() || self.start == self.end {
+                self.start = at;
+                self.last_time = last_time;
+                break;
+            }
+            // Not one whole record in the buffer: a key larger than it.
+            want = (self.end - self.start) * 2;
+        }
+        Ok(Batch { buffer: &self.buffer, decoded: &self.decoded })
+    }
+
     /// The next event, None at the end. A malformed record ends the trace: the format cannot resynchronise.
     pub fn next_event(&mut self) -> Result<Option<Event<'_>>, TraceError> {
+        if let Some(error) = self.pending_error.take() {
+            return Err(error);
+        }
         let mut want = 64;
         loop {
             self.fill(want)?;
@@ -162,7 +240,14 @@ impl<R: Read> CompactReader<R> {
     }
 }
 
+#[inline]
 fn varint(bytes: &[u8]) -> Result<(u64, usize), Short> {
+    // Most values (clients, databases, small deltas, key lengths) fit in one byte.
+    if let Some(&b) = bytes.first()
+        && b < 0x80
+    {
+        return Ok((u64::from(b), 1));
+    }
     let mut value = 0u64;
     for (i, &b) in bytes.iter().enumerate().take(10) {
         value |= u64::from(b & 0x7f) << (7 * i);

@@ -52,6 +52,33 @@ impl Progress {
     }
 }
 
+/// Events read at once (see [`TraceReader::next_batch`]).
+pub enum Batch<'a> {
+    Many(crate::compact::Batch<'a>),
+    One(Option<Event<'a>>),
+}
+
+impl<'a> Batch<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            Batch::Many(batch) => batch.len(),
+            Batch::One(event) => usize::from(event.is_some()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Event<'a>> + Clone + '_ {
+        let (many, one) = match self {
+            Batch::Many(batch) => (Some(batch.iter()), None),
+            Batch::One(event) => (None, *event),
+        };
+        many.into_iter().flatten().chain(one)
+    }
+}
+
 enum Reader {
     Text(TextReader<Input>),
     Compact(CompactReader<Input>),
@@ -133,6 +160,16 @@ impl TraceReader {
             Reader::Compact(r) => r.next_event(),
             Reader::Twitter(r) => r.next_event(),
         }
+    }
+
+    /// The next events: many at once from the compact format, one from the others; an empty batch at the end.
+    /// Errors as for [`TraceReader::next_event`].
+    pub fn next_batch(&mut self) -> Result<Batch<'_>, TraceError> {
+        Ok(match &mut self.reader {
+            Reader::Compact(r) => Batch::Many(r.next_batch()?),
+            Reader::Text(r) => Batch::One(r.next_event()?),
+            Reader::Twitter(r) => Batch::One(r.next_event()?),
+        })
     }
 
     pub fn progress(&self) -> Progress {

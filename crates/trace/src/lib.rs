@@ -20,5 +20,5 @@ pub mod twitter;
 pub use error::{Location, TraceError};
 pub use format::TraceFormat;
 pub use header::TraceHeader;
-pub use input::{Progress, TraceReader};
+pub use input::{Batch, Progress, TraceReader};
 pub use output::TraceWriter;

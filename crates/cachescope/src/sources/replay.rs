@@ -37,9 +37,9 @@ pub fn replay(
     let mut model: Option<LruCache> = None;
     let progress = reader.progress();
     loop {
-        let event = match reader.next_event() {
-            Ok(Some(event)) => event,
-            Ok(None) => break,
+        let batch = match reader.next_batch() {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => batch,
             Err(error) if options.skip_bad_lines && error.is_skippable() => {
                 replayed.skipped_lines += 1;
                 if replayed.skipped_lines <= SKIPPED_LINES_SHOWN {
@@ -49,17 +49,22 @@ pub fn replay(
             }
             Err(error) => return Err(with_hint(error)),
         };
-        let mut event = event;
-        if event.outcome == Outcome::Unobserved || model.is_some() {
+        if model.is_none() && batch.iter().all(|event| event.outcome != Outcome::Unobserved) {
+            engine.observe_batch(batch.iter());
+        } else {
+            // Requests without replies: a cache model answers them (and, once it exists, sees everything).
             let cache = model.get_or_insert_with(|| LruCache::new(options.cache_size));
-            let outcome = cache.apply(&event);
-            if event.outcome == Outcome::Unobserved {
-                event.outcome = outcome;
+            for mut event in batch.iter() {
+                let outcome = cache.apply(&event);
+                if event.outcome == Outcome::Unobserved {
+                    event.outcome = outcome;
+                }
+                engine.observe(&event);
             }
         }
-        engine.observe(&event);
-        replayed.events += 1;
-        if replayed.events % 65_536 == 0 {
+        let before = replayed.events;
+        replayed.events += batch.len() as u64;
+        if before / 65_536 != replayed.events / 65_536 {
             bar.set_position(progress.bytes_read());
         }
     }

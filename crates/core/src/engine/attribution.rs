@@ -3,7 +3,7 @@
 use crate::event::Micros;
 use crate::report::MissCause;
 
-use super::keys::{KeyState, flags};
+use super::keys::{KeyState, Stamps, flags};
 
 /// What the engine knows beyond the key itself.
 #[derive(Debug, Clone, Copy)]
@@ -13,6 +13,7 @@ pub(crate) struct MissContext {
     pub flushed_at: Option<Micros>,
     /// Whether keys may have existed before the first event (a live source joining a running cache).
     pub initial_state_unknown: bool,
+    pub stamps: Stamps,
 }
 
 /// The cause of a miss on a key in state `state` (None: never seen).
@@ -34,8 +35,8 @@ pub(crate) fn attribute(state: Option<&KeyState>, context: MissContext) -> MissC
     let flushed_after = |time: Micros| context.flushed_at.is_some_and(|flush| flush >= time);
     if !state.has(flags::WRITTEN) {
         // Seen only through reads. A hit proves it existed: it went away unseen (flushed if a flush came after).
-        if state.last_read > 0 {
-            return if flushed_after(state.last_read) { MissCause::Flushed } else { MissCause::Unknown };
+        if let Some(last_read) = context.stamps.time(state.last_read) {
+            return if flushed_after(last_read) { MissCause::Flushed } else { MissCause::Unknown };
         }
         return never_seen(context);
     }

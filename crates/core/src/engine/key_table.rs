@@ -2,14 +2,16 @@
 //!
 //! Open addressing with linear probing and no tombstones: removing keys in bulk (when the sampling rate halves)
 //! compacts the probe chains in place, so the table never reallocates and its memory is exactly what it was
-//! given. It is allocated zeroed, so the operating system hands out pages only as keys land in them.
+//! given. It lives in an anonymous memory mapping: zeroed, handed out by the operating system page by page as
+//! keys land in it, and on Linux backed by huge pages where the system allows, because lookups are random over
+//! the whole table and with small pages nearly each one would also miss the TLB.
 
 use super::keys::KeyState;
 
 /// Slots are at most this full; past it probing gets long.
 const MAX_LOAD: f64 = 0.75;
 
-#[derive(Clone, Copy, bytemuck::Zeroable)]
+#[derive(Clone, Copy, bytemuck::Zeroable, bytemuck::Pod)]
 #[repr(C)]
 struct Slot {
     /// The key hash, or 0 for an empty slot (a key hashing to 0 is stored as 1).
@@ -18,26 +20,56 @@ struct Slot {
 }
 
 pub(crate) struct KeyTable {
-    slots: Vec<Slot>,
+    memory: Memory,
     len: usize,
+}
+
+/// The slots' memory: a mapping, or a vector where mapping is not possible.
+enum Memory {
+    Mapped(memmap2::MmapMut, usize),
+    Heap(Vec<Slot>),
 }
 
 impl KeyTable {
     /// The largest table within `budget_bytes` (at least 16 slots).
     pub fn with_budget(budget_bytes: usize) -> Self {
         let slots = (budget_bytes / Self::SLOT_BYTES).max(16);
-        KeyTable { slots: bytemuck::zeroed_vec(slots), len: 0 }
+        let memory = match memmap2::MmapOptions::new().len(slots * Self::SLOT_BYTES).map_anon() {
+            Ok(map) => {
+                #[cfg(target_os = "linux")]
+                let _ = map.advise(memmap2::Advice::HugePage);
+                Memory::Mapped(map, slots)
+            }
+            Err(_) => Memory::Heap(bytemuck::zeroed_vec(slots)),
+        };
+        KeyTable { memory, len: 0 }
+    }
+
+    #[inline]
+    fn slots(&self) -> &[Slot] {
+        match &self.memory {
+            Memory::Mapped(map, slots) => bytemuck::cast_slice(&map[..slots * Self::SLOT_BYTES]),
+            Memory::Heap(slots) => slots,
+        }
+    }
+
+    #[inline]
+    fn slots_mut(&mut self) -> &mut [Slot] {
+        match &mut self.memory {
+            Memory::Mapped(map, slots) => bytemuck::cast_slice_mut(&mut map[..*slots * Self::SLOT_BYTES]),
+            Memory::Heap(slots) => slots,
+        }
     }
 
     pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
     pub fn allocated_bytes(&self) -> usize {
-        self.slots.len() * Self::SLOT_BYTES
+        self.slots().len() * Self::SLOT_BYTES
     }
 
     /// Keys the table holds before it must be thinned.
     pub fn max_len(&self) -> usize {
-        (self.slots.len() as f64 * MAX_LOAD) as usize
+        (self.slots().len() as f64 * MAX_LOAD) as usize
     }
 
     pub fn len(&self) -> usize {
@@ -54,47 +86,62 @@ impl KeyTable {
     #[inline]
     fn home(&self, hash: u64) -> usize {
         let mixed = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29) ^ hash;
-        ((u128::from(mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9)) * self.slots.len() as u128) >> 64) as usize
+        ((u128::from(mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9)) * self.slots().len() as u128) >> 64) as usize
     }
 
     #[inline]
     fn next(&self, i: usize) -> usize {
-        if i + 1 == self.slots.len() { 0 } else { i + 1 }
+        if i + 1 == self.slots().len() { 0 } else { i + 1 }
     }
 
+    /// Where `hash` is: `Ok(slot)` when present, `Err(slot)` with the empty slot it would go to.
     #[inline]
-    fn find(&self, hash: u64) -> Result<usize, usize> {
+    pub fn find(&self, hash: u64) -> Result<usize, usize> {
         let hash = Self::stored(hash);
+        let slots = self.slots();
         let mut i = self.home(hash);
         loop {
-            match self.slots[i].hash {
+            match slots[i].hash {
                 0 => return Err(i),
                 h if h == hash => return Ok(i),
-                _ => i = self.next(i),
+                _ => i = if i + 1 == slots.len() { 0 } else { i + 1 },
             }
         }
     }
 
+    /// Loads the home slot of `hash` and returns something from it: a batch of such loads, issued before the
+    /// keys are looked up, have their cache misses overlap instead of waiting for one another.
     #[inline]
+    pub fn touch(&self, hash: u64) -> u64 {
+        self.slots()[self.home(Self::stored(hash))].hash
+    }
+
+    #[inline]
+    pub fn state(&self, slot: usize) -> &KeyState {
+        &self.slots()[slot].state
+    }
+
+    #[inline]
+    pub fn state_mut(&mut self, slot: usize) -> &mut KeyState {
+        &mut self.slots_mut()[slot].state
+    }
+
+    #[cfg(test)]
     pub fn get(&self, hash: u64) -> Option<&KeyState> {
-        self.find(hash).ok().map(|i| &self.slots[i].state)
+        self.find(hash).ok().map(|i| self.state(i))
     }
 
-    #[inline]
-    pub fn get_mut(&mut self, hash: u64) -> Option<&mut KeyState> {
-        self.find(hash).ok().map(|i| &mut self.slots[i].state)
+    /// Puts a key into the empty slot [`KeyTable::find`] gave for it. The caller keeps `len() < max_len()`.
+    pub fn insert_at(&mut self, slot: usize, hash: u64, state: KeyState) {
+        debug_assert!(self.slots()[slot].hash == 0 && self.len < self.slots().len());
+        self.slots_mut()[slot] = Slot { hash: Self::stored(hash), state };
+        self.len += 1;
     }
 
-    /// Inserts a key that is not in the table. The caller keeps `len() < max_len()`.
-    pub fn insert(&mut self, hash: u64, state: KeyState) -> &mut KeyState {
-        debug_assert!(self.len < self.slots.len());
-        match self.find(hash) {
-            Ok(i) => &mut self.slots[i].state,
-            Err(i) => {
-                self.slots[i] = Slot { hash: Self::stored(hash), state };
-                self.len += 1;
-                &mut self.slots[i].state
-            }
+    #[cfg(test)]
+    pub fn insert(&mut self, hash: u64, state: KeyState) {
+        if let Err(slot) = self.find(hash) {
+            self.insert_at(slot, hash, state);
         }
     }
 
@@ -102,35 +149,37 @@ impl KeyTable {
     pub fn retain(&mut self, keep: impl Fn(u64) -> bool) {
         // No chain crosses a slot that is empty now, so the repair below can start from one. (The table is never
         // full: MAX_LOAD < 1.)
-        let Some(start) = self.slots.iter().position(|s| s.hash == 0) else {
+        let Some(start) = self.slots().iter().position(|s| s.hash == 0) else {
             return;
         };
-        for slot in &mut self.slots {
+        let mut removed = 0;
+        for slot in self.slots_mut().iter_mut() {
             if slot.hash != 0 && !keep(slot.hash) {
                 slot.hash = 0;
-                self.len -= 1;
+                removed += 1;
             }
         }
+        self.len -= removed;
         // Removing keys can cut a chain between a key and its home slot. Walking once around the table from
         // `start` and putting every key back from its home fixes that: each key moves only backwards along its
         // own chain, which lies between `start` and the key, into slots already settled.
         let mut i = self.next(start);
         while i != start {
-            let slot = self.slots[i];
+            let slot = self.slots()[i];
             if slot.hash != 0 {
-                self.slots[i].hash = 0;
+                self.slots_mut()[i].hash = 0;
                 let mut j = self.home(slot.hash);
-                while self.slots[j].hash != 0 {
+                while self.slots()[j].hash != 0 {
                     j = self.next(j);
                 }
-                self.slots[j] = slot;
+                self.slots_mut()[j] = slot;
             }
             i = self.next(i);
         }
     }
 
     pub fn values(&self) -> impl Iterator<Item = &KeyState> {
-        self.slots.iter().filter(|s| s.hash != 0).map(|s| &s.state)
+        self.slots().iter().filter(|s| s.hash != 0).map(|s| &s.state)
     }
 }
 

@@ -34,9 +34,33 @@ pub(crate) mod flags {
 /// No absence recorded: the key is believed present, or was never found missing.
 const PRESENT: u8 = u8::MAX;
 
-/// What the engine knows of one key: 48 bytes. All zeroes is a valid (empty) state, so the table can be
+/// A time to the millisecond, counted from the engine's first event, plus one: 0 means never. 32 bits hold 49
+/// days; later times stay at the last value. Used where a millisecond is precise enough (intervals between reads,
+/// the stampede window), to keep the state small.
+pub(crate) type Stamp = u32;
+
+/// Converts between event times and [`Stamp`]s.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamps {
+    pub origin: Micros,
+}
+
+impl Stamps {
+    #[inline]
+    pub fn stamp(self, time: Micros) -> Stamp {
+        (time.saturating_sub(self.origin) / 1_000 + 1).min(u64::from(Stamp::MAX)) as Stamp
+    }
+
+    /// The time of a stamp (the start of its millisecond); None for "never".
+    #[inline]
+    pub fn time(self, stamp: Stamp) -> Option<Micros> {
+        (stamp > 0).then(|| self.origin + u64::from(stamp - 1) * 1_000)
+    }
+}
+
+/// What the engine knows of one key: 40 bytes. All zeroes is a valid (empty) state, so the table can be
 /// allocated zeroed.
-#[derive(Debug, Clone, Copy, bytemuck::Zeroable)]
+#[derive(Debug, Clone, Copy, bytemuck::Zeroable, bytemuck::Pod)]
 #[repr(C)]
 pub(crate) struct KeyState {
     pub pattern: PatternId,
@@ -46,15 +70,17 @@ pub(crate) struct KeyState {
     /// When it expires; 0 when it does not (or no TTL was seen).
     pub expires_at: Micros,
     /// When it was last read; 0 when never.
-    pub last_read: Micros,
+    pub last_read: Stamp,
     /// When the first miss not yet followed by a write happened.
-    pub first_pending_miss: Micros,
+    pub first_pending_miss: Stamp,
     /// Misses since the last stored write: refilled when a write comes, never refilled otherwise.
     pub pending_misses: u16,
     pub key_len: u16,
     pub flags: u8,
     /// The cause of the key's current absence, once a miss established it, or [`PRESENT`].
     absence: u8,
+    /// Explicit padding, so that the state has no hidden bytes and can live in a mapped table.
+    _padding: [u8; 2],
 }
 
 impl KeyState {
@@ -70,6 +96,7 @@ impl KeyState {
             key_len: key_len.min(u16::MAX as usize) as u16,
             flags: 0,
             absence: PRESENT,
+            _padding: [0; 2],
         }
     }
 
@@ -106,6 +133,16 @@ impl std::fmt::Debug for KeyTable {
     }
 }
 
+/// Where a key's state is (see [`KeyStates::lookup`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    Found(usize),
+    /// Tracked but not there yet: the slot it would take.
+    Vacant(usize),
+    /// Not in the sample.
+    Untracked,
+}
+
 impl KeyStates {
     pub fn new(budget_bytes: usize) -> Self {
         KeyStates { table: KeyTable::with_budget(budget_bytes), threshold: u64::MAX, rate: 1.0, budget_bytes }
@@ -139,26 +176,62 @@ impl KeyStates {
         self.table.allocated_bytes()
     }
 
+    /// Where a key's state is, or would go.
     #[inline]
-    pub fn get(&self, hash: u64) -> Option<&KeyState> {
-        self.table.get(hash)
-    }
-
-    #[inline]
-    pub fn get_mut(&mut self, hash: u64) -> Option<&mut KeyState> {
-        self.table.get_mut(hash)
-    }
-
-    /// Starts tracking a key, lowering the sampling rate first if the table is full. Returns None when, after
-    /// that, the key is no longer sampled.
-    pub fn insert(&mut self, hash: u64, state: KeyState) -> Option<&mut KeyState> {
-        while self.table.len() >= self.table.max_len() {
-            self.halve_rate();
-        }
+    pub fn lookup(&self, hash: u64) -> Lookup {
         if !self.is_sampled(hash) {
-            return None;
+            return Lookup::Untracked;
         }
-        Some(self.table.insert(hash, state))
+        match self.table.find(hash) {
+            Ok(slot) => Lookup::Found(slot),
+            Err(slot) => Lookup::Vacant(slot),
+        }
+    }
+
+    /// See [`KeyTable::touch`].
+    #[inline]
+    pub fn touch(&self, hash: u64) -> u64 {
+        if self.is_sampled(hash) { self.table.touch(hash) } else { 0 }
+    }
+
+    /// The state at a slot [`KeyStates::lookup`] found.
+    #[inline]
+    pub fn at(&self, slot: usize) -> &KeyState {
+        self.table.state(slot)
+    }
+
+    #[inline]
+    pub fn at_mut(&mut self, slot: usize) -> &mut KeyState {
+        self.table.state_mut(slot)
+    }
+
+    /// The state of the key `lookup` found, or a new one for it if it is tracked (lowering the sampling rate
+    /// first if the table is full; None when, after that, the key is no longer sampled).
+    pub fn get_or_track(&mut self, lookup: Lookup, hash: u64, new: impl FnOnce() -> KeyState) -> Option<&mut KeyState> {
+        let slot = match lookup {
+            Lookup::Found(slot) => return Some(self.table.state_mut(slot)),
+            Lookup::Untracked => return None,
+            Lookup::Vacant(slot) if self.table.len() < self.table.max_len() => slot,
+            Lookup::Vacant(_) => {
+                while self.table.len() >= self.table.max_len() {
+                    self.halve_rate();
+                }
+                match self.lookup(hash) {
+                    Lookup::Vacant(slot) => slot,
+                    Lookup::Found(slot) => return Some(self.table.state_mut(slot)),
+                    Lookup::Untracked => return None,
+                }
+            }
+        };
+        self.table.insert_at(slot, hash, new());
+        Some(self.table.state_mut(slot))
+    }
+
+    /// Starts tracking a key, as [`KeyStates::get_or_track`] does.
+    #[cfg(test)]
+    pub fn insert(&mut self, hash: u64, state: KeyState) -> Option<&mut KeyState> {
+        let lookup = self.lookup(hash);
+        self.get_or_track(lookup, hash, || state)
     }
 
     fn halve_rate(&mut self) {
@@ -179,7 +252,7 @@ mod tests {
 
     #[test]
     fn state_is_small() {
-        assert_eq!(std::mem::size_of::<KeyState>(), 48);
+        assert_eq!(std::mem::size_of::<KeyState>(), 40);
     }
 
     #[test]

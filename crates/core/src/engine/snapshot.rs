@@ -130,13 +130,15 @@ pub(super) fn build(engine: &Engine) -> Report {
 
 fn walk_keys(engine: &Engine, last: Micros, refill_grace: Micros, unread_grace: Micros) -> Vec<KeyTotals> {
     let weight = engine.keys.weight();
+    let stamps = engine.stamps();
     let mut totals = vec![KeyTotals::default(); engine.table.len()];
     for state in engine.keys.iter() {
         let pattern = engine.table.canonical(state.pattern) as usize;
         let Some(total) = totals.get_mut(pattern) else {
             continue;
         };
-        if state.pending_misses > 0 && state.first_pending_miss.saturating_add(refill_grace) <= last {
+        let first_pending_miss = stamps.time(state.first_pending_miss).unwrap_or(0);
+        if state.pending_misses > 0 && first_pending_miss.saturating_add(refill_grace) <= last {
             total.unrefilled_misses += f64::from(state.pending_misses) * weight;
         }
         if state.has(flags::WRITTEN)

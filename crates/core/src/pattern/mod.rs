@@ -76,6 +76,19 @@ impl PatternFolder {
         Folded { pattern: &self.out.text, ids, from_rule }
     }
 
+    /// Folds `key` with what has been learned, without learning from it.
+    pub fn fold_known(&mut self, key: &[u8]) -> Folded<'_> {
+        let from_rule = !self.rules.is_empty() && self.rules.apply(key, &mut self.out);
+        if !from_rule {
+            match &self.learner {
+                Some(learner) => fold_into(key, &mut self.out, &mut learner.apply_only()),
+                None => fold_into(key, &mut self.out, &mut NoLearning),
+            }
+        }
+        let ids = if self.out.ids.is_empty() { 0 } else { xxh3_64(&self.out.ids) };
+        Folded { pattern: &self.out.text, ids, from_rule }
+    }
+
     /// Whether learned folding changed since the last call, so that known patterns should be folded again.
     pub fn take_learned(&mut self) -> bool {
         self.learner.as_mut().is_some_and(Learner::take_learned)

@@ -70,7 +70,8 @@ pub fn fold_into(key: &[u8], out: &mut FoldOutput, positions: &mut dyn LearnedPo
     out.clear();
     let mut closing = std::mem::take(&mut out.closing);
     match_braces(key, &mut closing);
-    let mut scanner = Scanner { key, closing: &closing, out, positions };
+    let has_at = key.contains(&b'@');
+    let mut scanner = Scanner { key, closing: &closing, out, positions, has_at };
     scanner.fold_range(0, key.len(), 0);
     truncate_long(&mut out.text);
     out.closing = closing;
@@ -120,6 +121,8 @@ enum Segment {
 
 struct Scanner<'a> {
     key: &'a [u8],
+    /// Whether the key has an `@` at all: most keys have none, and then no e-mail needs looking for.
+    has_at: bool,
     closing: &'a [usize],
     out: &'a mut FoldOutput,
     positions: &'a mut dyn LearnedPositions,
@@ -145,7 +148,7 @@ impl Scanner<'_> {
             let rest = &self.key[i..end];
             let after_dot = i > start && self.key[i - 1] == b'.';
             let segment_out_start = self.out.text.len();
-            if let Some((len, name)) = match_composite(rest, after_dot) {
+            if let Some((len, name)) = match_composite(rest, after_dot, self.has_at) {
                 self.push_placeholder(name, &rest[..len]);
                 if depth == 0 && position >= 1 {
                     self.positions.saw_placeholder(&self.out.text[..segment_out_start], name);
@@ -286,7 +289,7 @@ pub fn push_escaped(text: &mut String, bytes: &[u8]) {
 
 /// The tokens that may contain separators, tried at the start of each segment. Dates and addresses are not
 /// looked for right after a dot: `1.2.3.4.5` is a version, not `1.` and an address.
-fn match_composite(rest: &[u8], after_dot: bool) -> Option<(usize, &'static str)> {
+fn match_composite(rest: &[u8], after_dot: bool, may_be_email: bool) -> Option<(usize, &'static str)> {
     let first = *rest.first()?;
     if first.is_ascii_hexdigit()
         && let Some(len) = match_uuid(rest)
@@ -302,7 +305,7 @@ fn match_composite(rest: &[u8], after_dot: bool) -> Option<(usize, &'static str)
         }
     }
     if first.is_ascii_alphanumeric() {
-        if let Some(len) = match_email(rest) {
+        if may_be_email && let Some(len) = match_email(rest) {
             return Some((len, "email"));
         }
         let run = token_run_len(rest);

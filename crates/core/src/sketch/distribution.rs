@@ -31,6 +31,7 @@ impl Distribution {
         self.sum += u128::from(value);
     }
 
+    #[inline]
     pub fn count(&self) -> u64 {
         self.histogram.as_ref().map_or(0, |h| h.len())
     }
