@@ -172,12 +172,17 @@ impl Engine {
         let mut hashes = [0u64; GROUP];
         loop {
             let mut len = 0;
-            let mut touched = 0;
             for (slot, event) in group.iter_mut().zip(events.by_ref()) {
                 *slot = event;
-                hashes[len] = key_hash(event.db, event.key);
-                touched ^= self.keys.touch(hashes[len]);
                 len += 1;
+            }
+            for (hash, event) in hashes.iter_mut().zip(&group[..len]) {
+                *hash = key_hash(event.db, event.key);
+            }
+            // The loads back to back, with nothing in between: the processor keeps them all in flight at once.
+            let mut touched = 0;
+            for &hash in &hashes[..len] {
+                touched ^= self.keys.touch(hash);
             }
             std::hint::black_box(touched);
             for (event, &hash) in group[..len].iter().zip(&hashes) {
