@@ -65,24 +65,21 @@ impl PatternFolder {
 
     /// Folds `key`, learning from it.
     pub fn fold(&mut self, key: &[u8]) -> Folded<'_> {
-        let from_rule = !self.rules.is_empty() && self.rules.apply(key, &mut self.out);
-        if !from_rule {
-            match &mut self.learner {
-                Some(learner) => fold_into(key, &mut self.out, learner),
-                None => fold_into(key, &mut self.out, &mut NoLearning),
-            }
-        }
-        let ids = if self.out.ids.is_empty() { 0 } else { xxh3_64(&self.out.ids) };
-        Folded { pattern: &self.out.text, ids, from_rule }
+        self.fold_with(key, true)
     }
 
     /// Folds `key` with what has been learned, without learning from it.
     pub fn fold_known(&mut self, key: &[u8]) -> Folded<'_> {
+        self.fold_with(key, false)
+    }
+
+    fn fold_with(&mut self, key: &[u8], learn: bool) -> Folded<'_> {
         let from_rule = !self.rules.is_empty() && self.rules.apply(key, &mut self.out);
         if !from_rule {
-            match &self.learner {
-                Some(learner) => fold_into(key, &mut self.out, &mut learner.apply_only()),
-                None => fold_into(key, &mut self.out, &mut NoLearning),
+            match (&mut self.learner, learn) {
+                (Some(learner), true) => fold_into(key, &mut self.out, learner),
+                (Some(learner), false) => fold_into(key, &mut self.out, &mut learner.apply_only()),
+                (None, _) => fold_into(key, &mut self.out, &mut NoLearning),
             }
         }
         let ids = if self.out.ids.is_empty() { 0 } else { xxh3_64(&self.out.ids) };
