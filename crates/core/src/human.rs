@@ -73,6 +73,27 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// A count for a narrow column: exact below 100,000 (`12,345`), then three significant digits (`180k`, `1.64M`).
+pub fn count_short(n: u64) -> String {
+    if n < 100_000 {
+        return count(n);
+    }
+    let (value, unit) = if n < 1_000_000 {
+        (n as f64 / 1e3, "k")
+    } else if n < 1_000_000_000 {
+        (n as f64 / 1e6, "M")
+    } else {
+        (n as f64 / 1e9, "G")
+    };
+    if value >= 100.0 {
+        format!("{value:.0}{unit}")
+    } else if value >= 10.0 {
+        format!("{value:.1}{unit}")
+    } else {
+        format!("{value:.2}{unit}")
+    }
+}
+
 /// The smallest round TTL, in milliseconds, at least `ms`.
 pub fn round_ttl_up(ms: u64) -> u64 {
     const STEPS_S: [u64; 22] = [
@@ -127,6 +148,10 @@ mod tests {
         assert_eq!(percent(0.0), "0%");
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(count(12), "12");
+        assert_eq!(count_short(99_999), "99,999");
+        assert_eq!(count_short(180_041), "180k");
+        assert_eq!(count_short(1_642_835), "1.64M");
+        assert_eq!(count_short(12_616_533), "12.6M");
     }
 
     #[test]

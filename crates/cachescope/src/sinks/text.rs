@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use cachescope_core::human;
 use cachescope_core::report::{Finding, MissCause, MissCauses, PatternReport, Report, Severity};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
+use comfy_table::{Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table, Width};
 use owo_colors::OwoColorize;
 
 #[derive(Debug, Clone, Copy)]
@@ -171,15 +171,31 @@ fn patterns(out: &mut String, report: &Report, options: &TextOptions, paint: &Pa
     } else {
         table.force_no_tty();
     }
-    table.set_header(vec!["pattern", "reads", "hit ratio", "misses", "writes", "keys", "misses by cause"]);
-    for (index, pattern) in report.patterns.iter().take(shown).enumerate() {
-        table.add_row(pattern_row(pattern, options.color));
-        if index == 0 {
-            for column in 1..6 {
-                if let Some(column) = table.column_mut(column) {
-                    column.set_cell_alignment(CellAlignment::Right);
-                }
-            }
+    // Below 100 columns the writes and keys give way to the pattern and its causes.
+    let wide = options.width >= 100;
+    let mut header = vec!["pattern", "reads", "hit ratio", "misses", "writes", "keys", "misses by cause"];
+    if !wide {
+        header.drain(4..6);
+    }
+    let causes_column = header.len() - 1;
+    table.set_header(header);
+    for pattern in report.patterns.iter().take(shown) {
+        let mut row = pattern_row(pattern, options.color);
+        if !wide {
+            row.drain(4..6);
+        }
+        table.add_row(row);
+    }
+    // On a narrow terminal the pattern keeps most of its width and the causes wrap at word boundaries (bounds
+    // count the cell's padding).
+    let longest = report.patterns.iter().take(shown).map(|p| p.pattern.chars().count()).max().unwrap_or(8);
+    for (index, column) in table.column_iter_mut().enumerate() {
+        if index == 0 && !wide {
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(longest.min(32) as u16 + 2)));
+        } else if index == causes_column && !wide {
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(22)));
+        } else if index > 0 && index < causes_column {
+            column.set_cell_alignment(CellAlignment::Right);
         }
     }
     let _ = writeln!(out, "{table}");
@@ -203,11 +219,11 @@ fn pattern_row(pattern: &PatternReport, color: bool) -> Vec<Cell> {
     };
     vec![
         Cell::new(&pattern.pattern),
-        Cell::new(human::count(pattern.reads)),
+        Cell::new(human::count_short(pattern.reads)),
         ratio,
-        Cell::new(human::count(pattern.misses)),
-        Cell::new(human::count(pattern.writes)),
-        Cell::new(human::count(pattern.distinct_keys)),
+        Cell::new(human::count_short(pattern.misses)),
+        Cell::new(human::count_short(pattern.writes)),
+        Cell::new(human::count_short(pattern.distinct_keys)),
         Cell::new(cause_list(&pattern.miss_causes, pattern.misses, 2, false)),
     ]
 }
@@ -217,8 +233,8 @@ fn notes(out: &mut String, report: &Report, paint: &Paint) {
     let mut lines = Vec::new();
     if let Some(sampling) = notes.sampling {
         lines.push(format!(
-            "Per-key state outgrew its budget ({}): {} keys were tracked, a sample of {} of them; miss causes are \
-             estimates scaled from it (--key-budget raises the budget).",
+            "Per-key state outgrew its budget ({}): it tracked {} keys, a {} sample of all keys, and miss causes \
+             are estimates scaled from that sample (--key-budget raises the budget).",
             human::bytes(sampling.budget_bytes as f64),
             human::count(sampling.tracked_keys),
             human::percent(sampling.rate)
