@@ -77,6 +77,49 @@ impl<'a> Event<'a> {
     }
 }
 
+/// An [`Event`] that owns its key: what crosses from a connection's task to the engine's thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedEvent {
+    pub time: Micros,
+    pub client: u32,
+    pub db: u32,
+    pub command: Command,
+    pub key: Vec<u8>,
+    pub outcome: Outcome,
+    pub ttl: TtlChange,
+    pub value_size: u32,
+}
+
+impl OwnedEvent {
+    pub fn as_event(&self) -> Event<'_> {
+        Event {
+            time: self.time,
+            client: self.client,
+            db: self.db,
+            command: self.command,
+            key: &self.key,
+            outcome: self.outcome,
+            ttl: self.ttl,
+            value_size: self.value_size,
+        }
+    }
+}
+
+impl From<&Event<'_>> for OwnedEvent {
+    fn from(event: &Event<'_>) -> Self {
+        OwnedEvent {
+            time: event.time,
+            client: event.client,
+            db: event.db,
+            command: event.command,
+            key: event.key.to_vec(),
+            outcome: event.outcome,
+            ttl: event.ttl,
+            value_size: event.value_size,
+        }
+    }
+}
+
 /// The family of a command: what it does to the cache, not its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Command {

@@ -1,0 +1,269 @@
+//! The command table: for each command cachescope understands, which arguments are keys, what it does to the
+//! cache, and what its reply means. Commands not in the table are forwarded and not analysed.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use cachescope_core::FlushScope;
+
+/// Which arguments are keys (argument 0 is the command's name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    None,
+    /// Argument 1.
+    First,
+    /// Arguments 1 to the end (MGET, DEL, EXISTS).
+    All,
+    /// Arguments 1, 3, 5... (MSET k v k v).
+    EveryOther,
+    /// Arguments 1 and 2 (RENAME source destination).
+    FirstTwo,
+}
+
+/// When a read found its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// The reply is not nil (GET, HGET, LINDEX, ZSCORE).
+    NotNil,
+    /// The reply is neither nil nor empty (HGETALL, LRANGE, SMEMBERS, GETRANGE).
+    NotEmpty,
+    /// The reply is an integer above zero (EXISTS, STRLEN, LLEN, SCARD).
+    NonZero,
+    /// The reply is an array with one element per key (MGET).
+    PerKey,
+    /// The reply is an array with at least one element that is not nil (HMGET).
+    AnyElement,
+}
+
+/// How a write stores its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// SET, with its options (EX, PX, EXAT, PXAT, KEEPTTL, NX, XX, GET).
+    Set,
+    /// SETEX key seconds value.
+    SetSeconds,
+    /// PSETEX key milliseconds value.
+    SetMillis,
+    /// SETNX key value: `:1` when stored; the key has no TTL.
+    SetIfAbsent,
+    /// MSET k v ...: every key stored, without TTL.
+    Pairs,
+    /// MSETNX k v ...: all stored (`:1`) or none (`:0`).
+    PairsIfAbsent,
+    /// HSETNX key field value: `:1` when stored; the key's TTL stays.
+    FieldIfAbsent,
+    /// Everything else that changes a key in place (APPEND, INCR, HSET, LPUSH, SADD...): its TTL stays.
+    InPlace,
+}
+
+/// How an expiry command gives its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Seconds,
+    Millis,
+    AtSeconds,
+    AtMillis,
+    Persist,
+}
+
+/// Commands whose effect on the connection the interpretation follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Select,
+    Multi,
+    Exec,
+    Discard,
+    /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR: the connection leaves request-reply; analysis stops there.
+    LeavesRequestReply,
+    /// CLIENT: `CLIENT REPLY OFF|SKIP|ON` decides which commands get replies.
+    Client,
+    Reset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read(Hit),
+    Write(Store),
+    Delete,
+    Expire(Expiry),
+    Flush(FlushScope),
+    /// GETEX: a read, then a TTL change when it hit.
+    GetEx,
+    /// GETDEL: a read, then a delete when it hit.
+    GetDel,
+    /// GETSET: a read of the old value and a write without TTL.
+    GetSet,
+    /// RENAME, RENAMENX: the source is deleted and the destination written.
+    Rename,
+    Control(Control),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub access: Access,
+    pub keys: Keys,
+}
+
+const fn spec(name: &'static str, access: Access, keys: Keys) -> CommandSpec {
+    CommandSpec { name, access, keys }
+}
+
+use Access::*;
+use Hit::*;
+use Keys::{All, EveryOther, First, FirstTwo};
+use Store::*;
+
+pub const TABLE: &[CommandSpec] = &[
+    // Strings.
+    spec("GET", Read(NotNil), First),
+    spec("MGET", Read(PerKey), All),
+    spec("GETRANGE", Read(NotEmpty), First),
+    spec("SUBSTR", Read(NotEmpty), First),
+    spec("STRLEN", Read(NonZero), First),
+    spec("GETEX", GetEx, First),
+    spec("GETDEL", GetDel, First),
+    spec("GETSET", GetSet, First),
+    spec("SET", Write(Set), First),
+    spec("SETEX", Write(SetSeconds), First),
+    spec("PSETEX", Write(SetMillis), First),
+    spec("SETNX", Write(SetIfAbsent), First),
+    spec("MSET", Write(Pairs), EveryOther),
+    spec("MSETNX", Write(PairsIfAbsent), EveryOther),
+    spec("APPEND", Write(InPlace), First),
+    spec("SETRANGE", Write(InPlace), First),
+    spec("INCR", Write(InPlace), First),
+    spec("INCRBY", Write(InPlace), First),
+    spec("INCRBYFLOAT", Write(InPlace), First),
+    spec("DECR", Write(InPlace), First),
+    spec("DECRBY", Write(InPlace), First),
+    // Keys.
+    spec("EXISTS", Read(NonZero), All),
+    spec("DEL", Delete, All),
+    spec("UNLINK", Delete, All),
+    spec("EXPIRE", Expire(Expiry::Seconds), First),
+    spec("PEXPIRE", Expire(Expiry::Millis), First),
+    spec("EXPIREAT", Expire(Expiry::AtSeconds), First),
+    spec("PEXPIREAT", Expire(Expiry::AtMillis), First),
+    spec("PERSIST", Expire(Expiry::Persist), First),
+    spec("RENAME", Rename, FirstTwo),
+    spec("RENAMENX", Rename, FirstTwo),
+    // Hashes.
+    spec("HGET", Read(NotNil), First),
+    spec("HMGET", Read(AnyElement), First),
+    spec("HGETALL", Read(NotEmpty), First),
+    spec("HKEYS", Read(NotEmpty), First),
+    spec("HVALS", Read(NotEmpty), First),
+    spec("HLEN", Read(NonZero), First),
+    spec("HEXISTS", Read(NonZero), First),
+    spec("HSTRLEN", Read(NonZero), First),
+    spec("HSET", Write(InPlace), First),
+    spec("HMSET", Write(InPlace), First),
+    spec("HSETNX", Write(FieldIfAbsent), First),
+    spec("HINCRBY", Write(InPlace), First),
+    spec("HINCRBYFLOAT", Write(InPlace), First),
+    spec("HDEL", Write(InPlace), First),
+    // Lists.
+    spec("LRANGE", Read(NotEmpty), First),
+    spec("LINDEX", Read(NotNil), First),
+    spec("LLEN", Read(NonZero), First),
+    spec("LPUSH", Write(InPlace), First),
+    spec("RPUSH", Write(InPlace), First),
+    spec("LPUSHX", Write(InPlace), First),
+    spec("RPUSHX", Write(InPlace), First),
+    spec("LSET", Write(InPlace), First),
+    spec("LTRIM", Write(InPlace), First),
+    spec("LPOP", Write(InPlace), First),
+    spec("RPOP", Write(InPlace), First),
+    // Sets.
+    spec("SMEMBERS", Read(NotEmpty), First),
+    spec("SISMEMBER", Read(NonZero), First),
+    spec("SCARD", Read(NonZero), First),
+    spec("SRANDMEMBER", Read(NotEmpty), First),
+    spec("SADD", Write(InPlace), First),
+    spec("SREM", Write(InPlace), First),
+    spec("SPOP", Write(InPlace), First),
+    // Sorted sets.
+    spec("ZRANGE", Read(NotEmpty), First),
+    spec("ZREVRANGE", Read(NotEmpty), First),
+    spec("ZRANGEBYSCORE", Read(NotEmpty), First),
+    spec("ZREVRANGEBYSCORE", Read(NotEmpty), First),
+    spec("ZSCORE", Read(NotNil), First),
+    spec("ZRANK", Read(NotNil), First),
+    spec("ZCARD", Read(NonZero), First),
+    spec("ZADD", Write(InPlace), First),
+    spec("ZREM", Write(InPlace), First),
+    spec("ZINCRBY", Write(InPlace), First),
+    // Server and connection.
+    spec("FLUSHDB", Flush(cachescope_core::FlushScope::Db), Keys::None),
+    spec("FLUSHALL", Flush(cachescope_core::FlushScope::All), Keys::None),
+    spec("SELECT", Control(self::Control::Select), Keys::None),
+    spec("MULTI", Control(self::Control::Multi), Keys::None),
+    spec("EXEC", Control(self::Control::Exec), Keys::None),
+    spec("DISCARD", Control(self::Control::Discard), Keys::None),
+    spec("SUBSCRIBE", Control(self::Control::LeavesRequestReply), Keys::None),
+    spec("PSUBSCRIBE", Control(self::Control::LeavesRequestReply), Keys::None),
+    spec("SSUBSCRIBE", Control(self::Control::LeavesRequestReply), Keys::None),
+    spec("MONITOR", Control(self::Control::LeavesRequestReply), Keys::None),
+    spec("CLIENT", Control(self::Control::Client), Keys::None),
+    spec("RESET", Control(self::Control::Reset), Keys::None),
+];
+
+static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> =
+    LazyLock::new(|| TABLE.iter().map(|spec| (spec.name.as_bytes(), spec)).collect());
+
+/// The spec of a command, by its name in any case.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > 16 {
+        return None;
+    }
+    let mut upper = [0u8; 16];
+    let upper = &mut upper[..name.len()];
+    upper.copy_from_slice(name);
+    upper.make_ascii_uppercase();
+    BY_NAME.get(&upper[..]).copied()
+}
+
+/// The indexes of the key arguments of a command with `args` arguments (the name included).
+pub fn key_indexes(keys: Keys, args: usize) -> impl Iterator<Item = usize> {
+    let (start, step, end) = match keys {
+        Keys::None => (1, 1, 1),
+        Keys::First => (1, 1, args.min(2)),
+        Keys::All => (1, 1, args),
+        Keys::EveryOther => (1, 2, args),
+        Keys::FirstTwo => (1, 1, args.min(3)),
+    };
+    (start..end.max(start)).step_by(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commands_the_issue_names_are_known() {
+        for name in [
+            "GET", "MGET", "GETEX", "GETDEL", "HGET", "HMGET", "HGETALL", "EXISTS", "SET", "SETEX", "PSETEX", "MSET",
+            "HSET", "EXPIRE", "PEXPIRE", "PERSIST", "DEL", "UNLINK", "FLUSHDB", "FLUSHALL", "INCR",
+        ] {
+            assert!(lookup(name.as_bytes()).is_some(), "{name}");
+        }
+        assert_eq!(lookup(b"get").unwrap().name, "GET");
+        assert!(lookup(b"NOSUCH").is_none());
+        assert!(lookup(b"AVERYLONGCOMMANDNAMEINDEED").is_none());
+        let names: std::collections::HashSet<_> = TABLE.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), TABLE.len(), "no command twice");
+    }
+
+    #[test]
+    fn key_positions() {
+        let check = |keys, args, expected: &[usize]| assert_eq!(key_indexes(keys, args).collect::<Vec<_>>(), expected);
+        check(Keys::First, 3, &[1]);
+        check(Keys::First, 1, &[]);
+        check(Keys::All, 4, &[1, 2, 3]);
+        check(Keys::EveryOther, 5, &[1, 3]);
+        check(Keys::EveryOther, 4, &[1, 3]);
+        check(Keys::FirstTwo, 3, &[1, 2]);
+        check(Keys::None, 3, &[]);
+    }
+}
