@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         formats to reconcile, the keys to warm.",
     after_help = "Start with `cachescope demo`, then `cachescope analyze YOUR.trace`.\n\
         Exit codes: 0 done, 1 or 2 findings at the --fail-on level (warning, critical), 64 usage, 65 bad input \
-        data, 66 input not found, 74 I/O error, 78 bad configuration."
+        data, 66 input not found, 73 output cannot be created, 74 I/O error, 78 bad configuration."
 )]
 pub struct Cli {
     #[command(subcommand)]

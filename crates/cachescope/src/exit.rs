@@ -8,6 +8,15 @@ use cachescope_trace::TraceError;
 
 use crate::config::ConfigError;
 
+/// An output the user named (`--record FILE`) could not be created or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub struct OutputError {
+    pub path: String,
+    #[source]
+    pub source: io::Error,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Exit {
@@ -19,6 +28,8 @@ pub enum Exit {
     Usage = 64,
     DataError = 65,
     NoInput = 66,
+    /// An output file could not be created (`--record`).
+    CantCreate = 73,
     IoError = 74,
     Config = 78,
 }
@@ -44,6 +55,9 @@ impl Exit {
             }
             if cause.downcast_ref::<ConfigError>().is_some() {
                 return Exit::Config;
+            }
+            if cause.downcast_ref::<OutputError>().is_some() {
+                return Exit::CantCreate;
             }
             if let Some(io) = cause.downcast_ref::<io::Error>() {
                 return if io.kind() == io::ErrorKind::NotFound { Exit::NoInput } else { Exit::IoError };

@@ -63,6 +63,50 @@ fn twitter_csv_is_replayed_through_the_cache_model() {
 }
 
 #[test]
+fn a_recorded_trace_without_outcomes_is_replayed_with_its_own_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    // 20 keys of 100 bytes in a loop, through a cache the header says holds 1000 bytes.
+    for round in 0..5u64 {
+        for key in 0..20u64 {
+            let t = (round * 20 + key) * 1_000_000;
+            lines.push(format!("{t} 0 0 read obj:{key} -"));
+            lines.push(format!("{} 0 0 write obj:{key} - size=94", t + 1));
+        }
+    }
+    let path = trace(dir.path(), "unobserved.trace", "#initial-state unknown\n#cache-capacity 1000\n", &lines);
+    let report = run(&["analyze", path.to_str().unwrap(), "-o", "json"]).json();
+    assert_eq!(report["summary"]["hits"], 0);
+    assert_eq!(report["summary"]["miss_causes"]["evicted"], 80);
+    assert_eq!(report["summary"]["miss_causes"]["never_written"], 20, "the model starts empty");
+    assert_eq!(report["notes"]["initial_state"], "empty");
+    assert!(report["source"]["format"].as_str().unwrap().contains("LRU cache of 1000 B"), "{}", report["source"]);
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    use std::io::Read;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
+        .args(["demo", "--scenario", "healthy", "-o", "json", "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn an_output_that_cannot_be_created_exits_73() {
+    let result = run(&["demo", "--scenario", "healthy", "--quiet", "--record", "/nonexistent/dir/demo.trace"]);
+    assert_eq!(result.code, 73, "{}", result.stderr);
+    assert!(result.stderr.contains("cannot write /nonexistent/dir/demo.trace"), "{}", result.stderr);
+}
+
+#[test]
 fn zstd_compressed_files_are_read_directly() {
     let dir = tempfile::tempdir().unwrap();
     let plain = small_app_trace(dir.path());

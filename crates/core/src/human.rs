@@ -100,7 +100,11 @@ pub fn round_ttl_up(ms: u64) -> u64 {
         1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 172_800,
         259_200, 604_800, 2_592_000,
     ];
-    STEPS_S.iter().map(|s| s * 1_000).find(|&step| step >= ms).unwrap_or(ms.div_ceil(86_400_000) * 86_400_000)
+    STEPS_S
+        .iter()
+        .map(|s| s * 1_000)
+        .find(|&step| step >= ms)
+        .unwrap_or(ms.div_ceil(86_400_000).saturating_mul(86_400_000))
 }
 
 /// The smallest round memory size (1, 2 or 5 times a power of two of MiB, or 64 MiB steps past 1 GiB) at least
@@ -117,7 +121,7 @@ pub fn round_bytes_up(bytes: u64) -> u64 {
         }
         return size;
     }
-    bytes.div_ceil(256 * MIB) * 256 * MIB
+    bytes.div_ceil(256 * MIB).saturating_mul(256 * MIB)
 }
 
 #[cfg(test)]
@@ -162,5 +166,7 @@ mod tests {
         assert_eq!(round_bytes_up(300 << 20), 512 << 20);
         assert_eq!(round_bytes_up(1), 1 << 20);
         assert_eq!(round_bytes_up((1 << 30) + 1), (1 << 30) + (256 << 20));
+        assert_eq!(round_bytes_up(u64::MAX), u64::MAX, "saturates");
+        assert!(round_ttl_up(u64::MAX) > 0);
     }
 }

@@ -37,7 +37,11 @@ impl TraceFormat {
         if head.starts_with(HEADER_LINE.as_bytes()) {
             return Some(TraceFormat::Cachescope);
         }
-        let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        let mut lines = head.split(|&b| b == b'\n');
+        let mut first_line = lines.next().unwrap_or_default();
+        if first_line.starts_with(b"timestamp") {
+            first_line = lines.next().unwrap_or_default();
+        }
         twitter::looks_like_line(first_line).then_some(TraceFormat::TwitterCsv)
     }
 }

@@ -4,7 +4,9 @@
 //! a cache model gives it its outcome.
 //!
 //! The key is taken as everything between the first comma and the fifth comma from the end, so a key with
-//! commas in it still reads right.
+//! commas in it still reads right. Keys are anonymised, so their length is not the original's: the value size
+//! given to the engine is adjusted so that key and value together take the trace's key size plus value size,
+//! which is what a cache model charges.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -101,11 +103,14 @@ impl<R: BufRead> TwitterReader<R> {
             found: shown(found),
         };
         let line = &self.line[..];
-        let [time, key, _key_size, value_size, client, op, ttl] = split(line).ok_or_else(|| malformed(FIELDS, line))?;
+        let [time, key, key_size, value_size, client, op, ttl] = split(line).ok_or_else(|| malformed(FIELDS, line))?;
         let seconds = parse_u64(time).ok_or_else(|| malformed("a timestamp in seconds", time))?;
         let value_size = parse_u64(value_size)
             .and_then(|v| u32::try_from(v).ok())
             .ok_or_else(|| malformed("a value size", value_size))?;
+        let key_size = parse_u64(key_size).ok_or_else(|| malformed("a key size", key_size))?;
+        let value_size =
+            (u64::from(value_size) + key_size).saturating_sub(key.len() as u64).min(u64::from(u32::MAX)) as u32;
         let client = parse_u64(client).ok_or_else(|| malformed("a client id", client))?;
         let command = operation(op).ok_or_else(|| malformed(OPERATIONS, op))?;
         let ttl_seconds = parse_u64(ttl).ok_or_else(|| malformed("a TTL in seconds", ttl))?;

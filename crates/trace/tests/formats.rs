@@ -230,6 +230,21 @@ fn twitter_csv() {
 }
 
 #[test]
+fn twitter_csv_with_a_header_row_and_key_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(
+        &dir,
+        "with-header.csv",
+        b"timestamp,key,key_size,value_size,client_id,operation,ttl\n0,k1,40,100,7,get,0\n",
+    );
+    let reader = TraceReader::open(&path, None).unwrap();
+    assert_eq!(reader.format(), TraceFormat::TwitterCsv, "a header row does not hide the format");
+    let events = read_all(&path, None).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].key.len() as u32 + events[0].value_size, 140, "the object takes key size plus value size");
+}
+
+#[test]
 fn compressed_twitter_csv_is_read_directly() {
     let dir = tempfile::tempdir().unwrap();
     let compressed = zstd::encode_all(&b"0,q:1,3,100,7,get,0\n1,q:2,3,100,7,set,0\n"[..], 3).unwrap();

@@ -27,7 +27,8 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
 
     let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
     bar.set_message(format!("reading {}", args.trace.display()));
-    let options = ReplayOptions { skip_bad_lines: args.skip_bad_lines, cache_size: args.cache_size };
+    let model_size = args.cache_size.or(reader.header().cache_capacity);
+    let options = ReplayOptions { skip_bad_lines: args.skip_bad_lines, cache_size: model_size };
     let replayed = replay(&mut reader, &mut engine, &options, &bar)
         .with_context(|| format!("analysing {}", args.trace.display()))?;
     bar.finish_and_clear();
@@ -44,7 +45,7 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         format_name.push_str(", zstd");
     }
     if replayed.modelled {
-        let size = args.cache_size.map_or("unbounded".to_string(), |b| cachescope_core::human::bytes(b as f64));
+        let size = model_size.map_or("unbounded".to_string(), |b| cachescope_core::human::bytes(b as f64));
         format_name.push_str(&format!(", replayed through an LRU cache of {size}"));
     }
     report.source =

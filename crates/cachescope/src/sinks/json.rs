@@ -6,8 +6,10 @@ use anyhow::Result;
 use cachescope_core::Report;
 
 pub fn write(report: &Report, out: &mut impl Write) -> Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    writeln!(out)?;
+    // Serialised first, written after: an I/O error (a closed pipe) then stays an I/O error.
+    let mut text = serde_json::to_vec_pretty(report)?;
+    text.push(b'\n');
+    out.write_all(&text)?;
     out.flush()?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! `--cache-size` bytes would.
 
 use anyhow::Result;
-use cachescope_core::{Engine, Outcome};
+use cachescope_core::{Engine, InitialState, Outcome};
 use cachescope_sim::{CacheModel, LruCache};
 use cachescope_trace::{TraceError, TraceReader};
 use indicatif::ProgressBar;
@@ -20,7 +20,8 @@ pub struct Replayed {
 
 pub struct ReplayOptions {
     pub skip_bad_lines: bool,
-    /// Memory of the model for events without outcomes; None: unbounded.
+    /// Memory of the model for events without outcomes (`--cache-size`, else the trace's own `#cache-capacity`);
+    /// None: unbounded.
     pub cache_size: Option<u64>,
 }
 
@@ -53,7 +54,12 @@ pub fn replay(
             engine.observe_batch(batch.iter());
         } else {
             // Requests without replies: a cache model answers them (and, once it exists, sees everything).
-            let cache = model.get_or_insert_with(|| LruCache::new(options.cache_size));
+            let cache = model.get_or_insert_with(|| {
+                // The model starts empty, whatever the recording said of the cache it watched.
+                engine.set_initial_state(InitialState::Empty);
+                engine.set_cache_capacity(options.cache_size);
+                LruCache::new(options.cache_size)
+            });
             for mut event in batch.iter() {
                 let outcome = cache.apply(&event);
                 if event.outcome == Outcome::Unobserved {

@@ -1,11 +1,13 @@
 //! The demo's source: a simulated application against the built-in cache model, optionally recorded as a
 //! trace.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cachescope_core::{Engine, InitialState};
 use cachescope_sim::scenario::Scenario;
 use cachescope_trace::{TraceFormat, TraceHeader, TraceWriter};
 use indicatif::ProgressBar;
+
+use crate::exit::OutputError;
 use std::path::Path;
 
 pub fn simulate(
@@ -21,7 +23,10 @@ pub fn simulate(
                 cache_capacity: Some(scenario.cache_capacity),
                 source: Some(format!("cachescope demo --scenario {} --seed {}", scenario.name, scenario.seed)),
             };
-            Some(TraceWriter::create(path, format, &header).with_context(|| format!("creating {}", path.display()))?)
+            Some(
+                TraceWriter::create(path, format, &header)
+                    .map_err(|source| OutputError { path: path.display().to_string(), source })?,
+            )
         }
         None => None,
     };
@@ -40,11 +45,13 @@ pub fn simulate(
         },
         &mut |done| bar.set_position((done * 1000.0) as u64),
     );
+    let output_error =
+        |source| OutputError { path: record.map(|(p, _)| p.display().to_string()).unwrap_or_default(), source };
     if let Some(error) = write_error {
-        return Err(error).context("recording the demo's trace");
+        return Err(output_error(error).into());
     }
-    if let (Some(writer), Some((path, _))) = (writer, record) {
-        writer.finish().with_context(|| format!("writing {}", path.display()))?;
+    if let Some(writer) = writer {
+        writer.finish().map_err(output_error)?;
     }
     Ok(events)
 }

@@ -40,10 +40,13 @@ pub(crate) fn attribute(state: Option<&KeyState>, context: MissContext) -> MissC
         }
         return never_seen(context);
     }
-    if flushed_after(state.last_write) {
+    // A flush empties what was there: a key whose TTL had already run out by then expired, it was not flushed.
+    let expired_by = |time: Micros| state.expires_at != 0 && state.expires_at <= time;
+    if let Some(flush) = context.flushed_at.filter(|&flush| flush >= state.last_write && !expired_by(flush)) {
+        debug_assert!(flush >= state.last_write);
         return MissCause::Flushed;
     }
-    if state.expires_at != 0 && context.now >= state.expires_at {
+    if expired_by(context.now) {
         return MissCause::Expired;
     }
     MissCause::Evicted

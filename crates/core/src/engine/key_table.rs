@@ -31,16 +31,21 @@ enum Memory {
 }
 
 impl KeyTable {
-    /// The largest table within `budget_bytes` (at least 16 slots).
+    /// The largest table within `budget_bytes` (at least 16 slots). When the system refuses that much memory the
+    /// table is halved until it fits (see [`KeyTable::allocated_bytes`]): tracking fewer keys, by sampling, is
+    /// better than failing.
     pub fn with_budget(budget_bytes: usize) -> Self {
-        let slots = (budget_bytes / Self::SLOT_BYTES).max(16);
-        let memory = match memmap2::MmapOptions::new().len(slots * Self::SLOT_BYTES).map_anon() {
-            Ok(map) => {
-                #[cfg(target_os = "linux")]
-                let _ = map.advise(memmap2::Advice::HugePage);
-                Memory::Mapped(map, slots)
+        let mut slots = (budget_bytes / Self::SLOT_BYTES).max(16);
+        let memory = loop {
+            match memmap2::MmapOptions::new().len(slots * Self::SLOT_BYTES).map_anon() {
+                Ok(map) => {
+                    #[cfg(target_os = "linux")]
+                    let _ = map.advise(memmap2::Advice::HugePage);
+                    break Memory::Mapped(map, slots);
+                }
+                Err(_) if slots > 1 << 16 => slots /= 2,
+                Err(_) => break Memory::Heap(bytemuck::zeroed_vec(slots)),
             }
-            Err(_) => Memory::Heap(bytemuck::zeroed_vec(slots)),
         };
         KeyTable { memory, len: 0 }
     }

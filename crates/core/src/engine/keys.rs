@@ -104,6 +104,7 @@ impl KeyState {
         self.flags & flag != 0
     }
 
+    #[inline]
     pub fn absence(&self) -> Option<MissCause> {
         MissCause::ALL.get(self.absence as usize).copied()
     }

@@ -23,7 +23,7 @@ use crate::report::{MissCause, Report};
 use crate::sketch::{KeyTopK, Timeline, timeline::MAX_BUCKETS};
 
 use attribution::{MissContext, attribute};
-use keys::{KeyState, KeyStates, Lookup, Stamps, flags};
+use keys::{KeyState, KeyStates, Lookup, Stamp, Stamps, flags};
 use markers::Markers;
 use stats::PatternStats;
 
@@ -143,6 +143,12 @@ impl Engine {
         self.config.cache_capacity = bytes;
     }
 
+    /// Sets what the cache held before the first event, once the source knows (a replay that turns out to need a
+    /// cache model starts from an empty one). Meant for before the first event.
+    pub fn set_initial_state(&mut self, state: InitialState) {
+        self.config.initial_state = state;
+    }
+
     /// Counts input lines a source skipped as malformed, so that the report can say so.
     pub fn note_skipped_lines(&mut self, lines: u64) {
         self.skipped_lines += lines;
@@ -206,9 +212,13 @@ impl Engine {
         }
     }
 
-    /// The timeline bucket of `time`, widening every timeline's buckets when the trace outgrows them.
+    /// The timeline bucket of `time`, widening every timeline's buckets when the trace outgrows them. A time
+    /// before the first event, or absurdly far after it (a corrupt timestamp), goes to the bucket of the latest
+    /// time instead of stretching the timeline.
     fn bucket_of(&mut self, time: Micros) -> usize {
+        const MAX_SPAN: Micros = 10 * 366 * 86_400 * MICROS_PER_SEC;
         let first = *self.clock.first.get_or_insert(time);
+        let time = if time < first || time - first > MAX_SPAN { self.clock.last.max(first) } else { time };
         self.clock.last = self.clock.last.max(time);
         loop {
             let index = (time.saturating_sub(first) / self.clock.bucket_width) as usize;
@@ -410,7 +420,7 @@ impl Engine {
             if state.absence().is_none() {
                 state.set_absence(Some(cause));
             }
-            if state.last_read > 0 && samples_reaccess(&stats.reaccess_ms, hash) {
+            if state.last_read > 0 && stamp < Stamp::MAX && samples_reaccess(&stats.reaccess_ms, hash) {
                 stats.reaccess_ms.record(u64::from(stamp.saturating_sub(state.last_read)));
             }
             if state.has(flags::WRITTEN) {
@@ -423,7 +433,8 @@ impl Engine {
             }
             state.pending_misses = state.pending_misses.saturating_add(1);
             let since_first = u64::from(stamp.saturating_sub(state.first_pending_miss)) * MICROS_PER_MILLI;
-            if state.pending_misses > 1 && since_first <= thresholds.stampede_window {
+            // Past 49 days stamps stop advancing (see `Stamp`): no interval can be told then.
+            if state.pending_misses > 1 && stamp < Stamp::MAX && since_first <= thresholds.stampede_window {
                 stats.pileup_misses += weight;
                 if state.pending_misses == thresholds.stampede_min_burst {
                     stats.bursts += weight;
@@ -441,16 +452,18 @@ impl Engine {
                 let Some(state) = self.keys.get_or_track(lookup, hash, new_state) else {
                     return;
                 };
-                if state.last_read > 0 && samples_reaccess(&stats.reaccess_ms, hash) {
+                if state.last_read > 0 && stamp < Stamp::MAX && samples_reaccess(&stats.reaccess_ms, hash) {
                     stats.reaccess_ms.record(u64::from(stamp.saturating_sub(state.last_read)));
                 }
-                if state.absence().is_some() {
+                if state.absence().is_some() || state.has(flags::DELETED) {
                     // Back without a write we saw: someone wrote it unseen, with a TTL we do not know.
                     state.set_absence(None);
                     state.pending_misses = 0;
-                    state.flags &= !(flags::WRITTEN | flags::DELETED | flags::WRITE_FAILED);
+                    state.flags &= !(flags::WRITTEN | flags::DELETED);
                     state.expires_at = 0;
                 }
+                // Present: whatever failed to write it last, the value is there.
+                state.flags &= !flags::WRITE_FAILED;
                 if state.has(flags::WRITTEN) {
                     state.flags |= flags::REREAD;
                 }
@@ -471,7 +484,15 @@ impl Engine {
                     stats.refilled_misses += f64::from(state.pending_misses) * weight;
                     state.pending_misses = 0;
                 }
-                let was_present = state.absence().is_none() && !state.has(flags::DELETED);
+                // KEEPTTL keeps a TTL only if the key is still there: not known missing, deleted, expired or
+                // flushed since its last write.
+                let flushed_since =
+                    self.markers.last_flush(event.db).is_some_and(|(flush, _)| flush >= state.last_write);
+                let was_present = state.absence().is_none()
+                    && !state.has(flags::DELETED)
+                    && state.has(flags::WRITTEN)
+                    && (state.expires_at == 0 || state.expires_at > now)
+                    && !flushed_since;
                 state.set_absence(None);
                 state.flags &= !(flags::READ_SINCE_WRITE | flags::DELETED | flags::WRITE_FAILED);
                 state.flags |= flags::WRITTEN | ids_flag;

@@ -147,7 +147,12 @@ fn walk_keys(engine: &Engine, last: Micros, refill_grace: Micros, unread_grace: 
         {
             total.unread_writes += weight;
         }
-        if state.has(flags::REREAD) {
+        // The working set: keys read again after a write and still there, as far as the engine knows (not found
+        // missing, deleted or expired since).
+        let live = state.absence().is_none()
+            && !state.has(flags::DELETED)
+            && (state.expires_at == 0 || state.expires_at > last);
+        if state.has(flags::REREAD) && live {
             total.working_set_bytes += state.size() as f64 * weight;
         }
     }

@@ -39,6 +39,7 @@ pub(crate) fn run_script(config: EngineConfig, script: &str) -> Report {
                 "oom" => event.outcome = Outcome::Error(ErrorKind::Oom),
                 "err" => event.outcome = Outcome::Error(ErrorKind::Other),
                 "ttl=persist" => event.ttl = TtlChange::Persist,
+                "ttl=keep" => event.ttl = TtlChange::Keep,
                 w if w.starts_with("ttl=") => {
                     event.ttl = TtlChange::ExpireIn((w[4..].parse::<f64>().expect("ttl") * 1000.0) as u64)
                 }
@@ -125,6 +126,27 @@ fn flushed_by_flushdb_flushall_and_restart() {
     check("0 set user:1 ok db=1\n1 flushdb db=2\n2 get user:1 miss db=1", &[Evicted]);
     // Written again after the flush: a later miss is not the flush's doing.
     check("0 set user:1 ok\n1 flushdb\n1 set user:1 ok ttl=1\n5 get user:1 miss", &[Expired]);
+}
+
+#[test]
+fn a_key_that_expired_before_a_flush_expired() {
+    check("0 set k ok ttl=1\n60 flushall\n61 get k miss", &[Expired]);
+    check("0 set k ok ttl=100\n60 flushall\n61 get k miss", &[Flushed]);
+}
+
+#[test]
+fn keepttl_on_a_key_already_gone_keeps_no_ttl() {
+    // The key expired at 10 s; an HSET at 20 s recreates it without a TTL; missing at 100 s, it was evicted.
+    check("0 set k ok ttl=10\n20 set k ok ttl=keep\n100 get k miss", &[Evicted]);
+    // Still there at 5 s: KEEPTTL keeps the expiry at 10 s.
+    check("0 set k ok ttl=10\n5 set k ok ttl=keep\n100 get k miss", &[Expired]);
+    check("0 set k ok ttl=100\n1 flushall\n2 set k ok ttl=keep\n200 get k miss", &[Evicted]);
+}
+
+#[test]
+fn a_hit_after_a_delete_means_an_unseen_write() {
+    check("0 set k ok\n1 del k ok\n2 get k hit\n3 get k miss", &[Unknown]);
+    check("0 set k ok ttl=100\n1 set k oom\n2 get k hit\n300 get k miss", &[Expired]);
 }
 
 #[test]

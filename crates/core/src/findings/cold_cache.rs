@@ -205,7 +205,7 @@ fn recovery(analysis: &Analysis<'_>, buckets: &[TimelineBucket], at: Micros) -> 
     let until = recovered_index.unwrap_or(after.len());
     let excess: f64 =
         after[..until].iter().map(|b| (b.misses as f64 - baseline * (b.hits + b.misses) as f64).max(0.0)).sum();
-    let recovered_after =
-        recovered_index.map(|i| ((start + i) as Micros * width + analysis.first_time).saturating_sub(at));
+    let recovered_after = recovered_index
+        .map(|i| ((start + i) as Micros).saturating_mul(width).saturating_add(analysis.first_time).saturating_sub(at));
     Shape { before, peak, recovered_after, excess_misses: excess.round() as u64 }
 }

@@ -9,6 +9,8 @@ use super::{Analysis, Claims, Draft, quoted, round};
 
 /// A burst this large is worth a warning even if it explains few misses.
 const LARGE_BURST: u16 = 20;
+/// Misses that piled up, at least: three bursts of five give twelve.
+const MIN_PILEUP: u64 = 10;
 
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
@@ -17,9 +19,10 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
         if claims.mismatched_readers.contains(&p.id) || claims.failed_fill.contains(&p.id) {
             continue;
         }
-        let bursts = p.stats.bursts.round() as u64;
-        let pileup = p.stats.pileup_misses.round() as u64;
-        if pileup < t.min_misses || !(bursts >= 3 || p.stats.max_burst >= LARGE_BURST) {
+        // Sampled figures are scaled estimates: never more than the misses counted.
+        let pileup = (p.stats.pileup_misses.round() as u64).min(p.stats.misses);
+        let bursts = (p.stats.bursts.round() as u64).min(pileup);
+        if pileup < MIN_PILEUP || !(bursts >= 3 || p.stats.max_burst >= LARGE_BURST) {
             continue;
         }
         let key = p.stats.max_burst_key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();

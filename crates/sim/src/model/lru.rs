@@ -119,6 +119,15 @@ impl LruCache {
         if expires_at != 0 {
             self.expiries.push(Reverse((expires_at, slot, entry.generation)));
         }
+        // Rewrites leave stale entries behind until their time comes; past twice the keys, drop them now, so the
+        // queue stays in proportion to the cache.
+        if self.expiries.len() > 2 * self.index.len() + 1024 {
+            let entries = &self.entries;
+            self.expiries.retain(|Reverse((at, slot, generation))| {
+                let entry = &entries[*slot as usize];
+                entry.generation == *generation && entry.expires_at == *at
+            });
+        }
     }
 
     fn make_room(&mut self) {
@@ -300,6 +309,16 @@ mod tests {
         set(&mut cache, 0, "b", 1, TtlChange::ExpireIn(1_000));
         set(&mut cache, 500_000, "b", 1, TtlChange::Persist);
         assert_eq!(get(&mut cache, 5_000_000, "b"), Outcome::Hit);
+    }
+
+    #[test]
+    fn rewriting_keys_with_ttls_keeps_the_expiry_queue_small() {
+        let mut cache = LruCache::new(None);
+        for round in 0..100_000u64 {
+            set(&mut cache, round, "a", 1, TtlChange::ExpireIn(3_600_000));
+        }
+        assert!(cache.expiries.len() <= 2 * cache.len() + 1025, "{}", cache.expiries.len());
+        assert_eq!(get(&mut cache, 100_001, "a"), Outcome::Hit);
     }
 
     #[test]
