@@ -41,6 +41,45 @@ pub enum Command {
     Demo(DemoArgs),
     /// Replay a trace file and report why its reads missed.
     Analyze(AnalyzeArgs),
+    /// Relay an application's Redis traffic, unchanged, and report live why it misses.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address to listen on: point the application here instead of at Redis.
+    #[arg(long, default_value = "127.0.0.1:6380", value_name = "ADDRESS")]
+    pub listen: String,
+
+    /// The Redis server to relay to: redis://[user:password@]host:port (credentials stay the client's own).
+    #[arg(long, default_value = crate::redis_url::DEFAULT, value_name = "URL")]
+    pub upstream: String,
+
+    /// How often the findings are printed when they changed (`10s`, `1m`).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub report_every: std::time::Duration,
+
+    /// Stop after this long and print the report (default: run until Ctrl-C).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
+
+    /// Also record the traffic as a trace (`.zst` compresses): `cachescope analyze FILE` reads it later.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Format of --record.
+    #[arg(long, default_value = "cachescope", value_parser = parse_record_format, value_name = "FORMAT")]
+    pub record_format: TraceFormat,
+
+    /// Clients served at once, at most.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_connections: usize,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

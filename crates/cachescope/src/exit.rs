@@ -8,6 +8,11 @@ use cachescope_trace::TraceError;
 
 use crate::config::ConfigError;
 
+/// A service cachescope needs is not there: the address to listen on is taken, the server does not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
 /// An output the user named (`--record FILE`) could not be created or written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {path}: {source}")]
@@ -28,6 +33,8 @@ pub enum Exit {
     Usage = 64,
     DataError = 65,
     NoInput = 66,
+    /// A service could not be reached or offered: the proxy cannot listen, the server cannot be reached.
+    Unavailable = 69,
     /// An output file could not be created (`--record`).
     CantCreate = 73,
     IoError = 74,
@@ -58,6 +65,9 @@ impl Exit {
             }
             if cause.downcast_ref::<OutputError>().is_some() {
                 return Exit::CantCreate;
+            }
+            if cause.downcast_ref::<Unavailable>().is_some() {
+                return Exit::Unavailable;
             }
             if let Some(io) = cause.downcast_ref::<io::Error>() {
                 return if io.kind() == io::ErrorKind::NotFound { Exit::NoInput } else { Exit::IoError };

@@ -5,6 +5,8 @@ mod cli;
 mod commands;
 mod config;
 mod exit;
+mod live;
+mod redis_url;
 mod sinks;
 mod sources;
 mod terminal;
@@ -31,16 +33,15 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Demo(args) => commands::demo::run(args, color, cli.quiet),
         Command::Analyze(args) => commands::analyze::run(args, color, cli.quiet),
+        Command::Proxy(args) => commands::proxy::run(args, color),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(error) if exit::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            let code = if error.downcast_ref::<commands::demo::UnknownScenario>().is_some() {
-                Exit::Usage
-            } else {
-                Exit::for_error(&error)
-            };
+            let usage = error.downcast_ref::<commands::demo::UnknownScenario>().is_some()
+                || error.downcast_ref::<redis_url::BadUrl>().is_some();
+            let code = if usage { Exit::Usage } else { Exit::for_error(&error) };
             eprintln!("error: {error:#}");
             ExitCode::from(code as u8)
         }

@@ -1,4 +1,5 @@
 //! Sinks: where reports go. Each renders the same [`cachescope_core::Report`].
 
 pub mod json;
+pub mod live;
 pub mod text;

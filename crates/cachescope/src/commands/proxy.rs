@@ -1,0 +1,106 @@
+//! `cachescope proxy`: relay an application's traffic to Redis, analyse it live, report when stopped.
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use cachescope_core::report::SourceInfo;
+use cachescope_core::{Engine, InitialState};
+use cachescope_trace::TraceHeader;
+
+use crate::cli::ProxyArgs;
+use crate::config::engine_config;
+use crate::exit::{Exit, Unavailable};
+use crate::live::{self, engine_thread};
+use crate::redis_url::RedisUrl;
+use crate::sinks;
+use crate::sources::proxy::{self, ProxyOptions, Upstream};
+
+pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
+    let upstream = RedisUrl::parse(&args.upstream)?;
+    if upstream.tls {
+        bail!(Unavailable(format!(
+            "the proxy relays plain TCP and cannot reach {upstream} over TLS yet; relay to a plain-TCP port, or use \
+             `cachescope doctor` which speaks TLS"
+        )));
+    }
+    // A thousand clients take two thousand sockets.
+    if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!("could not raise the open-files limit: {error}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("cachescope-proxy").build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(&args.listen)).map_err(|error| {
+        Unavailable(format!("cannot listen on {}: {error} (is another process using it? choose --listen)", args.listen))
+    })?;
+    let listening = listener.local_addr()?;
+
+    let config = engine_config(&args.engine, InitialState::Unknown)?;
+    let engine = Engine::new(config);
+    let (sink, receiver, dropped) = live::channel();
+    let output = args.output.output;
+    let record = args.record.as_ref().map(|path| {
+        let header = TraceHeader {
+            initial_state: InitialState::Unknown,
+            cache_capacity: None,
+            source: Some(format!("cachescope proxy {listening} -> {upstream}")),
+        };
+        (path.clone(), args.record_format, header)
+    });
+    let analysis = engine_thread::spawn(
+        engine,
+        receiver,
+        dropped,
+        engine_thread::Options {
+            report_every: args.report_every,
+            on_change: Box::new(move |report, counters| sinks::live::print(report, counters, output)),
+            record,
+        },
+    )?;
+
+    eprintln!(
+        "cachescope proxy: listening on {listening}, relaying to {upstream}. Point the application at {listening}; \
+         Ctrl-C stops and prints the report."
+    );
+    let options = ProxyOptions {
+        upstream: Upstream {
+            address: upstream.address(),
+            shown: upstream.to_string(),
+            connect_timeout: Duration::from_secs(5),
+        },
+        drain_timeout: Duration::from_secs(5),
+        max_connections: args.max_connections.max(1),
+    };
+    let stop_after = args.duration;
+    let stats = runtime.block_on(async move {
+        let shutdown = async move {
+            match stop_after {
+                Some(duration) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(duration) => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        proxy::serve(listener, options, sink, shutdown).await
+    })?;
+    drop(runtime);
+    tracing::info!(connections = stats.connections, unreachable = stats.unreachable, "proxy stopped");
+
+    let (mut report, counters, record_error) =
+        analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
+    report.source = Some(SourceInfo { kind: "proxy".into(), name: format!("{listening} -> {upstream}"), format: None });
+    if counters.dropped > 0 {
+        eprintln!("warning: {} events were dropped because the analysis fell behind the traffic", counters.dropped);
+    }
+    if stats.unreachable > 0 {
+        eprintln!("warning: {} client connections could not reach the upstream {upstream}", stats.unreachable);
+    }
+    super::emit(&report, &args.output, color, None)?;
+    if let Some(error) = record_error {
+        return Err(error.into());
+    }
+    Ok(Exit::Success)
+}

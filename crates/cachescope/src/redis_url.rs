@@ -1,0 +1,118 @@
+//! `redis://[user:password@]host:port[/db]` and `rediss://` URLs, checked once with a message that says what is
+//! wrong, so that a typo at 3 a.m. does not become a timeout.
+
+use std::fmt;
+
+use url::Url;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisUrl {
+    /// `rediss://`: TLS.
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: u32,
+    /// The URL as given, for connecting with the redis crate.
+    pub original: String,
+}
+
+pub const DEFAULT: &str = "redis://127.0.0.1:6379";
+
+#[derive(Debug, thiserror::Error)]
+#[error("`{url}` is not a Redis URL: {why} (expected redis://[user:password@]host:port[/db] or rediss:// for TLS)")]
+pub struct BadUrl {
+    url: String,
+    why: String,
+}
+
+impl RedisUrl {
+    pub fn parse(text: &str) -> Result<RedisUrl, BadUrl> {
+        let bad = |why: &str| BadUrl { url: text.to_string(), why: why.to_string() };
+        // `host:port` alone is common enough to accept.
+        let with_scheme = if text.contains("://") { text.to_string() } else { format!("redis://{text}") };
+        let url = Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
+        let tls = match url.scheme() {
+            "redis" => false,
+            "rediss" => true,
+            other => return Err(bad(&format!("the scheme is `{other}`"))),
+        };
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("it has no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = url.port().unwrap_or(6379);
+        let db = match url.path().trim_start_matches('/') {
+            "" => 0,
+            db => db.parse().map_err(|_| bad(&format!("the database `{db}` is not a number")))?,
+        };
+        let decode = |s: &str| percent_decode(s);
+        let username = Some(url.username()).filter(|u| !u.is_empty()).map(decode);
+        let password = url.password().map(decode);
+        Ok(RedisUrl { tls, host, port, username, password, db, original: with_scheme })
+    }
+
+    /// `host:port`, for connecting a socket.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Shows the URL without its password, for messages and reports.
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let user = match (&self.username, &self.password) {
+            (Some(user), Some(_)) => format!("{user}:***@"),
+            (None, Some(_)) => ":***@".to_string(),
+            (Some(user), None) => format!("{user}@"),
+            (None, None) => String::new(),
+        };
+        write!(f, "{scheme}://{user}{}", self.address())?;
+        if self.db != 0 {
+            write!(f, "/{}", self.db)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let url = RedisUrl::parse("redis://alice:s%40cret@cache.internal:6380/2").unwrap();
+        assert_eq!((url.host.as_str(), url.port, url.db, url.tls), ("cache.internal", 6380, 2, false));
+        assert_eq!((url.username.as_deref(), url.password.as_deref()), (Some("alice"), Some("s@cret")));
+        assert_eq!(url.to_string(), "redis://alice:***@cache.internal:6380/2");
+        let url = RedisUrl::parse("rediss://:pw@10.0.0.1").unwrap();
+        assert!(url.tls && url.port == 6379 && url.username.is_none());
+        assert_eq!(RedisUrl::parse("127.0.0.1:7000").unwrap().address(), "127.0.0.1:7000");
+        assert_eq!(RedisUrl::parse("redis://[::1]:7000").unwrap().address(), "[::1]:7000");
+        let error = RedisUrl::parse("http://x").unwrap_err().to_string();
+        assert!(error.contains("scheme is `http`") && error.contains("expected redis://"), "{error}");
+        assert!(RedisUrl::parse("redis://host/abc").unwrap_err().to_string().contains("database `abc`"));
+    }
+}

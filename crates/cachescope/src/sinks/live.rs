@@ -1,0 +1,53 @@
+//! Live updates: while a live source runs, the findings each time they change. Text for a terminal, or one JSON
+//! report per line (`--output json`) for a program following along.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cachescope_core::human;
+use cachescope_core::report::Report;
+
+use crate::cli::OutputFormat;
+use crate::live::engine_thread::Counters;
+
+pub fn print(report: &Report, counters: &Counters, format: OutputFormat) {
+    let text = match format {
+        OutputFormat::Json => match serde_json::to_string(report) {
+            Ok(json) => json + "\n",
+            Err(_) => return,
+        },
+        OutputFormat::Text => render(report, counters),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn render(report: &Report, counters: &Counters) -> String {
+    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) % 86_400;
+    let clock = format!("{:02}:{:02}:{:02} UTC", seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let summary = &report.summary;
+    let mut out = format!(
+        "{clock} · {} events · hit ratio {} · {} findings",
+        human::count(counters.events),
+        summary.hit_ratio.map_or("-".to_string(), human::percent),
+        report.findings.len()
+    );
+    if counters.dropped > 0 {
+        let _ = write!(out, " · {} events dropped (the analysis fell behind)", human::count(counters.dropped));
+    }
+    out.push('\n');
+    for finding in &report.findings {
+        let _ = writeln!(
+            out,
+            "  {:<8} {} {} · {} of misses · {}",
+            finding.severity.as_str().to_uppercase(),
+            finding.cause,
+            finding.pattern,
+            human::percent(finding.misses_explained.share),
+            finding.suggestion.summary
+        );
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! The observing proxy: applications point at it instead of Redis; it relays every byte both ways unchanged and
+//! feeds the engine what it sees.
+//!
+//! [`serve`] takes an already-bound listener and a shutdown future (tests bind port 0). Each client gets its own
+//! upstream connection ([`relay`]). On shutdown the proxy stops accepting, lets each connection finish the
+//! commands it has sent (up to `drain_timeout`), then closes the rest.
+
+pub mod relay;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::live::EventSink;
+pub use relay::{Ended, Upstream};
+
+/// What the proxy did, for the final report and the logs.
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    pub connections: u64,
+    pub unreachable: u64,
+    pub upstream_gone: u64,
+}
+
+pub struct ProxyOptions {
+    pub upstream: Upstream,
+    /// How long connections may take to finish their commands after shutdown is asked.
+    pub drain_timeout: Duration,
+    /// Connections served at once, at most; further clients wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+/// Serves until `shutdown` completes, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    options: ProxyOptions,
+    events: EventSink,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<ProxyStats> {
+    let (stop, stopping) = watch::channel(false);
+    let next_client = AtomicU32::new(1);
+    let unreachable = std::sync::Arc::new(AtomicU64::new(0));
+    let upstream_gone = std::sync::Arc::new(AtomicU64::new(0));
+    let mut connections = JoinSet::new();
+    let mut stats = ProxyStats::default();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept(), if connections.len() < options.max_connections => {
+                let (client, address) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors or the like: wait a little rather than spin.
+                        tracing::warn!("accepting a connection failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                stats.connections += 1;
+                let id = next_client.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(client = id, %address, "client connected");
+                let (upstream, events, stopping) = (options.upstream.clone(), events.clone(), stopping.clone());
+                let (unreachable, upstream_gone) = (unreachable.clone(), upstream_gone.clone());
+                connections.spawn(async move {
+                    match relay::relay(client, id, &upstream, events, stopping).await {
+                        Ok(Ended::Unreachable) => unreachable.fetch_add(1, Ordering::Relaxed),
+                        Ok(Ended::UpstreamGone) => upstream_gone.fetch_add(1, Ordering::Relaxed),
+                        Ok(_) => 0,
+                        Err(error) => {
+                            tracing::debug!(client = id, "connection ended: {error}");
+                            0
+                        }
+                    };
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained =
+        tokio::time::timeout(options.drain_timeout, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still busy after {}: closing them",
+            humantime::format_duration(options.drain_timeout)
+        );
+        connections.shutdown().await;
+    }
+    stats.unreachable = unreachable.load(Ordering::Relaxed);
+    stats.upstream_gone = upstream_gone.load(Ordering::Relaxed);
+    Ok(stats)
+}
