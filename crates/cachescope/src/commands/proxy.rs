@@ -66,6 +66,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
             shown: upstream.to_string(),
             connect_timeout: Duration::from_secs(5),
         },
+        watch: Some((upstream.clone(), Duration::from_secs(1))),
         drain_timeout: Duration::from_secs(5),
         max_connections: args.max_connections.max(1),
     };

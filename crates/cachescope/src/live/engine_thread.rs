@@ -10,10 +10,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use cachescope_core::Engine;
 use cachescope_core::report::{FindingCause, Report, Severity};
-use cachescope_core::{Engine, OwnedEvent};
 use cachescope_trace::{TraceFormat, TraceHeader, TraceWriter};
 
+use super::Message;
 use crate::exit::OutputError;
 
 /// Called with each report whose findings differ from the last one reported.
@@ -37,7 +38,7 @@ pub struct Counters {
 /// Starts the thread. Recording errors end the recording (and are returned), not the analysis.
 pub fn spawn(
     mut engine: Engine,
-    receiver: Receiver<Vec<OwnedEvent>>,
+    receiver: Receiver<Message>,
     dropped: Arc<AtomicU64>,
     mut options: Options,
 ) -> Result<JoinHandle<(Report, Counters, Option<OutputError>)>> {
@@ -57,7 +58,8 @@ pub fn spawn(
         loop {
             let wait = next_report.saturating_duration_since(Instant::now());
             match receiver.recv_timeout(wait) {
-                Ok(batch) => {
+                Ok(Message::CacheCapacity(bytes)) => engine.set_cache_capacity(bytes),
+                Ok(Message::Events(batch)) => {
                     for event in &batch {
                         let event = event.as_event();
                         engine.observe(&event);

@@ -12,11 +12,19 @@ use cachescope_core::OwnedEvent;
 /// Batches waiting for the engine, at most, before new ones are dropped.
 const QUEUE: usize = 4096;
 
+/// What a live source tells the engine's thread.
+#[derive(Debug)]
+pub enum Message {
+    Events(Vec<OwnedEvent>),
+    /// The cache's memory limit, once the source learns it.
+    CacheCapacity(Option<u64>),
+}
+
 /// Hands batches of events to the engine's thread without ever waiting: when the engine falls behind, batches
 /// are dropped and counted, and the traffic is never slowed.
 #[derive(Clone)]
 pub struct EventSink {
-    sender: SyncSender<Vec<OwnedEvent>>,
+    sender: SyncSender<Message>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -25,17 +33,24 @@ impl EventSink {
         if batch.is_empty() {
             return;
         }
-        match self.sender.try_send(batch) {
+        match self.sender.try_send(Message::Events(batch)) {
             Ok(()) => {}
-            Err(TrySendError::Full(batch)) | Err(TrySendError::Disconnected(batch)) => {
-                self.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            Err(TrySendError::Full(message)) | Err(TrySendError::Disconnected(message)) => {
+                if let Message::Events(batch) = message {
+                    self.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
             }
         }
+    }
+
+    /// Sends a message that must not be lost, waiting for room if need be (never from the data path).
+    pub fn send_control(&self, message: Message) {
+        let _ = self.sender.send(message);
     }
 }
 
 /// A sink and the receiving end for the engine's thread, with the count of events dropped.
-pub fn channel() -> (EventSink, Receiver<Vec<OwnedEvent>>, Arc<AtomicU64>) {
+pub fn channel() -> (EventSink, Receiver<Message>, Arc<AtomicU64>) {
     let (sender, receiver) = sync_channel(QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
     (EventSink { sender, dropped: dropped.clone() }, receiver, dropped)

@@ -40,9 +40,13 @@ impl Distribution {
         self.count() == 0
     }
 
-    /// The value at quantile `q` (0.5 = median), or None when nothing was recorded.
+    /// The value at quantile `q` (0.5 = median), or None when nothing was recorded: the middle of its bucket,
+    /// to the three significant digits the histogram can vouch for (a TTL of 1000 ms reads 1000, not 1003).
     pub fn quantile(&self, q: f64) -> Option<u64> {
-        self.histogram.as_ref().filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(q))
+        self.histogram
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| round_significant(h.median_equivalent(h.value_at_quantile(q)), 3))
     }
 
     pub fn mean(&self) -> Option<f64> {
@@ -73,9 +77,31 @@ impl Distribution {
     }
 }
 
+/// `value` to `digits` significant digits.
+fn round_significant(value: u64, digits: u32) -> u64 {
+    let magnitude = value.checked_ilog10().unwrap_or(0) + 1;
+    if magnitude <= digits {
+        return value;
+    }
+    let unit = 10u64.pow(magnitude - digits);
+    (value / unit + u64::from(value % unit >= unit / 2)).saturating_mul(unit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_values_read_round() {
+        for value in [1_000u64, 60_000, 30_000, 3_600_000, 7, 250] {
+            let mut d = Distribution::default();
+            d.record(value);
+            assert_eq!(d.quantile(0.5), Some(value));
+        }
+        assert_eq!(round_significant(1_234_567, 3), 1_230_000);
+        assert_eq!(round_significant(999, 3), 999);
+        assert_eq!(round_significant(u64::MAX, 3), 18_400_000_000_000_000_000);
+    }
 
     #[test]
     fn quantiles_within_a_few_percent() {

@@ -6,6 +6,7 @@
 //! commands it has sent (up to `drain_timeout`), then closes the rest.
 
 pub mod relay;
+pub mod upstream_watch;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -28,6 +29,8 @@ pub struct ProxyStats {
 
 pub struct ProxyOptions {
     pub upstream: Upstream,
+    /// The upstream's URL with its credentials, for the watcher's own connection; None: no watching.
+    pub watch: Option<(crate::redis_url::RedisUrl, Duration)>,
     /// How long connections may take to finish their commands after shutdown is asked.
     pub drain_timeout: Duration,
     /// Connections served at once, at most; further clients wait in the listen backlog.
@@ -47,6 +50,10 @@ pub async fn serve(
     let upstream_gone = std::sync::Arc::new(AtomicU64::new(0));
     let mut connections = JoinSet::new();
     let mut stats = ProxyStats::default();
+    let watcher = options
+        .watch
+        .clone()
+        .map(|(url, every)| tokio::spawn(upstream_watch::watch_upstream(url, every, events.clone(), stopping.clone())));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -83,6 +90,9 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
+    }
     let drained =
         tokio::time::timeout(options.drain_timeout, async { while connections.join_next().await.is_some() {} }).await;
     if drained.is_err() {

@@ -1,0 +1,185 @@
+//! Real servers for tests: a `redis-server` started on a free port with the configuration a test needs, and a
+//! `cachescope proxy` in front of it. Both are stopped when dropped. Never port 6379, never a fixed port.
+//!
+//! The server binary is `redis-server` from the PATH, or `CACHESCOPE_TEST_REDIS_SERVER` (a `valkey-server`,
+//! another Redis version).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn server_binary() -> String {
+    std::env::var("CACHESCOPE_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("binds a port").local_addr().unwrap().port()
+}
+
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    config: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts a server with `config` (`["--maxmemory", "4mb"]`), keeping nothing on disk. A free port can be
+    /// taken between finding it and using it: then another is tried.
+    pub fn start(config: &[&str]) -> RedisServer {
+        let mut server = RedisServer {
+            child: None,
+            port: 0,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            config: config.iter().map(|s| s.to_string()).collect(),
+        };
+        for _ in 0..5 {
+            server.port = free_port();
+            if server.launch() {
+                return server;
+            }
+            server.stop();
+        }
+        panic!("{} did not start; is it installed? (apt-get install redis-server)", server_binary());
+    }
+
+    /// Starts the process on `self.port`; false if it did not come up.
+    fn launch(&mut self) -> bool {
+        let mut args = vec![
+            "--port".to_string(),
+            self.port.to_string(),
+            "--bind".to_string(),
+            "127.0.0.1".to_string(),
+            "--save".to_string(),
+            String::new(),
+            "--appendonly".to_string(),
+            "no".to_string(),
+            "--dir".to_string(),
+            self.dir.path().display().to_string(),
+        ];
+        args.extend(self.config.iter().cloned());
+        let child = Command::new(server_binary())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}; install redis-server", server_binary()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return true;
+            }
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection().expect("connects to the test server")
+    }
+
+    /// Stops the server (its data is lost) and starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.launch() {
+            assert!(Instant::now() < deadline, "the server did not come back on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `cachescope proxy` process in front of an upstream.
+pub struct Proxy {
+    child: Option<Child>,
+    pub address: String,
+    stdout: Option<std::process::ChildStdout>,
+}
+
+impl Proxy {
+    /// Starts a proxy on a free port; `extra` are more flags. It reports only at the end (JSON).
+    pub fn start(upstream: &str, extra: &[&str]) -> Proxy {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
+            .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream, "-o", "json", "--report-every", "1h"])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs the proxy");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).expect("the proxy says where it listens");
+        let address = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        // Keep draining stderr so the proxy never blocks on it.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let stdout = child.stdout.take();
+        Proxy { child: Some(child), address, stdout }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.address)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection().expect("connects through the proxy")
+    }
+
+    /// Stops the proxy as Ctrl-C does and returns its final report.
+    pub fn stop(mut self) -> serde_json::Value {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let mut stdout = String::new();
+        self.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "the proxy exited with {status}: {stdout}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("the final report is not JSON ({e}): {stdout}"))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
