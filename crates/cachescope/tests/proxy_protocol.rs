@@ -1,0 +1,276 @@
+//! The proxy never changes what a client sees: the same bytes as from Redis itself, whatever the protocol
+//! does; and it fails loudly, not silently, when the upstream goes.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use cachescope_resp::frame::Frame;
+use common::redis_server::{Proxy, RedisServer, free_port};
+
+fn connect(address: &str) -> TcpStream {
+    let stream = TcpStream::connect(address).expect("connects");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+}
+
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    Frame::command(args).to_bytes()
+}
+
+/// Reads until `count` whole replies are in; returns their bytes.
+fn read_replies(stream: &mut TcpStream, count: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let mut at = 0;
+        let mut complete = 0;
+        while complete < count {
+            match Frame::parse(&bytes[at..]).expect("valid RESP") {
+                Some((_, used)) => {
+                    at += used;
+                    complete += 1;
+                }
+                None => break,
+            }
+        }
+        if complete == count {
+            assert_eq!(at, bytes.len(), "no more bytes than the replies");
+            return bytes;
+        }
+        let read = stream.read(&mut chunk).expect("reads replies");
+        assert!(read > 0, "the connection closed after {complete} of {count} replies");
+        bytes.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// Sends `script` (its requests counted by `replies`) and returns every byte answered.
+fn exchange(address: &str, script: &[u8], replies: usize) -> Vec<u8> {
+    let mut stream = connect(address);
+    stream.write_all(script).unwrap();
+    read_replies(&mut stream, replies)
+}
+
+/// A session of many kinds of commands, pipelined, with the number of replies it gets.
+fn session() -> (Vec<u8>, usize) {
+    let binary: Vec<u8> = (0..=255u8).chain(b"\r\n$3\r\n*2\r\n".iter().copied()).collect();
+    let big = vec![b'z'; 1 << 20];
+    let mut script = Vec::new();
+    let mut replies = 0;
+    let mut add = |args: &[&[u8]]| {
+        script.extend(command(args));
+        replies += 1;
+    };
+    add(&[b"FLUSHALL"]);
+    add(&[b"SET", b"a", b"1"]);
+    add(&[b"GET", b"a"]);
+    add(&[b"GET", b"missing"]);
+    add(&[b"SET", b"bin", &binary]);
+    add(&[b"GET", b"bin"]);
+    add(&[b"MGET", b"a", b"missing", b"bin"]);
+    add(&[b"SET", b"big", &big]);
+    add(&[b"GET", b"big"]);
+    add(&[b"INCR", b"n"]);
+    add(&[b"INCR", b"a"]);
+    add(&[b"LPUSH", b"l", b"x", b"y"]);
+    add(&[b"LRANGE", b"l", b"0", b"-1"]);
+    add(&[b"HSET", b"h", b"f", b"v", b"g", b"w"]);
+    add(&[b"HGETALL", b"h"]);
+    add(&[b"GET", b"h"]); // WRONGTYPE
+    add(&[b"MULTI"]);
+    add(&[b"SET", b"t", b"1"]);
+    add(&[b"GET", b"t"]);
+    add(&[b"EXEC"]);
+    add(&[b"NOSUCHCOMMAND", b"x"]);
+    add(&[b"SELECT", b"2"]);
+    add(&[b"SET", b"a", b"in db 2"]);
+    add(&[b"GET", b"a"]);
+    add(&[b"SELECT", b"0"]);
+    add(&[b"EXPIRE", b"a", b"100"]);
+    add(&[b"DEL", b"a", b"bin", b"nothing"]);
+    for i in 0..1_000 {
+        add(&[b"GET", format!("k{i}").as_bytes()]);
+    }
+    // An inline command, as telnet sends it.
+    script.extend_from_slice(b"PING\r\n");
+    replies += 1;
+    (script, replies)
+}
+
+#[test]
+fn a_client_sees_exactly_what_redis_sends() {
+    let (script, replies) = session();
+    let direct_server = RedisServer::start(&[]);
+    let direct = exchange(&format!("127.0.0.1:{}", direct_server.port), &script, replies);
+    let proxied_server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&proxied_server.url(), &[]);
+    let proxied = exchange(&proxy.address, &script, replies);
+    assert_eq!(proxied.len(), direct.len());
+    assert!(proxied == direct, "the bytes differ");
+    // The same again, written one byte at a time: framing must not depend on how the bytes arrive.
+    let mut stream = connect(&proxy.address);
+    for byte in &script[..script.len().min(4096)] {
+        stream.write_all(std::slice::from_ref(byte)).unwrap();
+    }
+    let report = proxy.stop();
+    assert!(report["summary"]["reads"].as_u64().unwrap() >= 1_000);
+}
+
+#[test]
+fn resp3_after_hello() {
+    let server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let direct_address = format!("127.0.0.1:{}", server.port);
+    let mut script = command(&[b"HELLO", b"3"]);
+    for args in [
+        &[&b"FLUSHALL"[..]][..],
+        &[b"HSET", b"h", b"f", b"v"],
+        &[b"HGETALL", b"h"],
+        &[b"HGETALL", b"nothing"],
+        &[b"ZADD", b"z", b"1.5", b"m"],
+        &[b"ZSCORE", b"z", b"m"],
+        &[b"GET", b"missing"],
+        &[b"EXISTS", b"h"],
+    ] {
+        script.extend(command(args));
+    }
+    let skip_hello = |bytes: Vec<u8>| {
+        let (_, used) = Frame::parse(&bytes).unwrap().unwrap();
+        bytes[used..].to_vec()
+    };
+    let direct = skip_hello(exchange(&direct_address, &script, 9));
+    let proxied = skip_hello(exchange(&proxy.address, &script, 9));
+    assert_eq!(direct, proxied);
+    assert!(direct.contains(&b'%') && direct.contains(&b','), "RESP3 maps and doubles came back");
+    let report = proxy.stop();
+    // Hits: HGETALL h, ZSCORE, EXISTS; misses: HGETALL of nothing (an empty map), GET of nothing (`_`).
+    assert_eq!(report["summary"]["hits"], 3, "{}", report["summary"]);
+    assert_eq!(report["summary"]["misses"], 2);
+}
+
+#[test]
+fn pubsub_and_monitor_pass_through() {
+    let server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let mut subscriber = connect(&proxy.address);
+    subscriber.write_all(&command(&[b"SUBSCRIBE", b"news"])).unwrap();
+    read_replies(&mut subscriber, 1);
+    let mut monitor = connect(&proxy.address);
+    monitor.write_all(&command(&[b"MONITOR"])).unwrap();
+    read_replies(&mut monitor, 1);
+    let mut publisher = server.client();
+    for i in 0..3 {
+        let _: i64 = redis::cmd("PUBLISH").arg("news").arg(format!("item {i}")).query(&mut publisher).unwrap();
+    }
+    let messages = read_replies(&mut subscriber, 3);
+    assert!(String::from_utf8_lossy(&messages).contains("item 2"));
+    let lines = read_replies(&mut monitor, 3);
+    assert!(String::from_utf8_lossy(&lines).contains("PUBLISH"));
+    drop((subscriber, monitor));
+    proxy.stop();
+}
+
+#[test]
+fn values_of_100_megabytes() {
+    let server = RedisServer::start(&["--proto-max-bulk-len", "200mb", "--client-query-buffer-limit", "300mb"]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let value: Vec<u8> = (0..100u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut client = connect(&proxy.address);
+    client.write_all(&command(&[b"SET", b"huge", &value])).unwrap();
+    assert_eq!(read_replies(&mut client, 1), b"+OK\r\n");
+    client.write_all(&command(&[b"GET", b"huge"])).unwrap();
+    let reply = read_replies(&mut client, 1);
+    let (frame, _) = Frame::parse(&reply).unwrap().unwrap();
+    assert!(frame == Frame::Bulk(value), "the value came back intact");
+    let report = proxy.stop();
+    assert_eq!(report["patterns"][0]["value_bytes"]["max"].as_f64().unwrap() as u64 >> 20, 100);
+}
+
+#[test]
+fn a_client_that_leaves_mid_reply_harms_no_one() {
+    let server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let mut setup = connect(&proxy.address);
+    setup.write_all(&command(&[b"SET", b"big", &vec![b'b'; 20 << 20]])).unwrap();
+    read_replies(&mut setup, 1);
+    let mut leaver = connect(&proxy.address);
+    leaver.write_all(&command(&[b"GET", b"big"])).unwrap();
+    let mut first = [0u8; 65536];
+    leaver.read_exact(&mut first).unwrap();
+    drop(leaver);
+    let mut other = connect(&proxy.address);
+    other.write_all(&command(&[b"PING"])).unwrap();
+    assert_eq!(read_replies(&mut other, 1), b"+PONG\r\n");
+    proxy.stop();
+}
+
+#[test]
+fn when_the_upstream_dies_clients_get_an_error_not_a_hang() {
+    let mut server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let mut blocked = connect(&proxy.address);
+    blocked.write_all(&command(&[b"BLPOP", b"queue", b"30"])).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    server.stop();
+    let mut reply = Vec::new();
+    let _ = blocked.read_to_end(&mut reply);
+    assert!(started.elapsed() < Duration::from_secs(5), "the client was left hanging");
+    assert_eq!(String::from_utf8_lossy(&reply), "-ERR cachescope proxy: the upstream closed the connection\r\n");
+    // Connections made once it is back reach the new server.
+    server.restart();
+    let mut fresh = connect(&proxy.address);
+    fresh.write_all(&command(&[b"PING"])).unwrap();
+    assert_eq!(read_replies(&mut fresh, 1), b"+PONG\r\n");
+    proxy.stop();
+}
+
+#[test]
+fn an_unreachable_upstream_is_an_error_reply() {
+    let nowhere = format!("redis://127.0.0.1:{}", free_port());
+    let proxy = Proxy::start(&nowhere, &[]);
+    let mut client = connect(&proxy.address);
+    client.write_all(&command(&[b"PING"])).unwrap();
+    let mut reply = Vec::new();
+    let _ = client.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("-ERR cachescope proxy: cannot reach the upstream redis://127.0.0.1:"), "{reply}");
+    proxy.stop();
+}
+
+#[test]
+fn a_thousand_connections_at_once() {
+    let _ = rlimit::increase_nofile_limit(8192);
+    let server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let mut clients: Vec<TcpStream> = (0..1_000).map(|_| connect(&proxy.address)).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        let key = format!("conn:{i}");
+        let mut script = command(&[b"SET", key.as_bytes(), key.as_bytes()]);
+        script.extend(command(&[b"GET", key.as_bytes()]));
+        client.write_all(&script).unwrap();
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        let expected = [b"+OK\r\n".to_vec(), Frame::Bulk(format!("conn:{i}").into_bytes()).to_bytes()].concat();
+        assert_eq!(read_replies(client, 2), expected);
+    }
+    drop(clients);
+    let report = proxy.stop();
+    assert_eq!(report["summary"]["hits"], 1_000);
+    assert_eq!(report["summary"]["writes"], 1_000);
+}
+
+#[test]
+fn ctrl_c_lets_commands_in_flight_finish() {
+    let server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let mut client = connect(&proxy.address);
+    client.write_all(&command(&[b"BLPOP", b"queue", b"1"])).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let report = proxy.stop(); // returns once the proxy has exited
+    let reply = read_replies(&mut client, 1);
+    assert!(reply == b"*-1\r\n" || reply == b"_\r\n", "the blocked command got its (empty) reply: {reply:?}");
+    assert_eq!(report["version"], 1);
+}
