@@ -43,6 +43,39 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Relay an application's Redis traffic, unchanged, and report live why it misses.
     Proxy(ProxyArgs),
+    /// Check a live Redis, read-only: hit ratio, evictions, memory, policy, errors, restarts, and a key sample.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Read-only: sends PING, INFO all, SCAN, TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME (or OBJECT FREQ \
+    under an LFU policy), nothing else. Exit codes: 0 healthy, 1 warnings, 2 critical findings; 69 server unreachable, \
+    77 credentials refused."
+)]
+pub struct DoctorArgs {
+    /// The server: redis://[user:password@]host:port[/db], or rediss:// for TLS (add #insecure to accept any
+    /// certificate).
+    #[arg(default_value = crate::redis_url::DEFAULT, value_name = "URL")]
+    pub url: String,
+
+    /// How long to measure the hit ratio, evictions and expirations (`10s`, `1m`).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub interval: std::time::Duration,
+
+    /// Keys to sample with SCAN, at most.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub sample: usize,
+
+    /// How long to wait for the server to connect or answer.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,11 @@ use crate::config::ConfigError;
 #[error("{0}")]
 pub struct Unavailable(pub String);
 
+/// The server refused the credentials.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoPermission(pub String);
+
 /// An output the user named (`--record FILE`) could not be created or written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {path}: {source}")]
@@ -35,6 +40,8 @@ pub enum Exit {
     NoInput = 66,
     /// A service could not be reached or offered: the proxy cannot listen, the server cannot be reached.
     Unavailable = 69,
+    /// The server refused the credentials.
+    NoPermission = 77,
     /// An output file could not be created (`--record`).
     CantCreate = 73,
     IoError = 74,
@@ -68,6 +75,9 @@ impl Exit {
             }
             if cause.downcast_ref::<Unavailable>().is_some() {
                 return Exit::Unavailable;
+            }
+            if cause.downcast_ref::<NoPermission>().is_some() {
+                return Exit::NoPermission;
             }
             if let Some(io) = cause.downcast_ref::<io::Error>() {
                 return if io.kind() == io::ErrorKind::NotFound { Exit::NoInput } else { Exit::IoError };

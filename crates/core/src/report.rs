@@ -27,6 +27,40 @@ pub struct Report {
     pub markers: Vec<MarkerReport>,
     pub timeline: TimelineReport,
     pub notes: Notes,
+    /// What `cachescope doctor` read from the server itself; absent for traces and the proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerReport>,
+}
+
+/// A live server's state, as `cachescope doctor` measured it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerReport {
+    /// `redis 7.0.15`, `valkey 8.0.1`.
+    pub version: String,
+    /// `master` or `slave`, as INFO says.
+    pub role: String,
+    pub uptime_seconds: u64,
+    pub used_memory_bytes: u64,
+    /// 0: no limit.
+    pub maxmemory_bytes: u64,
+    pub maxmemory_policy: String,
+    /// Over the sampling interval: hits / (hits + misses); null without reads.
+    pub hit_ratio_now: Option<f64>,
+    /// Since the server started or its statistics were reset.
+    pub hit_ratio_since_start: Option<f64>,
+    pub evictions_per_second: f64,
+    pub expirations_per_second: f64,
+    pub commands_per_second: f64,
+    pub interval_seconds: f64,
+    /// Keys in the database checked, and how many of them were sampled.
+    pub keys: u64,
+    pub sampled_keys: u64,
+    /// Commands the server refused (disabled or renamed on managed services), and what was skipped for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// Facts worth knowing that are not findings (a replica, statistics reset during the check).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -204,6 +238,12 @@ pub struct PatternReport {
     pub reaccess_seconds: Option<Quantiles>,
     /// Per bucket of the report's timeline.
     pub timeline: Vec<TimelineBucket>,
+    /// `doctor` only: the keys' memory (MEMORY USAGE), estimated for the whole database from the sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// `doctor` only: time since the keys were last used (OBJECT IDLETIME), in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_seconds: Option<Quantiles>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
@@ -228,10 +268,13 @@ pub enum FindingCause {
     Stampede,
     OneHitWonder,
     LowHitRatio,
+    /// `doctor`: the maxmemory-policy works against the keys (noeviction reaching its limit, volatile-* with keys
+    /// that have no TTL).
+    EvictionPolicy,
 }
 
 impl FindingCause {
-    pub const ALL: [FindingCause; 8] = [
+    pub const ALL: [FindingCause; 9] = [
         FindingCause::TtlTooShort,
         FindingCause::MemoryPressure,
         FindingCause::KeyMismatch,
@@ -240,6 +283,7 @@ impl FindingCause {
         FindingCause::Stampede,
         FindingCause::OneHitWonder,
         FindingCause::LowHitRatio,
+        FindingCause::EvictionPolicy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -252,6 +296,7 @@ impl FindingCause {
             FindingCause::Stampede => "stampede",
             FindingCause::OneHitWonder => "one_hit_wonder",
             FindingCause::LowHitRatio => "low_hit_ratio",
+            FindingCause::EvictionPolicy => "eviction_policy",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod demo;
+pub mod doctor;
 pub mod proxy;
 
 use std::io::Write;

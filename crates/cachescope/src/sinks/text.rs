@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use cachescope_core::human;
-use cachescope_core::report::{Finding, MissCause, MissCauses, PatternReport, Report, Severity};
+use cachescope_core::report::{
+    Finding, MissCause, MissCauses, PatternReport, Quantiles, Report, ServerReport, Severity,
+};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table, Width};
 use owo_colors::OwoColorize;
@@ -69,6 +71,10 @@ fn header(out: &mut String, report: &Report, paint: &Paint) {
         None => "report".to_string(),
     };
     let window = &report.window;
+    if let Some(server) = &report.server {
+        server_section(out, report, server, paint);
+        return;
+    }
     let _ = writeln!(
         out,
         "{} · {source} · {} events over {}",
@@ -95,6 +101,45 @@ fn header(out: &mut String, report: &Report, paint: &Paint) {
     }
 }
 
+/// What the doctor measured on a live server.
+fn server_section(out: &mut String, report: &Report, server: &ServerReport, paint: &Paint) {
+    let name = report.source.as_ref().map_or("server", |s| s.name.as_str());
+    let _ = writeln!(
+        out,
+        "{} doctor · {name} · {} ({}) · up {}",
+        paint.bold("cachescope"),
+        server.version,
+        server.role,
+        human::duration(server.uptime_seconds * 1_000_000)
+    );
+    let ratio = |r: Option<f64>| r.map_or("-".to_string(), human::percent);
+    let _ = writeln!(
+        out,
+        "\n{} over {} · {} since start · {:.0} commands/s · {:.1} evictions/s · {:.1} expirations/s",
+        paint.bold(&format!("Hit ratio {}", ratio(server.hit_ratio_now))),
+        human::duration((server.interval_seconds * 1e6) as u64),
+        ratio(server.hit_ratio_since_start),
+        server.commands_per_second,
+        server.evictions_per_second,
+        server.expirations_per_second
+    );
+    let limit = if server.maxmemory_bytes > 0 {
+        format!("{} of {}", human::bytes(server.used_memory_bytes as f64), human::bytes(server.maxmemory_bytes as f64))
+    } else {
+        format!("{} (no maxmemory)", human::bytes(server.used_memory_bytes as f64))
+    };
+    let _ = writeln!(
+        out,
+        "Memory {limit} · policy {} · {} keys, {} sampled",
+        server.maxmemory_policy,
+        human::count(server.keys),
+        human::count(server.sampled_keys)
+    );
+    for line in server.notes.iter().chain(&server.skipped) {
+        let _ = writeln!(out, "{}", paint.dim(&format!("· {line}")));
+    }
+}
+
 /// `expired 93% · never_written 7%`, largest first.
 fn cause_list(causes: &MissCauses, misses: u64, shown: usize, with_counts: bool) -> String {
     let mut list: Vec<(MissCause, u64)> =
@@ -115,7 +160,7 @@ fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
 }
 
 fn findings(out: &mut String, report: &Report, options: &TextOptions, paint: &Paint) {
-    if report.summary.hit_ratio.is_none() {
+    if report.summary.hit_ratio.is_none() && report.server.is_none() {
         return;
     }
     if report.findings.is_empty() {
@@ -141,7 +186,11 @@ fn finding_block(out: &mut String, number: usize, finding: &Finding, options: &T
         let related: Vec<String> = finding.related_patterns.iter().map(|p| paint.pattern(p)).collect();
         let _ = write!(heading, " (with {})", related.join(", "));
     }
-    let _ = write!(heading, " · {} of all misses ({})", human::percent(explained.share), human::count(explained.count));
+    // Doctor findings come from server statistics, not from misses counted one by one.
+    if explained.count > 0 {
+        let _ =
+            write!(heading, " · {} of all misses ({})", human::percent(explained.share), human::count(explained.count));
+    }
     let _ = writeln!(out, "{heading}");
     let width = options.width;
     let _ = writeln!(out, "{}", wrap(&finding.evidence.summary, width, "    ", "    "));
@@ -154,6 +203,10 @@ fn finding_block(out: &mut String, number: usize, finding: &Finding, options: &T
 
 fn patterns(out: &mut String, report: &Report, options: &TextOptions, paint: &Paint) {
     if report.patterns.is_empty() {
+        return;
+    }
+    if report.server.is_some() {
+        sample_table(out, report, options, paint);
         return;
     }
     let shown = report.patterns.len().min(options.top.max(1));
@@ -202,6 +255,40 @@ fn patterns(out: &mut String, report: &Report, options: &TextOptions, paint: &Pa
     if shown < report.patterns.len() {
         let _ = writeln!(out, "{}", paint.dim("(--top N shows more; --output json lists them all)"));
     }
+}
+
+/// The doctor's patterns: what the key sample says of each (no hit ratios: the server does not count them per
+/// pattern).
+fn sample_table(out: &mut String, report: &Report, options: &TextOptions, paint: &Paint) {
+    let shown = report.patterns.len().min(options.top.max(1));
+    let title = format!("Key sample by pattern, most memory first ({shown} of {})", report.patterns.len());
+    let _ = writeln!(out, "\n{}", paint.bold(&title));
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_width(options.width.min(u16::MAX as usize) as u16);
+    if options.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table.set_header(vec!["pattern", "keys (est.)", "memory (est.)", "without TTL", "TTL left p50", "idle p50"]);
+    let median = |q: &Option<Quantiles>| q.map_or("-".to_string(), |q| human::duration((q.p50 * 1e6) as u64));
+    for pattern in report.patterns.iter().take(shown) {
+        table.add_row(vec![
+            Cell::new(&pattern.pattern),
+            Cell::new(human::count_short(pattern.distinct_keys)),
+            Cell::new(pattern.memory_bytes.map_or("-".to_string(), |b| human::bytes(b as f64))),
+            Cell::new(pattern.writes_without_ttl_share.map_or("-".to_string(), human::percent)),
+            Cell::new(median(&pattern.ttl_seconds)),
+            Cell::new(median(&pattern.idle_seconds)),
+        ]);
+    }
+    for (index, column) in table.column_iter_mut().enumerate() {
+        if index > 0 {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let _ = writeln!(out, "{table}");
 }
 
 fn pattern_row(pattern: &PatternReport, color: bool) -> Vec<Cell> {
@@ -257,7 +344,7 @@ fn notes(out: &mut String, report: &Report, paint: &Paint) {
             human::count(notes.unobserved_events)
         ));
     }
-    if notes.initial_state == "unknown" && report.summary.miss_causes.unknown > 0 {
+    if notes.initial_state == "unknown" && report.summary.miss_causes.unknown > 0 && report.server.is_none() {
         lines.push(
             "The cache held keys before the trace began: first misses on keys never seen are `unknown`.".to_string(),
         );

@@ -125,6 +125,7 @@ pub(super) fn build(engine: &Engine) -> Report {
             initial_state: engine.config.initial_state.as_str().to_string(),
             cache_capacity_bytes: engine.config.cache_capacity,
         },
+        server: None,
     }
 }
 
@@ -227,5 +228,7 @@ fn pattern_report(view: &PatternView<'_>) -> PatternReport {
         writes_without_ttl_share: ratio(stats.writes_without_ttl, ttl_writes),
         reaccess_seconds: quantiles(&stats.reaccess_ms, 1e-3),
         timeline: stats.timeline.buckets().to_vec(),
+        memory_bytes: None,
+        idle_seconds: None,
     }
 }

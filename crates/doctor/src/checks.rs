@@ -1,0 +1,275 @@
+//! The doctor's checks: each reads the server's statistics and the key sample, and reports what an operator
+//! would conclude after grepping INFO by hand, with a concrete fix. Findings that concern the whole cache name
+//! the pattern `*`. They come from statistics, not from misses attributed one by one: `misses_explained` is
+//! only set where the statistics measure it.
+
+use std::collections::BTreeMap;
+
+use cachescope_core::human;
+use cachescope_core::report::{Evidence, Finding, FindingCause, MissesExplained, ServerReport, Severity, Suggestion};
+use serde_json::Value;
+
+use crate::sample::PatternSample;
+use crate::{Deltas, Snapshot};
+
+struct Draft {
+    cause: FindingCause,
+    pattern: String,
+    severity: Severity,
+    evidence: String,
+    details: Vec<String>,
+    metrics: BTreeMap<String, Value>,
+    suggestion: String,
+    action: &'static str,
+    parameters: BTreeMap<String, Value>,
+    misses: u64,
+    share: f64,
+}
+
+impl Draft {
+    fn new(cause: FindingCause, pattern: &str, severity: Severity) -> Draft {
+        Draft {
+            cause,
+            pattern: pattern.to_string(),
+            severity,
+            evidence: String::new(),
+            details: Vec::new(),
+            metrics: BTreeMap::new(),
+            suggestion: String::new(),
+            action: "investigate",
+            parameters: BTreeMap::new(),
+            misses: 0,
+            share: 0.0,
+        }
+    }
+
+    fn metric(&mut self, name: &str, value: impl Into<Value>) {
+        self.metrics.insert(name.to_string(), value.into());
+    }
+
+    fn finish(self) -> Finding {
+        Finding {
+            cause: self.cause,
+            pattern: self.pattern,
+            related_patterns: Vec::new(),
+            severity: self.severity,
+            misses_explained: MissesExplained { count: self.misses, share: self.share },
+            evidence: Evidence { summary: self.evidence, details: self.details, metrics: self.metrics },
+            suggestion: Suggestion {
+                summary: self.suggestion,
+                action: self.action.to_string(),
+                parameters: self.parameters,
+            },
+        }
+    }
+}
+
+/// The TTL-versus-idle check needs this many sampled keys with a TTL in a pattern.
+const MIN_KEYS_FOR_PATTERN_CHECKS: u64 = 20;
+
+pub(crate) fn run(
+    snapshot: &Snapshot,
+    server: &ServerReport,
+    deltas: Option<Deltas>,
+    patterns: &[PatternSample],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let primary = server.role != "slave";
+    let fill =
+        if server.maxmemory_bytes > 0 { server.used_memory_bytes as f64 / server.maxmemory_bytes as f64 } else { 0.0 };
+    let policy = server.maxmemory_policy.as_str();
+    let errors = snapshot.after.error_counts();
+    let oom = errors.get("OOM").copied().unwrap_or(0);
+
+    // A restart empties the cache.
+    if snapshot.restarted_during() || server.uptime_seconds < 3_600 {
+        let severity =
+            if snapshot.restarted_during() || server.uptime_seconds < 600 { Severity::Warning } else { Severity::Info };
+        let mut draft = Draft::new(FindingCause::ColdCache, "*", severity);
+        draft.evidence = if snapshot.restarted_during() {
+            "The server restarted during the check (its run id changed): its cache started empty.".to_string()
+        } else {
+            format!(
+                "The server started {} ago: its cache started empty and is still filling.",
+                human::duration(server.uptime_seconds * 1_000_000)
+            )
+        };
+        if let Some(since_start) = server.hit_ratio_since_start {
+            draft.details.push(format!("Hit ratio since it started: {}.", human::percent(since_start)));
+        }
+        draft.metric("uptime_seconds", server.uptime_seconds);
+        let warm: Vec<String> = patterns.iter().take(5).map(|p| p.pattern.clone()).collect();
+        draft.suggestion = if warm.is_empty() {
+            "Warm the cache after restarts (replay the most read keys), and find out why it restarted.".to_string()
+        } else {
+            format!(
+                "Warm the cache after restarts, largest patterns first ({}), and find out why it restarted.",
+                warm.join(", ")
+            )
+        };
+        draft.action = "warm_cache";
+        draft.parameters.insert("patterns".into(), warm.into());
+        findings.push(draft.finish());
+    }
+
+    // Evicting at the memory limit.
+    if primary && server.maxmemory_bytes > 0 && server.evictions_per_second > 0.0 && policy != "noeviction" {
+        let severity =
+            if server.hit_ratio_now.is_some_and(|r| r < 0.8) { Severity::Critical } else { Severity::Warning };
+        let mut draft = Draft::new(FindingCause::MemoryPressure, "*", severity);
+        draft.evidence = format!(
+            "The server evicts {:.0} keys per second at {} of its maxmemory ({} of {}, {policy}): keys go before they are read again.",
+            server.evictions_per_second,
+            human::percent(fill.min(1.0)),
+            human::bytes(server.used_memory_bytes as f64),
+            human::bytes(server.maxmemory_bytes as f64)
+        );
+        let idle: Vec<u64> = patterns.iter().filter_map(|p| p.idle_seconds.quantile(0.9)).collect();
+        if let Some(&idle_p90) = idle.iter().max() {
+            draft.details.push(format!(
+                "The keys still in memory were used within the last {} (90th percentile): any key left alone longer is evicted.",
+                human::duration(idle_p90 * 1_000_000)
+            ));
+            draft.metric("idle_p90_seconds", idle_p90);
+        }
+        let biggest: Vec<String> = patterns.iter().take(3).map(|p| p.pattern.clone()).collect();
+        if !biggest.is_empty() {
+            draft.details.push(format!("Patterns taking the most memory in the sample: {}.", biggest.join(", ")));
+        }
+        let suggested = human::round_bytes_up(server.maxmemory_bytes.saturating_mul(2));
+        draft.metric("evictions_per_second", server.evictions_per_second);
+        draft.metric("maxmemory_bytes", server.maxmemory_bytes);
+        draft.metric("used_memory_bytes", server.used_memory_bytes);
+        draft.suggestion = format!(
+            "Give the cache more memory (maxmemory {} would double it), or store less: shorter TTLs or smaller values under {}.",
+            human::bytes(suggested as f64),
+            if biggest.is_empty() { "the largest patterns".to_string() } else { biggest.join(", ") }
+        );
+        draft.action = "raise_maxmemory";
+        draft.parameters.insert("maxmemory_bytes".into(), suggested.into());
+        findings.push(draft.finish());
+    }
+
+    // A policy that works against the keys.
+    if primary && server.maxmemory_bytes > 0 && policy == "noeviction" && (fill >= 0.95 || oom > 0) {
+        let mut draft =
+            Draft::new(FindingCause::EvictionPolicy, "*", if oom > 0 { Severity::Critical } else { Severity::Warning });
+        draft.evidence = format!(
+            "maxmemory-policy is noeviction and the server is at {} of its maxmemory: once full it refuses writes (OOM) instead of evicting.",
+            human::percent(fill.min(1.0))
+        );
+        draft.metric("fill", fill);
+        draft.suggestion =
+            "For a cache, set maxmemory-policy to allkeys-lru (or allkeys-lfu), so that old keys make room."
+                .to_string();
+        draft.action = "change_eviction_policy";
+        draft.parameters.insert("maxmemory_policy".into(), "allkeys-lru".into());
+        findings.push(draft.finish());
+    }
+    let sampled: u64 = patterns.iter().map(|p| p.keys).sum();
+    let without_ttl: u64 = patterns.iter().map(|p| p.keys - p.with_ttl).sum();
+    if primary && policy.starts_with("volatile-") && sampled > 0 && without_ttl * 2 >= sampled && fill >= 0.8 {
+        let share = without_ttl as f64 / sampled as f64;
+        let culprits: Vec<String> =
+            patterns.iter().filter(|p| p.with_ttl * 2 < p.keys).take(5).map(|p| p.pattern.clone()).collect();
+        let mut draft = Draft::new(FindingCause::EvictionPolicy, "*", Severity::Warning);
+        draft.evidence = format!(
+            "{} of the sampled keys have no TTL, and maxmemory-policy {policy} can only evict keys that have one: at {} of maxmemory, the rest cannot make room.",
+            human::percent(share),
+            human::percent(fill.min(1.0))
+        );
+        draft.details.push(format!("Patterns mostly without a TTL: {}.", culprits.join(", ")));
+        draft.metric("keys_without_ttl_share", share);
+        draft.suggestion = format!(
+            "Give TTLs to {} or switch maxmemory-policy to allkeys-lru.",
+            if culprits.is_empty() { "the keys".to_string() } else { culprits.join(", ") }
+        );
+        draft.action = "change_eviction_policy";
+        draft.parameters.insert("patterns_without_ttl".into(), culprits.into());
+        findings.push(draft.finish());
+    }
+
+    // Writes the server refused.
+    for (kind, severity, why) in [
+        ("OOM", Severity::Critical, "the server is out of memory and its policy cannot evict"),
+        (
+            "WRONGTYPE",
+            Severity::Warning,
+            "a writer stores another type under keys that readers expect (or the reverse)",
+        ),
+    ] {
+        let count = errors.get(kind).copied().unwrap_or(0);
+        if count == 0 {
+            continue;
+        }
+        let mut draft = Draft::new(FindingCause::FailedWrite, "*", severity);
+        draft.evidence =
+            format!("{} commands were answered {kind} since the server started: {why}.", human::count(count));
+        draft.metric("error_kind", kind);
+        draft.metric("count", count);
+        draft.suggestion = match kind {
+            "OOM" => "Raise maxmemory or choose an evicting maxmemory-policy (allkeys-lru); meanwhile every refused write is a miss later.".to_string(),
+            _ => "Find the commands of the wrong type: `cachescope proxy` shows the failing writes by pattern.".to_string(),
+        };
+        draft.action = "fix_fill_path";
+        draft.parameters.insert("error_kinds".into(), serde_json::json!({ kind: count }));
+        findings.push(draft.finish());
+    }
+
+    // Keys that will expire before they are used again.
+    let expiring = deltas.is_some_and(|d| d.expirations > 0);
+    for pattern in patterns.iter().filter(|p| p.with_ttl >= MIN_KEYS_FOR_PATTERN_CHECKS) {
+        let (Some(idle), Some(left_ms), Some(idle_p90)) =
+            (pattern.idle_seconds.quantile(0.5), pattern.ttl_ms.quantile(0.5), pattern.idle_seconds.quantile(0.9))
+        else {
+            continue;
+        };
+        if !expiring || idle * 1_000 < 2 * left_ms.max(1) {
+            continue;
+        }
+        let suggested_ms = human::round_ttl_up(idle_p90.saturating_mul(1_200).max(left_ms * 2));
+        let mut draft = Draft::new(FindingCause::TtlTooShort, &pattern.pattern, Severity::Warning);
+        draft.evidence = format!(
+            "Keys of `{}` sit unused for {} (median) but have {} left to live: most will expire before anyone reads them again.",
+            pattern.pattern,
+            human::duration(idle * 1_000_000),
+            human::duration_ms(left_ms)
+        );
+        draft.metric("idle_p50_seconds", idle);
+        draft.metric("ttl_left_p50_seconds", left_ms as f64 / 1000.0);
+        draft.suggestion = format!(
+            "If `{}` is read again after that long, give it a TTL of about {} (90% of its idle times).",
+            pattern.pattern,
+            human::duration_ms(suggested_ms)
+        );
+        draft.action = "raise_ttl";
+        draft.parameters.insert("ttl_seconds".into(), (suggested_ms / 1000).into());
+        findings.push(draft.finish());
+    }
+
+    // A low hit ratio that nothing above explains.
+    if let (Some(now), Some(d)) = (server.hit_ratio_now, deltas)
+        && d.hits + d.misses >= 100
+        && now < 0.8
+        && !findings.iter().any(|f| matches!(f.cause, FindingCause::MemoryPressure | FindingCause::ColdCache))
+    {
+        let mut draft =
+            Draft::new(FindingCause::LowHitRatio, "*", if now < 0.5 { Severity::Critical } else { Severity::Warning });
+        draft.evidence = format!(
+            "The hit ratio over the last {} is {} ({} hits, {} misses), with {:.0} expirations and {:.0} evictions per second.",
+            human::duration((server.interval_seconds * 1e6) as u64),
+            human::percent(now),
+            human::count(d.hits),
+            human::count(d.misses),
+            server.expirations_per_second,
+            server.evictions_per_second
+        );
+        draft.misses = d.misses;
+        draft.share = 1.0;
+        draft.suggestion =
+            "Run `cachescope proxy` in front of the server to see which key patterns miss and why.".to_string();
+        findings.push(draft.finish());
+    }
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.pattern.cmp(&b.pattern)));
+    findings
+}

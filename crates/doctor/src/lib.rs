@@ -1,0 +1,175 @@
+//! cachescope's doctor: what a live Redis says about its own hit ratio, without watching its traffic.
+//!
+//! The source (`cachescope doctor`) reads `INFO` twice, an interval apart, and samples keys with a bounded SCAN
+//! (TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME). [`diagnose`] turns that [`Snapshot`] into the same [`Report`]
+//! as every other source, with a `server` section, patterns from the sample, and findings under the same cause
+//! ids where they apply. No I/O here.
+
+mod checks;
+pub mod info;
+pub mod sample;
+
+use cachescope_core::pattern::FoldConfig;
+use cachescope_core::report::{
+    MissCauses, Notes, PatternReport, Quantiles, REPORT_VERSION, Report, ServerReport, Summary, TimelineReport, Window,
+};
+use cachescope_core::sketch::Distribution;
+
+pub use info::Info;
+pub use sample::SampledKey;
+
+/// What the doctor read from the server.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// `INFO all` at the start and at the end of the interval.
+    pub before: Info,
+    pub after: Info,
+    pub interval_seconds: f64,
+    /// The database sampled.
+    pub db: u32,
+    pub sample: Vec<SampledKey>,
+    /// What could not be done, and why (`MEMORY USAGE refused: ERR unknown command`).
+    pub skipped: Vec<String>,
+}
+
+/// Counters between the two INFO readings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deltas {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+    pub commands: u64,
+}
+
+impl Snapshot {
+    /// Whether the server restarted between the two readings.
+    pub(crate) fn restarted_during(&self) -> bool {
+        matches!((self.before.get("run_id"), self.after.get("run_id")), (Some(a), Some(b)) if a != b)
+    }
+
+    /// The counters' growth over the interval; None when they went backwards (CONFIG RESETSTAT, a restart).
+    pub(crate) fn deltas(&self) -> Option<Deltas> {
+        let delta = |name: &str| self.after.number(name)?.checked_sub(self.before.number(name).unwrap_or(0));
+        if self.restarted_during() {
+            return None;
+        }
+        Some(Deltas {
+            hits: delta("keyspace_hits")?,
+            misses: delta("keyspace_misses")?,
+            evictions: delta("evicted_keys")?,
+            expirations: delta("expired_keys")?,
+            commands: delta("total_commands_processed")?,
+        })
+    }
+}
+
+/// The report of a snapshot. Keys are folded with `fold` (the user's rules, if any).
+pub fn diagnose(snapshot: &Snapshot, fold: FoldConfig) -> Report {
+    let info = &snapshot.after;
+    let interval = snapshot.interval_seconds.max(1e-3);
+    let deltas = snapshot.deltas();
+    let ratio = |hits: u64, misses: u64| (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
+    let keys = info.db_keys(snapshot.db);
+    let patterns = sample::by_pattern(&snapshot.sample, fold);
+    let scale = if snapshot.sample.is_empty() {
+        0.0
+    } else {
+        keys.max(snapshot.sample.len() as u64) as f64 / snapshot.sample.len() as f64
+    };
+
+    let mut notes = Vec::new();
+    if info.get("role") == Some("slave") {
+        notes.push("This is a replica: its hit ratio is that of the reads it serves; memory and eviction checks belong to the primary.".to_string());
+    }
+    if deltas.is_none() && !snapshot.restarted_during() {
+        notes.push(
+            "The statistics were reset during the check (CONFIG RESETSTAT): the hit ratio now is unknown.".to_string(),
+        );
+    }
+    if !info.has_error_stats() {
+        notes.push(
+            "The server reports no error statistics (Redis before 6.2): refused writes cannot be counted.".to_string(),
+        );
+    }
+    let server = ServerReport {
+        version: info.version(),
+        role: info.get("role").unwrap_or("master").to_string(),
+        uptime_seconds: info.number("uptime_in_seconds").unwrap_or(0),
+        used_memory_bytes: info.number("used_memory").unwrap_or(0),
+        maxmemory_bytes: info.number("maxmemory").unwrap_or(0),
+        maxmemory_policy: info.get("maxmemory_policy").unwrap_or("unknown").to_string(),
+        hit_ratio_now: deltas.and_then(|d| ratio(d.hits, d.misses)),
+        hit_ratio_since_start: ratio(
+            info.number("keyspace_hits").unwrap_or(0),
+            info.number("keyspace_misses").unwrap_or(0),
+        ),
+        evictions_per_second: deltas.map_or(0.0, |d| d.evictions as f64 / interval),
+        expirations_per_second: deltas.map_or(0.0, |d| d.expirations as f64 / interval),
+        commands_per_second: deltas.map_or(0.0, |d| d.commands as f64 / interval),
+        interval_seconds: snapshot.interval_seconds,
+        keys,
+        sampled_keys: snapshot.sample.len() as u64,
+        skipped: snapshot.skipped.clone(),
+        notes,
+    };
+
+    let findings = checks::run(snapshot, &server, deltas, &patterns);
+    let (hits, misses) = deltas.map_or((0, 0), |d| (d.hits, d.misses));
+    let summary = Summary {
+        reads: hits + misses,
+        hits,
+        misses,
+        hit_ratio: ratio(hits, misses),
+        writes: 0,
+        write_errors: 0,
+        deletes: 0,
+        // The server does not say why its misses happened: they are all `unknown` here.
+        miss_causes: MissCauses { unknown: misses, ..MissCauses::default() },
+        patterns: patterns.len() as u64,
+    };
+    let quantiles = |d: &Distribution, scale: f64| -> Option<Quantiles> {
+        (!d.is_empty()).then(|| Quantiles {
+            count: d.count(),
+            mean: d.mean().unwrap_or(0.0) * scale,
+            p50: d.quantile(0.5).unwrap_or(0) as f64 * scale,
+            p90: d.quantile(0.9).unwrap_or(0) as f64 * scale,
+            p99: d.quantile(0.99).unwrap_or(0) as f64 * scale,
+            max: d.max().unwrap_or(0) as f64 * scale,
+        })
+    };
+    let patterns = patterns
+        .iter()
+        .map(|p| PatternReport {
+            pattern: p.pattern.clone(),
+            distinct_keys: (p.keys as f64 * scale).round() as u64,
+            value_bytes: quantiles(&p.memory, 1.0),
+            ttl_seconds: quantiles(&p.ttl_ms, 1e-3),
+            writes_without_ttl_share: Some(1.0 - p.with_ttl as f64 / p.keys.max(1) as f64),
+            memory_bytes: (!p.memory.is_empty()).then(|| (p.memory_total as f64 * scale).round() as u64),
+            idle_seconds: quantiles(&p.idle_seconds, 1.0),
+            ..PatternReport::default()
+        })
+        .collect();
+    Report {
+        version: REPORT_VERSION,
+        source: None,
+        window: Window {
+            events: deltas.map_or(0, |d| d.commands),
+            first_event_us: None,
+            last_event_us: None,
+            duration_seconds: snapshot.interval_seconds,
+        },
+        summary,
+        patterns,
+        findings,
+        markers: Vec::new(),
+        timeline: TimelineReport::default(),
+        notes: Notes {
+            initial_state: "unknown".to_string(),
+            cache_capacity_bytes: (server.maxmemory_bytes > 0).then_some(server.maxmemory_bytes),
+            ..Notes::default()
+        },
+        server: Some(server),
+    }
+}

@@ -1,0 +1,71 @@
+//! The key sample: keys found by a bounded SCAN, with what TYPE, PTTL, MEMORY USAGE and OBJECT IDLETIME said of
+//! each, folded into the same patterns the engine uses.
+
+use std::collections::BTreeMap;
+
+use cachescope_core::pattern::{FoldConfig, PatternFolder};
+use cachescope_core::sketch::Distribution;
+
+/// One sampled key. Fields are None where the server refused the command or the key vanished meanwhile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SampledKey {
+    pub key: Vec<u8>,
+    /// `string`, `hash`, ...
+    pub kind: Option<String>,
+    /// PTTL: milliseconds left, or -1 without a TTL.
+    pub ttl_ms: Option<i64>,
+    /// MEMORY USAGE, in bytes.
+    pub memory: Option<u64>,
+    /// OBJECT IDLETIME, in seconds (only under LRU and other non-LFU policies).
+    pub idle_seconds: Option<u64>,
+}
+
+/// One pattern's keys in the sample.
+#[derive(Debug, Default)]
+pub struct PatternSample {
+    pub pattern: String,
+    pub keys: u64,
+    /// Keys with a TTL.
+    pub with_ttl: u64,
+    pub ttl_ms: Distribution,
+    pub memory: Distribution,
+    pub memory_total: u64,
+    pub idle_seconds: Distribution,
+    pub kinds: BTreeMap<String, u64>,
+}
+
+/// The sample by pattern, most memory first.
+pub fn by_pattern(sample: &[SampledKey], fold: FoldConfig) -> Vec<PatternSample> {
+    let mut folder = PatternFolder::new(fold);
+    // Fold every key once so the learner sees them all, then again with what it learned.
+    for key in sample {
+        folder.fold(&key.key);
+    }
+    let mut patterns: BTreeMap<String, PatternSample> = BTreeMap::new();
+    for key in sample {
+        let name = folder.fold_known(&key.key).pattern.to_string();
+        let entry =
+            patterns.entry(name.clone()).or_insert_with(|| PatternSample { pattern: name, ..Default::default() });
+        entry.keys += 1;
+        match key.ttl_ms {
+            Some(ms) if ms >= 0 => {
+                entry.with_ttl += 1;
+                entry.ttl_ms.record(ms as u64);
+            }
+            _ => {}
+        }
+        if let Some(bytes) = key.memory {
+            entry.memory.record(bytes);
+            entry.memory_total += bytes;
+        }
+        if let Some(idle) = key.idle_seconds {
+            entry.idle_seconds.record(idle);
+        }
+        if let Some(kind) = &key.kind {
+            *entry.kinds.entry(kind.clone()).or_default() += 1;
+        }
+    }
+    let mut patterns: Vec<PatternSample> = patterns.into_values().collect();
+    patterns.sort_by(|a, b| b.memory_total.cmp(&a.memory_total).then(b.keys.cmp(&a.keys)));
+    patterns
+}
