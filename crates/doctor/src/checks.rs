@@ -81,8 +81,9 @@ pub(crate) fn run(
     let errors = snapshot.after.error_counts();
     let oom = errors.get("OOM").copied().unwrap_or(0);
 
-    // A restart empties the cache.
-    if snapshot.restarted_during() || server.uptime_seconds < 3_600 {
+    // A restart empties the cache: it shows as a recent start and a hit ratio still low since then.
+    let still_cold = server.uptime_seconds < 3_600 && server.hit_ratio_since_start.is_some_and(|r| r < 0.8);
+    if snapshot.restarted_during() || still_cold {
         let severity =
             if snapshot.restarted_during() || server.uptime_seconds < 600 { Severity::Warning } else { Severity::Info };
         let mut draft = Draft::new(FindingCause::ColdCache, "*", severity);

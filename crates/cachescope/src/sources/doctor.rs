@@ -67,7 +67,15 @@ pub fn collect(options: &DoctorOptions, measuring: &ProgressBar, sampling: &Prog
         measuring
             .set_position((started.elapsed().as_secs_f64() / options.interval.as_secs_f64().max(1e-9) * 1000.0) as u64);
     }
-    let after = info(&mut connection, url)?;
+    // A restart during the interval breaks the connection: reconnect once to see the new server.
+    let after = match info(&mut connection, url) {
+        Ok(after) => after,
+        Err(_) => {
+            connection = client.get_connection_with_timeout(options.timeout).map_err(|e| explain(url, e))?;
+            connection.set_read_timeout(Some(options.timeout)).map_err(|e| explain(url, e))?;
+            info(&mut connection, url)?
+        }
+    };
     let interval_seconds = started.elapsed().as_secs_f64();
     measuring.finish_and_clear();
 

@@ -1,0 +1,271 @@
+//! `cachescope doctor` against real servers it starts itself: what it sees (evictions, TTLs, restarts, refused
+//! writes, policies), how it fails (unreachable, wrong password, silence), and that it never writes.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::redis_server::{RedisServer, free_port};
+use common::{Run, findings, run};
+use redis::Connection;
+
+fn doctor(url: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["doctor", url, "-o", "json", "--quiet"];
+    if !extra.contains(&"--interval") {
+        args.extend(["--interval", "1s"]);
+    }
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn set(connection: &mut Connection, key: &str, value: &[u8], ttl: Option<u64>) -> redis::RedisResult<()> {
+    let mut command = redis::cmd("SET");
+    command.arg(key).arg(value);
+    if let Some(seconds) = ttl {
+        command.arg("EX").arg(seconds);
+    }
+    command.query(connection)
+}
+
+fn get(connection: &mut Connection, key: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET").arg(key).query(connection).unwrap()
+}
+
+/// Runs `traffic` on a thread for `duration` while the doctor measures.
+fn during(duration: Duration, server: &RedisServer, traffic: impl Fn(&mut Connection, u64) + Send + 'static) -> std::thread::JoinHandle<()> {
+    let mut connection = server.client();
+    std::thread::spawn(move || {
+        let end = Instant::now() + duration;
+        let mut i = 0;
+        while Instant::now() < end {
+            traffic(&mut connection, i);
+            i += 1;
+        }
+    })
+}
+
+#[test]
+fn a_healthy_server_exits_0() {
+    let server = RedisServer::start(&["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut setup = server.client();
+    for id in 0..200 {
+        set(&mut setup, &format!("product:{id}"), b"value", Some(3600)).unwrap();
+    }
+    let traffic = during(Duration::from_secs(2), &server, |c, i| {
+        get(c, &format!("product:{}", i % 200));
+    });
+    let result = doctor(&server.url(), &[]);
+    traffic.join().unwrap();
+    assert_eq!(result.code, 0, "{}", result.stdout);
+    let report = result.json();
+    assert!(findings(&report).is_empty());
+    let server_report = &report["server"];
+    assert!(server_report["hit_ratio_now"].as_f64().unwrap() > 0.99);
+    assert_eq!(server_report["maxmemory_policy"], "allkeys-lru");
+    assert_eq!(server_report["keys"], 200);
+    assert_eq!(report["patterns"][0]["pattern"], "product:{num}");
+    assert_eq!(report["patterns"][0]["distinct_keys"], 200);
+}
+
+#[test]
+fn the_doctor_never_writes() {
+    let server = RedisServer::start(&[]);
+    let mut setup = server.client();
+    for id in 0..50 {
+        set(&mut setup, &format!("k:{id}"), b"v", None).unwrap();
+    }
+    let info_before: String = redis::cmd("INFO").arg("commandstats").query(&mut setup).unwrap();
+    doctor(&server.url(), &[]);
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut setup).unwrap();
+    let used: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| l.split(':').next())
+        .filter(|name| !info_before.contains(&format!("cmdstat_{name}:")))
+        .collect();
+    // Redis 7.0 counts subcommands under their command (`object`), later versions apart (`object|idletime`).
+    let allowed = [
+        "ping", "info", "scan", "type", "pttl", "memory", "memory|usage", "object", "object|idletime", "object|freq",
+        "hello", "client|setinfo",
+    ];
+    for command in used {
+        assert!(allowed.contains(&command), "the doctor sent {command}");
+    }
+}
+
+#[test]
+fn evictions_at_the_memory_limit() {
+    let server = RedisServer::start(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
+    let traffic = during(Duration::from_secs(2), &server, |c, i| {
+        let key = format!("img:{}", i % 2_000);
+        if get(c, &key).is_none() {
+            let _ = set(c, &key, &[b'x'; 16 << 10], Some(3600));
+        }
+    });
+    let result = doctor(&server.url(), &[]);
+    traffic.join().unwrap();
+    let report = result.json();
+    assert!(findings(&report).contains(&("memory_pressure".into(), "*".into())), "{}", result.stdout);
+    assert!(report["server"]["evictions_per_second"].as_f64().unwrap() > 0.0);
+    assert!(result.code >= 1);
+    let suggested = report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "memory_pressure").unwrap()
+        ["suggestion"]["parameters"]["maxmemory_bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(suggested >= 8 << 20);
+}
+
+#[test]
+fn ttls_shorter_than_idle_times() {
+    let server = RedisServer::start(&[]);
+    let mut setup = server.client();
+    for id in 0..100 {
+        set(&mut setup, &format!("session:{id}"), b"v", Some(7)).unwrap();
+    }
+    sleep(Duration::from_millis(5_000));
+    // Keys that expire during the measurement.
+    for id in 0..100 {
+        let _: () = redis::cmd("SET").arg(format!("temp:{id}")).arg("v").arg("PX").arg(300).query(&mut setup).unwrap();
+    }
+    let result = doctor(&server.url(), &["--interval", "800ms"]);
+    let report = result.json();
+    assert!(findings(&report).contains(&("ttl_too_short".into(), "session:{num}".into())), "{}", result.stdout);
+}
+
+#[test]
+fn a_recent_restart_and_a_cold_cache() {
+    let mut server = RedisServer::start(&[]);
+    server.restart();
+    let mut app = server.client();
+    for id in 0..300 {
+        let key = format!("catalog:{id}");
+        if get(&mut app, &key).is_none() {
+            set(&mut app, &key, b"v", Some(3600)).unwrap();
+        }
+    }
+    let result = doctor(&server.url(), &[]);
+    let report = result.json();
+    assert!(findings(&report).contains(&("cold_cache".into(), "*".into())), "{}", result.stdout);
+    assert_eq!(result.code, 1);
+}
+
+#[test]
+fn a_restart_during_the_check() {
+    let mut server = RedisServer::start(&[]);
+    let url = server.url();
+    let doctor = std::thread::spawn(move || doctor(&url, &["--interval", "2s"]));
+    sleep(Duration::from_millis(800));
+    server.restart();
+    let result = doctor.join().unwrap();
+    let report = result.json();
+    assert!(findings(&report).contains(&("cold_cache".into(), "*".into())), "{}", result.stdout);
+    assert!(report["findings"][0]["evidence"]["summary"].as_str().unwrap().contains("restarted during the check"));
+}
+
+#[test]
+fn writes_refused_with_oom_under_noeviction() {
+    let server = RedisServer::start(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]);
+    let mut app = server.client();
+    let mut refused = 0;
+    for id in 0..2_000 {
+        if set(&mut app, &format!("cart:{id}"), &[b'c'; 4 << 10], None).is_err() {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0);
+    let result = doctor(&server.url(), &[]);
+    let report = result.json();
+    let found = findings(&report);
+    assert!(found.contains(&("failed_write".into(), "*".into())), "{}", result.stdout);
+    assert!(found.contains(&("eviction_policy".into(), "*".into())), "{}", result.stdout);
+    assert_eq!(result.code, 2, "critical");
+}
+
+#[test]
+fn wrongtype_replies() {
+    let server = RedisServer::start(&[]);
+    let mut app = server.client();
+    set(&mut app, "profile:1", b"v", None).unwrap();
+    for _ in 0..5 {
+        assert!(redis::cmd("LPUSH").arg("profile:1").arg("x").query::<i64>(&mut app).is_err());
+    }
+    let report = doctor(&server.url(), &[]).json();
+    let failed = report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "failed_write").expect("a failed_write");
+    assert_eq!(failed["evidence"]["metrics"]["error_kind"], "WRONGTYPE");
+    assert_eq!(failed["evidence"]["metrics"]["count"], 5);
+}
+
+#[test]
+fn volatile_policy_with_keys_that_have_no_ttl() {
+    let server = RedisServer::start(&["--maxmemory", "4mb", "--maxmemory-policy", "volatile-lru"]);
+    let mut app = server.client();
+    for id in 0.. {
+        if set(&mut app, &format!("blob:{id}"), &[b'b'; 8 << 10], None).is_err() {
+            break;
+        }
+        if id > 2_000 {
+            break;
+        }
+    }
+    let result = doctor(&server.url(), &[]);
+    let report = result.json();
+    let policy = report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "eviction_policy").expect("a policy finding");
+    assert!(policy["evidence"]["summary"].as_str().unwrap().contains("no TTL"), "{}", result.stdout);
+    assert_eq!(policy["suggestion"]["parameters"]["patterns_without_ttl"][0], "blob:{num}");
+}
+
+#[test]
+fn disabled_commands_are_skipped_and_said() {
+    let server = RedisServer::start(&["--rename-command", "MEMORY", "", "--rename-command", "OBJECT", "", "--rename-command", "CONFIG", ""]);
+    let mut app = server.client();
+    for id in 0..30 {
+        set(&mut app, &format!("k:{id}"), b"v", None).unwrap();
+    }
+    let result = doctor(&server.url(), &[]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let report = result.json();
+    let skipped = report["server"]["skipped"].to_string();
+    assert!(skipped.contains("MEMORY USAGE refused") && skipped.contains("OBJECT IDLETIME refused"), "{skipped}");
+    assert_eq!(report["patterns"][0]["distinct_keys"], 30);
+    let text = run(&["doctor", &server.url(), "--interval", "1s", "--quiet", "--color", "never"]).stdout;
+    assert!(text.contains("MEMORY USAGE refused"), "{text}");
+}
+
+#[test]
+fn an_unreachable_server_is_a_one_line_error() {
+    let result = doctor(&format!("redis://127.0.0.1:{}", free_port()), &["--timeout", "2s"]);
+    assert_eq!(result.code, 69);
+    assert_eq!(result.stderr.trim().lines().count(), 1, "{}", result.stderr);
+    assert!(result.stderr.contains("cannot reach redis://127.0.0.1:"), "{}", result.stderr);
+}
+
+#[test]
+fn a_wrong_password_is_a_one_line_error() {
+    let server = RedisServer::start(&["--requirepass", "s3cret"]);
+    let result = doctor(&format!("redis://:wrong@127.0.0.1:{}", server.port), &[]);
+    assert_eq!(result.code, 77, "{}", result.stderr);
+    assert_eq!(result.stderr.trim().lines().count(), 1, "{}", result.stderr);
+    assert!(result.stderr.contains("refused the credentials"), "{}", result.stderr);
+    assert!(!result.stderr.contains("wrong"), "the password is not printed: {}", result.stderr);
+    let ok = doctor(&format!("redis://:s3cret@127.0.0.1:{}", server.port), &[]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+}
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let (mut stream, _) = silent.accept().unwrap();
+        sleep(Duration::from_secs(4));
+        let _ = stream.write_all(b"");
+    });
+    let started = Instant::now();
+    let result = doctor(&format!("redis://127.0.0.1:{port}"), &["--timeout", "1s"]);
+    assert_eq!(result.code, 69, "{}", result.stderr);
+    assert!(started.elapsed() < Duration::from_secs(4), "gave up after its timeout");
+    held.join().unwrap();
+}
