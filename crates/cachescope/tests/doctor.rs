@@ -35,7 +35,11 @@ fn get(connection: &mut Connection, key: &str) -> Option<Vec<u8>> {
 }
 
 /// Runs `traffic` on a thread for `duration` while the doctor measures.
-fn during(duration: Duration, server: &RedisServer, traffic: impl Fn(&mut Connection, u64) + Send + 'static) -> std::thread::JoinHandle<()> {
+fn during(
+    duration: Duration,
+    server: &RedisServer,
+    traffic: impl Fn(&mut Connection, u64) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
     let mut connection = server.client();
     std::thread::spawn(move || {
         let end = Instant::now() + duration;
@@ -88,8 +92,18 @@ fn the_doctor_never_writes() {
         .collect();
     // Redis 7.0 counts subcommands under their command (`object`), later versions apart (`object|idletime`).
     let allowed = [
-        "ping", "info", "scan", "type", "pttl", "memory", "memory|usage", "object", "object|idletime", "object|freq",
-        "hello", "client|setinfo",
+        "ping",
+        "info",
+        "scan",
+        "type",
+        "pttl",
+        "memory",
+        "memory|usage",
+        "object",
+        "object|idletime",
+        "object|freq",
+        "hello",
+        "client|setinfo",
     ];
     for command in used {
         assert!(allowed.contains(&command), "the doctor sent {command}");
@@ -111,10 +125,11 @@ fn evictions_at_the_memory_limit() {
     assert!(findings(&report).contains(&("memory_pressure".into(), "*".into())), "{}", result.stdout);
     assert!(report["server"]["evictions_per_second"].as_f64().unwrap() > 0.0);
     assert!(result.code >= 1);
-    let suggested = report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "memory_pressure").unwrap()
-        ["suggestion"]["parameters"]["maxmemory_bytes"]
-        .as_u64()
-        .unwrap();
+    let suggested =
+        report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "memory_pressure").unwrap()["suggestion"]
+            ["parameters"]["maxmemory_bytes"]
+            .as_u64()
+            .unwrap();
     assert!(suggested >= 8 << 20);
 }
 
@@ -193,7 +208,8 @@ fn wrongtype_replies() {
         assert!(redis::cmd("LPUSH").arg("profile:1").arg("x").query::<i64>(&mut app).is_err());
     }
     let report = doctor(&server.url(), &[]).json();
-    let failed = report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "failed_write").expect("a failed_write");
+    let failed =
+        report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "failed_write").expect("a failed_write");
     assert_eq!(failed["evidence"]["metrics"]["error_kind"], "WRONGTYPE");
     assert_eq!(failed["evidence"]["metrics"]["count"], 5);
 }
@@ -212,14 +228,29 @@ fn volatile_policy_with_keys_that_have_no_ttl() {
     }
     let result = doctor(&server.url(), &[]);
     let report = result.json();
-    let policy = report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "eviction_policy").expect("a policy finding");
+    let policy = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["cause"] == "eviction_policy")
+        .expect("a policy finding");
     assert!(policy["evidence"]["summary"].as_str().unwrap().contains("no TTL"), "{}", result.stdout);
     assert_eq!(policy["suggestion"]["parameters"]["patterns_without_ttl"][0], "blob:{num}");
 }
 
 #[test]
 fn disabled_commands_are_skipped_and_said() {
-    let server = RedisServer::start(&["--rename-command", "MEMORY", "", "--rename-command", "OBJECT", "", "--rename-command", "CONFIG", ""]);
+    let server = RedisServer::start(&[
+        "--rename-command",
+        "MEMORY",
+        "",
+        "--rename-command",
+        "OBJECT",
+        "",
+        "--rename-command",
+        "CONFIG",
+        "",
+    ]);
     let mut app = server.client();
     for id in 0..30 {
         set(&mut app, &format!("k:{id}"), b"v", None).unwrap();

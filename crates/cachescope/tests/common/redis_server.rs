@@ -22,6 +22,7 @@ pub fn free_port() -> u16 {
 
 pub struct RedisServer {
     child: Option<Child>,
+    binary: String,
     pub port: u16,
     dir: tempfile::TempDir,
     config: Vec<String>,
@@ -31,8 +32,14 @@ impl RedisServer {
     /// Starts a server with `config` (`["--maxmemory", "4mb"]`), keeping nothing on disk. A free port can be
     /// taken between finding it and using it: then another is tried.
     pub fn start(config: &[&str]) -> RedisServer {
+        RedisServer::start_binary(&server_binary(), config)
+    }
+
+    /// Starts `binary` (a path or a name on the PATH) with `config`.
+    pub fn start_binary(binary: &str, config: &[&str]) -> RedisServer {
         let mut server = RedisServer {
             child: None,
+            binary: binary.to_string(),
             port: 0,
             dir: tempfile::tempdir().expect("a temporary directory"),
             config: config.iter().map(|s| s.to_string()).collect(),
@@ -44,7 +51,7 @@ impl RedisServer {
             }
             server.stop();
         }
-        panic!("{} did not start; is it installed? (apt-get install redis-server)", server_binary());
+        panic!("{} did not start; is it installed? (apt-get install redis-server)", server.binary);
     }
 
     /// Starts the process on `self.port`; false if it did not come up.
@@ -62,12 +69,12 @@ impl RedisServer {
             self.dir.path().display().to_string(),
         ];
         args.extend(self.config.iter().cloned());
-        let child = Command::new(server_binary())
+        let child = Command::new(&self.binary)
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}; install redis-server", server_binary()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}; install redis-server", self.binary));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
