@@ -92,7 +92,9 @@ fn a_maxmemory_too_small_for_the_working_set() {
 #[test]
 fn readers_and_writers_that_disagree_on_the_key() {
     let server = RedisServer::start(&[]);
-    let proxy = Proxy::start(&server.url(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("traffic.trace.zst");
+    let proxy = Proxy::start(&server.url(), &["--record", recording.to_str().unwrap()]);
     let mut app = proxy.client();
     for _ in 0..2 {
         for id in 0..100 {
@@ -103,6 +105,59 @@ fn readers_and_writers_that_disagree_on_the_key() {
     let report = proxy.stop();
     assert_findings(&report, &[("key_mismatch", "users:{num}")]);
     assert_eq!(report["findings"][0]["related_patterns"][0], "user:{num}");
+
+    // The recording analysed later gives the same diagnosis.
+    let replayed = common::run(&["analyze", recording.to_str().unwrap(), "-o", "json"]).json();
+    assert_eq!(replayed["findings"], report["findings"]);
+    assert_eq!(replayed["summary"], report["summary"]);
+    assert_eq!(replayed["notes"]["initial_state"], "unknown");
+}
+
+#[test]
+fn findings_print_live_when_they_change() {
+    use std::io::Read;
+    let server = RedisServer::start(&[]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &server.url(),
+            "-o",
+            "json",
+            "--report-every",
+            "200ms",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let address = line.split("listening on ").nth(1).unwrap().split(',').next().unwrap().to_string();
+    let mut app = redis::Client::open(format!("redis://{address}")).unwrap().get_connection().unwrap();
+    for id in 0..100 {
+        read_through(&mut app, &format!("users:{id}"), &format!("user:{id}"), 100, 3600);
+    }
+    sleep(Duration::from_millis(800));
+    for id in 0..100 {
+        read_through(&mut app, &format!("users:{id}"), &format!("user:{id}"), 100, 3600);
+    }
+    sleep(Duration::from_millis(800));
+    drop(app);
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert!(child.wait().unwrap().success());
+    let documents: Vec<serde_json::Value> =
+        serde_json::Deserializer::from_str(&stdout).into_iter().collect::<Result<_, _>>().unwrap();
+    assert!(documents.len() >= 2, "live updates, then the final report: {stdout}");
+    // A live update only when the findings changed: not one per tick.
+    assert!(documents.len() < 8, "{} documents", documents.len());
+    assert_findings(&documents[0], &[("key_mismatch", "users:{num}")]);
+    assert!(stdout.lines().next().unwrap().ends_with('}'), "live updates are one JSON document per line");
 }
 
 #[test]

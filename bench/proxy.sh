@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The proxy's overhead: redis-benchmark (GET and SET) directly against Redis, through the cachescope proxy with
+# full observation on, and through twemproxy (nutcracker, `redis: true`), in one run, with -P 16 and without.
+# Rounds are interleaved, RUNS times (default 5); figures are medians. The table replaces the block between the
+# `proxy` markers in BENCHMARKS.md.
+#
+#   bash bench/proxy.sh          RUNS=7 REQUESTS=500000 bash bench/proxy.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+REQUESTS=${REQUESTS:-300000}
+CLIENTS=${CLIENTS:-50}
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v nutcracker >/dev/null || { echo "twemproxy is missing: apt-get install nutcracker" >&2; exit 1; }
+command -v redis-benchmark >/dev/null || { echo "redis-benchmark is missing: apt-get install redis-tools" >&2; exit 1; }
+cargo build --release --quiet --bin cachescope
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "nothing on $1" >&2; exit 1; }
+
+REDIS=$(free_port)
+redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
+wait_port "$REDIS"
+
+CACHESCOPE=$(free_port)
+./target/release/cachescope proxy --listen "127.0.0.1:$CACHESCOPE" --upstream "redis://127.0.0.1:$REDIS" \
+    --report-every 1h -o json >"$WORK/cachescope.json" 2>"$WORK/cachescope.log" &
+CACHESCOPE_PID=$!
+wait_port "$CACHESCOPE"
+
+TWEMPROXY=$(free_port)
+cat >"$WORK/nutcracker.yml" <<YAML
+bench:
+  listen: 127.0.0.1:$TWEMPROXY
+  redis: true
+  hash: fnv1a_64
+  distribution: ketama
+  auto_eject_hosts: false
+  timeout: 4000
+  servers:
+   - 127.0.0.1:$REDIS:1
+YAML
+nutcracker -c "$WORK/nutcracker.yml" -s "$(free_port)" -o "$WORK/nutcracker.log" &
+wait_port "$TWEMPROXY"
+
+RESULTS="$WORK/results.tsv"
+for run in $(seq "$RUNS"); do
+    for pipeline in 1 16; do
+        for target in "direct:$REDIS" "cachescope:$CACHESCOPE" "twemproxy:$TWEMPROXY"; do
+            name=${target%%:*}
+            port=${target##*:}
+            redis-benchmark -p "$port" -t get,set -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" -r 100000 --csv 2>/dev/null \
+                | tr -d '"' | awk -F, -v n="$name" -v p="$pipeline" '$1=="SET"||$1=="GET" {print n "\t" p "\t" $1 "\t" $2}' >>"$RESULTS"
+            echo "run $run/$RUNS · -P $pipeline · $name" >&2
+        done
+    done
+done
+kill -INT "$CACHESCOPE_PID"; wait "$CACHESCOPE_PID" || true
+observed=$(python3 -c "import json; r=json.load(open('$WORK/cachescope.json')); print(r['window']['events'])")
+
+python3 - "$RESULTS" "$RUNS" "$REQUESTS" "$CLIENTS" "$observed" <<'PY'
+import statistics, sys, subprocess, datetime, platform, re
+results, runs, requests, clients, observed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+rps = {}
+for line in open(results):
+    target, pipeline, test, value = line.split("\t")
+    rps.setdefault((int(pipeline), test), {}).setdefault(target, []).append(float(value))
+cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
+version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2].removeprefix("v=")
+lines = [
+    f"Measured {datetime.date.today()} on {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores "
+    f"shared by Redis, the proxy and redis-benchmark (Linux {platform.release()}, Redis {version}, nutcracker 0.5.0): "
+    f"`redis-benchmark -t get,set -n {requests} -c {clients} -r 100000`, medians of {runs} interleaved runs. "
+    f"The cachescope proxy analysed every command ({observed:,} events).",
+    "",
+    "| pipeline | command | direct | cachescope proxy | twemproxy | cachescope / direct | cachescope / twemproxy |",
+    "|---|---|---:|---:|---:|---:|---:|",
+]
+for (pipeline, test) in sorted(rps):
+    m = {t: statistics.median(v) for t, v in rps[(pipeline, test)].items()}
+    lines.append(
+        f"| -P {pipeline} | {test} | {m['direct']:,.0f}/s | {m['cachescope']:,.0f}/s | {m['twemproxy']:,.0f}/s "
+        f"| {m['cachescope']/m['direct']:.2f} | {m['cachescope']/m['twemproxy']:.2f} |"
+    )
+block = "\n".join(lines)
+text = open("BENCHMARKS.md").read()
+text = re.sub(r"<!-- proxy:begin -->.*<!-- proxy:end -->", "<!-- proxy:begin -->\n" + block + "\n<!-- proxy:end -->", text, flags=re.S)
+open("BENCHMARKS.md", "w").write(text)
+print(block)
+PY
