@@ -300,3 +300,86 @@ fn a_server_that_never_answers_times_out() {
     assert!(started.elapsed() < Duration::from_secs(4), "gave up after its timeout");
     held.join().unwrap();
 }
+
+#[test]
+fn tls_with_rediss_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes a certificate");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let port = free_port();
+    let mut server = std::process::Command::new(common::redis_server::server_binary())
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--tls-cert-file")
+        .arg(&cert)
+        .arg("--tls-key-file")
+        .arg(&key)
+        .arg("--tls-ca-cert-file")
+        .arg(&cert)
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the TLS server did not start");
+        sleep(Duration::from_millis(50));
+    }
+    let insecure = doctor(&format!("rediss://127.0.0.1:{port}#insecure"), &[]);
+    let refused = doctor(&format!("rediss://127.0.0.1:{port}"), &[]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(insecure.code, 0, "{}", insecure.stderr);
+    assert!(insecure.json()["server"]["version"].as_str().unwrap().starts_with("redis"));
+    assert_eq!(refused.code, 69);
+    assert!(refused.stderr.contains("#insecure"), "the error says how to accept the certificate: {}", refused.stderr);
+}
+
+#[test]
+fn statistics_reset_during_the_check() {
+    let server = RedisServer::start(&[]);
+    let mut app = server.client();
+    set(&mut app, "k", b"v", None).unwrap();
+    for _ in 0..500 {
+        get(&mut app, "k");
+    }
+    let mut resetter = server.client();
+    let reset = std::thread::spawn(move || {
+        sleep(Duration::from_millis(600));
+        let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut resetter).unwrap();
+    });
+    let report = doctor(&server.url(), &["--interval", "1500ms"]).json();
+    reset.join().unwrap();
+    assert_eq!(report["server"]["hit_ratio_now"], serde_json::Value::Null);
+    assert!(report["server"]["notes"].to_string().contains("reset"), "{}", report["server"]);
+}
+
+#[test]
+fn a_replica_is_said_to_be_one() {
+    let primary = RedisServer::start(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
+    let replica = RedisServer::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let report = doctor(&replica.url(), &[]).json();
+    assert_eq!(report["server"]["role"], "slave");
+    assert!(report["server"]["notes"].to_string().contains("replica"), "{}", report["server"]);
+    assert!(findings(&report).iter().all(|(cause, _)| cause != "memory_pressure" && cause != "eviction_policy"));
+}

@@ -274,3 +274,21 @@ fn ctrl_c_lets_commands_in_flight_finish() {
     assert!(reply == b"*-1\r\n" || reply == b"_\r\n", "the blocked command got its (empty) reply: {reply:?}");
     assert_eq!(report["version"], 1);
 }
+
+#[test]
+fn auth_passes_through_and_the_watcher_uses_the_urls_credentials() {
+    let server = RedisServer::start(&["--requirepass", "s3cret", "--maxmemory", "8mb"]);
+    let proxy = Proxy::start(&format!("redis://:s3cret@127.0.0.1:{}", server.port), &[]);
+    let mut refused = connect(&proxy.address);
+    refused.write_all(&command(&[b"GET", b"a"])).unwrap();
+    assert!(read_replies(&mut refused, 1).starts_with(b"-NOAUTH"));
+    let mut app = redis::Client::open(format!("redis://:s3cret@{}", proxy.address)).unwrap().get_connection().unwrap();
+    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut app).unwrap();
+    let value: String = redis::cmd("GET").arg("a").query(&mut app).unwrap();
+    assert_eq!(value, "1");
+    std::thread::sleep(Duration::from_millis(1_500));
+    drop(app);
+    let report = proxy.stop();
+    assert_eq!(report["summary"]["hits"], 1);
+    assert_eq!(report["notes"]["cache_capacity_bytes"], 8 << 20, "the watcher authenticated and read maxmemory");
+}

@@ -34,6 +34,12 @@ fn explain(url: &RedisUrl, error: redis::RedisError) -> anyhow::Error {
         ))
         .into();
     }
+    if text.contains("certificate") {
+        return Unavailable(format!(
+            "cannot reach {url}: {text} (for a self-signed certificate, add #insecure to the URL: {url}#insecure)"
+        ))
+        .into();
+    }
     if error.is_timeout() {
         return Unavailable(format!("{url} did not answer in time: {text}")).into();
     }
