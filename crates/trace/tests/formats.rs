@@ -3,55 +3,18 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use cachescope_core::{Command, ErrorKind, Event, FlushScope, InitialState, Outcome, TtlChange, WriteCondition};
+use cachescope_core::{Command, ErrorKind, FlushScope, InitialState, Outcome, OwnedEvent, TtlChange, WriteCondition};
 use cachescope_trace::{Location, TraceError, TraceFormat, TraceHeader, TraceReader, TraceWriter};
 use proptest::prelude::*;
 
-#[derive(Debug, Clone, PartialEq)]
-struct Owned {
-    time: u64,
-    client: u32,
-    db: u32,
-    command: Command,
-    key: Vec<u8>,
-    outcome: Outcome,
-    ttl: TtlChange,
-    value_size: u32,
-}
-
-impl Owned {
-    fn from(event: &Event<'_>) -> Owned {
-        Owned {
-            time: event.time,
-            client: event.client,
-            db: event.db,
-            command: event.command,
-            key: event.key.to_vec(),
-            outcome: event.outcome,
-            ttl: event.ttl,
-            value_size: event.value_size,
-        }
-    }
-
-    fn event(&self) -> Event<'_> {
-        Event {
-            time: self.time,
-            client: self.client,
-            db: self.db,
-            command: self.command,
-            key: &self.key,
-            outcome: self.outcome,
-            ttl: self.ttl,
-            value_size: self.value_size,
-        }
-    }
-}
+/// Events with their keys, to compare what was written with what is read back.
+type Owned = OwnedEvent;
 
 fn read_all(path: &Path, format: Option<TraceFormat>) -> Result<Vec<Owned>, TraceError> {
     let mut reader = TraceReader::open(path, format)?;
     let mut events = Vec::new();
     while let Some(event) = reader.next_event()? {
-        events.push(Owned::from(&event));
+        events.push(OwnedEvent::from(&event));
     }
     Ok(events)
 }
@@ -59,7 +22,7 @@ fn read_all(path: &Path, format: Option<TraceFormat>) -> Result<Vec<Owned>, Trac
 fn write_all(path: &Path, format: TraceFormat, header: &TraceHeader, events: &[Owned]) {
     let mut writer = TraceWriter::create(path, format, header).unwrap();
     for event in events {
-        writer.write(&event.event()).unwrap();
+        writer.write(&event.as_event()).unwrap();
     }
     writer.finish().unwrap();
 }
