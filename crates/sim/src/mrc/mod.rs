@@ -1,0 +1,14 @@
+//! Miss-ratio curves: the miss ratio an LRU cache would have at every size, from one pass over a trace.
+//!
+//! [`stack`] computes exact LRU stack distances in O(log n) per request; [`shards`] follows all keys or a
+//! spatial sample of them (SHARDS, fixed rate or fixed size); [`curve`] holds the distances' distribution and
+//! reads miss ratios off it.
+
+pub mod curve;
+mod fenwick;
+pub mod shards;
+pub mod stack;
+
+pub use curve::{Curve, log_sizes, mean_absolute_error};
+pub use shards::{Sampled, Sampling, Shards};
+pub use stack::StackDistances;
