@@ -150,7 +150,8 @@ pub struct AnalyzeArgs {
     #[arg(value_name = "TRACE")]
     pub trace: PathBuf,
 
-    /// The trace's format, when recognising it is not enough: cachescope, cachescope-compact, twitter-csv.
+    /// The trace's format, when recognising it is not enough: cachescope, cachescope-compact, twitter-csv, arc,
+    /// oracle-general, csv (with --csv-columns).
     #[arg(long, short, value_parser = parse_format, value_name = "FORMAT")]
     pub format: Option<TraceFormat>,
 
@@ -158,6 +159,10 @@ pub struct AnalyzeArgs {
     /// Default: unbounded.
     #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
     pub cache_size: Option<u64>,
+
+    /// With --format csv: which columns hold the key, the time (seconds) and the size, 1-based (`key=5,time=2,size=4`).
+    #[arg(long, value_parser = parse_columns, value_name = "COLUMNS")]
+    pub csv_columns: Option<cachescope_trace::Columns>,
 
     /// Count and report malformed lines instead of stopping at the first one.
     #[arg(long)]
@@ -224,6 +229,10 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
         .with_binary()
         .parse_size(text)
         .map_err(|e| format!("{e}: expected a size such as 67108864, 64MiB, 512mb or 2gb"))
+}
+
+fn parse_columns(text: &str) -> Result<cachescope_trace::Columns, String> {
+    text.parse()
 }
 
 fn parse_format(text: &str) -> Result<TraceFormat, String> {

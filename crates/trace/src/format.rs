@@ -15,18 +15,42 @@ pub enum TraceFormat {
     CachescopeCompact,
     /// Twitter's cache-trace CSV: `timestamp,key,key size,value size,client id,operation,TTL`.
     TwitterCsv,
+    /// The ARC traces' `start_block n_blocks ignore request_no` (the OLTP trace).
+    Arc,
+    /// libCacheSim's `oracleGeneral` binary records.
+    OracleGeneral,
+    /// Any CSV, with its columns named by `--csv-columns`.
+    Csv,
 }
 
 impl TraceFormat {
-    pub const ALL: [TraceFormat; 3] =
-        [TraceFormat::Cachescope, TraceFormat::CachescopeCompact, TraceFormat::TwitterCsv];
+    pub const ALL: [TraceFormat; 6] = [
+        TraceFormat::Cachescope,
+        TraceFormat::CachescopeCompact,
+        TraceFormat::TwitterCsv,
+        TraceFormat::Arc,
+        TraceFormat::OracleGeneral,
+        TraceFormat::Csv,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             TraceFormat::Cachescope => "cachescope",
             TraceFormat::CachescopeCompact => "cachescope-compact",
             TraceFormat::TwitterCsv => "twitter-csv",
+            TraceFormat::Arc => "arc",
+            TraceFormat::OracleGeneral => "oracle-general",
+            TraceFormat::Csv => "csv",
         }
+    }
+
+    /// Recognises a format from the first bytes of a (decompressed) file and its name (libCacheSim's binary
+    /// traces carry no magic; their names say `oracleGeneral`).
+    pub fn detect_file(head: &[u8], name: &str) -> Option<TraceFormat> {
+        if name.contains("oracleGeneral") {
+            return Some(TraceFormat::OracleGeneral);
+        }
+        TraceFormat::detect(head)
     }
 
     /// Recognises a format from the first bytes of a (decompressed) file.
@@ -42,7 +66,10 @@ impl TraceFormat {
         if first_line.starts_with(b"timestamp") {
             first_line = lines.next().unwrap_or_default();
         }
-        twitter::looks_like_line(first_line).then_some(TraceFormat::TwitterCsv)
+        if twitter::looks_like_line(first_line) {
+            return Some(TraceFormat::TwitterCsv);
+        }
+        crate::arc::looks_like_line(first_line).then_some(TraceFormat::Arc)
     }
 }
 

@@ -11,6 +11,9 @@ pub struct TraceHeader {
     pub cache_capacity: Option<u64>,
     /// Free text: what recorded the trace.
     pub source: Option<String>,
+    /// Requests only, each caching its object on a miss (block traces, libCacheSim's traces): a model replaying
+    /// them writes after every miss. Set by the readers of such formats, never written to a file.
+    pub read_through: bool,
 }
 
 impl TraceHeader {

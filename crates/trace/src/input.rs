@@ -8,10 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cachescope_core::Event;
 
+use crate::arc::ArcReader;
+use crate::columns::{Columns, ColumnsReader};
 use crate::compact::CompactReader;
 use crate::error::{TraceError, shown};
 use crate::format::TraceFormat;
 use crate::header::TraceHeader;
+use crate::oracle::OracleReader;
 use crate::text::TextReader;
 use crate::twitter::TwitterReader;
 
@@ -83,6 +86,9 @@ enum Reader {
     Text(TextReader<Input>),
     Compact(CompactReader<Input>),
     Twitter(TwitterReader<Input>),
+    Arc(ArcReader<Input>),
+    Oracle(OracleReader<Input>),
+    Columns(ColumnsReader<Input>),
 }
 
 /// A trace being read, whatever its format.
@@ -97,6 +103,16 @@ impl TraceReader {
     /// Opens `path`, recognising its format unless `format` names it. `.zst` files (any name: the content
     /// tells) are decompressed on the fly.
     pub fn open(path: &Path, format: Option<TraceFormat>) -> Result<TraceReader, TraceError> {
+        TraceReader::open_with_columns(path, format, None)
+    }
+
+    /// Opens `path` as [`TraceReader::open`] does; `columns` says what the columns of a plain CSV hold (needed for
+    /// [`TraceFormat::Csv`]).
+    pub fn open_with_columns(
+        path: &Path,
+        format: Option<TraceFormat>,
+        columns: Option<Columns>,
+    ) -> Result<TraceReader, TraceError> {
         let io_error = |source| TraceError::Io { path: path.to_path_buf(), source };
         let mut file = File::open(path).map_err(io_error)?;
         let total = file.metadata().map_err(io_error)?.len();
@@ -119,7 +135,8 @@ impl TraceReader {
             Some(format) => format,
             None => {
                 let head = input.fill_buf().map_err(io_error)?;
-                TraceFormat::detect(head).ok_or_else(|| TraceError::UnknownFormat {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                TraceFormat::detect_file(head, &name).ok_or_else(|| TraceError::UnknownFormat {
                     path: path.to_path_buf(),
                     found: match head.split(|&b| b == b'\n').next() {
                         Some(line) if !line.is_empty() => format!("it starts with {}", shown(line)),
@@ -132,6 +149,17 @@ impl TraceReader {
             TraceFormat::Cachescope => Reader::Text(TextReader::new(input, path)?),
             TraceFormat::CachescopeCompact => Reader::Compact(CompactReader::new(input, path)?),
             TraceFormat::TwitterCsv => Reader::Twitter(TwitterReader::new(input, path)),
+            TraceFormat::Arc => Reader::Arc(ArcReader::new(input, path)),
+            TraceFormat::OracleGeneral => Reader::Oracle(OracleReader::new(input, path)),
+            TraceFormat::Csv => match columns {
+                Some(columns) => Reader::Columns(ColumnsReader::new(input, path, columns)),
+                None => {
+                    return Err(TraceError::UnknownFormat {
+                        path: path.to_path_buf(),
+                        found: "a plain CSV needs its columns named: --csv-columns key=N[,time=N][,size=N]".into(),
+                    });
+                }
+            },
         };
         Ok(TraceReader { reader, format, compressed, progress: Progress { read, total } })
     }
@@ -149,6 +177,9 @@ impl TraceReader {
             Reader::Text(r) => r.header(),
             Reader::Compact(r) => r.header(),
             Reader::Twitter(r) => r.header(),
+            Reader::Arc(r) => r.header(),
+            Reader::Oracle(r) => r.header(),
+            Reader::Columns(r) => r.header(),
         }
     }
 
@@ -159,6 +190,9 @@ impl TraceReader {
             Reader::Text(r) => r.next_event(),
             Reader::Compact(r) => r.next_event(),
             Reader::Twitter(r) => r.next_event(),
+            Reader::Arc(r) => r.next_event(),
+            Reader::Oracle(r) => r.next_event(),
+            Reader::Columns(r) => r.next_event(),
         }
     }
 
@@ -169,6 +203,9 @@ impl TraceReader {
             Reader::Compact(r) => Batch::Many(r.next_batch()?),
             Reader::Text(r) => Batch::One(r.next_event()?),
             Reader::Twitter(r) => Batch::One(r.next_event()?),
+            Reader::Arc(r) => Batch::One(r.next_event()?),
+            Reader::Oracle(r) => Batch::One(r.next_event()?),
+            Reader::Columns(r) => Batch::One(r.next_event()?),
         })
     }
 

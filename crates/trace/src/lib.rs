@@ -7,16 +7,20 @@
 //! [`TraceReader::open`] recognises the format and decompresses zstd; [`TraceWriter::create`] records. Errors
 //! name the file and the line (or byte) and say what was expected there.
 
+pub mod arc;
 mod codes;
+pub mod columns;
 pub mod compact;
 mod error;
 mod format;
 mod header;
 mod input;
+pub mod oracle;
 mod output;
 pub mod text;
 pub mod twitter;
 
+pub use columns::Columns;
 pub use error::{Location, TraceError};
 pub use format::TraceFormat;
 pub use header::TraceHeader;

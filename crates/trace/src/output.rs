@@ -63,10 +63,10 @@ impl TraceWriter {
         let writer = match format {
             TraceFormat::Cachescope => Writer::Text(TextWriter::new(sink, header)?),
             TraceFormat::CachescopeCompact => Writer::Compact(CompactWriter::new(sink, header)?),
-            TraceFormat::TwitterCsv => {
+            TraceFormat::TwitterCsv | TraceFormat::Arc | TraceFormat::OracleGeneral | TraceFormat::Csv => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
-                    "traces are recorded in the cachescope formats; the Twitter CSV has no outcomes",
+                    "traces are recorded in the cachescope formats; the others have no outcomes",
                 ));
             }
         };

@@ -12,23 +12,24 @@ use crate::sources::replay::{ReplayOptions, replay};
 use crate::terminal;
 
 pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
-    let mut reader = TraceReader::open(&args.trace, args.format)?;
+    let mut reader = TraceReader::open_with_columns(&args.trace, args.format, args.csv_columns)?;
     let format = reader.format();
     // A trace of requests only is replayed through a model that starts empty.
-    let initial_state =
-        if format == TraceFormat::TwitterCsv { InitialState::Empty } else { reader.header().initial_state };
+    let requests_only = format == TraceFormat::TwitterCsv || reader.header().read_through;
+    let initial_state = if requests_only { InitialState::Empty } else { reader.header().initial_state };
     let mut config = engine_config(&args.engine, initial_state)?;
-    config.cache_capacity = if format == TraceFormat::TwitterCsv {
-        args.cache_size
-    } else {
-        args.cache_size.or(reader.header().cache_capacity)
-    };
+    config.cache_capacity =
+        if requests_only { args.cache_size } else { args.cache_size.or(reader.header().cache_capacity) };
     let mut engine = Engine::new(config);
 
     let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
     bar.set_message(format!("reading {}", args.trace.display()));
     let model_size = args.cache_size.or(reader.header().cache_capacity);
-    let options = ReplayOptions { skip_bad_lines: args.skip_bad_lines, cache_size: model_size };
+    let options = ReplayOptions {
+        skip_bad_lines: args.skip_bad_lines,
+        cache_size: model_size,
+        read_through: reader.header().read_through,
+    };
     let replayed = replay(&mut reader, &mut engine, &options, &bar)
         .with_context(|| format!("analysing {}", args.trace.display()))?;
     bar.finish_and_clear();

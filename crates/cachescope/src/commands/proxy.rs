@@ -42,6 +42,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
             initial_state: InitialState::Unknown,
             cache_capacity: None,
             source: Some(format!("cachescope proxy {listening} -> {upstream}")),
+            read_through: false,
         };
         (path.clone(), args.record_format, header)
     });

@@ -3,7 +3,7 @@
 //! `--cache-size` bytes would.
 
 use anyhow::Result;
-use cachescope_core::{Engine, InitialState, Outcome};
+use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange};
 use cachescope_sim::{CacheModel, LruCache};
 use cachescope_trace::{TraceError, TraceReader};
 use indicatif::ProgressBar;
@@ -23,6 +23,8 @@ pub struct ReplayOptions {
     /// Memory of the model for events without outcomes (`--cache-size`, else the trace's own `#cache-capacity`);
     /// None: unbounded.
     pub cache_size: Option<u64>,
+    /// Each read that misses brings its object into the cache (the trace's header says so).
+    pub read_through: bool,
 }
 
 /// Errors past the first few skipped lines are counted, not printed.
@@ -66,6 +68,16 @@ pub fn replay(
                     event.outcome = outcome;
                 }
                 engine.observe(&event);
+                // Block traces and libCacheSim's: a miss brings the object in.
+                if options.read_through && event.command == Command::Read && event.outcome == Outcome::Miss {
+                    let mut fill =
+                        Event::write(event.time, event.key, TtlChange::Persist).with_value_size(event.value_size);
+                    fill.client = event.client;
+                    fill.db = event.db;
+                    fill.outcome = Outcome::Unobserved;
+                    fill.outcome = cache.apply(&fill);
+                    engine.observe(&fill);
+                }
             }
         }
         let before = replayed.events;

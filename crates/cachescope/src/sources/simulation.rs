@@ -22,6 +22,7 @@ pub fn simulate(
                 initial_state: InitialState::Empty,
                 cache_capacity: Some(scenario.cache_capacity),
                 source: Some(format!("cachescope demo --scenario {} --seed {}", scenario.name, scenario.seed)),
+                read_through: false,
             };
             Some(
                 TraceWriter::create(path, format, &header)

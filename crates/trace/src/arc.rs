@@ -1,0 +1,100 @@
+//! The ARC traces' format (Megiddo and Modha, FAST 2003; the OLTP trace): `start_block n_blocks ignore
+//! request_no` per line, separated by spaces. A line stands for `n_blocks` page requests, `start_block` to
+//! `start_block + n_blocks - 1`. There are no outcomes and no times: every request is a read that caches its page
+//! on a miss (read-through), and request i happens at i microseconds.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use cachescope_core::{Command, Event, Outcome, TtlChange};
+
+use crate::error::{Location, TraceError, shown};
+use crate::header::TraceHeader;
+use crate::text::parse_u64;
+
+pub struct ArcReader<R> {
+    input: R,
+    path: PathBuf,
+    header: TraceHeader,
+    line: Vec<u8>,
+    line_number: u64,
+    /// Pages of the current line still to hand out.
+    next_block: u64,
+    end_block: u64,
+    requests: u64,
+    key: Vec<u8>,
+}
+
+/// Whether a line looks like one of this format.
+pub fn looks_like_line(line: &[u8]) -> bool {
+    let fields: Vec<&[u8]> = line.split(|b| *b == b' ').filter(|f| !f.is_empty()).collect();
+    fields.len() == 4 && fields.iter().all(|f| parse_u64(f.strip_suffix(b"\r").unwrap_or(f)).is_some())
+}
+
+impl<R: BufRead> ArcReader<R> {
+    pub fn new(input: R, path: &Path) -> Self {
+        ArcReader {
+            input,
+            path: path.to_path_buf(),
+            header: TraceHeader { read_through: true, ..TraceHeader::default() },
+            line: Vec::new(),
+            line_number: 0,
+            next_block: 0,
+            end_block: 0,
+            requests: 0,
+            key: Vec::new(),
+        }
+    }
+
+    pub fn header(&self) -> &TraceHeader {
+        &self.header
+    }
+
+    pub fn next_event(&mut self) -> Result<Option<Event<'_>>, TraceError> {
+        while self.next_block == self.end_block {
+            self.line.clear();
+            let read = self
+                .input
+                .read_until(b'\n', &mut self.line)
+                .map_err(|source| TraceError::Io { path: self.path.clone(), source })?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.line_number += 1;
+            let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let mut fields = line.split(|b| *b == b' ').filter(|f| !f.is_empty());
+            let (start, count) = match (fields.next().and_then(parse_u64), fields.next().and_then(parse_u64)) {
+                (Some(start), Some(count)) => (start, count),
+                _ => {
+                    return Err(TraceError::Malformed {
+                        path: self.path.clone(),
+                        location: Location::Line(self.line_number),
+                        expected: "`start_block n_blocks ignore request_no` (numbers separated by spaces)".into(),
+                        found: shown(line),
+                    });
+                }
+            };
+            self.next_block = start;
+            self.end_block = start.saturating_add(count);
+        }
+        let block = self.next_block;
+        self.next_block += 1;
+        self.requests += 1;
+        self.key.clear();
+        self.key.extend_from_slice(block.to_string().as_bytes());
+        Ok(Some(Event {
+            time: self.requests,
+            client: 0,
+            db: 0,
+            command: Command::Read,
+            key: &self.key,
+            outcome: Outcome::Unobserved,
+            ttl: TtlChange::Keep,
+            value_size: 0,
+        }))
+    }
+}
