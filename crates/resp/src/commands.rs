@@ -52,8 +52,11 @@ pub enum Store {
     PairsIfAbsent,
     /// HSETNX key field value: `:1` when stored; the key's TTL stays.
     FieldIfAbsent,
-    /// Everything else that changes a key in place (APPEND, INCR, HSET, LPUSH, SADD...): its TTL stays.
+    /// Everything else that adds to a key in place (APPEND, INCR, HSET, LPUSH, SADD...): its TTL stays.
+    /// Commands that take from a key (LPOP, SREM, HDEL...) are not writes of a cache and are not listed.
     InPlace,
+    /// LPUSHX, RPUSHX: `:0` when the key did not exist, and nothing was stored.
+    InPlaceIfPresent,
 }
 
 /// How an expiry command gives its time.
@@ -77,6 +80,8 @@ pub enum Control {
     LeavesRequestReply,
     /// CLIENT: `CLIENT REPLY OFF|SKIP|ON` decides which commands get replies.
     Client,
+    /// UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE: outside subscribe mode, one reply per channel.
+    Unsubscribe,
     Reset,
 }
 
@@ -162,27 +167,21 @@ pub const TABLE: &[CommandSpec] = &[
     spec("HSETNX", Write(FieldIfAbsent), First),
     spec("HINCRBY", Write(InPlace), First),
     spec("HINCRBYFLOAT", Write(InPlace), First),
-    spec("HDEL", Write(InPlace), First),
     // Lists.
     spec("LRANGE", Read(NotEmpty), First),
     spec("LINDEX", Read(NotNil), First),
     spec("LLEN", Read(NonZero), First),
     spec("LPUSH", Write(InPlace), First),
     spec("RPUSH", Write(InPlace), First),
-    spec("LPUSHX", Write(InPlace), First),
-    spec("RPUSHX", Write(InPlace), First),
+    spec("LPUSHX", Write(InPlaceIfPresent), First),
+    spec("RPUSHX", Write(InPlaceIfPresent), First),
     spec("LSET", Write(InPlace), First),
-    spec("LTRIM", Write(InPlace), First),
-    spec("LPOP", Write(InPlace), First),
-    spec("RPOP", Write(InPlace), First),
     // Sets.
     spec("SMEMBERS", Read(NotEmpty), First),
     spec("SISMEMBER", Read(NonZero), First),
     spec("SCARD", Read(NonZero), First),
     spec("SRANDMEMBER", Read(NotEmpty), First),
     spec("SADD", Write(InPlace), First),
-    spec("SREM", Write(InPlace), First),
-    spec("SPOP", Write(InPlace), First),
     // Sorted sets.
     spec("ZRANGE", Read(NotEmpty), First),
     spec("ZREVRANGE", Read(NotEmpty), First),
@@ -192,7 +191,6 @@ pub const TABLE: &[CommandSpec] = &[
     spec("ZRANK", Read(NotNil), First),
     spec("ZCARD", Read(NonZero), First),
     spec("ZADD", Write(InPlace), First),
-    spec("ZREM", Write(InPlace), First),
     spec("ZINCRBY", Write(InPlace), First),
     // Server and connection.
     spec("FLUSHDB", Flush(cachescope_core::FlushScope::Db), Keys::None),
@@ -206,6 +204,9 @@ pub const TABLE: &[CommandSpec] = &[
     spec("SSUBSCRIBE", Control(self::Control::LeavesRequestReply), Keys::None),
     spec("MONITOR", Control(self::Control::LeavesRequestReply), Keys::None),
     spec("CLIENT", Control(self::Control::Client), Keys::None),
+    spec("UNSUBSCRIBE", Control(self::Control::Unsubscribe), Keys::None),
+    spec("PUNSUBSCRIBE", Control(self::Control::Unsubscribe), Keys::None),
+    spec("SUNSUBSCRIBE", Control(self::Control::Unsubscribe), Keys::None),
     spec("RESET", Control(self::Control::Reset), Keys::None),
 ];
 

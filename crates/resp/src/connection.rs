@@ -1,23 +1,30 @@
 //! One client connection as the proxy sees it: commands one way, replies the other, paired in order.
 //!
 //! Replies come in the order of their commands (pipelining included), except that `CLIENT REPLY OFF|SKIP`
-//! silences some, a transaction answers `+QUEUED` and gives the real replies in `EXEC`'s array, and RESP3 pushes
-//! arrive without a command. Pub/sub and `MONITOR` leave request-reply altogether: analysis stops there, as it
-//! does on anything the scanners cannot follow. Stopping analysis never touches the bytes, which the proxy
-//! forwards whatever happens here.
+//! silences some, a transaction answers `+QUEUED` and gives the real replies in `EXEC`'s array, `UNSUBSCRIBE`
+//! outside subscribe mode answers once per channel, and RESP3 pushes arrive without a command. Pub/sub and
+//! `MONITOR` leave request-reply altogether: analysis stops there, as it does on anything the scanners cannot
+//! follow. Stopping analysis never touches the bytes, which the proxy forwards whatever happens here.
+//!
+//! Connection state that affects later commands (`SELECT`, `RESET`, `DISCARD` of a transaction that selected a
+//! database) takes effect when the command is sent, as the server applies it before the commands pipelined
+//! after it.
 
 use std::collections::VecDeque;
 
 use cachescope_core::{Micros, OwnedEvent};
 
-use crate::commands::{Access, CommandSpec, Control, lookup};
+use crate::commands::{Access, CommandSpec, Control, key_indexes, lookup};
 use crate::interpret::{Context, interpret};
 use crate::reply::{Reply, ReplyScanner, Value};
 use crate::request::{Request, RequestScanner};
 
 /// Commands waiting for their replies, at most: past it the client is not reading replies, and following it
 /// would cost memory without bound.
-const MAX_PENDING: usize = 100_000;
+const MAX_PENDING: usize = 10_000;
+/// Arguments that are not keys are kept only up to this length (options, counts); longer ones (values) keep
+/// only their length.
+const KEPT_NON_KEY: usize = 64;
 
 #[derive(Debug)]
 struct Pending {
@@ -25,8 +32,8 @@ struct Pending {
     spec: Option<&'static CommandSpec>,
     /// The database the command runs in.
     db: u32,
-    /// False under `CLIENT REPLY OFF` or `SKIP`: the server sends nothing back.
-    expects_reply: bool,
+    /// Replies it gets: 0 under `CLIENT REPLY OFF` or `SKIP`, one per channel for UNSUBSCRIBE, else 1.
+    replies: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +52,14 @@ pub struct Connection {
     parsed_requests: Vec<Request>,
     parsed_replies: Vec<Reply>,
     pending: VecDeque<Pending>,
+    /// Replies the pending commands still get (kept as a count: checked after every reply).
+    awaiting: usize,
     /// Commands queued since MULTI, once its `+OK` came.
     transaction: Option<Vec<Pending>>,
-    /// The database of the next command (SELECT takes effect for the commands sent after it).
+    /// The database of the next command.
     db: u32,
+    /// The database when MULTI was sent: DISCARD returns to it.
+    db_before_multi: Option<u32>,
     reply_mode: ReplyMode,
     /// Why analysis stopped, once it did.
     stopped: Option<&'static str>,
@@ -56,7 +67,6 @@ pub struct Connection {
     /// replies, then analysis stops.
     leaving: Option<&'static str>,
     commands: u64,
-    replies_seen: u64,
 }
 
 impl Connection {
@@ -68,13 +78,14 @@ impl Connection {
             parsed_requests: Vec::new(),
             parsed_replies: Vec::new(),
             pending: VecDeque::new(),
+            awaiting: 0,
             transaction: None,
             db: 0,
+            db_before_multi: None,
             reply_mode: ReplyMode::On,
             stopped: None,
             leaving: None,
             commands: 0,
-            replies_seen: 0,
         }
     }
 
@@ -87,9 +98,9 @@ impl Connection {
         self.commands
     }
 
-    /// Commands sent and not answered yet (those that expect an answer).
+    /// Replies the commands sent still get.
     pub fn awaiting_replies(&self) -> usize {
-        self.pending.iter().filter(|p| p.expects_reply).count()
+        self.awaiting
     }
 
     /// Whether the server's stream sits between two replies: a reply can be inserted there.
@@ -101,6 +112,7 @@ impl Connection {
         if self.stopped.is_none() {
             self.stopped = Some(why);
             self.pending.clear();
+            self.awaiting = 0;
             self.transaction = None;
         }
     }
@@ -120,23 +132,28 @@ impl Connection {
         self.parsed_requests = requests;
     }
 
-    fn command(&mut self, request: Request) {
+    fn command(&mut self, mut request: Request) {
         if self.stopped.is_some() || self.leaving.is_some() {
             return;
         }
         self.commands += 1;
         let spec = request.args.first().and_then(|name| lookup(&name.bytes));
-        let mut expects_reply = self.reply_mode == ReplyMode::On;
+        let mut replies = u32::from(self.reply_mode == ReplyMode::On);
         if self.reply_mode == ReplyMode::Skip {
             self.reply_mode = ReplyMode::On;
         }
+        let db = self.db;
         match spec.map(|s| s.access) {
             Some(Access::Control(Control::LeavesRequestReply)) => {
                 self.leaving = Some("the client subscribed or ran MONITOR");
-                if self.awaiting_replies() == 0 {
+                if self.awaiting == 0 {
                     self.stop("the client subscribed or ran MONITOR");
                 }
                 return;
+            }
+            Some(Access::Control(Control::Unsubscribe)) => {
+                // Outside subscribe mode each channel gets its own reply (one when none is named).
+                replies *= (request.args.len() as u32).saturating_sub(1).max(1);
             }
             Some(Access::Control(Control::Client))
                 if request.arg(1).is_some_and(|a| a.eq_ignore_ascii_case(b"REPLY")) =>
@@ -144,40 +161,47 @@ impl Connection {
                 match request.arg(2).map(|a| a.to_ascii_uppercase()).as_deref() {
                     Some(b"OFF") => {
                         self.reply_mode = ReplyMode::Off;
-                        expects_reply = false;
+                        replies = 0;
                     }
-                    Some(b"SKIP") => {
+                    Some(b"SKIP") if self.reply_mode != ReplyMode::Off => {
                         self.reply_mode = ReplyMode::Skip;
-                        expects_reply = false;
+                        replies = 0;
                     }
                     Some(b"ON") => {
                         self.reply_mode = ReplyMode::On;
-                        expects_reply = true;
+                        replies = 1;
                     }
                     _ => {}
                 }
             }
             Some(Access::Control(Control::Select)) => {
-                if let Some(db) = request.arg(1).and_then(|a| std::str::from_utf8(a).ok()?.parse().ok()) {
-                    // Inside a transaction SELECT runs at EXEC; commands queued after it still use it.
-                    let db_of_this = self.db;
-                    self.db = db;
-                    self.push(Pending { request, spec, db: db_of_this, expects_reply });
-                    return;
+                if let Some(selected) = request.arg(1).and_then(|a| std::str::from_utf8(a).ok()?.parse().ok()) {
+                    self.db = selected;
                 }
+            }
+            Some(Access::Control(Control::Multi)) => self.db_before_multi = Some(self.db),
+            Some(Access::Control(Control::Discard)) => {
+                if let Some(db) = self.db_before_multi.take() {
+                    self.db = db;
+                }
+            }
+            Some(Access::Control(Control::Exec)) => self.db_before_multi = None,
+            Some(Access::Control(Control::Reset)) => {
+                // RESET is answered even under CLIENT REPLY OFF, and returns the connection to its defaults.
+                self.db = 0;
+                self.db_before_multi = None;
+                self.reply_mode = ReplyMode::On;
+                replies = 1;
             }
             _ => {}
         }
-        let db = self.db;
-        self.push(Pending { request, spec, db, expects_reply });
-    }
-
-    fn push(&mut self, pending: Pending) {
+        compact(&mut request, spec);
         if self.pending.len() >= MAX_PENDING {
             self.stop("the client does not read its replies");
             return;
         }
-        self.pending.push_back(pending);
+        self.awaiting += replies as usize;
+        self.pending.push_back(Pending { request, spec, db, replies });
     }
 
     /// Bytes the server sent; the events of the replies they complete go to `out`. `now` is the wall clock in
@@ -200,42 +224,42 @@ impl Connection {
         if self.stopped.is_some() || reply.push {
             return;
         }
-        self.replies_seen += 1;
-        while self.pending.front().is_some_and(|p| !p.expects_reply) {
+        while self.pending.front().is_some_and(|p| p.replies == 0) {
             self.pending.pop_front();
         }
-        let Some(pending) = self.pending.pop_front() else {
+        let Some(front) = self.pending.front_mut() else {
             self.stop(self.leaving.unwrap_or("a reply came that no command asked for"));
             return;
         };
+        self.awaiting -= 1;
+        front.replies -= 1;
+        if front.replies > 0 {
+            return; // one of several replies (UNSUBSCRIBE of several channels)
+        }
+        let pending = self.pending.pop_front().expect("just looked");
         if let Some(why) = self.leaving
-            && self.awaiting_replies() == 0
+            && self.awaiting == 0
         {
             self.stop(why);
         }
         let context = Context { time: now, client: self.client, db: pending.db, unix_ms: now / 1000 };
-        let Some(spec) = pending.spec else {
-            return;
-        };
-        match spec.access {
-            Access::Control(Control::Multi) => {
+        let access = pending.spec.map(|s| s.access);
+        match access {
+            Some(Access::Control(Control::Multi)) => {
                 if matches!(reply.value, Value::Simple(_)) {
                     self.transaction = Some(Vec::new());
                 }
             }
-            Access::Control(Control::Discard) => self.transaction = None,
-            Access::Control(Control::Reset) => {
-                self.transaction = None;
-                self.db = 0;
-                self.reply_mode = ReplyMode::On;
-            }
-            Access::Control(Control::Exec) => {
+            Some(Access::Control(Control::Discard)) => self.transaction = None,
+            Some(Access::Control(Control::Reset)) => self.transaction = None,
+            Some(Access::Control(Control::Exec)) => {
                 let Some(queued) = self.transaction.take() else { return };
                 if !matches!(reply.value, Value::Aggregate(_)) {
                     return; // aborted (WATCH) or refused (EXECABORT)
                 }
-                // EXEC's array holds each queued command's reply; nested arrays (MGET inside MULTI) are summarised,
-                // so per-key details of those are not known.
+                // EXEC's array holds each queued command's reply, in order: every queued command takes its place,
+                // known or not. Nested arrays (MGET inside MULTI) are summarised, so their per-key details are not
+                // known and such reads are left out.
                 for (pending, value) in queued.into_iter().zip(reply.elements) {
                     if let Some(spec) = pending.spec {
                         let inner = Reply { value, elements: Vec::new(), push: false, bytes: 0 };
@@ -244,12 +268,25 @@ impl Connection {
                     }
                 }
             }
+            // Queued commands run at EXEC; one the server refused to queue never runs.
             _ if self.transaction.is_some() => {
-                if reply.value == Value::Simple(b"QUEUED".to_vec()) {
+                if matches!(&reply.value, Value::Simple(text) if text == b"QUEUED") {
                     self.transaction.as_mut().expect("checked").push(pending);
                 }
             }
-            _ => interpret(spec, &pending.request, &reply, &context, out),
+            Some(_) => interpret(pending.spec.expect("matched Some"), &pending.request, &reply, &context, out),
+            None => {}
+        }
+    }
+}
+
+/// Drops the bytes a pending command does not need: values and other long arguments that are not keys keep
+/// only their length, so that a pipeline of large writes is not held twice in memory.
+fn compact(request: &mut Request, spec: Option<&'static CommandSpec>) {
+    let keys: Vec<usize> = spec.map(|s| key_indexes(s.keys, request.args.len()).collect()).unwrap_or_default();
+    for (index, argument) in request.args.iter_mut().enumerate().skip(1) {
+        if argument.bytes.len() > KEPT_NON_KEY && !keys.contains(&index) {
+            argument.bytes = Vec::new();
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Whole RESP values: an encoder and a decoder that hold everything in memory. The proxy never uses them (it
-//! scans); they are the reference the scanners are tested against, and a convenient way to write replies in
-//! tests.
+//! Whole RESP values: an encoder and a decoder that hold everything in memory. The proxy's data path never uses
+//! them (it scans); its watcher connection does, for small replies. They are also the reference the scanners are
+//! tested against, and a convenient way to write replies in tests.
 
 use crate::ProtocolError;
 

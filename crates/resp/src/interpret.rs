@@ -54,6 +54,13 @@ pub(crate) fn interpret(
                 out.extend(keys.iter().map(|&k| event(Command::Read, k, Outcome::Error(kind), TtlChange::Keep, 0)));
                 return;
             }
+            // Inside EXEC only the summary of an array is known: per-element reads cannot be told apart.
+            if matches!(hit, Hit::PerKey | Hit::AnyElement)
+                && reply.elements.is_empty()
+                && matches!(reply.value, Value::Aggregate(n) if n > 0)
+            {
+                return;
+            }
             match hit {
                 Hit::PerKey => {
                     for (&key, element) in keys.iter().zip(&reply.elements) {
@@ -111,8 +118,8 @@ pub(crate) fn interpret(
                 }
                 Store::SetSeconds | Store::SetMillis => {
                     let unit = if store == Store::SetSeconds { 1000 } else { 1 };
-                    let ttl =
-                        number(request, 2).map_or(TtlChange::Persist, |n| TtlChange::ExpireIn(n.max(0) as u64 * unit));
+                    let ttl = number(request, 2)
+                        .map_or(TtlChange::Persist, |n| TtlChange::ExpireIn((n.max(0) as u64).saturating_mul(unit)));
                     let outcome = error.map_or(Outcome::Ok, Outcome::Error);
                     out.push(event(write, keys[0], outcome, ttl, arg_len(request, 3)));
                 }
@@ -143,10 +150,16 @@ pub(crate) fn interpret(
                         ));
                     }
                 }
-                Store::InPlace => {
-                    let outcome = error.map_or(Outcome::Ok, Outcome::Error);
+                Store::InPlace | Store::InPlaceIfPresent => {
+                    let outcome = match (error, integer) {
+                        (Some(kind), _) => Outcome::Error(kind),
+                        (None, Some(0)) if store == Store::InPlaceIfPresent => Outcome::Miss,
+                        (None, _) => Outcome::Ok,
+                    };
+                    let condition =
+                        if store == Store::InPlace { WriteCondition::Always } else { WriteCondition::IfPresent };
                     let size: usize = request.args.iter().skip(2).map(|a| a.len).sum();
-                    out.push(event(write, keys[0], outcome, TtlChange::Keep, size));
+                    out.push(event(Command::Write(condition), keys[0], outcome, TtlChange::Keep, size));
                 }
             }
         }

@@ -14,6 +14,8 @@ pub const KEPT_TEXT: usize = 120;
 const KEPT_LINE: usize = KEPT_TEXT + 8;
 /// A header line longer than this is not RESP.
 const MAX_LINE: usize = 64 << 20;
+/// Elements of a top-level aggregate kept, at most.
+pub const MAX_ELEMENTS: usize = 1 << 16;
 
 /// What a reply, or an element of one, was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +263,8 @@ impl ReplyScanner {
         }
         match self.stack.len() {
             0 => self.top = Some(value),
-            1 => self.elements.push(value),
+            // Bounded: a KEYS of millions of keys keeps the first elements only (MGET of more keys loses the rest).
+            1 if self.elements.len() < MAX_ELEMENTS => self.elements.push(value),
             _ => {}
         }
     }

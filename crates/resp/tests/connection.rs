@@ -279,3 +279,77 @@ fn a_reply_without_a_command_stops_the_analysis() {
     connection.from_server(&bulk("v").to_bytes(), NOW_MS * 1000, &mut events);
     assert!(events.is_empty());
 }
+
+#[test]
+fn every_queued_command_takes_its_place_in_exec() {
+    let queued = || Frame::Simple(b"QUEUED".to_vec());
+    // TTL is not in the table; GET after it must still get its own reply, not TTL's.
+    check(
+        &[
+            ("MULTI", ok()),
+            ("TTL k", queued()),
+            ("GET k", queued()),
+            ("EXEC", Frame::Array(vec![int(-2), Frame::NullBulk])),
+        ],
+        &["read k miss"],
+    );
+}
+
+#[test]
+fn select_and_discard_take_effect_when_sent() {
+    check(
+        &[
+            ("MULTI", ok()),
+            ("SELECT 1", Frame::Simple(b"QUEUED".to_vec())),
+            ("DISCARD", ok()),
+            ("GET k", Frame::NullBulk),
+        ],
+        &["read k miss"],
+    );
+    check(
+        &[("SELECT 2", ok()), ("RESET", Frame::Simple(b"RESET".to_vec())), ("GET k", Frame::NullBulk)],
+        &["read k miss"],
+    );
+}
+
+#[test]
+fn unsubscribe_outside_subscribe_mode_answers_per_channel() {
+    let unsubscribed = |channel: &str| Frame::Array(vec![bulk("unsubscribe"), bulk(channel), int(0)]);
+    // Two replies for two channels, then GET's own.
+    let mut connection = Connection::new(1);
+    let requests = [Frame::command(&[b"UNSUBSCRIBE", b"a", b"b"]), Frame::command(&[b"GET", b"k"])];
+    connection.from_client(&requests.iter().flat_map(Frame::to_bytes).collect::<Vec<_>>());
+    let replies = [unsubscribed("a"), unsubscribed("b"), Frame::NullBulk];
+    let mut events = Vec::new();
+    connection.from_server(&replies.iter().flat_map(Frame::to_bytes).collect::<Vec<_>>(), NOW_MS * 1000, &mut events);
+    assert_eq!(events.iter().map(render).collect::<Vec<_>>(), vec!["read k miss"]);
+    assert_eq!(connection.stopped(), None);
+}
+
+#[test]
+fn queue_commands_are_not_cache_writes_and_pushx_can_store_nothing() {
+    check(
+        &[("LPOP q", Frame::NullBulk), ("RPUSHX q job", int(0)), ("RPUSHX q job", int(3))],
+        &["write_xx q miss size=3", "write_xx q ok size=3"],
+    );
+}
+
+#[test]
+fn huge_expiry_values_do_not_overflow() {
+    check(&[("SETEX k 20000000000000000 v", ok())], &["write k ok ttl=18446744073709551615 size=1"]);
+}
+
+#[test]
+fn pending_commands_keep_their_keys_not_their_values() {
+    let mut connection = Connection::new(1);
+    let value = vec![b'v'; 10_000];
+    for _ in 0..100 {
+        connection.from_client(&Frame::command(&[b"SET", b"k", &value]).to_bytes());
+    }
+    assert_eq!(connection.awaiting_replies(), 100);
+    let mut events = Vec::new();
+    let replies: Vec<u8> = (0..100).flat_map(|_| ok().to_bytes()).collect();
+    connection.from_server(&replies, NOW_MS * 1000, &mut events);
+    assert_eq!(events.len(), 100);
+    assert!(events.iter().all(|e| e.key == b"k" && e.value_size == 10_000));
+}

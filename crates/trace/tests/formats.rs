@@ -100,7 +100,12 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let format = if compact { TraceFormat::CachescopeCompact } else { TraceFormat::Cachescope };
         let path = dir.path().join(if compressed { "trace.zst" } else { "trace" });
-        let header = TraceHeader { initial_state: InitialState::Unknown, cache_capacity: Some(1 << 30), source: Some("test".into()) };
+        let header = TraceHeader {
+            initial_state: InitialState::Unknown,
+            cache_capacity: Some(1 << 30),
+            source: Some("test".into()),
+            read_through: false,
+        };
         write_all(&path, format, &header, &events);
         let reader = TraceReader::open(&path, None).unwrap();
         prop_assert_eq!(reader.format(), format);

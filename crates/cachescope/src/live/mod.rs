@@ -43,9 +43,12 @@ impl EventSink {
         }
     }
 
-    /// Sends a message that must not be lost, waiting for room if need be (never from the data path).
+    /// Sends a message about the cache itself (a restart, its memory limit). Never waits, since it runs on the
+    /// proxy's threads: if the engine is that far behind, the message is dropped like events are.
     pub fn send_control(&self, message: Message) {
-        let _ = self.sender.send(message);
+        if self.sender.try_send(message).is_err() {
+            tracing::warn!("the analysis is behind: a message about the upstream (restart, maxmemory) was dropped");
+        }
     }
 }
 

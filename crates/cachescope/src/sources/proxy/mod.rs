@@ -91,7 +91,7 @@ pub async fn serve(
     drop(listener);
     let _ = stop.send(true);
     if let Some(watcher) = watcher {
-        let _ = watcher.await;
+        watcher.abort();
     }
     let drained =
         tokio::time::timeout(options.drain_timeout, async { while connections.join_next().await.is_some() {} }).await;

@@ -6,7 +6,7 @@
 //! always finds it waiting.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +23,15 @@ use crate::live::EventSink;
 const BUFFER: usize = 16 << 10;
 /// Replies a closed upstream is answered for, at most, with an error each.
 const MAX_ERROR_REPLIES: usize = 10_000;
+/// How long a client that stopped reading may hold up the error replies, or a closing upstream its last replies.
+const CLOSING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the client-to-upstream direction stopped.
+const SENDING: u8 = 0;
+/// The client closed its side: the upstream is told the same way.
+const CLIENT_CLOSED: u8 = 1;
+/// The proxy is draining: replies owed are still delivered.
+const DRAINING: u8 = 2;
 
 /// Where the upstream is and how long to try reaching it.
 #[derive(Debug, Clone)]
@@ -77,20 +86,26 @@ pub async fn relay(
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
     let state = Arc::new(Mutex::new(Connection::new(client_id)));
-    let requests_done = Arc::new(AtomicBool::new(false));
+    let sending = Arc::new(AtomicU8::new(SENDING));
     let wake = Arc::new(Notify::new());
 
-    let requests =
-        forward_requests(client_read, server_write, state.clone(), shutdown, requests_done.clone(), wake.clone());
-    let replies = forward_replies(server_read, client_write, state, events, requests_done, wake);
+    let requests = forward_requests(client_read, server_write, state.clone(), shutdown, sending.clone(), wake.clone());
+    let replies = forward_replies(server_read, client_write, state, events, sending.clone(), wake);
     tokio::pin!(requests, replies);
-    // The replies decide when the connection is over: they drain after the client stops sending.
     let (ended, requests_result) = tokio::select! {
         ended = &mut replies => (ended, None),
-        (result, server_write) = &mut requests => {
-            // Closing the upstream's write side would make it drop the replies it still owes: keep it open.
-            let ended = replies.await;
-            drop(server_write);
+        (result, mut server_write) = &mut requests => {
+            let ended = if sending.load(Ordering::Acquire) == CLIENT_CLOSED {
+                // As a client of Redis directly would: its leaving frees it there (a BLPOP waiting for it must
+                // not take the next job). What the upstream still sends is forwarded while it closes.
+                let _ = server_write.shutdown().await;
+                tokio::time::timeout(CLOSING_TIMEOUT, &mut replies).await.unwrap_or(Ok(Ended::ClientDone))
+            } else {
+                // Draining: the upstream's write side stays open, or it would drop the replies it owes.
+                let ended = replies.await;
+                drop(server_write);
+                ended
+            };
             (ended, Some(result))
         }
     };
@@ -110,15 +125,19 @@ async fn forward_requests(
     mut server_write: OwnedWriteHalf,
     state: Arc<Mutex<Connection>>,
     mut shutdown: watch::Receiver<bool>,
-    done: Arc<AtomicBool>,
+    sending: Arc<AtomicU8>,
     wake: Arc<Notify>,
 ) -> (io::Result<()>, OwnedWriteHalf) {
     let mut buffer = vec![0u8; BUFFER];
+    let mut why = CLIENT_CLOSED;
     let result = async {
         loop {
             let read = tokio::select! {
                 biased;
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.changed() => {
+                    why = DRAINING;
+                    return Ok(());
+                }
                 read = client_read.read(&mut buffer) => read?,
             };
             if read == 0 {
@@ -129,7 +148,7 @@ async fn forward_requests(
         }
     }
     .await;
-    done.store(true, Ordering::Release);
+    sending.store(why, Ordering::Release);
     wake.notify_one();
     (result, server_write)
 }
@@ -141,13 +160,13 @@ async fn forward_replies(
     mut client_write: OwnedWriteHalf,
     state: Arc<Mutex<Connection>>,
     events: EventSink,
-    requests_done: Arc<AtomicBool>,
+    sending: Arc<AtomicU8>,
     wake: Arc<Notify>,
 ) -> io::Result<Ended> {
     let mut buffer = vec![0u8; BUFFER];
     let mut batch = Vec::new();
     loop {
-        if requests_done.load(Ordering::Acquire) {
+        if sending.load(Ordering::Acquire) == DRAINING {
             let settled = {
                 let state = state.lock().expect("no panics while locked");
                 state.awaiting_replies() == 0 && state.between_replies()
@@ -162,8 +181,10 @@ async fn forward_replies(
             _ = wake.notified() => continue,
         };
         let read = match read {
+            Ok(0) | Err(_) if sending.load(Ordering::Acquire) == CLIENT_CLOSED => return Ok(Ended::ClientDone),
             Ok(0) | Err(_) => {
-                upstream_gone(&state, &mut client_write).await;
+                let _ = tokio::time::timeout(CLOSING_TIMEOUT, upstream_gone(&state, &mut client_write)).await;
+                let _ = client_write.shutdown().await;
                 return Ok(Ended::UpstreamGone);
             }
             Ok(read) => read,
@@ -175,7 +196,8 @@ async fn forward_replies(
 }
 
 /// The upstream closed: answer each command still waiting with an error (when the stream sits between replies,
-/// where one can be inserted), then close the client, so that it sees an error rather than a hang.
+/// where one can be inserted), so that the client sees an error rather than a hang. The caller bounds the time
+/// this may take and closes the client.
 async fn upstream_gone(state: &Mutex<Connection>, client_write: &mut OwnedWriteHalf) {
     let owed = {
         let state = state.lock().expect("no panics while locked");
@@ -187,5 +209,4 @@ async fn upstream_gone(state: &Mutex<Connection>, client_write: &mut OwnedWriteH
             break;
         }
     }
-    let _ = client_write.shutdown().await;
 }

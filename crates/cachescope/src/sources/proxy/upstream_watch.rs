@@ -1,7 +1,8 @@
 //! Watching the upstream from a connection of its own, with the credentials of `--upstream`: its memory limit
 //! (which memory findings compare the working set with) and its run id, whose change means the server restarted
 //! and came back empty. Traffic alone cannot show a restart; without it, misses after one would look like
-//! evictions.
+//! evictions. Both come from `INFO`, which managed services allow where they disable CONFIG. Every call has a
+//! timeout: a frozen upstream must not hold the proxy's shutdown.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,21 +15,29 @@ use tokio::sync::watch;
 use crate::live::{EventSink, Message};
 use crate::redis_url::RedisUrl;
 
-/// Sends one command and reads its whole reply.
+/// How long one call to the upstream may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sends one command and reads its whole reply, within [`CALL_TIMEOUT`].
 async fn call(stream: &mut TcpStream, args: &[&[u8]]) -> std::io::Result<Frame> {
-    stream.write_all(&Frame::command(args).to_bytes()).await?;
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Ok(Some((frame, _))) = Frame::parse(&buffer) {
-            return Ok(frame);
+    let exchange = async {
+        stream.write_all(&Frame::command(args).to_bytes()).await?;
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Ok(Some((frame, _))) = Frame::parse(&buffer) {
+                return Ok(frame);
+            }
+            let read = stream.read(&mut chunk).await?;
+            if read == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buffer.extend_from_slice(&chunk[..read]);
         }
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buffer.extend_from_slice(&chunk[..read]);
-    }
+    };
+    tokio::time::timeout(CALL_TIMEOUT, exchange)
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
 async fn connect(url: &RedisUrl) -> std::io::Result<TcpStream> {
@@ -47,30 +56,18 @@ async fn connect(url: &RedisUrl) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// `run_id` from `INFO server`.
-async fn run_id(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
-    let info = match call(stream, &[b"INFO", b"server"]).await? {
-        Frame::Bulk(text) | Frame::Verbatim(text) => String::from_utf8_lossy(&text).into_owned(),
-        _ => return Ok(None),
-    };
-    Ok(info.lines().find_map(|line| line.strip_prefix("run_id:")).map(|id| id.trim().to_string()))
-}
-
-/// `maxmemory` from `CONFIG GET`, when CONFIG is allowed and a limit is set.
-async fn maxmemory(stream: &mut TcpStream) -> Option<u64> {
-    match call(stream, &[b"CONFIG", b"GET", b"maxmemory"]).await.ok()? {
-        Frame::Array(items) => match items.get(1) {
-            Some(Frame::Bulk(value)) => std::str::from_utf8(value).ok()?.parse().ok().filter(|&bytes: &u64| bytes > 0),
-            _ => None,
-        },
-        Frame::Map(pairs) => match pairs.first() {
-            Some((_, Frame::Bulk(value))) => {
-                std::str::from_utf8(value).ok()?.parse().ok().filter(|&bytes: &u64| bytes > 0)
-            }
-            _ => None,
-        },
-        _ => None,
+/// `run_id` and `maxmemory` (None when 0: no limit) from `INFO server` and `INFO memory`.
+async fn read_info(stream: &mut TcpStream) -> std::io::Result<(Option<String>, Option<u64>)> {
+    let mut fields = String::new();
+    for section in [&b"server"[..], b"memory"] {
+        match call(stream, &[b"INFO", section]).await? {
+            Frame::Bulk(text) | Frame::Verbatim(text) => fields.push_str(&String::from_utf8_lossy(&text)),
+            _ => {}
+        }
     }
+    let field = |name: &str| fields.lines().find_map(|line| line.strip_prefix(name)).map(|v| v.trim().to_string());
+    let maxmemory = field("maxmemory:").and_then(|v| v.parse().ok()).filter(|&bytes: &u64| bytes > 0);
+    Ok((field("run_id:"), maxmemory))
 }
 
 /// Watches until `stop` says so, checking every `every`.
@@ -79,26 +76,31 @@ pub async fn watch_upstream(url: RedisUrl, every: Duration, sink: EventSink, mut
     let mut known_capacity: Option<Option<u64>> = None;
     let mut connection: Option<TcpStream> = None;
     loop {
-        if connection.is_none() {
-            connection = connect(&url).await.ok();
-        }
-        if let Some(stream) = connection.as_mut() {
-            match run_id(stream).await {
-                Ok(Some(run)) => {
-                    if known_run.as_ref().is_some_and(|known| *known != run) {
-                        tracing::info!(upstream = %url, "the upstream restarted (new run id): its cache is empty");
-                        sink.send_control(Message::Events(vec![restart_event(url.db)]));
+        let check = async {
+            if connection.is_none() {
+                connection = connect(&url).await.ok();
+            }
+            let Some(stream) = connection.as_mut() else { return };
+            match read_info(stream).await {
+                Ok((run, capacity)) => {
+                    if let Some(run) = run {
+                        if known_run.as_ref().is_some_and(|known| *known != run) {
+                            tracing::info!(upstream = %url, "the upstream restarted (new run id): its cache is empty");
+                            sink.send_control(Message::Events(vec![restart_event(url.db)]));
+                        }
+                        known_run = Some(run);
                     }
-                    known_run = Some(run);
-                    let capacity = maxmemory(stream).await;
                     if known_capacity != Some(capacity) {
                         sink.send_control(Message::CacheCapacity(capacity));
                         known_capacity = Some(capacity);
                     }
                 }
-                Ok(None) => {}
                 Err(_) => connection = None,
             }
+        };
+        tokio::select! {
+            _ = check => {}
+            _ = stop.changed() => return,
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
