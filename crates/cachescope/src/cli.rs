@@ -49,8 +49,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Read-only: sends PING, INFO all, SCAN, TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME (or OBJECT FREQ \
-    under an LFU policy), nothing else. Exit codes: 0 healthy, 1 warnings, 2 critical findings; 69 server unreachable, \
+    after_help = "Read-only: sends PING, INFO all, SCAN, TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME (not under an LFU \
+    policy), and AUTH/SELECT when the URL asks, nothing else. Exit codes: 0 healthy, 1 warnings, 2 critical findings; 69 server unreachable, \
     77 credentials refused."
 )]
 pub struct DoctorArgs {

@@ -29,7 +29,7 @@ pub struct BadUrl {
 
 impl RedisUrl {
     pub fn parse(text: &str) -> Result<RedisUrl, BadUrl> {
-        let bad = |why: &str| BadUrl { url: text.to_string(), why: why.to_string() };
+        let bad = |why: &str| BadUrl { url: redact(text), why: why.to_string() };
         // `host:port` alone is common enough to accept.
         let with_scheme = if text.contains("://") { text.to_string() } else { format!("redis://{text}") };
         let url = Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
@@ -51,6 +51,15 @@ impl RedisUrl {
         Ok(RedisUrl { tls, host, port, username, password, db, original: with_scheme })
     }
 
+    /// How the redis crate connects: the URL as given, without the `CLIENT SETINFO` the crate sends by default,
+    /// so that the doctor sends only the commands it documents.
+    pub fn connection_info(&self) -> redis::RedisResult<redis::ConnectionInfo> {
+        use redis::IntoConnectionInfo;
+        let info = self.original.as_str().into_connection_info()?;
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        Ok(info.set_redis_settings(settings))
+    }
+
     /// `host:port`, for connecting a socket.
     pub fn address(&self) -> String {
         if self.host.contains(':') {
@@ -58,6 +67,20 @@ impl RedisUrl {
         } else {
             format!("{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// The text of a URL with its password (if any) replaced by `***`, for error messages.
+fn redact(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(at) => text.split_at(at + 3),
+        None => ("", text),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return text.to_string() };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{scheme}{}:***{}", &rest[..colon], &rest[at..]),
+        None => text.to_string(),
     }
 }
 
@@ -114,5 +137,10 @@ mod tests {
         let error = RedisUrl::parse("http://x").unwrap_err().to_string();
         assert!(error.contains("scheme is `http`") && error.contains("expected redis://"), "{error}");
         assert!(RedisUrl::parse("redis://host/abc").unwrap_err().to_string().contains("database `abc`"));
+        let error = RedisUrl::parse("redis://alice:hunter2@host/abc").unwrap_err().to_string();
+        assert!(error.contains("`redis://alice:***@host/abc`") && !error.contains("hunter2"), "{error}");
+        let error = RedisUrl::parse("http://:hunter2@host").unwrap_err().to_string();
+        assert!(error.contains("`http://:***@host`"), "{error}");
+        assert_eq!(redact("host:6379"), "host:6379");
     }
 }

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::redis_server::{RedisServer, free_port};
+use common::redis_server::{DOCTOR_COMMANDS, RedisServer, commands_sent_during, free_port};
 use common::{Run, findings, run};
 use redis::Connection;
 
@@ -81,32 +81,12 @@ fn the_doctor_never_writes() {
     for id in 0..50 {
         set(&mut setup, &format!("k:{id}"), b"v", None).unwrap();
     }
-    let info_before: String = redis::cmd("INFO").arg("commandstats").query(&mut setup).unwrap();
-    doctor(&server.url(), &[]);
-    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut setup).unwrap();
-    let used: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.strip_prefix("cmdstat_"))
-        .filter_map(|l| l.split(':').next())
-        .filter(|name| !info_before.contains(&format!("cmdstat_{name}:")))
-        .collect();
-    // Redis 7.0 counts subcommands under their command (`object`), later versions apart (`object|idletime`).
-    let allowed = [
-        "ping",
-        "info",
-        "scan",
-        "type",
-        "pttl",
-        "memory",
-        "memory|usage",
-        "object",
-        "object|idletime",
-        "object|freq",
-        "hello",
-        "client|setinfo",
-    ];
+    let used = commands_sent_during(&mut setup, || {
+        doctor(&server.url(), &[]);
+    });
+    assert!(used.iter().any(|name| name == "scan"), "the doctor did not sample: {used:?}");
     for command in used {
-        assert!(allowed.contains(&command), "the doctor sent {command}");
+        assert!(DOCTOR_COMMANDS.contains(&command.as_str()), "the doctor sent {command}");
     }
 }
 
@@ -191,12 +171,28 @@ fn writes_refused_with_oom_under_noeviction() {
         }
     }
     assert!(refused > 0);
+
+    // Writes refused while the doctor watches: critical.
+    let traffic = during(Duration::from_secs(2), &server, |c, i| {
+        let _ = set(c, &format!("cart:new:{i}"), &[b'c'; 4 << 10], None);
+        sleep(Duration::from_millis(2));
+    });
     let result = doctor(&server.url(), &[]);
+    traffic.join().unwrap();
     let report = result.json();
     let found = findings(&report);
     assert!(found.contains(&("failed_write".into(), "*".into())), "{}", result.stdout);
     assert!(found.contains(&("eviction_policy".into(), "*".into())), "{}", result.stdout);
-    assert_eq!(result.code, 2, "critical");
+    assert_eq!(result.code, 2, "critical: {}", result.stdout);
+
+    // Only refusals from before the check: still worth saying, no longer critical.
+    let result = doctor(&server.url(), &[]);
+    let report = result.json();
+    let refusal = report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "failed_write").unwrap();
+    assert_eq!(refusal["severity"], "info", "{refusal}");
+    assert_eq!(refusal["evidence"]["metrics"]["count_during_check"], 0);
+    assert!(refusal["evidence"]["metrics"]["count"].as_u64().unwrap() >= refused);
+    assert_eq!(result.code, 1, "the full noeviction cache is still a warning: {}", result.stdout);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::redis_server::{Proxy, RedisServer};
+use common::redis_server::{DOCTOR_COMMANDS, Proxy, RedisServer, commands_sent_during};
 use common::{findings, run};
 
 fn servers() -> Vec<String> {
@@ -25,7 +25,14 @@ fn doctor_and_proxy_work_with_every_server_version() {
             let _: () =
                 redis::cmd("SET").arg(format!("user:{id}")).arg("v").arg("EX").arg(3600).query(&mut setup).unwrap();
         }
-        let doctor = run(&["doctor", &server.url(), "--interval", "500ms", "-o", "json", "--quiet"]);
+        let mut doctor = None;
+        let sent = commands_sent_during(&mut setup, || {
+            doctor = Some(run(&["doctor", &server.url(), "--interval", "500ms", "-o", "json", "--quiet"]));
+        });
+        let doctor = doctor.unwrap();
+        for command in sent {
+            assert!(DOCTOR_COMMANDS.contains(&command.as_str()), "{binary}: the doctor sent {command}");
+        }
         assert_eq!(doctor.code, 0, "{binary}: {} {}", doctor.stdout, doctor.stderr);
         let report = doctor.json();
         let version = report["server"]["version"].as_str().unwrap().to_string();

@@ -78,8 +78,10 @@ pub(crate) fn run(
     let fill =
         if server.maxmemory_bytes > 0 { server.used_memory_bytes as f64 / server.maxmemory_bytes as f64 } else { 0.0 };
     let policy = server.maxmemory_policy.as_str();
-    let errors = snapshot.after.error_counts();
-    let oom = errors.get("OOM").copied().unwrap_or(0);
+    // Errors since the server started may be old news; those answered during the check are happening now.
+    let errors_since_start = snapshot.after.error_counts();
+    let errors_now = snapshot.errors_during();
+    let oom_now = errors_now.get("OOM").copied().unwrap_or(0);
 
     // A restart empties the cache: it shows as a recent start and a hit ratio still low since then.
     let still_cold = server.uptime_seconds < 3_600 && server.hit_ratio_since_start.is_some_and(|r| r < 0.8);
@@ -152,9 +154,9 @@ pub(crate) fn run(
     }
 
     // A policy that works against the keys.
-    if primary && server.maxmemory_bytes > 0 && policy == "noeviction" && (fill >= 0.95 || oom > 0) {
-        let mut draft =
-            Draft::new(FindingCause::EvictionPolicy, "*", if oom > 0 { Severity::Critical } else { Severity::Warning });
+    if primary && server.maxmemory_bytes > 0 && policy == "noeviction" && (fill >= 0.95 || oom_now > 0) {
+        let severity = if oom_now > 0 { Severity::Critical } else { Severity::Warning };
+        let mut draft = Draft::new(FindingCause::EvictionPolicy, "*", severity);
         draft.evidence = format!(
             "maxmemory-policy is noeviction and the server is at {} of its maxmemory: once full it refuses writes (OOM) instead of evicting.",
             human::percent(fill.min(1.0))
@@ -167,12 +169,16 @@ pub(crate) fn run(
         draft.parameters.insert("maxmemory_policy".into(), "allkeys-lru".into());
         findings.push(draft.finish());
     }
-    let sampled: u64 = patterns.iter().map(|p| p.keys).sum();
-    let without_ttl: u64 = patterns.iter().map(|p| p.keys - p.with_ttl).sum();
-    if primary && policy.starts_with("volatile-") && sampled > 0 && without_ttl * 2 >= sampled && fill >= 0.8 {
-        let share = without_ttl as f64 / sampled as f64;
-        let culprits: Vec<String> =
-            patterns.iter().filter(|p| p.with_ttl * 2 < p.keys).take(5).map(|p| p.pattern.clone()).collect();
+    let ttl_known: u64 = patterns.iter().map(|p| p.ttl_known).sum();
+    let without_ttl: u64 = patterns.iter().map(|p| p.without_ttl()).sum();
+    if primary && policy.starts_with("volatile-") && ttl_known > 0 && without_ttl * 2 >= ttl_known && fill >= 0.8 {
+        let share = without_ttl as f64 / ttl_known as f64;
+        let culprits: Vec<String> = patterns
+            .iter()
+            .filter(|p| p.ttl_known > 0 && p.with_ttl * 2 < p.ttl_known)
+            .take(5)
+            .map(|p| p.pattern.clone())
+            .collect();
         let mut draft = Draft::new(FindingCause::EvictionPolicy, "*", Severity::Warning);
         draft.evidence = format!(
             "{} of the sampled keys have no TTL, and maxmemory-policy {policy} can only evict keys that have one: at {} of maxmemory, the rest cannot make room.",
@@ -199,15 +205,28 @@ pub(crate) fn run(
             "a writer stores another type under keys that readers expect (or the reverse)",
         ),
     ] {
-        let count = errors.get(kind).copied().unwrap_or(0);
-        if count == 0 {
+        let count = errors_since_start.get(kind).copied().unwrap_or(0);
+        let now = errors_now.get(kind).copied().unwrap_or(0);
+        if count == 0 && now == 0 {
             continue;
         }
-        let mut draft = Draft::new(FindingCause::FailedWrite, "*", severity);
-        draft.evidence =
-            format!("{} commands were answered {kind} since the server started: {why}.", human::count(count));
+        let mut draft = Draft::new(FindingCause::FailedWrite, "*", if now > 0 { severity } else { Severity::Info });
+        draft.evidence = if now > 0 {
+            format!(
+                "{} commands were answered {kind} during the {} check ({} since the server started): {why}.",
+                human::count(now),
+                human::duration((server.interval_seconds * 1e6) as u64),
+                human::count(count.max(now))
+            )
+        } else {
+            format!(
+                "{} commands were answered {kind} since the server started, none during the check: {why}, at some point.",
+                human::count(count)
+            )
+        };
         draft.metric("error_kind", kind);
-        draft.metric("count", count);
+        draft.metric("count", count.max(now));
+        draft.metric("count_during_check", now);
         draft.suggestion = match kind {
             "OOM" => "Raise maxmemory or choose an evicting maxmemory-policy (allkeys-lru); meanwhile every refused write is a miss later.".to_string(),
             _ => "Find the commands of the wrong type: `cachescope proxy` shows the failing writes by pattern.".to_string(),

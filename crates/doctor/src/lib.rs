@@ -9,6 +9,8 @@ mod checks;
 pub mod info;
 pub mod sample;
 
+use std::collections::BTreeMap;
+
 use cachescope_core::pattern::FoldConfig;
 use cachescope_core::report::{
     MissCauses, Notes, PatternReport, Quantiles, REPORT_VERSION, Report, ServerReport, Summary, TimelineReport, Window,
@@ -48,6 +50,29 @@ impl Snapshot {
         matches!((self.before.get("run_id"), self.after.get("run_id")), (Some(a), Some(b)) if a != b)
     }
 
+    /// Whether a counter present in both readings went backwards without a restart: CONFIG RESETSTAT.
+    pub(crate) fn statistics_reset_during(&self) -> bool {
+        !self.restarted_during()
+            && ["keyspace_hits", "keyspace_misses", "evicted_keys", "expired_keys", "total_commands_processed"]
+                .iter()
+                .any(|name| matches!((self.before.number(name), self.after.number(name)), (Some(a), Some(b)) if b < a))
+    }
+
+    /// The errors answered during the interval, by kind (`OOM`). After a reset or a restart, those counted since.
+    pub(crate) fn errors_during(&self) -> BTreeMap<String, u64> {
+        let before = self.before.error_counts();
+        let fresh = self.restarted_during() || self.statistics_reset_during();
+        self.after
+            .error_counts()
+            .into_iter()
+            .map(|(kind, count)| {
+                let earlier = if fresh { 0 } else { before.get(&kind).copied().unwrap_or(0) };
+                (kind, count.saturating_sub(earlier))
+            })
+            .filter(|(_, count)| *count > 0)
+            .collect()
+    }
+
     /// The counters' growth over the interval; None when they went backwards (CONFIG RESETSTAT, a restart).
     pub(crate) fn deltas(&self) -> Option<Deltas> {
         let delta = |name: &str| self.after.number(name)?.checked_sub(self.before.number(name).unwrap_or(0));
@@ -82,7 +107,7 @@ pub fn diagnose(snapshot: &Snapshot, fold: FoldConfig) -> Report {
     if info.get("role") == Some("slave") {
         notes.push("This is a replica: its hit ratio is that of the reads it serves; memory and eviction checks belong to the primary.".to_string());
     }
-    if deltas.is_none() && !snapshot.restarted_during() {
+    if snapshot.statistics_reset_during() {
         notes.push(
             "The statistics were reset during the check (CONFIG RESETSTAT): the hit ratio now is unknown.".to_string(),
         );
@@ -145,7 +170,7 @@ pub fn diagnose(snapshot: &Snapshot, fold: FoldConfig) -> Report {
             distinct_keys: (p.keys as f64 * scale).round() as u64,
             value_bytes: quantiles(&p.memory, 1.0),
             ttl_seconds: quantiles(&p.ttl_ms, 1e-3),
-            writes_without_ttl_share: Some(1.0 - p.with_ttl as f64 / p.keys.max(1) as f64),
+            writes_without_ttl_share: (p.ttl_known > 0).then(|| p.without_ttl() as f64 / p.ttl_known as f64),
             memory_bytes: (!p.memory.is_empty()).then(|| (p.memory_total as f64 * scale).round() as u64),
             idle_seconds: quantiles(&p.idle_seconds, 1.0),
             ..PatternReport::default()
@@ -173,3 +198,6 @@ pub fn diagnose(snapshot: &Snapshot, fold: FoldConfig) -> Report {
         server: Some(server),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,7 +12,7 @@ pub struct SampledKey {
     pub key: Vec<u8>,
     /// `string`, `hash`, ...
     pub kind: Option<String>,
-    /// PTTL: milliseconds left, or -1 without a TTL.
+    /// PTTL: milliseconds left, or -1 without a TTL. None when unknown (refused, or the key went away).
     pub ttl_ms: Option<i64>,
     /// MEMORY USAGE, in bytes.
     pub memory: Option<u64>,
@@ -25,6 +25,9 @@ pub struct SampledKey {
 pub struct PatternSample {
     pub pattern: String,
     pub keys: u64,
+    /// Keys whose PTTL is known: shares of keys with or without a TTL are over these, so that a refused PTTL
+    /// does not read as "no TTL".
+    pub ttl_known: u64,
     /// Keys with a TTL.
     pub with_ttl: u64,
     pub ttl_ms: Distribution,
@@ -47,12 +50,12 @@ pub fn by_pattern(sample: &[SampledKey], fold: FoldConfig) -> Vec<PatternSample>
         let entry =
             patterns.entry(name.clone()).or_insert_with(|| PatternSample { pattern: name, ..Default::default() });
         entry.keys += 1;
-        match key.ttl_ms {
-            Some(ms) if ms >= 0 => {
+        if let Some(ms) = key.ttl_ms {
+            entry.ttl_known += 1;
+            if ms >= 0 {
                 entry.with_ttl += 1;
                 entry.ttl_ms.record(ms as u64);
             }
-            _ => {}
         }
         if let Some(bytes) = key.memory {
             entry.memory.record(bytes);
@@ -68,4 +71,11 @@ pub fn by_pattern(sample: &[SampledKey], fold: FoldConfig) -> Vec<PatternSample>
     let mut patterns: Vec<PatternSample> = patterns.into_values().collect();
     patterns.sort_by(|a, b| b.memory_total.cmp(&a.memory_total).then(b.keys.cmp(&a.keys)));
     patterns
+}
+
+impl PatternSample {
+    /// Keys known to have no TTL.
+    pub fn without_ttl(&self) -> u64 {
+        self.ttl_known - self.with_ttl
+    }
 }

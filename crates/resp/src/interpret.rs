@@ -225,6 +225,8 @@ pub(crate) fn interpret(
             }
         }
         Access::Rename => {
+            // The server moves the value and its TTL; the proxy sees neither, so the destination is written with
+            // size 0 and its TTL left as it was: an approximation the README states.
             let renamed = error.is_none() && (integer.is_none() || integer == Some(1));
             if renamed && keys.len() == 2 {
                 out.push(event(Command::Delete, keys[0], Outcome::Ok, TtlChange::Keep, 0));

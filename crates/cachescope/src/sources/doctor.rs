@@ -1,8 +1,8 @@
 //! The doctor's source: reads a live server without writing to it. `INFO all` twice, an interval apart (nothing
 //! else is sent meanwhile: TYPE and PTTL count as keyspace hits and would skew the hit ratio being measured),
-//! then a bounded, throttled SCAN with TYPE, PTTL, MEMORY USAGE and OBJECT IDLETIME (or OBJECT FREQ under an LFU
-//! policy) pipelined per batch. A command the server refuses (managed services disable some) is skipped and
-//! said so; only a refused INFO stops the check.
+//! then a bounded, throttled SCAN with TYPE, PTTL, MEMORY USAGE and OBJECT IDLETIME (not under an LFU policy,
+//! which keeps no idle times) pipelined per batch. A command the server refuses (managed services disable some)
+//! is not sent again and the report says so; only a refused INFO stops the check.
 
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,7 @@ pub fn collect(options: &DoctorOptions, measuring: &ProgressBar, sampling: &Prog
     if url.tls {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    let client = redis::Client::open(url.original.as_str()).map_err(|e| explain(url, e))?;
+    let client = url.connection_info().and_then(redis::Client::open).map_err(|e| explain(url, e))?;
     let mut connection = client.get_connection_with_timeout(options.timeout).map_err(|e| explain(url, e))?;
     connection.set_read_timeout(Some(options.timeout)).map_err(|e| explain(url, e))?;
     connection.set_write_timeout(Some(options.timeout)).map_err(|e| explain(url, e))?;
@@ -99,8 +99,15 @@ fn sample_keys(
     skipped: &mut Vec<String>,
     bar: &ProgressBar,
 ) -> Vec<SampledKey> {
+    let details: [(&str, &str); 4] = [
+        ("TYPE", "key types"),
+        ("PTTL", "TTLs per pattern"),
+        ("MEMORY USAGE", "memory per pattern"),
+        ("OBJECT IDLETIME", "idle times per pattern"),
+    ];
     let mut sample: Vec<SampledKey> = Vec::new();
     let mut cursor: u64 = 0;
+    // A command refused once (disabled, renamed, not allowed by an ACL) is not sent again.
     let mut refused: [Option<String>; 4] = Default::default();
     loop {
         let scanned: redis::RedisResult<(u64, Vec<Vec<u8>>)> =
@@ -113,50 +120,53 @@ fn sample_keys(
             }
         };
         let keys: Vec<Vec<u8>> = keys.into_iter().take(wanted - sample.len()).collect();
-        if !keys.is_empty() {
+        // Under an LFU policy the server keeps no idle times (OBJECT IDLETIME is an error there).
+        let asked: Vec<usize> = (0..details.len()).filter(|&i| refused[i].is_none() && !(lfu && i == 3)).collect();
+        if !keys.is_empty() && asked.is_empty() {
+            sample.extend(keys.into_iter().map(|key| SampledKey { key, ..SampledKey::default() }));
+        } else if !keys.is_empty() {
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
             for key in &keys {
-                pipe.cmd("TYPE").arg(key);
-                pipe.cmd("PTTL").arg(key);
-                pipe.cmd("MEMORY").arg("USAGE").arg(key);
-                pipe.cmd("OBJECT").arg(if lfu { "FREQ" } else { "IDLETIME" }).arg(key);
-            }
-            match pipe.query::<Vec<Value>>(connection) {
-                Ok(values) => {
-                    for (key, answers) in keys.into_iter().zip(values.chunks(4)) {
-                        let mut note = |index: usize, value: &Value| match value {
-                            Value::ServerError(error) => {
-                                refused[index].get_or_insert_with(|| format!("{error:?}"));
-                                None
-                            }
-                            Value::Int(n) => Some(*n),
-                            _ => None,
-                        };
-                        let kind = match &answers[0] {
-                            Value::SimpleString(kind) => Some(kind.clone()),
-                            Value::BulkString(kind) => Some(String::from_utf8_lossy(kind).into_owned()),
-                            other => {
-                                note(0, other);
-                                None
-                            }
-                        };
-                        let ttl_ms = note(1, &answers[1]).filter(|&ms| ms != -2);
-                        let memory = note(2, &answers[2]).map(|b| b.max(0) as u64);
-                        let usage = note(3, &answers[3]).map(|n| n.max(0) as u64);
-                        sample.push(SampledKey {
-                            key,
-                            kind,
-                            ttl_ms,
-                            memory,
-                            idle_seconds: if lfu { None } else { usage },
-                        });
-                    }
+                for &detail in &asked {
+                    match detail {
+                        0 => pipe.cmd("TYPE").arg(key),
+                        1 => pipe.cmd("PTTL").arg(key),
+                        2 => pipe.cmd("MEMORY").arg("USAGE").arg(key),
+                        _ => pipe.cmd("OBJECT").arg("IDLETIME").arg(key),
+                    };
                 }
+            }
+            let values = match pipe.query::<Vec<Value>>(connection) {
+                Ok(values) => values,
                 Err(error) => {
                     skipped.push(format!("the key details were refused ({error}): no per-pattern memory or TTLs"));
                     return sample;
                 }
+            };
+            for (key, answers) in keys.into_iter().zip(values.chunks(asked.len())) {
+                let mut answer: [Option<&Value>; 4] = [None; 4];
+                for (&detail, value) in asked.iter().zip(answers) {
+                    if let Value::ServerError(error) = value {
+                        refused[detail].get_or_insert_with(|| format!("{error:?}"));
+                    } else {
+                        answer[detail] = Some(value);
+                    }
+                }
+                let number = |value: Option<&Value>| match value {
+                    Some(Value::Int(n)) => Some(*n),
+                    _ => None,
+                };
+                let kind = match answer[0] {
+                    Some(Value::SimpleString(kind)) => Some(kind.clone()),
+                    Some(Value::BulkString(kind)) => Some(String::from_utf8_lossy(kind).into_owned()),
+                    _ => None,
+                };
+                // -2: the key went away between SCAN and PTTL; its TTL is unknown, not absent.
+                let ttl_ms = number(answer[1]).filter(|&ms| ms != -2);
+                let memory = number(answer[2]).map(|b| b.max(0) as u64);
+                let idle_seconds = number(answer[3]).map(|n| n.max(0) as u64);
+                sample.push(SampledKey { key, kind, ttl_ms, memory, idle_seconds });
             }
         }
         bar.set_position(sample.len() as u64);
@@ -166,14 +176,8 @@ fn sample_keys(
         }
         std::thread::sleep(PAUSE);
     }
-    for (index, refusal) in refused.into_iter().enumerate() {
+    for ((command, lost), refusal) in details.into_iter().zip(refused) {
         if let Some(error) = refusal {
-            let (command, lost) = [
-                ("TYPE", "key types"),
-                ("PTTL", "TTLs per pattern"),
-                ("MEMORY USAGE", "memory per pattern"),
-                (if lfu { "OBJECT FREQ" } else { "OBJECT IDLETIME" }, "idle times per pattern"),
-            ][index];
             skipped.push(format!("{command} refused ({error}): no {lost}"));
         }
     }

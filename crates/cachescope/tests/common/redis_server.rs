@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -192,4 +193,34 @@ impl Drop for Proxy {
             let _ = child.wait();
         }
     }
+}
+
+/// What the doctor may send, as `INFO commandstats` names them: Redis 7.0 counts subcommands under their command
+/// (`object`), later versions apart (`object|idletime`). `info` includes the test's own INFO.
+pub const DOCTOR_COMMANDS: [&str; 9] =
+    ["ping", "info", "scan", "type", "pttl", "memory", "memory|usage", "object", "object|idletime"];
+
+/// The commands (as `INFO commandstats` names them) whose call counts grew while `action` ran. Commands a server
+/// does not know are not counted by it.
+pub fn commands_sent_during(connection: &mut redis::Connection, action: impl FnOnce()) -> Vec<String> {
+    let calls = |connection: &mut redis::Connection| -> HashMap<String, u64> {
+        let info: String = redis::cmd("INFO").arg("commandstats").query(connection).unwrap();
+        info.lines()
+            .filter_map(|line| line.strip_prefix("cmdstat_"))
+            .filter_map(|line| {
+                let (name, stats) = line.split_once(':')?;
+                let calls = stats.split(',').find_map(|field| field.strip_prefix("calls="))?.parse().ok()?;
+                Some((name.to_string(), calls))
+            })
+            .collect()
+    };
+    let before = calls(connection);
+    action();
+    let mut grown: Vec<String> = calls(connection)
+        .into_iter()
+        .filter(|(name, count)| before.get(name).copied().unwrap_or(0) < *count)
+        .map(|(name, _)| name)
+        .collect();
+    grown.sort();
+    grown
 }
