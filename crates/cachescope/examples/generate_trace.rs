@@ -7,7 +7,7 @@
 use std::io::{BufWriter, Write};
 
 use cachescope_core::{Command, Event, Outcome, TtlChange, WriteCondition};
-use cachescope_sim::{CacheModel, LruCache};
+use cachescope_sim::exact_lru;
 use cachescope_trace::{TraceFormat, TraceHeader, TraceWriter};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -36,7 +36,7 @@ fn main() -> std::io::Result<()> {
     let zipf = Zipf::new(keys as f64, 0.9).expect("valid zipf");
     // Keys past the Zipf's reach: make every one of `keys` appear by walking new ids now and then.
     let mut fresh = 0u64;
-    let mut model = LruCache::new(Some(keys * 40));
+    let mut model = exact_lru(Some(keys * 40));
     let mut compact = (!csv).then(|| {
         TraceWriter::create(out, TraceFormat::CachescopeCompact, &TraceHeader::default()).expect("creates the trace")
     });

@@ -155,10 +155,14 @@ pub struct AnalyzeArgs {
     #[arg(long, short, value_parser = parse_format, value_name = "FORMAT")]
     pub format: Option<TraceFormat>,
 
-    /// Memory of the cache model that replays traces without outcomes (Twitter CSV), in bytes (`512MiB`, `2gb`).
-    /// Default: unbounded.
-    #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
-    pub cache_size: Option<u64>,
+    /// Eviction policy of the cache model that replays traces without outcomes: a Redis maxmemory-policy
+    /// (allkeys-lru, allkeys-lfu, volatile-ttl, ...) as Redis runs it, an exact variant (allkeys-lru-exact), or
+    /// allkeys-fifo. Default: allkeys-lru-exact.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<cachescope_sim::Policy>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
 
     /// With --format csv: which columns hold the key, the time (seconds) and the size, 1-based (`key=5,time=2,size=4`).
     #[arg(long, value_parser = parse_columns, value_name = "COLUMNS")]
@@ -177,6 +181,45 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// The cache model that gives outcomes to requests recorded without them.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Memory of the cache model, in bytes (`512MiB`, `2gb`), or in objects with --unit-size. Default: the
+    /// trace's own `#cache-capacity`, else unbounded.
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
+    pub cache_size: Option<u64>,
+
+    /// Count objects instead of sizing them: every object is 1 and --cache-size is a number of objects (block
+    /// traces, whose pages all have one size).
+    #[arg(long)]
+    pub unit_size: bool,
+
+    /// Redis's maxmemory-samples, for its sampled policies.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub maxmemory_samples: u32,
+
+    /// Redis's lfu-log-factor, for its LFU policies.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub lfu_log_factor: u32,
+
+    /// Redis's lfu-decay-time in minutes, for its LFU policies.
+    #[arg(long, default_value_t = 1, value_name = "MINUTES")]
+    pub lfu_decay_time: u32,
+}
+
+impl ModelArgs {
+    /// The model of `policy`, with `capacity` (this group's --cache-size, or the trace's).
+    pub fn config(&self, capacity: Option<u64>, policy: cachescope_sim::Policy) -> cachescope_sim::ModelConfig {
+        let mut config = cachescope_sim::ModelConfig::new(capacity, policy).unit_size(self.unit_size);
+        config.tuning = cachescope_sim::model::RedisTuning {
+            samples: self.maxmemory_samples,
+            lfu_log_factor: self.lfu_log_factor,
+            lfu_decay_minutes: self.lfu_decay_time,
+        };
+        config
+    }
 }
 
 #[derive(Debug, Args)]

@@ -7,4 +7,4 @@ pub mod model;
 pub mod mrc;
 pub mod scenario;
 
-pub use model::{CacheModel, LruCache};
+pub use model::{CacheModel, ModelConfig, Policy, build, exact_lru};

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use cachescope_core::report::SourceInfo;
 use cachescope_core::{Engine, InitialState};
+use cachescope_sim::Policy;
 use cachescope_trace::{TraceFormat, TraceReader};
 
 use crate::cli::AnalyzeArgs;
@@ -18,16 +19,19 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     let requests_only = format == TraceFormat::TwitterCsv || reader.header().read_through;
     let initial_state = if requests_only { InitialState::Empty } else { reader.header().initial_state };
     let mut config = engine_config(&args.engine, initial_state)?;
+    // Objects counted rather than sized say nothing of bytes.
     config.cache_capacity =
-        if requests_only { args.cache_size } else { args.cache_size.or(reader.header().cache_capacity) };
+        if requests_only { args.model.cache_size } else { args.model.cache_size.or(reader.header().cache_capacity) }
+            .filter(|_| !args.model.unit_size);
     let mut engine = Engine::new(config);
 
     let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
     bar.set_message(format!("reading {}", args.trace.display()));
-    let model_size = args.cache_size.or(reader.header().cache_capacity);
+    let model_size = args.model.cache_size.or(reader.header().cache_capacity);
+    let policy = args.policy.unwrap_or(Policy::EXACT_LRU);
     let options = ReplayOptions {
         skip_bad_lines: args.skip_bad_lines,
-        cache_size: model_size,
+        model: args.model.config(model_size, policy),
         read_through: reader.header().read_through,
     };
     let replayed = replay(&mut reader, &mut engine, &options, &bar)
@@ -46,8 +50,12 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         format_name.push_str(", zstd");
     }
     if replayed.modelled {
-        let size = model_size.map_or("unbounded".to_string(), |b| cachescope_core::human::bytes(b as f64));
-        format_name.push_str(&format!(", replayed through an LRU cache of {size}"));
+        let size = match model_size {
+            None => "unbounded".to_string(),
+            Some(objects) if args.model.unit_size => format!("{} objects", cachescope_core::human::count(objects)),
+            Some(bytes) => cachescope_core::human::bytes(bytes as f64),
+        };
+        format_name.push_str(&format!(", replayed through a {policy} cache of {size}"));
     }
     report.source =
         Some(SourceInfo { kind: "trace".into(), name: args.trace.display().to_string(), format: Some(format_name) });

@@ -1,10 +1,10 @@
 //! Replaying a trace file. Events with recorded outcomes go to the engine as they are; a trace of requests only
-//! (the Twitter CSV) goes through an exact LRU model first, which answers each request as a cache of
-//! `--cache-size` bytes would.
+//! (the Twitter CSV, block traces) goes through a cache model first (exact LRU unless `--policy` says otherwise),
+//! which answers each request as a cache of `--cache-size` would.
 
 use anyhow::Result;
 use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange};
-use cachescope_sim::{CacheModel, LruCache};
+use cachescope_sim::{CacheModel, ModelConfig, build};
 use cachescope_trace::{TraceError, TraceReader};
 use indicatif::ProgressBar;
 
@@ -20,9 +20,9 @@ pub struct Replayed {
 
 pub struct ReplayOptions {
     pub skip_bad_lines: bool,
-    /// Memory of the model for events without outcomes (`--cache-size`, else the trace's own `#cache-capacity`);
-    /// None: unbounded.
-    pub cache_size: Option<u64>,
+    /// The model for events without outcomes (its capacity: `--cache-size`, else the trace's own
+    /// `#cache-capacity`; None: unbounded).
+    pub model: ModelConfig,
     /// Each read that misses brings its object into the cache (the trace's header says so).
     pub read_through: bool,
 }
@@ -37,7 +37,7 @@ pub fn replay(
     bar: &ProgressBar,
 ) -> Result<Replayed> {
     let mut replayed = Replayed::default();
-    let mut model: Option<LruCache> = None;
+    let mut model: Option<Box<dyn CacheModel>> = None;
     let progress = reader.progress();
     loop {
         let batch = match reader.next_batch() {
@@ -59,8 +59,8 @@ pub fn replay(
             let cache = model.get_or_insert_with(|| {
                 // The model starts empty, whatever the recording said of the cache it watched.
                 engine.set_initial_state(InitialState::Empty);
-                engine.set_cache_capacity(options.cache_size);
-                LruCache::new(options.cache_size)
+                engine.set_cache_capacity(options.model.capacity.filter(|_| !options.model.unit_size));
+                build(&options.model)
             });
             for mut event in batch.iter() {
                 let outcome = cache.apply(&event);

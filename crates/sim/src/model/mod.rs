@@ -1,23 +1,33 @@
 //! Cache models: what a cache would have answered to a sequence of requests.
 //!
 //! A trace of requests without replies (the Twitter traces, say) goes through a model before the engine, which
-//! then sees the same events as from a live cache. Every model implements [`CacheModel`]; more eviction policies
-//! plug in behind it.
+//! then sees the same events as from a live cache; the what-if simulator replays a trace through a model with
+//! other settings. Every model is a [`Cache`](cache) (keys, sizes, TTLs, the commands' effects) with an
+//! [`eviction`] order plugged in, chosen by [`Policy`] and built by [`build`].
 
-mod lru;
+mod cache;
+mod eviction;
+pub mod policy;
 
-pub use lru::LruCache;
+pub use policy::{Algorithm, Policy, Rank, RedisTuning, Scope, UnknownPolicy};
 
-use cachescope_core::{Event, Outcome};
+use cachescope_core::{Event, Micros, Outcome};
 
-pub trait CacheModel {
+use cache::Cache;
+use eviction::{ExactLfu, Lists, NearestExpiry, NoEviction, RandomEviction, RedisSampled};
+
+pub trait CacheModel: Send {
     /// Applies `event` to the cache and returns the outcome the cache gives it.
     fn apply(&mut self, event: &Event<'_>) -> Outcome;
 
-    /// Bytes of keys and values held now.
+    /// A read-through request of object `id` (already a hash) of `size`: true on a hit; on a miss the object is
+    /// cached. The fast path for request-only traces and miss-ratio work.
+    fn request(&mut self, id: u64, size: u64, now: Micros) -> bool;
+
+    /// Bytes (or objects, when counted) of keys and values held now.
     fn used_bytes(&self) -> u64;
 
-    /// The byte limit, if any.
+    /// The limit, if any.
     fn capacity(&self) -> Option<u64>;
 
     /// Keys held now.
@@ -30,3 +40,52 @@ pub trait CacheModel {
     /// Keys evicted to make room so far.
     fn evictions(&self) -> u64;
 }
+
+/// What to build.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelConfig {
+    /// Bytes (or objects under `unit_size`); None for no limit.
+    pub capacity: Option<u64>,
+    pub policy: Policy,
+    pub tuning: RedisTuning,
+    /// Every object counts 1 and `capacity` is in objects: for traces whose objects are counted, not sized.
+    pub unit_size: bool,
+    /// Seeds the random draws of random and sampled policies, so that a simulation is repeatable.
+    pub seed: u64,
+}
+
+impl ModelConfig {
+    pub fn new(capacity: Option<u64>, policy: Policy) -> Self {
+        ModelConfig { capacity, policy, tuning: RedisTuning::default(), unit_size: false, seed: 0x5eed }
+    }
+
+    pub fn unit_size(self, unit_size: bool) -> Self {
+        ModelConfig { unit_size, ..self }
+    }
+}
+
+/// A model of `config`.
+pub fn build(config: &ModelConfig) -> Box<dyn CacheModel> {
+    let ModelConfig { capacity, policy, tuning, unit_size, seed } = *config;
+    let Policy::Evict { scope, rank, algorithm } = policy else {
+        return Box::new(Cache::new(capacity, unit_size, NoEviction));
+    };
+    match (rank, algorithm) {
+        (Rank::Random, _) => Box::new(Cache::new(capacity, unit_size, RandomEviction::new(scope, seed))),
+        (Rank::Fifo, _) => Box::new(Cache::new(capacity, unit_size, Lists::fifo(scope))),
+        (Rank::Lru, Algorithm::Exact) => Box::new(Cache::new(capacity, unit_size, Lists::lru(scope))),
+        (Rank::Lfu, Algorithm::Exact) => Box::new(Cache::new(capacity, unit_size, ExactLfu::new(scope))),
+        (Rank::Ttl, Algorithm::Exact) => Box::new(Cache::new(capacity, unit_size, NearestExpiry::default())),
+        (rank, Algorithm::RedisSampled) => {
+            Box::new(Cache::new(capacity, unit_size, RedisSampled::new(scope, rank, tuning, seed)))
+        }
+    }
+}
+
+/// Exact LRU over all keys: the model for replaying request-only traces.
+pub fn exact_lru(capacity: Option<u64>) -> Box<dyn CacheModel> {
+    build(&ModelConfig::new(capacity, Policy::EXACT_LRU))
+}
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,6 @@ mod fenwick;
 pub mod shards;
 pub mod stack;
 
-pub use curve::{Curve, log_sizes, mean_absolute_error};
+pub use curve::{Curve, linear_sizes, log_sizes, mean_absolute_error};
 pub use shards::{Sampled, Sampling, Shards};
 pub use stack::StackDistances;

@@ -1,8 +1,8 @@
 //! Miss-ratio curves from all requests or from a spatial sample of keys (SHARDS, Waldspurger et al., FAST 2015).
 //!
 //! A key is in the sample when its hash, taken modulo P = 2^24, is below a threshold T: the sample rate is
-//! R = T/P. Sampled keys go through exact stack distances; each distance stands for 1/R times as much data and
-//! each request for 1/R requests.
+//! R = T/P. Sampled keys go through exact stack distances; each distance (less the key's own size, which is
+//! there for sure) stands for 1/R times as much data, and each request for 1/R requests.
 //! - fixed rate: T is set once;
 //! - fixed size: at most `max_keys` keys are followed; when one more comes, the key with the largest hash leaves
 //!   and T drops to that hash, so the rate adapts to the trace and memory stays fixed.
@@ -110,7 +110,9 @@ impl Shards {
         }
         let rate = self.rate();
         self.weight += 1.0 / rate;
-        Some(Sampled { distance: distance.map(|d| (d as f64 / rate).round() as u64), weight: 1.0 / rate })
+        // The distance counts the key itself, which is there for sure; only the others stand for 1/R as many.
+        let scale = |d: u64| size + ((d.saturating_sub(size)) as f64 / rate).round() as u64;
+        Some(Sampled { distance: distance.map(scale), weight: 1.0 / rate })
     }
 
     /// Applies the correction to a curve built from this sample (nothing for an exact curve).

@@ -13,7 +13,7 @@ use rand_distr::{Distribution, Exp, Zipf};
 
 use super::Scenario;
 use super::keys::unit;
-use crate::model::{CacheModel, LruCache};
+use crate::model::exact_lru;
 
 /// How a workload picks the id of its next read.
 #[derive(Debug, Clone, Copy)]
@@ -139,7 +139,7 @@ impl Scenario {
     /// `progress` now and then.
     pub fn run(&self, sink: &mut dyn FnMut(&Event<'_>), progress: &mut dyn FnMut(f64)) {
         let mut rng = SmallRng::seed_from_u64(self.seed);
-        let mut cache = LruCache::new(Some(self.cache_capacity));
+        let mut cache = exact_lru(Some(self.cache_capacity));
         let mut queue: BinaryHeap<Reverse<(Micros, u64, Action)>> = BinaryHeap::new();
         let mut sequence = 0u64;
         let mut schedule = |queue: &mut BinaryHeap<_>, at: Micros, action: Action| {

@@ -1,0 +1,276 @@
+//! The cache every model shares: keys, sizes, TTLs and the commands' effects, with the eviction order plugged
+//! in ([`super::eviction`]).
+//!
+//! Expired keys behave as in Redis: a read after the TTL misses, and expired keys are removed as time passes
+//! (Redis's active expiry) so they do not take room from live ones. A write that needs room evicts first, in the
+//! policy's order, until the new object fits; when the policy has nothing it may evict (`noeviction`, or
+//! `volatile-*` with no key that has a TTL), the write is refused with `OOM`, as Redis refuses it. An object's
+//! size is its key's length plus its value's size, or 1 when objects are counted rather than sized.
+//!
+//! Keys are identified by a 64-bit hash of database and key bytes: two keys colliding is a 2^-64 event per pair.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use cachescope_core::{Command, ErrorKind, Event, FlushScope, Micros, Outcome, TtlChange, WriteCondition, key_hash};
+use foldhash::fast::FixedState;
+
+use super::CacheModel;
+use super::eviction::Eviction;
+
+const MICROS_PER_MILLI: Micros = 1_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: u64,
+    db: u32,
+    size: u64,
+    /// 0 = no TTL.
+    expires_at: Micros,
+    /// Bumped whenever `expires_at` changes, so stale expiry-queue entries are recognised.
+    generation: u32,
+}
+
+pub(crate) struct Cache<E> {
+    capacity: Option<u64>,
+    /// Every object counts 1: capacity is in objects.
+    unit_size: bool,
+    used: u64,
+    index: HashMap<u64, u32, FixedState>,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    eviction: E,
+    /// (expiry time, slot, generation) of every TTL set, earliest first.
+    expiries: BinaryHeap<Reverse<(Micros, u32, u32)>>,
+    evictions: u64,
+}
+
+impl<E: Eviction> Cache<E> {
+    pub fn new(capacity: Option<u64>, unit_size: bool, eviction: E) -> Self {
+        Cache {
+            capacity,
+            unit_size,
+            used: 0,
+            index: HashMap::with_hasher(FixedState::default()),
+            entries: Vec::new(),
+            free: Vec::new(),
+            eviction,
+            expiries: BinaryHeap::new(),
+            evictions: 0,
+        }
+    }
+
+    fn remove(&mut self, slot: u32) {
+        self.eviction.remove(slot);
+        let entry = self.entries[slot as usize];
+        self.used -= entry.size;
+        self.index.remove(&entry.id);
+        self.entries[slot as usize].generation = entry.generation.wrapping_add(1);
+        self.free.push(slot);
+    }
+
+    /// Removes every key whose TTL has run out by `now`.
+    #[inline]
+    fn expire_due(&mut self, now: Micros) {
+        while let Some(&Reverse((at, slot, generation))) = self.expiries.peek() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop();
+            let entry = self.entries[slot as usize];
+            if entry.generation == generation && entry.expires_at == at && self.index.get(&entry.id) == Some(&slot) {
+                self.remove(slot);
+            }
+        }
+    }
+
+    fn set_expiry(&mut self, slot: u32, expires_at: Micros, now: Micros) {
+        let entry = &mut self.entries[slot as usize];
+        let old = entry.expires_at;
+        if old == expires_at {
+            return;
+        }
+        entry.expires_at = expires_at;
+        entry.generation = entry.generation.wrapping_add(1);
+        let generation = entry.generation;
+        self.eviction.expiry_changed(slot, old, expires_at, now);
+        if expires_at != 0 {
+            self.expiries.push(Reverse((expires_at, slot, generation)));
+        }
+        // Rewrites leave stale entries behind until their time comes; past twice the keys, drop them now, so the
+        // queue stays in proportion to the cache.
+        if self.expiries.len() > 2 * self.index.len() + 1024 {
+            let entries = &self.entries;
+            self.expiries.retain(|Reverse((at, slot, generation))| {
+                let entry = &entries[*slot as usize];
+                entry.generation == *generation && entry.expires_at == *at
+            });
+        }
+    }
+
+    /// Evicts until an object of `size` fits, counting the room `slot` (the key being rewritten) gives back.
+    /// Returns false when the policy has nothing left it may evict. `slot` may itself be evicted, and is then
+    /// None.
+    fn make_room(&mut self, size: u64, slot: &mut Option<u32>, now: Micros) -> bool {
+        let Some(capacity) = self.capacity else { return true };
+        loop {
+            let given_back = slot.map_or(0, |slot| self.entries[slot as usize].size);
+            if self.used - given_back + size <= capacity {
+                return true;
+            }
+            let Some(victim) = self.eviction.victim(now) else { return false };
+            if Some(victim) == *slot {
+                *slot = None;
+            }
+            self.remove(victim);
+            self.evictions += 1;
+        }
+    }
+
+    fn object_size(&self, key_len: usize, value_size: u64) -> u64 {
+        if self.unit_size { 1 } else { (key_len as u64 + value_size).max(1) }
+    }
+
+    fn write(
+        &mut self,
+        id: u64,
+        db: u32,
+        size: u64,
+        ttl: TtlChange,
+        condition: WriteCondition,
+        now: Micros,
+    ) -> Outcome {
+        let mut existing = self.index.get(&id).copied();
+        match (condition, existing) {
+            (WriteCondition::IfAbsent, Some(_)) | (WriteCondition::IfPresent, None) => return Outcome::Miss,
+            _ => {}
+        }
+        if self.capacity.is_some_and(|capacity| size > capacity) {
+            return Outcome::Error(ErrorKind::Oom);
+        }
+        if !self.make_room(size, &mut existing, now) {
+            return Outcome::Error(ErrorKind::Oom);
+        }
+        let kept_expiry = existing.map_or(0, |slot| self.entries[slot as usize].expires_at);
+        let expires_at = match ttl {
+            TtlChange::ExpireIn(ms) => now.saturating_add(ms.saturating_mul(MICROS_PER_MILLI)).max(1),
+            TtlChange::Persist => 0,
+            TtlChange::Keep => kept_expiry,
+        };
+        match existing {
+            Some(slot) => {
+                let entry = &mut self.entries[slot as usize];
+                self.used = self.used - entry.size + size;
+                entry.size = size;
+                self.eviction.touch(slot, now);
+                self.set_expiry(slot, expires_at, now);
+            }
+            None => {
+                let slot = match self.free.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        self.entries.push(Entry { id, db, size, expires_at: 0, generation: 0 });
+                        (self.entries.len() - 1) as u32
+                    }
+                };
+                let generation = self.entries[slot as usize].generation;
+                self.entries[slot as usize] = Entry { id, db, size, expires_at: 0, generation };
+                self.index.insert(id, slot);
+                self.used += size;
+                self.eviction.insert(slot, 0, now);
+                self.set_expiry(slot, expires_at, now);
+            }
+        }
+        Outcome::Ok
+    }
+
+    fn flush(&mut self, scope: FlushScope, db: u32) {
+        let doomed: Vec<u32> = self
+            .index
+            .values()
+            .copied()
+            .filter(|&slot| scope != FlushScope::Db || self.entries[slot as usize].db == db)
+            .collect();
+        for slot in doomed {
+            self.remove(slot);
+        }
+    }
+}
+
+impl<E: Eviction> CacheModel for Cache<E> {
+    fn apply(&mut self, event: &Event<'_>) -> Outcome {
+        let now = event.time;
+        self.expire_due(now);
+        let id = key_hash(event.db, event.key);
+        match event.command {
+            Command::Read => match self.index.get(&id).copied() {
+                Some(slot) => {
+                    self.eviction.touch(slot, now);
+                    Outcome::Hit
+                }
+                None => Outcome::Miss,
+            },
+            Command::Write(condition) => {
+                let size = self.object_size(event.key.len(), u64::from(event.value_size));
+                self.write(id, event.db, size, event.ttl, condition, now)
+            }
+            Command::Delete => match self.index.get(&id).copied() {
+                Some(slot) => {
+                    self.remove(slot);
+                    Outcome::Ok
+                }
+                None => Outcome::Miss,
+            },
+            Command::Expire => match self.index.get(&id).copied() {
+                Some(slot) => {
+                    let expires_at = match event.ttl {
+                        TtlChange::ExpireIn(ms) => now.saturating_add(ms.saturating_mul(MICROS_PER_MILLI)),
+                        TtlChange::Persist => 0,
+                        TtlChange::Keep => self.entries[slot as usize].expires_at,
+                    };
+                    if expires_at != 0 && expires_at <= now {
+                        self.remove(slot);
+                    } else {
+                        self.eviction.touch(slot, now);
+                        self.set_expiry(slot, expires_at, now);
+                    }
+                    Outcome::Ok
+                }
+                None => Outcome::Miss,
+            },
+            Command::Flush(scope) => {
+                self.flush(scope, event.db);
+                Outcome::Ok
+            }
+            Command::Marker => Outcome::Ok,
+        }
+    }
+
+    #[inline]
+    fn request(&mut self, id: u64, size: u64, now: Micros) -> bool {
+        self.expire_due(now);
+        if let Some(&slot) = self.index.get(&id) {
+            self.eviction.touch(slot, now);
+            return true;
+        }
+        let size = if self.unit_size { 1 } else { size.max(1) };
+        self.write(id, 0, size, TtlChange::Keep, WriteCondition::Always, now);
+        false
+    }
+
+    fn used_bytes(&self) -> u64 {
+        self.used
+    }
+
+    fn capacity(&self) -> Option<u64> {
+        self.capacity
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn evictions(&self) -> u64 {
+        self.evictions
+    }
+}
