@@ -45,6 +45,8 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// Check a live Redis, read-only: hit ratio, evictions, memory, policy, errors, restarts, and a key sample.
     Doctor(DoctorArgs),
+    /// The miss ratio an LRU cache would have at every size, from a trace: as a table, JSON, or an SVG chart.
+    Mrc(MrcArgs),
 }
 
 #[derive(Debug, Args)]
@@ -146,14 +148,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// The trace: cachescope's format (readable or compact) or a Twitter cache-trace CSV, optionally zstd-compressed.
-    #[arg(value_name = "TRACE")]
-    pub trace: PathBuf,
-
-    /// The trace's format, when recognising it is not enough: cachescope, cachescope-compact, twitter-csv, arc,
-    /// oracle-general, csv (with --csv-columns).
-    #[arg(long, short, value_parser = parse_format, value_name = "FORMAT")]
-    pub format: Option<TraceFormat>,
+    #[command(flatten)]
+    pub input: TraceArgs,
 
     /// Eviction policy of the cache model that replays traces without outcomes: a Redis maxmemory-policy
     /// (allkeys-lru, allkeys-lfu, volatile-ttl, ...) as Redis runs it, an exact variant (allkeys-lru-exact), or
@@ -168,10 +164,6 @@ pub struct AnalyzeArgs {
     #[arg(long, value_parser = parse_columns, value_name = "COLUMNS")]
     pub csv_columns: Option<cachescope_trace::Columns>,
 
-    /// Count and report malformed lines instead of stopping at the first one.
-    #[arg(long)]
-    pub skip_bad_lines: bool,
-
     /// Exit with 1 (warning) or 2 (critical) when a finding is at least this severe.
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
@@ -181,6 +173,73 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Exact by default (stack distances, O(log n) a read, memory in proportion to the keys); \
+    --sample-rate or --sample-keys follow a spatial sample of keys instead (SHARDS) for traces too large to hold.")]
+pub struct MrcArgs {
+    #[command(flatten)]
+    pub input: TraceArgs,
+
+    /// Follow this share of the keys (SHARDS, fixed rate): 0.01 follows 1% of them, about 100 times less work.
+    #[arg(long, value_name = "RATE", conflicts_with = "sample_keys", value_parser = parse_rate)]
+    pub sample_rate: Option<f64>,
+
+    /// Follow at most this many keys (SHARDS, fixed size): memory stays fixed whatever the trace.
+    #[arg(long, value_name = "N", conflicts_with = "sample_rate")]
+    pub sample_keys: Option<usize>,
+
+    /// The cache's size now, in bytes (or objects with --unit-size): marked in the table and the chart. Default:
+    /// the trace's own `#cache-capacity`.
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
+    pub cache_size: Option<u64>,
+
+    /// Count objects instead of sizing them: sizes are numbers of objects (block traces).
+    #[arg(long)]
+    pub unit_size: bool,
+
+    /// Sizes in the table, spread on a log scale up to the size past which nothing more hits.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub points: usize,
+
+    /// Curves per key pattern for this many patterns, most read first (0: none).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub patterns: usize,
+
+    /// Write the curve as an SVG chart to FILE, the current size marked.
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+
+    /// A TOML file with pattern rules (see docs/configuration.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output format: text for people, json for programs (schema in docs/report-schema.md).
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
+    pub output: OutputFormat,
+}
+
+/// A trace file and how to read it.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The trace: cachescope's format (readable or compact), a Twitter cache-trace CSV, the ARC traces' format,
+    /// libCacheSim's oracleGeneral, or CSV with --csv-columns; optionally zstd-compressed.
+    #[arg(value_name = "TRACE")]
+    pub trace: PathBuf,
+
+    /// The trace's format, when recognising it is not enough: cachescope, cachescope-compact, twitter-csv, arc,
+    /// oracle-general, csv (with --csv-columns).
+    #[arg(long, short, value_parser = parse_format, value_name = "FORMAT")]
+    pub format: Option<TraceFormat>,
+
+    /// With --format csv: which columns hold the key, the time (seconds) and the size, 1-based (`key=5,time=2,size=4`).
+    #[arg(long, value_parser = parse_columns, value_name = "COLUMNS")]
+    pub csv_columns: Option<cachescope_trace::Columns>,
+
+    /// Count and report malformed lines instead of stopping at the first one.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
 }
 
 /// The cache model that gives outcomes to requests recorded without them.
@@ -265,6 +324,13 @@ pub enum ColorChoice {
 pub enum FailOn {
     Warning,
     Critical,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate <= 1.0 => Ok(rate),
+        _ => Err(format!("`{text}` is not a rate between 0 and 1 (0.01 follows 1% of the keys)")),
+    }
 }
 
 fn parse_bytes(text: &str) -> Result<u64, String> {

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => commands::analyze::run(args, color, cli.quiet),
         Command::Proxy(args) => commands::proxy::run(args, color),
         Command::Doctor(args) => commands::doctor::run(args, color, cli.quiet),
+        Command::Mrc(args) => commands::mrc::run(args, color, cli.quiet),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -3,8 +3,8 @@
 
 use cachescope_sim::model::RedisTuning;
 use cachescope_sim::{ModelConfig, Policy, build};
-use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use rand::rngs::SmallRng;
 use rand_distr::{Distribution, Zipf};
 
 const KEYS: u64 = 100_000;

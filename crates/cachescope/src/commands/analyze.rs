@@ -13,7 +13,7 @@ use crate::sources::replay::{ReplayOptions, replay};
 use crate::terminal;
 
 pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
-    let mut reader = TraceReader::open_with_columns(&args.trace, args.format, args.csv_columns)?;
+    let mut reader = TraceReader::open_with_columns(&args.input.trace, args.input.format, args.input.csv_columns)?;
     let format = reader.format();
     // A trace of requests only is replayed through a model that starts empty.
     let requests_only = format == TraceFormat::TwitterCsv || reader.header().read_through;
@@ -26,16 +26,16 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     let mut engine = Engine::new(config);
 
     let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
-    bar.set_message(format!("reading {}", args.trace.display()));
+    bar.set_message(format!("reading {}", args.input.trace.display()));
     let model_size = args.model.cache_size.or(reader.header().cache_capacity);
     let policy = args.policy.unwrap_or(Policy::EXACT_LRU);
     let options = ReplayOptions {
-        skip_bad_lines: args.skip_bad_lines,
+        skip_bad_lines: args.input.skip_bad_lines,
         model: args.model.config(model_size, policy),
         read_through: reader.header().read_through,
     };
     let replayed = replay(&mut reader, &mut engine, &options, &bar)
-        .with_context(|| format!("analysing {}", args.trace.display()))?;
+        .with_context(|| format!("analysing {}", args.input.trace.display()))?;
     bar.finish_and_clear();
     tracing::info!(
         events = replayed.events,
@@ -57,8 +57,11 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         };
         format_name.push_str(&format!(", replayed through a {policy} cache of {size}"));
     }
-    report.source =
-        Some(SourceInfo { kind: "trace".into(), name: args.trace.display().to_string(), format: Some(format_name) });
+    report.source = Some(SourceInfo {
+        kind: "trace".into(),
+        name: args.input.trace.display().to_string(),
+        format: Some(format_name),
+    });
     super::emit(&report, &args.output, color, None)?;
 
     let worst = report.findings.iter().map(|f| f.severity).max();

@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod demo;
 pub mod doctor;
+pub mod mrc;
 pub mod proxy;
 
 use std::io::Write;

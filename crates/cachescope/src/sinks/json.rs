@@ -1,11 +1,10 @@
-//! The report as JSON: the contract documented in docs/report-schema.md.
+//! Reports as JSON: the contracts documented in docs/report-schema.md.
 
 use std::io::Write;
 
 use anyhow::Result;
-use cachescope_core::Report;
 
-pub fn write(report: &Report, out: &mut impl Write) -> Result<()> {
+pub fn write(report: &impl serde::Serialize, out: &mut impl Write) -> Result<()> {
     // Serialised first, written after: an I/O error (a closed pipe) then stays an I/O error.
     let mut text = serde_json::to_vec_pretty(report)?;
     text.push(b'\n');

@@ -1,5 +1,8 @@
-//! Sinks: where reports go. Each renders the same [`cachescope_core::Report`].
+//! Sinks: where reports go. `text`, `json` and `live` render the engine's [`cachescope_core::Report`];
+//! `curve_text` and `chart` render a miss-ratio curve.
 
+pub mod chart;
+pub mod curve_text;
 pub mod json;
 pub mod live;
 pub mod text;

@@ -216,7 +216,7 @@ fn patterns(out: &mut String, report: &Report, options: &TextOptions, paint: &Pa
         format!("Patterns, most misses first ({})", report.patterns.len())
     };
     let _ = writeln!(out, "\n{}", paint.bold(&title));
-    let mut table = new_table(options);
+    let mut table = new_table(options.color, options.width);
     // Below 100 columns the writes and keys give way to the pattern and its causes.
     let wide = options.width >= 100;
     let mut header = vec!["pattern", "reads", "hit ratio", "misses", "writes", "keys", "misses by cause"];
@@ -256,7 +256,7 @@ fn sample_table(out: &mut String, report: &Report, options: &TextOptions, paint:
     let shown = report.patterns.len().min(options.top.max(1));
     let title = format!("Key sample by pattern, most memory first ({shown} of {})", report.patterns.len());
     let _ = writeln!(out, "\n{}", paint.bold(&title));
-    let mut table = new_table(options);
+    let mut table = new_table(options.color, options.width);
     table.set_header(vec!["pattern", "keys (est.)", "memory (est.)", "without TTL", "TTL left p50", "idle p50"]);
     let median = |q: &Option<Quantiles>| q.map_or("-".to_string(), |q| human::duration((q.p50 * 1e6) as u64));
     for pattern in report.patterns.iter().take(shown) {
@@ -278,11 +278,11 @@ fn sample_table(out: &mut String, report: &Report, options: &TextOptions, paint:
 }
 
 /// A table as wide as the output, styled only when colour is on.
-fn new_table(options: &TextOptions) -> Table {
+pub(crate) fn new_table(color: bool, width: usize) -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    table.set_width(options.width.min(u16::MAX as usize) as u16);
-    if options.color {
+    table.set_width(width.min(u16::MAX as usize) as u16);
+    if color {
         table.enforce_styling();
     } else {
         table.force_no_tty();

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange};
 use cachescope_sim::{CacheModel, ModelConfig, build};
-use cachescope_trace::{TraceError, TraceReader};
+use cachescope_trace::{Batch, TraceError, TraceReader};
 use indicatif::ProgressBar;
 
 /// What a replay went through.
@@ -36,63 +36,77 @@ pub fn replay(
     options: &ReplayOptions,
     bar: &ProgressBar,
 ) -> Result<Replayed> {
-    let mut replayed = Replayed::default();
     let mut model: Option<Box<dyn CacheModel>> = None;
+    let (events, skipped_lines) = each_batch(reader, options.skip_bad_lines, bar, |batch| {
+        if model.is_none() && batch.iter().all(|event| event.outcome != Outcome::Unobserved) {
+            engine.observe_batch(batch.iter());
+            return;
+        }
+        // Requests without replies: a cache model answers them (and, once it exists, sees everything).
+        let cache = model.get_or_insert_with(|| {
+            // The model starts empty, whatever the recording said of the cache it watched.
+            engine.set_initial_state(InitialState::Empty);
+            engine.set_cache_capacity(options.model.capacity.filter(|_| !options.model.unit_size));
+            build(&options.model)
+        });
+        for mut event in batch.iter() {
+            let outcome = cache.apply(&event);
+            if event.outcome == Outcome::Unobserved {
+                event.outcome = outcome;
+            }
+            engine.observe(&event);
+            // Block traces and libCacheSim's: a miss brings the object in.
+            if options.read_through && event.command == Command::Read && event.outcome == Outcome::Miss {
+                let mut fill =
+                    Event::write(event.time, event.key, TtlChange::Persist).with_value_size(event.value_size);
+                fill.client = event.client;
+                fill.db = event.db;
+                fill.outcome = Outcome::Unobserved;
+                fill.outcome = cache.apply(&fill);
+                engine.observe(&fill);
+            }
+        }
+    })?;
+    engine.note_skipped_lines(skipped_lines);
+    Ok(Replayed { events, skipped_lines, modelled: model.is_some() })
+}
+
+/// Reads the whole trace, batch by batch, moving `bar` along the file. With `skip_bad_lines`, malformed lines
+/// are counted (and the first few logged) instead of stopping the read. Returns the events read and the lines
+/// skipped.
+pub fn each_batch(
+    reader: &mut TraceReader,
+    skip_bad_lines: bool,
+    bar: &ProgressBar,
+    mut handle: impl FnMut(&Batch<'_>),
+) -> Result<(u64, u64)> {
+    let (mut events, mut skipped) = (0u64, 0u64);
     let progress = reader.progress();
     loop {
         let batch = match reader.next_batch() {
             Ok(batch) if batch.is_empty() => break,
             Ok(batch) => batch,
-            Err(error) if options.skip_bad_lines && error.is_skippable() => {
-                replayed.skipped_lines += 1;
-                if replayed.skipped_lines <= SKIPPED_LINES_SHOWN {
+            Err(error) if skip_bad_lines && error.is_skippable() => {
+                skipped += 1;
+                if skipped <= SKIPPED_LINES_SHOWN {
                     tracing::warn!("skipped: {error}");
                 }
                 continue;
             }
             Err(error) => return Err(with_hint(error)),
         };
-        if model.is_none() && batch.iter().all(|event| event.outcome != Outcome::Unobserved) {
-            engine.observe_batch(batch.iter());
-        } else {
-            // Requests without replies: a cache model answers them (and, once it exists, sees everything).
-            let cache = model.get_or_insert_with(|| {
-                // The model starts empty, whatever the recording said of the cache it watched.
-                engine.set_initial_state(InitialState::Empty);
-                engine.set_cache_capacity(options.model.capacity.filter(|_| !options.model.unit_size));
-                build(&options.model)
-            });
-            for mut event in batch.iter() {
-                let outcome = cache.apply(&event);
-                if event.outcome == Outcome::Unobserved {
-                    event.outcome = outcome;
-                }
-                engine.observe(&event);
-                // Block traces and libCacheSim's: a miss brings the object in.
-                if options.read_through && event.command == Command::Read && event.outcome == Outcome::Miss {
-                    let mut fill =
-                        Event::write(event.time, event.key, TtlChange::Persist).with_value_size(event.value_size);
-                    fill.client = event.client;
-                    fill.db = event.db;
-                    fill.outcome = Outcome::Unobserved;
-                    fill.outcome = cache.apply(&fill);
-                    engine.observe(&fill);
-                }
-            }
-        }
-        let before = replayed.events;
-        replayed.events += batch.len() as u64;
-        if before / 65_536 != replayed.events / 65_536 {
+        handle(&batch);
+        let before = events;
+        events += batch.len() as u64;
+        if before / 65_536 != events / 65_536 {
             bar.set_position(progress.bytes_read());
         }
     }
-    if replayed.skipped_lines > SKIPPED_LINES_SHOWN {
-        tracing::warn!("skipped {} malformed lines in all", replayed.skipped_lines);
+    if skipped > SKIPPED_LINES_SHOWN {
+        tracing::warn!("skipped {skipped} malformed lines in all");
     }
-    engine.note_skipped_lines(replayed.skipped_lines);
-    replayed.modelled = model.is_some();
     bar.set_position(progress.total_bytes());
-    Ok(replayed)
+    Ok((events, skipped))
 }
 
 fn with_hint(error: TraceError) -> anyhow::Error {

@@ -72,26 +72,74 @@ impl Shards {
         self.threshold as f64 / P as f64
     }
 
+    /// Reads seen, sampled or not.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Whether `key` is followed now.
+    pub fn tracks(&self, key: u64) -> bool {
+        self.stack.contains(key)
+    }
+
     /// Keys followed now: the memory used is in proportion.
     pub fn keys(&self) -> usize {
         self.stack.keys()
     }
 
-    /// A request of `key` of `size`: Some when the key is in the sample.
+    /// A request of `key` of `size` that brings the key in when absent (read-through): Some when the key is in
+    /// the sample.
     #[inline]
     pub fn access(&mut self, key: u64, size: u64) -> Option<Sampled> {
+        self.read(key, size, true)
+    }
+
+    /// A read of `key` of `size`: Some when the key is in the sample. A key absent from the stack misses at any
+    /// size (distance None); with `read_through` the read brings it in, else only a write does.
+    #[inline]
+    pub fn read(&mut self, key: u64, size: u64, read_through: bool) -> Option<Sampled> {
         self.requests += 1;
-        if self.sampling == Sampling::Exact {
-            self.weight += 1.0;
-            return Some(Sampled { distance: self.stack.access(key, size), weight: 1.0 });
-        }
-        let spot = spot(key);
+        let exact = self.sampling == Sampling::Exact;
+        let spot = if exact { 0 } else { spot(key) };
         if spot >= self.threshold {
             return None;
         }
+        let distance = if read_through || self.stack.contains(key) { self.place(key, size) } else { None };
+        if spot >= self.threshold {
+            // The key joined a fixed-size sample, which shrank past it.
+            return None;
+        }
+        let rate = if exact { 1.0 } else { self.rate() };
+        self.weight += 1.0 / rate;
+        // The distance counts the key itself, which is there for sure; only the others stand for 1/R as many.
+        let scale = |d: u64| size + ((d.saturating_sub(size)) as f64 / rate).round() as u64;
+        Some(Sampled { distance: distance.map(scale), weight: 1.0 / rate })
+    }
+
+    /// A write of `key` of `size`: the key moves to the top of the stack; not a request.
+    #[inline]
+    pub fn write(&mut self, key: u64, size: u64) {
+        if self.sampling == Sampling::Exact || spot(key) < self.threshold {
+            self.place(key, size);
+        }
+    }
+
+    /// A key deleted or expired: its next read misses at any size.
+    pub fn forget(&mut self, key: u64) {
+        self.stack.remove(key);
+    }
+
+    /// Every key flushed.
+    pub fn forget_all(&mut self) {
+        self.stack.clear();
+        self.keys.clear();
+    }
+
+    /// Puts `key` on top of the stack and returns its distance; a fixed-size sample makes room for a new key.
+    fn place(&mut self, key: u64, size: u64) -> Option<u64> {
         let distance = self.stack.access(key, size);
         if let (Sampling::FixedSize(max_keys), None) = (self.sampling, distance) {
-            self.keys.push((spot, key));
+            self.keys.push((spot(key), key));
             while self.stack.keys() > max_keys.max(1) {
                 // The largest hash leaves; the threshold drops to it, and every key at or above it leaves too.
                 let (largest, _) = *self.keys.peek().expect("keys are in the heap");
@@ -104,15 +152,16 @@ impl Shards {
                     self.stack.remove(evicted);
                 }
             }
-            if spot >= self.threshold {
-                return None;
+            // Keys forgotten and placed again leave duplicates behind: keep the heap in proportion.
+            if self.keys.len() > 2 * max_keys.max(1) + 1024 {
+                let stack = &self.stack;
+                let mut live: Vec<(u64, u64)> = self.keys.drain().filter(|&(_, k)| stack.contains(k)).collect();
+                live.sort_unstable();
+                live.dedup();
+                self.keys = live.into();
             }
         }
-        let rate = self.rate();
-        self.weight += 1.0 / rate;
-        // The distance counts the key itself, which is there for sure; only the others stand for 1/R as many.
-        let scale = |d: u64| size + ((d.saturating_sub(size)) as f64 / rate).round() as u64;
-        Some(Sampled { distance: distance.map(scale), weight: 1.0 / rate })
+        distance
     }
 
     /// Applies the correction to a curve built from this sample (nothing for an exact curve).

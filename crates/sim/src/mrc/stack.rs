@@ -72,6 +72,16 @@ impl StackDistances {
         distance
     }
 
+    /// Whether `key` is in the stack.
+    pub fn contains(&self, key: u64) -> bool {
+        self.last.contains_key(&key)
+    }
+
+    /// Forgets every key (a flush).
+    pub fn clear(&mut self) {
+        *self = StackDistances::new();
+    }
+
     /// Forgets a key (deleted, expired): its next request is a first one again.
     pub fn remove(&mut self, key: u64) {
         if let Some(previous) = self.last.remove(&key) {

@@ -1,0 +1,204 @@
+//! `cachescope mrc TRACE`: the miss ratio an LRU cache would have at every size, for the whole trace and its
+//! busiest key patterns, as a table, JSON, or an SVG chart.
+
+use anyhow::{Context, Result};
+use cachescope_core::report::SourceInfo;
+use cachescope_core::{InitialState, human};
+use cachescope_sim::mrc::{Curve, Mrc, MrcBuilder, MrcConfig, Sampling, log_sizes};
+use cachescope_trace::TraceReader;
+use serde::Serialize;
+
+use crate::cli::{EngineArgs, MrcArgs, OutputFormat};
+use crate::config::engine_config;
+use crate::exit::{Exit, OutputError};
+use crate::sinks::{chart, curve_text, json};
+use crate::sources::replay::each_batch;
+use crate::terminal;
+
+/// The JSON contract of `cachescope mrc` (docs/report-schema.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct CurveReport {
+    pub version: u32,
+    pub source: SourceInfo,
+    /// `exact`, `shards-fixed-rate` or `shards-fixed-size`.
+    pub method: String,
+    /// The share of keys followed at the end (1 when exact).
+    pub sampling_rate: f64,
+    pub tracked_keys: u64,
+    /// `bytes` or `objects`.
+    pub unit: String,
+    pub reads: u64,
+    /// Past this size nothing more hits: the reads that still miss are first reads, or of keys expired, deleted
+    /// or never written.
+    pub max_useful_size: u64,
+    /// The hit ratio at `max_useful_size`.
+    pub best_hit_ratio: f64,
+    pub current_size: Option<u64>,
+    pub current_hit_ratio: Option<f64>,
+    pub points: Vec<Point>,
+    /// The smallest size reaching each hit ratio, for the hit ratios within reach.
+    pub sizes_for_hit_ratio: Vec<SizeForHitRatio>,
+    pub patterns: Vec<PatternPoints>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Point {
+    pub size: u64,
+    pub miss_ratio: f64,
+    pub hit_ratio: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SizeForHitRatio {
+    pub hit_ratio: f64,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatternPoints {
+    pub pattern: String,
+    /// Reads of the pattern (estimated under sampling).
+    pub reads: u64,
+    pub points: Vec<Point>,
+    /// The pattern's hit ratio at the current size.
+    pub current_hit_ratio: Option<f64>,
+}
+
+const CURVE_VERSION: u32 = 1;
+const TARGETS: [f64; 5] = [0.5, 0.8, 0.9, 0.95, 0.99];
+
+pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
+    let input = &args.input;
+    let mut reader = TraceReader::open_with_columns(&input.trace, input.format, input.csv_columns)?;
+    let header = reader.header().clone();
+    let engine = engine_config(
+        &EngineArgs { config: args.config.clone(), key_budget: None, max_patterns: None },
+        InitialState::Unknown,
+    )?;
+    let sampling = match (args.sample_rate, args.sample_keys) {
+        (Some(rate), _) => Sampling::FixedRate(rate),
+        (None, Some(keys)) => Sampling::FixedSize(keys.max(1)),
+        (None, None) => Sampling::Exact,
+    };
+    let mut builder = MrcBuilder::new(MrcConfig {
+        sampling,
+        unit_size: args.unit_size,
+        read_through: header.read_through,
+        max_patterns: if args.patterns == 0 { 0 } else { engine.max_patterns },
+        fold: engine.fold,
+    });
+
+    let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
+    bar.set_message(format!("reading {}", input.trace.display()));
+    each_batch(&mut reader, input.skip_bad_lines, &bar, |batch| {
+        for event in batch.iter() {
+            builder.observe(&event);
+        }
+    })
+    .with_context(|| format!("reading {}", input.trace.display()))?;
+    bar.finish_and_clear();
+    let mrc = builder.finish();
+
+    let current = args.cache_size.or(header.cache_capacity.filter(|_| !args.unit_size));
+    let mut format_name = reader.format().name().to_string();
+    if reader.is_compressed() {
+        format_name.push_str(", zstd");
+    }
+    let source =
+        SourceInfo { kind: "trace".into(), name: input.trace.display().to_string(), format: Some(format_name) };
+    let report = report(&mrc, sampling, args, current, source);
+
+    if let Some(path) = &args.chart {
+        chart::write(path, &report, &mrc, args.unit_size)
+            .map_err(|source| OutputError { path: path.display().to_string(), source })?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.output {
+        OutputFormat::Json => json::write(&report, &mut out)?,
+        OutputFormat::Text => {
+            use std::io::Write;
+            let options = curve_text::Options { color, width: terminal::width(), chart: args.chart.clone() };
+            out.write_all(curve_text::render(&report, &options).as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn report(mrc: &Mrc, sampling: Sampling, args: &MrcArgs, current: Option<u64>, source: SourceInfo) -> CurveReport {
+    let max_useful = mrc.curve.max_distance().max(1);
+    let mut sizes = log_sizes((max_useful / 10_000).max(1), max_useful, args.points.max(2));
+    if let Some(current) = current {
+        sizes.push(current);
+        sizes.sort_unstable();
+        sizes.dedup();
+    }
+    let points = |curve: &Curve| -> Vec<Point> {
+        sizes
+            .iter()
+            .map(|&size| {
+                let miss_ratio = curve.miss_ratio(size);
+                Point { size, miss_ratio, hit_ratio: 1.0 - miss_ratio }
+            })
+            .collect()
+    };
+    let best_hit_ratio = 1.0 - mrc.curve.miss_ratio(max_useful);
+    let sizes_for_hit_ratio = TARGETS
+        .iter()
+        .filter(|&&target| target <= best_hit_ratio)
+        .filter_map(|&target| {
+            size_for(&mrc.curve, target, max_useful).map(|size| SizeForHitRatio { hit_ratio: target, size })
+        })
+        .collect();
+    let patterns = mrc
+        .patterns
+        .iter()
+        .take(args.patterns)
+        .map(|p| PatternPoints {
+            pattern: p.pattern.clone(),
+            reads: p.reads.round() as u64,
+            points: points(&p.curve),
+            current_hit_ratio: current.map(|size| 1.0 - p.curve.miss_ratio(size)),
+        })
+        .collect();
+    CurveReport {
+        version: CURVE_VERSION,
+        source,
+        method: match sampling {
+            Sampling::Exact => "exact",
+            Sampling::FixedRate(_) => "shards-fixed-rate",
+            Sampling::FixedSize(_) => "shards-fixed-size",
+        }
+        .to_string(),
+        sampling_rate: mrc.rate,
+        tracked_keys: mrc.tracked_keys as u64,
+        unit: if args.unit_size { "objects" } else { "bytes" }.to_string(),
+        reads: mrc.reads,
+        max_useful_size: max_useful,
+        best_hit_ratio,
+        current_size: current,
+        current_hit_ratio: current.map(|size| 1.0 - mrc.curve.miss_ratio(size)),
+        points: points(&mrc.curve),
+        sizes_for_hit_ratio,
+        patterns,
+    }
+}
+
+/// The smallest size at which `curve` hits at least `target`, searching up to `max`.
+fn size_for(curve: &Curve, target: f64, max: u64) -> Option<u64> {
+    if 1.0 - curve.miss_ratio(max) < target {
+        return None;
+    }
+    let (mut low, mut high) = (1u64, max);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if 1.0 - curve.miss_ratio(middle) >= target { high = middle } else { low = middle + 1 }
+    }
+    Some(low)
+}
+
+/// A size in the curve's unit, for people.
+pub fn size_text(size: u64, objects: bool) -> String {
+    if objects { format!("{} objects", human::count(size)) } else { human::bytes(size as f64) }
+}

@@ -1,0 +1,289 @@
+//! A miss-ratio curve from a trace's events, for the whole workload and per key pattern.
+//!
+//! Reads are the requests; writes put their key on top of the stack; deletes, expired TTLs and flushes take keys
+//! out, so that their next read misses at any size (a TTL miss does not depend on memory). A read of a key the
+//! stack does not hold misses at any size and, unless the trace is read-through (block traces: a miss brings
+//! the object in), leaves it out. Patterns are folded for sampled reads only: their curves and read counts are
+//! estimates under SHARDS, exact otherwise.
+
+use std::collections::HashMap;
+
+use cachescope_core::pattern::{FoldConfig, PatternFolder};
+use cachescope_core::{Command, Event, Micros, TtlChange, key_hash};
+use foldhash::fast::FixedState;
+
+use super::curve::Curve;
+use super::shards::{Sampling, Shards};
+
+const MICROS_PER_MILLI: Micros = 1_000;
+const OTHER: &str = "{other}";
+
+#[derive(Debug, Clone)]
+pub struct MrcConfig {
+    pub sampling: Sampling,
+    /// Every object counts 1: sizes are numbers of objects.
+    pub unit_size: bool,
+    /// A read's miss brings its object in (block traces, libCacheSim's).
+    pub read_through: bool,
+    /// Curves per pattern, for at most this many patterns (the rest under `{other}`); 0 for none.
+    pub max_patterns: usize,
+    pub fold: FoldConfig,
+}
+
+/// One pattern's curve.
+#[derive(Debug, Clone)]
+pub struct PatternCurve {
+    pub pattern: String,
+    /// Reads of the pattern (estimated under SHARDS).
+    pub reads: f64,
+    pub curve: Curve,
+}
+
+/// What [`MrcBuilder::finish`] gives.
+#[derive(Debug, Clone)]
+pub struct Mrc {
+    pub curve: Curve,
+    pub reads: u64,
+    /// The sampling rate at the end (1 when exact).
+    pub rate: f64,
+    /// Keys the stack held at the end.
+    pub tracked_keys: usize,
+    /// Most read first.
+    pub patterns: Vec<PatternCurve>,
+}
+
+#[derive(Debug)]
+pub struct MrcBuilder {
+    config: MrcConfig,
+    shards: Shards,
+    curve: Curve,
+    /// When the tracked keys with a TTL expire.
+    expiries: HashMap<u64, Micros, FixedState>,
+    patterns: PatternCurves,
+}
+
+impl MrcBuilder {
+    pub fn new(config: MrcConfig) -> Self {
+        MrcBuilder {
+            shards: Shards::new(config.sampling),
+            curve: Curve::default(),
+            expiries: HashMap::with_hasher(FixedState::default()),
+            patterns: PatternCurves::new(config.fold.clone(), config.max_patterns),
+            config,
+        }
+    }
+
+    fn size(&self, event: &Event<'_>) -> u64 {
+        if self.config.unit_size { 1 } else { (event.key.len() as u64 + u64::from(event.value_size)).max(1) }
+    }
+
+    pub fn observe(&mut self, event: &Event<'_>) {
+        match event.command {
+            Command::Read => {
+                let id = key_hash(event.db, event.key);
+                if !self.expiries.is_empty()
+                    && let Some(&at) = self.expiries.get(&id)
+                    && at <= event.time
+                {
+                    self.expiries.remove(&id);
+                    self.shards.forget(id);
+                }
+                let size = self.size(event);
+                if let Some(sampled) = self.shards.read(id, size, self.config.read_through) {
+                    self.curve.record(sampled.distance, sampled.weight);
+                    if self.config.max_patterns > 0 {
+                        self.patterns.record(event.key, sampled.distance, sampled.weight);
+                    }
+                }
+            }
+            Command::Write(_) => {
+                let id = key_hash(event.db, event.key);
+                self.shards.write(id, self.size(event));
+                self.set_ttl(id, event.ttl, event.time);
+            }
+            Command::Expire => {
+                let id = key_hash(event.db, event.key);
+                self.set_ttl(id, event.ttl, event.time);
+            }
+            Command::Delete => {
+                let id = key_hash(event.db, event.key);
+                self.expiries.remove(&id);
+                self.shards.forget(id);
+            }
+            // Databases are not told apart here: a flush of one forgets all, an approximation on the safe side.
+            Command::Flush(_) => {
+                self.expiries.clear();
+                self.shards.forget_all();
+            }
+            Command::Marker => {}
+        }
+    }
+
+    fn set_ttl(&mut self, id: u64, ttl: TtlChange, now: Micros) {
+        match ttl {
+            TtlChange::ExpireIn(ms) => {
+                self.expiries.insert(id, now.saturating_add(ms.saturating_mul(MICROS_PER_MILLI)));
+                // Keys that left a fixed-size sample keep no expiry here for long.
+                if self.expiries.len() > 2 * self.shards.keys() + 4096 {
+                    let shards = &self.shards;
+                    self.expiries.retain(|id, _| shards.tracks(*id));
+                }
+            }
+            TtlChange::Persist => {
+                self.expiries.remove(&id);
+            }
+            TtlChange::Keep => {}
+        }
+    }
+
+    pub fn finish(mut self) -> Mrc {
+        self.shards.adjust(&mut self.curve);
+        Mrc {
+            reads: self.shards.requests(),
+            rate: self.shards.rate(),
+            tracked_keys: self.shards.keys(),
+            patterns: self.patterns.finish(),
+            curve: self.curve,
+        }
+    }
+}
+
+/// Curves by pattern name. The folder learns as it goes: when it learns that a position varies, names are
+/// folded again and curves that now share a name are merged.
+#[derive(Debug)]
+struct PatternCurves {
+    folder: PatternFolder,
+    ids: HashMap<String, usize>,
+    entries: Vec<PatternCurve>,
+    max_patterns: usize,
+}
+
+impl PatternCurves {
+    fn new(fold: FoldConfig, max_patterns: usize) -> Self {
+        PatternCurves { folder: PatternFolder::new(fold), ids: HashMap::new(), entries: Vec::new(), max_patterns }
+    }
+
+    fn record(&mut self, key: &[u8], distance: Option<u64>, weight: f64) {
+        let name = self.folder.fold(key).pattern;
+        let id = match self.ids.get(name) {
+            Some(&id) => id,
+            None => {
+                let name = if self.entries.len() + 1 >= self.max_patterns { OTHER } else { name };
+                let name = name.to_string();
+                match self.ids.get(&name) {
+                    Some(&id) => id,
+                    None => {
+                        self.entries.push(PatternCurve { pattern: name.clone(), reads: 0.0, curve: Curve::default() });
+                        self.ids.insert(name, self.entries.len() - 1);
+                        self.entries.len() - 1
+                    }
+                }
+            }
+        };
+        let entry = &mut self.entries[id];
+        entry.reads += weight;
+        entry.curve.record(distance, weight);
+        if self.folder.take_learned() {
+            self.refold();
+        }
+    }
+
+    fn refold(&mut self) {
+        let mut merged: Vec<PatternCurve> = Vec::with_capacity(self.entries.len());
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for mut entry in std::mem::take(&mut self.entries) {
+            if entry.pattern != OTHER {
+                entry.pattern = self.folder.refold(&entry.pattern).to_string();
+            }
+            match ids.get(&entry.pattern) {
+                Some(&id) => {
+                    let into: &mut PatternCurve = &mut merged[id];
+                    into.reads += entry.reads;
+                    into.curve.merge(&entry.curve);
+                }
+                None => {
+                    ids.insert(entry.pattern.clone(), merged.len());
+                    merged.push(entry);
+                }
+            }
+        }
+        self.entries = merged;
+        self.ids = ids;
+    }
+
+    fn finish(self) -> Vec<PatternCurve> {
+        let mut entries = self.entries;
+        entries.sort_by(|a, b| b.reads.total_cmp(&a.reads).then_with(|| a.pattern.cmp(&b.pattern)));
+        entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cachescope_core::Outcome;
+
+    use super::*;
+
+    fn config(read_through: bool) -> MrcConfig {
+        MrcConfig {
+            sampling: Sampling::Exact,
+            unit_size: true,
+            read_through,
+            max_patterns: 100,
+            fold: FoldConfig::default(),
+        }
+    }
+
+    fn read(time: Micros, key: &str) -> Event<'_> {
+        Event::read(time, key.as_bytes(), Outcome::Unobserved)
+    }
+
+    #[test]
+    fn reads_of_keys_never_written_miss_at_any_size() {
+        let mut builder = MrcBuilder::new(config(false));
+        for event in [
+            Event::write(0, b"user:1", TtlChange::Persist),
+            read(1, "user:1"),
+            read(2, "user:2"),
+            read(3, "user:2"),
+            Event::write(4, b"user:2", TtlChange::Persist),
+            read(5, "user:2"),
+        ] {
+            builder.observe(&event);
+        }
+        let mrc = builder.finish();
+        assert_eq!(mrc.reads, 4);
+        // Hits at size 1: user:1 (distance 1), and user:2 after its write; its two reads before never hit.
+        assert!((mrc.curve.miss_ratio(1) - 2.0 / 4.0).abs() < 1e-9, "{}", mrc.curve.miss_ratio(1));
+        assert!((mrc.curve.miss_ratio(1_000) - 2.0 / 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn expired_and_deleted_keys_miss_at_any_size() {
+        let mut builder = MrcBuilder::new(config(false));
+        builder.observe(&Event::write(0, b"a", TtlChange::ExpireIn(1_000)));
+        builder.observe(&Event::write(0, b"b", TtlChange::Persist));
+        builder.observe(&read(500_000, "a"));
+        builder.observe(&read(2_000_000, "a"));
+        builder.observe(&Event { command: Command::Delete, ..Event::write(3_000_000, b"b", TtlChange::Keep) });
+        builder.observe(&read(4_000_000, "b"));
+        let mrc = builder.finish();
+        assert!((mrc.curve.miss_ratio(1_000) - 2.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn read_through_reads_bring_keys_in_and_patterns_split_the_curve() {
+        let mut builder = MrcBuilder::new(config(true));
+        for (time, key) in ["user:1", "user:1", "page:1", "user:1", "page:1"].iter().enumerate() {
+            builder.observe(&read(time as Micros, key));
+        }
+        let mrc = builder.finish();
+        assert_eq!(mrc.reads, 5);
+        let names: Vec<(&str, f64)> = mrc.patterns.iter().map(|p| (p.pattern.as_str(), p.reads)).collect();
+        assert_eq!(names, [("user:{num}", 3.0), ("page:{num}", 2.0)]);
+        // At size 1 only user:1's immediate re-read hits; at size 2 every re-read does.
+        assert!((mrc.patterns[0].curve.miss_ratio(1) - 2.0 / 3.0).abs() < 1e-9);
+        assert!((mrc.patterns[0].curve.miss_ratio(2) - 1.0 / 3.0).abs() < 1e-9);
+        assert!((mrc.patterns[1].curve.miss_ratio(2) - 1.0 / 2.0).abs() < 1e-9);
+    }
+}
