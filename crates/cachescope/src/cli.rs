@@ -160,10 +160,6 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub model: ModelArgs,
 
-    /// With --format csv: which columns hold the key, the time (seconds) and the size, 1-based (`key=5,time=2,size=4`).
-    #[arg(long, value_parser = parse_columns, value_name = "COLUMNS")]
-    pub csv_columns: Option<cachescope_trace::Columns>,
-
     /// Exit with 1 (warning) or 2 (critical) when a finding is at least this severe.
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,

@@ -54,7 +54,7 @@ fn twitter_csv_is_replayed_through_the_cache_model() {
     assert_eq!(report["summary"]["hits"], 0, "LRU on a loop larger than the cache never hits");
     assert_eq!(report["summary"]["miss_causes"]["evicted"], 2500);
     assert_eq!(findings(&report), vec![("memory_pressure".into(), "obj:{num}".into())]);
-    assert!(report["source"]["format"].as_str().unwrap().contains("LRU cache of"));
+    assert!(report["source"]["format"].as_str().unwrap().contains("replayed through a cache model: allkeys-lru-exact"));
 
     let unbounded = run(&["analyze", path.to_str().unwrap(), "-o", "json"]).json();
     assert_eq!(unbounded["summary"]["hits"], 2500);
@@ -80,7 +80,11 @@ fn a_recorded_trace_without_outcomes_is_replayed_with_its_own_capacity() {
     assert_eq!(report["summary"]["miss_causes"]["evicted"], 80);
     assert_eq!(report["summary"]["miss_causes"]["never_written"], 20, "the model starts empty");
     assert_eq!(report["notes"]["initial_state"], "empty");
-    assert!(report["source"]["format"].as_str().unwrap().contains("LRU cache of 1000 B"), "{}", report["source"]);
+    assert!(
+        report["source"]["format"].as_str().unwrap().contains("cache model: allkeys-lru-exact, 1000 B"),
+        "{}",
+        report["source"]
+    );
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
             Some(objects) if args.model.unit_size => format!("{} objects", cachescope_core::human::count(objects)),
             Some(bytes) => cachescope_core::human::bytes(bytes as f64),
         };
-        format_name.push_str(&format!(", replayed through a {policy} cache of {size}"));
+        format_name.push_str(&format!(", replayed through a cache model: {policy}, {size}"));
     }
     report.source = Some(SourceInfo {
         kind: "trace".into(),
