@@ -47,6 +47,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// The miss ratio an LRU cache would have at every size, from a trace: as a table, JSON, or an SVG chart.
     Mrc(MrcArgs),
+    /// Replay a trace with other TTLs, memory or eviction policy, and compare hit ratios before and after.
+    Whatif(WhatifArgs),
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +166,11 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
 
+    /// Do not replay the suggestions through a cache model to put a number on them (one more pass over the
+    /// trace).
+    #[arg(long)]
+    pub no_simulation: bool,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 
@@ -214,6 +221,47 @@ pub struct MrcArgs {
     /// Output format: text for people, json for programs (schema in docs/report-schema.md).
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  cachescope whatif app.trace --ttl 'session:*=600s'\n  \
+    cachescope whatif app.trace --maxmemory 2gb --policy allkeys-lfu\n  \
+    cachescope whatif OLTP.lis.zst --unit-size --cache-size 1000 --maxmemory 15000\n\n\
+    Both sides are simulated with the same model, so that its approximations cancel out; the trace's own hit \
+    ratio is shown beside them when it was recorded.")]
+pub struct WhatifArgs {
+    #[command(flatten)]
+    pub input: TraceArgs,
+
+    /// A new TTL for some keys, `SELECTOR=DURATION`: a glob over keys (`session:*`) or a pattern
+    /// (`session:{uuid}`), and a duration (`600s`, `10m`, `1h`; a bare number is seconds). Repeatable.
+    #[arg(long = "ttl", value_parser = parse_ttl_override, value_name = "SELECTOR=DURATION")]
+    pub ttls: Vec<cachescope_sim::whatif::TtlOverride>,
+
+    /// A new memory limit, in bytes (`2gb`), or in objects with --unit-size.
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
+    pub maxmemory: Option<u64>,
+
+    /// A new eviction policy (noeviction, allkeys-lru, allkeys-lfu, volatile-ttl, ..., or an -exact variant).
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<cachescope_sim::Policy>,
+
+    /// Stop caching some keys (a glob or a pattern): their writes are dropped. Repeatable.
+    #[arg(long = "no-cache", value_parser = parse_selector, value_name = "SELECTOR")]
+    pub not_cached: Vec<cachescope_sim::whatif::Selector>,
+
+    /// The eviction policy now (default allkeys-lru, as Redis runs it).
+    #[arg(long, value_name = "POLICY")]
+    pub current_policy: Option<cachescope_sim::Policy>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// A trace file and how to read it.
@@ -334,6 +382,26 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
         .with_binary()
         .parse_size(text)
         .map_err(|e| format!("{e}: expected a size such as 67108864, 64MiB, 512mb or 2gb"))
+}
+
+fn parse_selector(text: &str) -> Result<cachescope_sim::whatif::Selector, String> {
+    cachescope_sim::whatif::Selector::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_ttl_override(text: &str) -> Result<cachescope_sim::whatif::TtlOverride, String> {
+    let (selector, duration) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("`{text}` is not SELECTOR=DURATION (for example 'session:*=600s')"))?;
+    let selector = parse_selector(selector)?;
+    let duration = match duration.trim().parse::<u64>() {
+        Ok(seconds) => std::time::Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(duration.trim())
+            .map_err(|e| format!("`{duration}` in `{text}` is not a duration ({e}): 600s, 10m, 1h"))?,
+    };
+    if duration.is_zero() {
+        return Err(format!("`{text}`: a TTL of zero would delete the keys; use --no-cache to stop caching them"));
+    }
+    Ok(cachescope_sim::whatif::TtlOverride { selector, ttl_ms: duration.as_millis() as u64 })
 }
 
 fn parse_columns(text: &str) -> Result<cachescope_trace::Columns, String> {

@@ -7,6 +7,7 @@ mod config;
 mod exit;
 mod live;
 mod redis_url;
+mod simulated_gains;
 mod sinks;
 mod sources;
 mod terminal;
@@ -36,13 +37,15 @@ fn main() -> ExitCode {
         Command::Proxy(args) => commands::proxy::run(args, color),
         Command::Doctor(args) => commands::doctor::run(args, color, cli.quiet),
         Command::Mrc(args) => commands::mrc::run(args, color, cli.quiet),
+        Command::Whatif(args) => commands::whatif::run(args, color, cli.quiet),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(error) if exit::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             let usage = error.downcast_ref::<commands::demo::UnknownScenario>().is_some()
-                || error.downcast_ref::<redis_url::BadUrl>().is_some();
+                || error.downcast_ref::<redis_url::BadUrl>().is_some()
+                || error.downcast_ref::<commands::whatif::NoChange>().is_some();
             let code = if usage { Exit::Usage } else { Exit::for_error(&error) };
             eprintln!("error: {error:#}");
             ExitCode::from(code as u8)

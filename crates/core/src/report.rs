@@ -343,6 +343,26 @@ pub struct Finding {
     pub misses_explained: MissesExplained,
     pub evidence: Evidence,
     pub suggestion: Suggestion,
+    /// The suggestion replayed through a cache model, where one can play it (a TTL, memory, a policy, a
+    /// pattern no longer cached): what it would change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated: Option<SimulatedGain>,
+}
+
+/// A suggestion's effect, from replaying the same traffic through a cache model as it is and as changed: both
+/// sides simulated alike, so that the model's approximations cancel out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SimulatedGain {
+    /// The change, in words: `TTL 300 s for session:{token}`.
+    pub change: String,
+    /// The whole cache's hit ratio, as it is and as changed.
+    pub hit_ratio_before: f64,
+    pub hit_ratio_after: f64,
+    /// The finding's pattern's hit ratio (absent for whole-cache findings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern_hit_ratio_before: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern_hit_ratio_after: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]

@@ -60,6 +60,7 @@ impl Draft {
                 action: self.action.to_string(),
                 parameters: self.parameters,
             },
+            simulated: None,
         }
     }
 }

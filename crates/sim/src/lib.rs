@@ -3,8 +3,10 @@
 //!
 //! Depends on the engine crate for the event model only; it never looks at findings.
 
+pub mod by_pattern;
 pub mod model;
 pub mod mrc;
 pub mod scenario;
+pub mod whatif;
 
 pub use model::{CacheModel, ModelConfig, Policy, build, exact_lru};

@@ -4,12 +4,14 @@ use anyhow::{Context, Result};
 use cachescope_core::report::SourceInfo;
 use cachescope_core::{Engine, InitialState};
 use cachescope_sim::Policy;
+use cachescope_sim::whatif::Settings;
 use cachescope_trace::{TraceFormat, TraceReader};
 
 use crate::cli::AnalyzeArgs;
 use crate::config::engine_config;
 use crate::exit::Exit;
-use crate::sources::replay::{ReplayOptions, replay};
+use crate::simulated_gains;
+use crate::sources::replay::{ReplayOptions, each_batch, replay};
 use crate::terminal;
 
 pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
@@ -23,7 +25,7 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     config.cache_capacity =
         if requests_only { args.model.cache_size } else { args.model.cache_size.or(reader.header().cache_capacity) }
             .filter(|_| !args.model.unit_size);
-    let mut engine = Engine::new(config);
+    let mut engine = Engine::new(config.clone());
 
     let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
     bar.set_message(format!("reading {}", args.input.trace.display()));
@@ -45,6 +47,24 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     );
 
     let mut report = engine.report();
+    if !args.no_simulation {
+        // The cache as it is: the model that replayed the trace, or Redis's LRU where the trace has outcomes.
+        let policy = args.policy.unwrap_or(if replayed.modelled { Policy::EXACT_LRU } else { Policy::REDIS_LRU });
+        let current = Settings::new(args.model.config(model_size, policy));
+        let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
+        bar.set_message("simulating the suggestions");
+        simulated_gains::attach(&mut report, current, &config, options.read_through, |observe| {
+            let input = &args.input;
+            let mut again = TraceReader::open_with_columns(&input.trace, input.format, input.csv_columns)?;
+            each_batch(&mut again, input.skip_bad_lines, &bar, |batch| {
+                for event in batch.iter() {
+                    observe(&event);
+                }
+            })?;
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+    }
     let mut format_name = format.name().to_string();
     if reader.is_compressed() {
         format_name.push_str(", zstd");

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod doctor;
 pub mod mrc;
 pub mod proxy;
+pub mod whatif;
 
 use std::io::Write;
 

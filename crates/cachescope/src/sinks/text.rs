@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use cachescope_core::human;
 use cachescope_core::report::{
-    Finding, MissCause, MissCauses, PatternReport, Quantiles, Report, ServerReport, Severity,
+    Finding, MissCause, MissCauses, PatternReport, Quantiles, Report, ServerReport, Severity, SimulatedGain,
 };
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table, Width};
@@ -199,6 +199,26 @@ fn finding_block(out: &mut String, number: usize, finding: &Finding, options: &T
     }
     let fix = wrap(&finding.suggestion.summary, width, "    Fix: ", "         ");
     let _ = writeln!(out, "{}", paint.bold(&fix));
+    if let Some(gain) = &finding.simulated {
+        let _ = writeln!(out, "{}", wrap(&gain_text(finding, gain), width, "    Simulated: ", "               "));
+    }
+}
+
+/// `session:{uuid} 41% -> 92%, whole cache 70% -> 88% (+18 points)`.
+fn gain_text(finding: &Finding, gain: &SimulatedGain) -> String {
+    let points = 100.0 * (gain.hit_ratio_after - gain.hit_ratio_before);
+    let whole = format!(
+        "whole cache {} -> {} ({points:+.1} points)",
+        human::percent(gain.hit_ratio_before),
+        human::percent(gain.hit_ratio_after)
+    );
+    let pattern = match (gain.pattern_hit_ratio_before, gain.pattern_hit_ratio_after) {
+        (Some(before), Some(after)) if finding.pattern != "*" => {
+            format!("`{}` {} -> {}, ", finding.pattern, human::percent(before), human::percent(after))
+        }
+        _ => String::new(),
+    };
+    format!("{}: {pattern}{whole}.", gain.change)
 }
 
 fn patterns(out: &mut String, report: &Report, options: &TextOptions, paint: &Paint) {

@@ -118,6 +118,7 @@ impl Analysis<'_> {
                 action: draft.action.to_string(),
                 parameters: draft.parameters,
             },
+            simulated: None,
         }
     }
 }

@@ -8,15 +8,15 @@
 
 use std::collections::HashMap;
 
-use cachescope_core::pattern::{FoldConfig, PatternFolder};
+use cachescope_core::pattern::FoldConfig;
 use cachescope_core::{Command, Event, Micros, TtlChange, key_hash};
 use foldhash::fast::FixedState;
 
 use super::curve::Curve;
 use super::shards::{Sampling, Shards};
+use crate::by_pattern::{ByPattern, Merge};
 
 const MICROS_PER_MILLI: Micros = 1_000;
-const OTHER: &str = "{other}";
 
 #[derive(Debug, Clone)]
 pub struct MrcConfig {
@@ -59,7 +59,7 @@ pub struct MrcBuilder {
     curve: Curve,
     /// When the tracked keys with a TTL expire.
     expiries: HashMap<u64, Micros, FixedState>,
-    patterns: PatternCurves,
+    patterns: ByPattern<Figures>,
 }
 
 impl MrcBuilder {
@@ -68,7 +68,7 @@ impl MrcBuilder {
             shards: Shards::new(config.sampling),
             curve: Curve::default(),
             expiries: HashMap::with_hasher(FixedState::default()),
-            patterns: PatternCurves::new(config.fold.clone(), config.max_patterns),
+            patterns: ByPattern::new(config.fold.clone(), config.max_patterns),
             config,
         }
     }
@@ -92,7 +92,9 @@ impl MrcBuilder {
                 if let Some(sampled) = self.shards.read(id, size, self.config.read_through) {
                     self.curve.record(sampled.distance, sampled.weight);
                     if self.config.max_patterns > 0 {
-                        self.patterns.record(event.key, sampled.distance, sampled.weight);
+                        let (_, figures) = self.patterns.entry(event.key);
+                        figures.reads += sampled.weight;
+                        figures.curve.record(sampled.distance, sampled.weight);
                     }
                 }
             }
@@ -142,80 +144,34 @@ impl MrcBuilder {
             reads: self.shards.requests(),
             rate: self.shards.rate(),
             tracked_keys: self.shards.keys(),
-            patterns: self.patterns.finish(),
+            patterns: finish_patterns(self.patterns),
             curve: self.curve,
         }
     }
 }
 
-/// Curves by pattern name. The folder learns as it goes: when it learns that a position varies, names are
-/// folded again and curves that now share a name are merged.
-#[derive(Debug)]
-struct PatternCurves {
-    folder: PatternFolder,
-    ids: HashMap<String, usize>,
-    entries: Vec<PatternCurve>,
-    max_patterns: usize,
+/// A pattern's reads and curve, while building.
+#[derive(Debug, Default)]
+struct Figures {
+    reads: f64,
+    curve: Curve,
 }
 
-impl PatternCurves {
-    fn new(fold: FoldConfig, max_patterns: usize) -> Self {
-        PatternCurves { folder: PatternFolder::new(fold), ids: HashMap::new(), entries: Vec::new(), max_patterns }
+impl Merge for Figures {
+    fn merge(&mut self, other: Figures) {
+        self.reads += other.reads;
+        self.curve.merge(&other.curve);
     }
+}
 
-    fn record(&mut self, key: &[u8], distance: Option<u64>, weight: f64) {
-        let name = self.folder.fold(key).pattern;
-        let id = match self.ids.get(name) {
-            Some(&id) => id,
-            None => {
-                let name = if self.entries.len() + 1 >= self.max_patterns { OTHER } else { name };
-                let name = name.to_string();
-                match self.ids.get(&name) {
-                    Some(&id) => id,
-                    None => {
-                        self.entries.push(PatternCurve { pattern: name.clone(), reads: 0.0, curve: Curve::default() });
-                        self.ids.insert(name, self.entries.len() - 1);
-                        self.entries.len() - 1
-                    }
-                }
-            }
-        };
-        let entry = &mut self.entries[id];
-        entry.reads += weight;
-        entry.curve.record(distance, weight);
-        if self.folder.take_learned() {
-            self.refold();
-        }
-    }
-
-    fn refold(&mut self) {
-        let mut merged: Vec<PatternCurve> = Vec::with_capacity(self.entries.len());
-        let mut ids: HashMap<String, usize> = HashMap::new();
-        for mut entry in std::mem::take(&mut self.entries) {
-            if entry.pattern != OTHER {
-                entry.pattern = self.folder.refold(&entry.pattern).to_string();
-            }
-            match ids.get(&entry.pattern) {
-                Some(&id) => {
-                    let into: &mut PatternCurve = &mut merged[id];
-                    into.reads += entry.reads;
-                    into.curve.merge(&entry.curve);
-                }
-                None => {
-                    ids.insert(entry.pattern.clone(), merged.len());
-                    merged.push(entry);
-                }
-            }
-        }
-        self.entries = merged;
-        self.ids = ids;
-    }
-
-    fn finish(self) -> Vec<PatternCurve> {
-        let mut entries = self.entries;
-        entries.sort_by(|a, b| b.reads.total_cmp(&a.reads).then_with(|| a.pattern.cmp(&b.pattern)));
-        entries
-    }
+fn finish_patterns(patterns: ByPattern<Figures>) -> Vec<PatternCurve> {
+    let mut entries: Vec<PatternCurve> = patterns
+        .into_entries()
+        .into_iter()
+        .map(|(pattern, figures)| PatternCurve { pattern, reads: figures.reads, curve: figures.curve })
+        .collect();
+    entries.sort_by(|a, b| b.reads.total_cmp(&a.reads).then_with(|| a.pattern.cmp(&b.pattern)));
+    entries
 }
 
 #[cfg(test)]

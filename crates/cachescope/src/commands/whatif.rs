@@ -1,0 +1,208 @@
+//! `cachescope whatif TRACE`: replays a trace twice at once, with the cache as it is and as changed (TTLs,
+//! memory, policy, keys no longer cached), and compares the hit ratios, whole and per pattern.
+
+use anyhow::{Context, Result};
+use cachescope_core::report::SourceInfo;
+use cachescope_core::{InitialState, human};
+use cachescope_sim::whatif::{Reads, RunResult, Settings, WhatIf, WhatIfResult};
+use cachescope_sim::{ModelConfig, Policy};
+use cachescope_trace::{TraceHeader, TraceReader};
+use serde::Serialize;
+
+use crate::cli::{ModelArgs, OutputFormat, WhatifArgs};
+use crate::config::engine_config;
+use crate::exit::Exit;
+use crate::sinks::{json, whatif_text};
+use crate::sources::replay::each_batch;
+use crate::terminal;
+
+/// Nothing to compare: no change was given.
+#[derive(Debug, thiserror::Error)]
+#[error("nothing to change: give --ttl, --maxmemory, --policy or --no-cache (see cachescope whatif --help)")]
+pub struct NoChange;
+
+/// The JSON contract of `cachescope whatif` (docs/report-schema.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct WhatifReport {
+    pub version: u32,
+    pub source: SourceInfo,
+    pub before: SettingsReport,
+    pub after: SettingsReport,
+    pub reads: u64,
+    /// The hit ratio the trace recorded, when it recorded outcomes.
+    pub observed_hit_ratio: Option<f64>,
+    pub summary: Comparison,
+    pub evictions: BeforeAfter,
+    pub refused_writes: BeforeAfter,
+    /// Most changed first.
+    pub patterns: Vec<PatternComparison>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsReport {
+    /// Bytes, or objects when `unit` is `objects`; null: unbounded.
+    pub maxmemory: Option<u64>,
+    pub unit: String,
+    pub policy: String,
+    pub ttls: Vec<TtlReport>,
+    pub not_cached: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TtlReport {
+    pub keys: String,
+    pub ttl_seconds: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HitRatio {
+    pub hits: u64,
+    pub hit_ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Comparison {
+    pub before: HitRatio,
+    pub after: HitRatio,
+    /// After minus before, in percentage points.
+    pub change_points: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BeforeAfter {
+    pub before: u64,
+    pub after: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatternComparison {
+    pub pattern: String,
+    pub reads: u64,
+    #[serde(flatten)]
+    pub comparison: Comparison,
+}
+
+const WHATIF_VERSION: u32 = 1;
+
+/// The cache as it is: `--cache-size` (else the trace's capacity), `--current-policy` (else Redis's
+/// allkeys-lru).
+pub fn current_settings(model: &ModelArgs, policy: Option<Policy>, header: &TraceHeader) -> Settings {
+    let capacity = model.cache_size.or(header.cache_capacity.filter(|_| !model.unit_size));
+    Settings::new(model.config(capacity, policy.unwrap_or(Policy::REDIS_LRU)))
+}
+
+pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
+    if args.ttls.is_empty() && args.maxmemory.is_none() && args.policy.is_none() && args.not_cached.is_empty() {
+        return Err(NoChange.into());
+    }
+    let input = &args.input;
+    let mut reader = TraceReader::open_with_columns(&input.trace, input.format, input.csv_columns)?;
+    let header = reader.header().clone();
+    let engine = engine_config(&args.engine, InitialState::Unknown)?;
+    let before = current_settings(&args.model, args.current_policy, &header);
+    let mut after = before.clone();
+    after.model.capacity = args.maxmemory.or(after.model.capacity);
+    after.model.policy = args.policy.unwrap_or(after.model.policy);
+    after.ttls.extend(args.ttls.iter().cloned());
+    after.not_cached.extend(args.not_cached.iter().cloned());
+
+    let mut whatif = WhatIf::new(vec![before, after], engine.fold, engine.max_patterns, header.read_through);
+    let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
+    bar.set_message(format!("replaying {}", input.trace.display()));
+    each_batch(&mut reader, input.skip_bad_lines, &bar, |batch| {
+        for event in batch.iter() {
+            whatif.observe(&event);
+        }
+    })
+    .with_context(|| format!("replaying {}", input.trace.display()))?;
+    bar.finish_and_clear();
+
+    let mut format_name = reader.format().name().to_string();
+    if reader.is_compressed() {
+        format_name.push_str(", zstd");
+    }
+    let source =
+        SourceInfo { kind: "trace".into(), name: input.trace.display().to_string(), format: Some(format_name) };
+    let report = report(whatif.finish(), source);
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.output.output {
+        OutputFormat::Json => json::write(&report, &mut out)?,
+        OutputFormat::Text => {
+            use std::io::Write;
+            let options = whatif_text::Options { color, width: terminal::width(), top: args.output.top };
+            out.write_all(whatif_text::render(&report, &options).as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(Exit::Success)
+}
+
+pub fn compare(before: Reads, after: Reads) -> Comparison {
+    let side = |reads: Reads| HitRatio { hits: reads.hits, hit_ratio: reads.hit_ratio() };
+    let change_points = match (before.hit_ratio(), after.hit_ratio()) {
+        (Some(b), Some(a)) => Some(100.0 * (a - b)),
+        _ => None,
+    };
+    Comparison { before: side(before), after: side(after), change_points }
+}
+
+fn settings_report(run: &RunResult) -> SettingsReport {
+    let settings = &run.settings;
+    let ModelConfig { capacity, policy, unit_size, .. } = settings.model;
+    SettingsReport {
+        maxmemory: capacity,
+        unit: if unit_size { "objects" } else { "bytes" }.to_string(),
+        policy: policy.to_string(),
+        ttls: settings
+            .ttls
+            .iter()
+            .map(|o| TtlReport { keys: o.selector.to_string(), ttl_seconds: o.ttl_ms as f64 / 1000.0 })
+            .collect(),
+        not_cached: settings.not_cached.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn report(result: WhatIfResult, source: SourceInfo) -> WhatifReport {
+    let [before, after] = [&result.runs[0], &result.runs[1]];
+    let mut patterns: Vec<PatternComparison> = result
+        .patterns
+        .iter()
+        .map(|p| PatternComparison {
+            pattern: p.pattern.clone(),
+            reads: p.runs[0].reads,
+            comparison: compare(p.runs[0], p.runs[1]),
+        })
+        .collect();
+    let moved = |p: &PatternComparison| p.comparison.after.hits.abs_diff(p.comparison.before.hits);
+    patterns
+        .sort_by(|a, b| moved(b).cmp(&moved(a)).then(b.reads.cmp(&a.reads)).then_with(|| a.pattern.cmp(&b.pattern)));
+    WhatifReport {
+        version: WHATIF_VERSION,
+        source,
+        before: settings_report(before),
+        after: settings_report(after),
+        reads: before.reads.reads,
+        observed_hit_ratio: result.observed.hit_ratio(),
+        summary: compare(before.reads, after.reads),
+        evictions: BeforeAfter { before: before.evictions, after: after.evictions },
+        refused_writes: BeforeAfter { before: before.refused_writes, after: after.refused_writes },
+        patterns,
+    }
+}
+
+/// Settings as a person reads them: `allkeys-lru, 128 MiB`.
+pub fn settings_text(settings: &SettingsReport) -> String {
+    let memory = match (settings.maxmemory, settings.unit.as_str()) {
+        (None, _) => "unbounded".to_string(),
+        (Some(objects), "objects") => format!("{} objects", human::count(objects)),
+        (Some(bytes), _) => human::bytes(bytes as f64),
+    };
+    let mut parts = vec![format!("{}, {memory}", settings.policy)];
+    parts.extend(
+        settings.ttls.iter().map(|t| format!("TTL {} for {}", human::duration((t.ttl_seconds * 1e6) as u64), t.keys)),
+    );
+    parts.extend(settings.not_cached.iter().map(|k| format!("{k} not cached")));
+    parts.join(" · ")
+}

@@ -1,0 +1,213 @@
+//! What-if: replays a trace through several cache models at once (the current settings and changed ones) and
+//! counts, per run, the reads that hit, for the whole cache and per key pattern.
+//!
+//! A recorded trace holds the application's own reaction to each miss (the write that refills the key). When a
+//! run misses where the recording hit, the application would have refilled the key: the run writes it back with
+//! the size the read saw and the pattern's usual TTL. When a run hits where the recording missed, the refill in
+//! the trace still happens: a rewrite of a key already there, which costs nothing. Request-only traces (block
+//! traces) are read-through: every miss brings its object in.
+
+mod change;
+mod suggest;
+
+pub use change::{BadSelector, Selector, Settings, TtlOverride};
+pub use suggest::suggested_change;
+
+use cachescope_core::pattern::FoldConfig;
+use cachescope_core::{Command, ErrorKind, Event, Outcome, TtlChange, WriteCondition};
+
+use crate::by_pattern::{ByPattern, Merge};
+use crate::model::{CacheModel, build};
+
+/// Reads and the hits among them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    pub reads: u64,
+    pub hits: u64,
+}
+
+impl Reads {
+    pub fn hit_ratio(&self) -> Option<f64> {
+        (self.reads > 0).then(|| self.hits as f64 / self.reads as f64)
+    }
+
+    fn count(&mut self, hit: bool) {
+        self.reads += 1;
+        self.hits += u64::from(hit);
+    }
+
+    fn add(&mut self, other: Reads) {
+        self.reads += other.reads;
+        self.hits += other.hits;
+    }
+}
+
+/// One pattern's figures while replaying.
+#[derive(Debug, Default)]
+struct PatternFigures {
+    /// What the recording said, where it said it.
+    observed: Reads,
+    runs: Vec<Reads>,
+    /// The TTL the application last wrote keys of this pattern with: refills get it.
+    usual_ttl: Option<u64>,
+}
+
+impl Merge for PatternFigures {
+    fn merge(&mut self, other: PatternFigures) {
+        self.observed.add(other.observed);
+        self.runs.resize(self.runs.len().max(other.runs.len()), Reads::default());
+        for (ours, theirs) in self.runs.iter_mut().zip(other.runs) {
+            ours.add(theirs);
+        }
+        self.usual_ttl = self.usual_ttl.or(other.usual_ttl);
+    }
+}
+
+struct Run {
+    settings: Settings,
+    model: Box<dyn CacheModel>,
+    reads: Reads,
+    refused_writes: u64,
+}
+
+/// One run's results.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub settings: Settings,
+    pub reads: Reads,
+    pub evictions: u64,
+    /// Writes the model refused (OOM: nothing it may evict).
+    pub refused_writes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PatternResult {
+    pub pattern: String,
+    pub observed: Reads,
+    /// In the order of the runs.
+    pub runs: Vec<Reads>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WhatIfResult {
+    pub observed: Reads,
+    pub runs: Vec<RunResult>,
+    /// Most read first.
+    pub patterns: Vec<PatternResult>,
+}
+
+pub struct WhatIf {
+    runs: Vec<Run>,
+    patterns: ByPattern<PatternFigures>,
+    observed: Reads,
+    read_through: bool,
+}
+
+impl WhatIf {
+    /// Runs for each of `settings`, in that order. `read_through`: the trace's misses bring their objects in.
+    pub fn new(settings: Vec<Settings>, fold: FoldConfig, max_patterns: usize, read_through: bool) -> Self {
+        let runs = settings
+            .into_iter()
+            .map(|settings| Run { model: build(&settings.model), settings, reads: Reads::default(), refused_writes: 0 })
+            .collect();
+        WhatIf { runs, patterns: ByPattern::new(fold, max_patterns), observed: Reads::default(), read_through }
+    }
+
+    pub fn observe(&mut self, event: &Event<'_>) {
+        if matches!(event.command, Command::Flush(_) | Command::Marker) {
+            for run in &mut self.runs {
+                run.model.apply(event);
+            }
+            return;
+        }
+        let (pattern, figures) = self.patterns.entry(event.key);
+        figures.runs.resize(self.runs.len(), Reads::default());
+        match (event.command, event.ttl) {
+            (Command::Write(_), TtlChange::ExpireIn(ms)) => figures.usual_ttl = Some(ms),
+            (Command::Write(_), TtlChange::Persist) => figures.usual_ttl = None,
+            _ => {}
+        }
+        let observed_hit = match (event.command, event.outcome) {
+            (Command::Read, Outcome::Hit) => Some(true),
+            (Command::Read, Outcome::Miss) => Some(false),
+            _ => None,
+        };
+        if let Some(hit) = observed_hit {
+            self.observed.count(hit);
+            figures.observed.count(hit);
+        }
+        for (index, run) in self.runs.iter_mut().enumerate() {
+            let settings = &run.settings;
+            let override_ttl = settings.ttl_for(event.key, pattern);
+            let mut changed = *event;
+            match event.command {
+                Command::Write(_) if !settings.is_cached(event.key, pattern) => continue,
+                Command::Write(_) | Command::Expire if override_ttl.is_some() && event.ttl != TtlChange::Keep => {
+                    changed.ttl = TtlChange::ExpireIn(override_ttl.expect("checked"));
+                }
+                _ => {}
+            }
+            let outcome = run.model.apply(&changed);
+            match event.command {
+                Command::Read => {
+                    let hit = outcome == Outcome::Hit;
+                    run.reads.count(hit);
+                    figures.runs[index].count(hit);
+                    let refill = !hit && (self.read_through || observed_hit == Some(true));
+                    if refill && settings.is_cached(event.key, pattern) {
+                        let ttl = match override_ttl.or(figures.usual_ttl) {
+                            Some(ms) => TtlChange::ExpireIn(ms),
+                            None => TtlChange::Persist,
+                        };
+                        let fill = Event {
+                            command: Command::Write(WriteCondition::Always),
+                            ttl,
+                            value_size: event.value_size,
+                            ..*event
+                        };
+                        if run.model.apply(&fill) == Outcome::Error(ErrorKind::Oom) {
+                            run.refused_writes += 1;
+                        }
+                    }
+                }
+                Command::Write(_) if outcome == Outcome::Error(ErrorKind::Oom) => run.refused_writes += 1,
+                _ => {}
+            }
+        }
+    }
+
+    pub fn finish(self) -> WhatIfResult {
+        let runs_count = self.runs.len();
+        let mut patterns: Vec<PatternResult> = self
+            .patterns
+            .into_entries()
+            .into_iter()
+            .map(|(pattern, mut figures)| {
+                figures.runs.resize(runs_count, Reads::default());
+                PatternResult { pattern, observed: figures.observed, runs: figures.runs }
+            })
+            .filter(|p| p.runs.iter().any(|r| r.reads > 0) || p.observed.reads > 0)
+            .collect();
+        patterns.sort_by(|a, b| {
+            let reads = |p: &PatternResult| p.runs.first().map_or(0, |r| r.reads);
+            reads(b).cmp(&reads(a)).then_with(|| a.pattern.cmp(&b.pattern))
+        });
+        WhatIfResult {
+            observed: self.observed,
+            runs: self
+                .runs
+                .into_iter()
+                .map(|run| RunResult {
+                    evictions: run.model.evictions(),
+                    settings: run.settings,
+                    reads: run.reads,
+                    refused_writes: run.refused_writes,
+                })
+                .collect(),
+            patterns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
