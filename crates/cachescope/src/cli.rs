@@ -206,6 +206,10 @@ pub struct MrcArgs {
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub points: usize,
 
+    /// These sizes instead, comma-separated (`256mb,512mb,1gb,2gb`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_bytes, value_name = "SIZES")]
+    pub sizes: Vec<u64>,
+
     /// Curves per key pattern for this many patterns, most read first (0: none).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub patterns: usize,

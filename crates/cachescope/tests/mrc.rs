@@ -40,6 +40,14 @@ fn a_cycle_needs_all_its_keys() {
     assert_eq!(report["sizes_for_hit_ratio"][0]["size"], 10);
     let report = mrc_json(&[path, "--unit-size", "--cache-size", "9"]);
     assert_eq!(report["current_hit_ratio"], 0.0);
+    let report = mrc_json(&[path, "--unit-size", "--sizes", "5,10,20"]);
+    let points: Vec<(u64, f64)> = report["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["size"].as_u64().unwrap(), p["hit_ratio"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(points, [(5, 0.0), (10, 1.0), (20, 1.0)]);
     // In bytes, each object is its key and its value: 103 bytes, 1,030 for the ten (distances are kept to within
     // 0.8%).
     let report = mrc_json(&[path, "--cache-size", "1040"]);

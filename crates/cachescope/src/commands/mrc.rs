@@ -128,7 +128,11 @@ pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
 
 fn report(mrc: &Mrc, sampling: Sampling, args: &MrcArgs, current: Option<u64>, source: SourceInfo) -> CurveReport {
     let max_useful = mrc.curve.max_distance().max(1);
-    let mut sizes = log_sizes((max_useful / 10_000).max(1), max_useful, args.points.max(2));
+    let mut sizes = if args.sizes.is_empty() {
+        log_sizes((max_useful / 10_000).max(1), max_useful, args.points.max(2))
+    } else {
+        args.sizes.clone()
+    };
     if let Some(current) = current {
         sizes.push(current);
         sizes.sort_unstable();

@@ -204,17 +204,18 @@ fn finding_block(out: &mut String, number: usize, finding: &Finding, options: &T
     }
 }
 
-/// `session:{uuid} 41% -> 92%, whole cache 70% -> 88% (+18 points)`.
+/// `TTL 5m for session:{uuid}: `session:{uuid}` 41.0% -> 92.3%, whole cache 70.1% -> 88.4% (+18.3 points)`.
 fn gain_text(finding: &Finding, gain: &SimulatedGain) -> String {
+    let percent = |share: f64| format!("{:.1}%", share * 100.0);
     let points = 100.0 * (gain.hit_ratio_after - gain.hit_ratio_before);
     let whole = format!(
         "whole cache {} -> {} ({points:+.1} points)",
-        human::percent(gain.hit_ratio_before),
-        human::percent(gain.hit_ratio_after)
+        percent(gain.hit_ratio_before),
+        percent(gain.hit_ratio_after)
     );
     let pattern = match (gain.pattern_hit_ratio_before, gain.pattern_hit_ratio_after) {
         (Some(before), Some(after)) if finding.pattern != "*" => {
-            format!("`{}` {} -> {}, ", finding.pattern, human::percent(before), human::percent(after))
+            format!("`{}` {} -> {}, ", finding.pattern, percent(before), percent(after))
         }
         _ => String::new(),
     };
