@@ -130,7 +130,7 @@ approximations = subprocess.run(
      "--nocapture", "--test-threads", "1"],
     capture_output=True, text=True,
 ).stderr
-found = re.findall(r"^(allkeys-\S+ \(maxmemory-samples \d+\) vs \S+, \d+ of \d+ keys: .*)$", approximations, re.M)
+found = re.findall(r"^((?:allkeys|volatile)-\S+ \(maxmemory-samples \d+\) vs \S+, \d+ of \d+ keys[^:]*: .*)$", approximations, re.M)
 if found:
     lines += ["", "**Redis's approximations against exact** (2,000,000 Zipf(0.9) requests over 100,000 keys, 2,000 a "
               "second, `crates/sim/tests/redis_approximations.rs`), hit ratios:", ""]
