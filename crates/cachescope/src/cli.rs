@@ -141,6 +141,10 @@ pub struct DemoArgs {
     #[arg(long, default_value = "cachescope", value_parser = parse_record_format, value_name = "FORMAT")]
     pub record_format: TraceFormat,
 
+    /// Do not replay the suggestions through a cache model to put a number on them (the scenario runs again).
+    #[arg(long)]
+    pub no_simulation: bool,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 

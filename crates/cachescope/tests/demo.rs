@@ -24,6 +24,19 @@ fn check_scenario(name: &str) {
         let share = finding["misses_explained"]["share"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&share));
         assert!(!finding["suggestion"]["summary"].as_str().unwrap().is_empty());
+        // The fixes a cache model can play come with their gain, and the gain is a gain.
+        let action = finding["suggestion"]["action"].as_str().unwrap();
+        let gain = &finding["simulated"];
+        let playable = ["raise_ttl", "raise_maxmemory", "stop_caching"].contains(&action);
+        assert_eq!(playable, !gain.is_null(), "scenario `{name}`: {finding}");
+        if playable {
+            let whole = (gain["hit_ratio_before"].as_f64().unwrap(), gain["hit_ratio_after"].as_f64().unwrap());
+            assert!(whole.1 >= whole.0, "scenario `{name}`: {gain}");
+        }
+        if action != "stop_caching" && playable {
+            let (before, after) = (gain["pattern_hit_ratio_before"].as_f64(), gain["pattern_hit_ratio_after"].as_f64());
+            assert!(after.unwrap() > before.unwrap() + 0.2, "scenario `{name}`: {gain}");
+        }
     }
     // The patterns the scenario uses are the ones reported: folding works on its keys.
     let patterns: Vec<&str> =

@@ -49,15 +49,17 @@ pub fn run(args: &DemoArgs, color: bool, quiet: bool) -> Result<Exit> {
 
     let mut report = engine.report();
     report.source = Some(SourceInfo { kind: "demo".into(), name: scenario.name.clone(), format: None });
-    // The scenario's cache is an exact LRU of its capacity; the same run again feeds the suggestions' replays.
-    let current = Settings::new(ModelConfig::new(Some(scenario.cache_capacity), Policy::EXACT_LRU));
-    let bar = terminal::progress_bar(1000, "of simulated time", quiet);
-    bar.set_message("simulating the suggestions");
-    simulated_gains::attach(&mut report, current, &config, false, |observe| {
-        scenario.run(&mut |event| observe(event), &mut |done| bar.set_position((done * 1000.0) as u64));
-        Ok(())
-    })?;
-    bar.finish_and_clear();
+    if !args.no_simulation {
+        // The scenario's cache is an exact LRU of its capacity; the same run again feeds the suggestions' replays.
+        let current = Settings::new(ModelConfig::new(Some(scenario.cache_capacity), Policy::EXACT_LRU));
+        let bar = terminal::progress_bar(1000, "of simulated time", quiet);
+        bar.set_message("simulating the suggestions");
+        simulated_gains::attach(&mut report, current, &config, false, |observe| {
+            scenario.run(&mut |event| observe(event), &mut |done| bar.set_position((done * 1000.0) as u64));
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+    }
     let footer = planted_footer(&scenario, &report, color, args.record.as_deref());
     super::emit(&report, &args.output, color, Some(footer))?;
     Ok(Exit::Success)

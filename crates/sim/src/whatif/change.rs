@@ -84,12 +84,15 @@ impl Settings {
     /// The TTL override for a key, if one applies (the last one given wins).
     #[inline]
     pub fn ttl_for(&self, key: &[u8], pattern: &str) -> Option<u64> {
+        if self.ttls.is_empty() {
+            return None;
+        }
         self.ttls.iter().rev().find(|o| o.selector.matches(key, pattern)).map(|o| o.ttl_ms)
     }
 
     #[inline]
     pub fn is_cached(&self, key: &[u8], pattern: &str) -> bool {
-        !self.not_cached.iter().any(|s| s.matches(key, pattern))
+        self.not_cached.is_empty() || !self.not_cached.iter().any(|s| s.matches(key, pattern))
     }
 }
 

@@ -138,14 +138,17 @@ impl WhatIf {
         }
         for (index, run) in self.runs.iter_mut().enumerate() {
             let settings = &run.settings;
-            let override_ttl = settings.ttl_for(event.key, pattern);
             let mut changed = *event;
-            match event.command {
-                Command::Write(_) if !settings.is_cached(event.key, pattern) => continue,
-                Command::Write(_) | Command::Expire if override_ttl.is_some() && event.ttl != TtlChange::Keep => {
-                    changed.ttl = TtlChange::ExpireIn(override_ttl.expect("checked"));
+            // Selectors are only looked at for what they change: writes, EXPIREs, refills.
+            if matches!(event.command, Command::Write(_) | Command::Expire) {
+                if matches!(event.command, Command::Write(_)) && !settings.is_cached(event.key, pattern) {
+                    continue;
                 }
-                _ => {}
+                if event.ttl != TtlChange::Keep
+                    && let Some(ms) = settings.ttl_for(event.key, pattern)
+                {
+                    changed.ttl = TtlChange::ExpireIn(ms);
+                }
             }
             let outcome = run.model.apply(&changed);
             match event.command {
@@ -155,7 +158,7 @@ impl WhatIf {
                     figures.runs[index].count(hit);
                     let refill = !hit && (self.read_through || observed_hit == Some(true));
                     if refill && settings.is_cached(event.key, pattern) {
-                        let ttl = match override_ttl.or(figures.usual_ttl) {
+                        let ttl = match settings.ttl_for(event.key, pattern).or(figures.usual_ttl) {
                             Some(ms) => TtlChange::ExpireIn(ms),
                             None => TtlChange::Persist,
                         };
