@@ -23,7 +23,7 @@ impl fmt::Display for Location {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    #[error("{}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -33,8 +33,9 @@ pub enum TraceError {
     #[error("{}:{location}: expected {expected}, found {found}", path.display())]
     Malformed { path: PathBuf, location: Location, expected: String, found: String },
     #[error(
-        "{}: cannot tell its format: it is neither a cachescope trace (readable or compact) nor a Twitter \
-         cache-trace CSV line ({found}); name the format with --format",
+        "{}: cannot tell its format ({found}): it is not a cachescope trace (readable or compact), a Twitter \
+         cache-trace CSV, an ARC trace, nor named `*.oracleGeneral*`; name the format with --format (csv needs \
+         --csv-columns)",
         path.display()
     )]
     UnknownFormat { path: PathBuf, found: String },
