@@ -89,6 +89,11 @@ fn sampled_curves_say_so() {
     let report = mrc_json(&[path.to_str().unwrap(), "--unit-size", "--sample-rate", "0.5"]);
     assert_eq!(report["method"], "shards-fixed-rate");
     assert!(report["sampling_rate"].as_f64().unwrap() <= 0.5);
+    let text = run(&["mrc", path.to_str().unwrap(), "--unit-size", "--sample-rate", "0.5", "--quiet"]);
+    assert!(text.stdout.contains("figures are estimates"), "{}", text.stdout);
+    assert!(text.stdout.contains("keys are in the sample: the curve may be off"), "{}", text.stdout);
+    let exact = run(&["mrc", path.to_str().unwrap(), "--unit-size", "--quiet"]);
+    assert!(!exact.stdout.contains("in the sample"), "{}", exact.stdout);
     let result = run(&["mrc", path.to_str().unwrap(), "--sample-rate", "2"]);
     assert_eq!(result.code, 64);
     assert!(result.stderr.contains("not a rate between 0 and 1"), "{}", result.stderr);

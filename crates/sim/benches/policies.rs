@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use cachescope_core::key_hash;
-use cachescope_sim::mrc::{Curve, Sampling, Shards};
+use cachescope_sim::mrc::{SampleCurve, Sampling, Shards};
 use cachescope_sim::{ModelConfig, Policy, build};
 use cachescope_trace::TraceReader;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -60,13 +60,13 @@ fn curves(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(name), &ids, |b, ids| {
             b.iter(|| {
                 let mut shards = Shards::new(sampling);
-                let mut curve = Curve::default();
+                let mut sample = SampleCurve::default();
                 for &id in ids {
                     if let Some(s) = shards.access(id, 1) {
-                        curve.record(s.distance, s.weight);
+                        sample.record(s);
                     }
                 }
-                shards.adjust(&mut curve);
+                let curve = shards.curve(sample);
                 black_box(curve.miss_ratio(15_000))
             })
         });

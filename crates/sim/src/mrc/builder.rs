@@ -13,7 +13,7 @@ use cachescope_core::{Command, Event, Micros, TtlChange, key_hash};
 use foldhash::fast::FixedState;
 
 use super::curve::Curve;
-use super::shards::{Sampling, Shards};
+use super::shards::{SampleCurve, Sampling, Shards};
 use crate::by_pattern::{ByPattern, Merge};
 
 const MICROS_PER_MILLI: Micros = 1_000;
@@ -56,7 +56,7 @@ pub struct Mrc {
 pub struct MrcBuilder {
     config: MrcConfig,
     shards: Shards,
-    curve: Curve,
+    curve: SampleCurve,
     /// When the tracked keys with a TTL expire.
     expiries: HashMap<u64, Micros, FixedState>,
     patterns: ByPattern<Figures>,
@@ -66,7 +66,7 @@ impl MrcBuilder {
     pub fn new(config: MrcConfig) -> Self {
         MrcBuilder {
             shards: Shards::new(config.sampling),
-            curve: Curve::default(),
+            curve: SampleCurve::default(),
             expiries: HashMap::with_hasher(FixedState::default()),
             patterns: ByPattern::new(config.fold.clone(), config.max_patterns),
             config,
@@ -90,7 +90,7 @@ impl MrcBuilder {
                 }
                 let size = self.size(event);
                 if let Some(sampled) = self.shards.read(id, size, self.config.read_through) {
-                    self.curve.record(sampled.distance, sampled.weight);
+                    self.curve.record(sampled);
                     if self.config.max_patterns > 0 {
                         let (_, figures) = self.patterns.entry(event.key);
                         figures.reads += sampled.weight;
@@ -138,14 +138,13 @@ impl MrcBuilder {
         }
     }
 
-    pub fn finish(mut self) -> Mrc {
-        self.shards.adjust(&mut self.curve);
+    pub fn finish(self) -> Mrc {
         Mrc {
+            curve: self.shards.curve(self.curve),
             reads: self.shards.requests(),
             rate: self.shards.rate(),
             tracked_keys: self.shards.keys(),
             patterns: finish_patterns(self.patterns),
-            curve: self.curve,
         }
     }
 }

@@ -90,11 +90,16 @@ impl Curve {
     }
 
     pub fn merge(&mut self, other: &Curve) {
+        self.merge_scaled(other, 1.0);
+    }
+
+    /// Adds `other` with every weight multiplied by `factor`.
+    pub fn merge_scaled(&mut self, other: &Curve, factor: f64) {
         for (ours, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
-            *ours += theirs;
+            *ours += theirs * factor;
         }
-        self.cold += other.cold;
-        self.total += other.total;
+        self.cold += other.cold * factor;
+        self.total += other.total * factor;
     }
 
     /// The same curve with distances multiplied by `factor` (SHARDS: a sample's distances stand for 1/rate times
