@@ -88,9 +88,15 @@ pub struct ProxyArgs {
     #[arg(long, default_value = "127.0.0.1:6380", value_name = "ADDRESS")]
     pub listen: String,
 
-    /// The Redis server to relay to: redis://[user:password@]host:port (credentials stay the client's own).
+    /// The Redis server to relay to: redis://[user:password@]host:port, or rediss:// for TLS to the server
+    /// (clients still connect in plain TCP; add #insecure to accept any certificate). The URL's credentials serve
+    /// the proxy's own INFO checks; clients authenticate themselves.
     #[arg(long, default_value = crate::redis_url::DEFAULT, value_name = "URL")]
     pub upstream: String,
+
+    /// CA certificates (PEM) to trust for a rediss:// upstream, beside the system's.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
 
     /// How often the findings are printed when they changed (`10s`, `1m`).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]

@@ -13,6 +13,11 @@ use crate::config::ConfigError;
 #[error("{0}")]
 pub struct Unavailable(pub String);
 
+/// Options that do not go together, found after parsing.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// The server refused the credentials.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -67,7 +72,12 @@ impl Exit {
                     TraceError::Malformed { .. } | TraceError::UnknownFormat { .. } => Exit::DataError,
                 };
             }
-            if cause.downcast_ref::<ConfigError>().is_some() {
+            if cause.downcast_ref::<UsageError>().is_some() {
+                return Exit::Usage;
+            }
+            if cause.downcast_ref::<ConfigError>().is_some()
+                || cause.downcast_ref::<crate::sources::proxy::TlsSetupError>().is_some()
+            {
                 return Exit::Config;
             }
             if cause.downcast_ref::<OutputError>().is_some() {

@@ -9,6 +9,8 @@ use url::Url;
 pub struct RedisUrl {
     /// `rediss://`: TLS.
     pub tls: bool,
+    /// `#insecure` at the end: any TLS certificate is accepted (self-signed servers).
+    pub insecure: bool,
     pub host: String,
     pub port: u16,
     pub username: Option<String>,
@@ -48,7 +50,8 @@ impl RedisUrl {
         let decode = |s: &str| percent_decode(s);
         let username = Some(url.username()).filter(|u| !u.is_empty()).map(decode);
         let password = url.password().map(decode);
-        Ok(RedisUrl { tls, host, port, username, password, db, original: with_scheme })
+        let insecure = url.fragment() == Some("insecure");
+        Ok(RedisUrl { tls, insecure, host, port, username, password, db, original: with_scheme })
     }
 
     /// How the redis crate connects: the URL as given, without the `CLIENT SETINFO` the crate sends by default,
@@ -131,7 +134,8 @@ mod tests {
         assert_eq!((url.username.as_deref(), url.password.as_deref()), (Some("alice"), Some("s@cret")));
         assert_eq!(url.to_string(), "redis://alice:***@cache.internal:6380/2");
         let url = RedisUrl::parse("rediss://:pw@10.0.0.1").unwrap();
-        assert!(url.tls && url.port == 6379 && url.username.is_none());
+        assert!(url.tls && !url.insecure && url.port == 6379 && url.username.is_none());
+        assert!(RedisUrl::parse("rediss://10.0.0.1:6380#insecure").unwrap().insecure);
         assert_eq!(RedisUrl::parse("127.0.0.1:7000").unwrap().address(), "127.0.0.1:7000");
         assert_eq!(RedisUrl::parse("redis://[::1]:7000").unwrap().address(), "[::1]:7000");
         let error = RedisUrl::parse("http://x").unwrap_err().to_string();

@@ -299,52 +299,11 @@ fn a_server_that_never_answers_times_out() {
 
 #[test]
 fn tls_with_rediss_urls() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl makes a certificate");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let port = free_port();
-    let mut server = std::process::Command::new(common::redis_server::server_binary())
-        .args([
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--tls-auth-clients",
-            "no",
-            "--save",
-            "",
-            "--bind",
-            "127.0.0.1",
-        ])
-        .arg("--tls-cert-file")
-        .arg(&cert)
-        .arg("--tls-key-file")
-        .arg(&key)
-        .arg("--tls-ca-cert-file")
-        .arg(&cert)
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the TLS server did not start");
-        sleep(Duration::from_millis(50));
-    }
+    let server = RedisServer::start_tls(&[]);
+    let port = server.tls_port.unwrap();
     let insecure = doctor(&format!("rediss://127.0.0.1:{port}#insecure"), &[]);
     let refused = doctor(&format!("rediss://127.0.0.1:{port}"), &[]);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(insecure.code, 0, "{}", insecure.stderr);
     assert!(insecure.json()["server"]["version"].as_str().unwrap().starts_with("redis"));
     assert_eq!(refused.code, 69);

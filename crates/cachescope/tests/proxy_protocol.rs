@@ -292,3 +292,60 @@ fn auth_passes_through_and_the_watcher_uses_the_urls_credentials() {
     assert_eq!(report["summary"]["hits"], 1);
     assert_eq!(report["notes"]["cache_capacity_bytes"], 8 << 20, "the watcher authenticated and read maxmemory");
 }
+
+/// `rediss://`: TLS between the proxy and the server, plain TCP to the client. The client sees the same bytes as
+/// from the server directly, the traffic is analysed, and the watcher reads the server over TLS too. A
+/// certificate the proxy cannot trust is an error reply that says how to trust it.
+#[test]
+fn tls_to_the_upstream() {
+    let (script, replies) = session();
+    let server = RedisServer::start_tls(&["--requirepass", "s3cret", "--maxmemory", "8mb"]);
+    let tls_port = server.tls_port.unwrap();
+    let mut direct_stream = connect(&format!("127.0.0.1:{}", server.port));
+    direct_stream.write_all(&command(&[b"AUTH", b"s3cret"])).unwrap();
+    assert_eq!(read_replies(&mut direct_stream, 1), b"+OK\r\n");
+    direct_stream.write_all(&script).unwrap();
+    let direct = read_replies(&mut direct_stream, replies);
+
+    let ca = server.ca();
+    let upstream = format!("rediss://:s3cret@localhost:{tls_port}");
+    let proxy = Proxy::start(&upstream, &["--upstream-ca", ca.to_str().unwrap()]);
+    let mut proxied_stream = connect(&proxy.address);
+    proxied_stream.write_all(&command(&[b"AUTH", b"s3cret"])).unwrap();
+    assert_eq!(read_replies(&mut proxied_stream, 1), b"+OK\r\n");
+    proxied_stream.write_all(&script).unwrap();
+    let proxied = read_replies(&mut proxied_stream, replies);
+    assert_eq!(proxied.len(), direct.len());
+    assert!(proxied == direct, "the bytes differ");
+    drop(proxied_stream);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let report = proxy.stop();
+    assert!(report["summary"]["reads"].as_u64().unwrap() >= 1_000);
+    assert_eq!(report["notes"]["cache_capacity_bytes"], 8 << 20, "the watcher read maxmemory over TLS");
+
+    let untrusted = Proxy::start(&format!("rediss://localhost:{tls_port}"), &[]);
+    let mut client = connect(&untrusted.address);
+    client.write_all(&command(&[b"PING"])).unwrap();
+    let mut reply = Vec::new();
+    let _ = client.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("-ERR cachescope proxy: cannot reach the upstream rediss://localhost:"), "{reply}");
+    assert!(reply.contains("certificate") && reply.contains("--upstream-ca"), "{reply}");
+    untrusted.stop();
+
+    let insecure = Proxy::start(&format!("rediss://127.0.0.1:{tls_port}#insecure"), &[]);
+    let mut client = connect(&insecure.address);
+    client.write_all(&command(&[b"PING"])).unwrap();
+    assert!(read_replies(&mut client, 1).starts_with(b"-NOAUTH"), "the server answered through TLS");
+    insecure.stop();
+}
+
+#[test]
+fn upstream_ca_needs_a_tls_upstream() {
+    let result = common::run(&["proxy", "--upstream", "redis://127.0.0.1:1", "--upstream-ca", "ca.pem"]);
+    assert_eq!(result.code, 64, "{}", result.stderr);
+    assert!(result.stderr.contains("write rediss://"), "{}", result.stderr);
+    let result = common::run(&["proxy", "--upstream", "rediss://127.0.0.1:1", "--upstream-ca", "/nonexistent/ca.pem"]);
+    assert_eq!(result.code, 78, "{}", result.stderr);
+    assert!(result.stderr.contains("cannot read the CA certificates in /nonexistent/ca.pem"), "{}", result.stderr);
+}

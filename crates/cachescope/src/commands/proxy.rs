@@ -9,7 +9,7 @@ use cachescope_trace::TraceHeader;
 
 use crate::cli::ProxyArgs;
 use crate::config::engine_config;
-use crate::exit::{Exit, Unavailable};
+use crate::exit::{Exit, Unavailable, UsageError};
 use crate::live::{self, engine_thread};
 use crate::redis_url::RedisUrl;
 use crate::sinks;
@@ -17,12 +17,10 @@ use crate::sources::proxy::{self, ProxyOptions, Upstream};
 
 pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
     let upstream = RedisUrl::parse(&args.upstream)?;
-    if upstream.tls {
-        bail!(Unavailable(format!(
-            "the proxy relays plain TCP and cannot reach {upstream} over TLS yet; relay to a plain-TCP port, or use \
-             `cachescope doctor` which speaks TLS"
-        )));
+    if args.upstream_ca.is_some() && !upstream.tls {
+        bail!(UsageError(format!("--upstream-ca is for a TLS upstream, and {upstream} is plain TCP: write rediss://")));
     }
+    let relay_to = Upstream::new(&upstream, args.upstream_ca.as_deref(), Duration::from_secs(5))?;
     // A thousand clients take two thousand sockets.
     if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!("could not raise the open-files limit: {error}");
@@ -62,11 +60,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
          Ctrl-C stops and prints the report."
     );
     let options = ProxyOptions {
-        upstream: Upstream {
-            address: upstream.address(),
-            shown: upstream.to_string(),
-            connect_timeout: Duration::from_secs(5),
-        },
+        upstream: relay_to,
         watch: Some((upstream.clone(), Duration::from_secs(1))),
         drain_timeout: Duration::from_secs(5),
         max_connections: args.max_connections.max(1),

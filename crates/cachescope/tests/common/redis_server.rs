@@ -25,8 +25,75 @@ pub struct RedisServer {
     child: Option<Child>,
     binary: String,
     pub port: u16,
+    /// With [`RedisServer::start_tls`]: the port that speaks TLS (the plain one stays open beside it).
+    pub tls_port: Option<u16>,
     dir: tempfile::TempDir,
     config: Vec<String>,
+}
+
+/// A certificate authority and a server certificate it signed, for `localhost` and 127.0.0.1, made with the
+/// `openssl` command.
+pub struct Certificates {
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl Certificates {
+    pub fn make(dir: &std::path::Path) -> Certificates {
+        let path = |name: &str| dir.join(name);
+        let openssl = |args: &[&str]| {
+            let made = Command::new("openssl").args(args).current_dir(dir).output().expect("runs openssl");
+            assert!(made.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&made.stderr));
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=cachescope test CA",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ]);
+        std::fs::write(path("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+            .unwrap();
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "cert.pem",
+        ]);
+        Certificates { ca: path("ca.pem"), cert: path("cert.pem"), key: path("key.pem") }
+    }
 }
 
 impl RedisServer {
@@ -38,15 +105,42 @@ impl RedisServer {
 
     /// Starts `binary` (a path or a name on the PATH) with `config`.
     pub fn start_binary(binary: &str, config: &[&str]) -> RedisServer {
+        RedisServer::start_with(binary, config, false)
+    }
+
+    /// Starts a server that also speaks TLS on `tls_port`, with a certificate signed by [`RedisServer::ca`].
+    pub fn start_tls(config: &[&str]) -> RedisServer {
+        RedisServer::start_with(&server_binary(), config, true)
+    }
+
+    /// The CA that signed a TLS server's certificate.
+    pub fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn start_with(binary: &str, config: &[&str], tls: bool) -> RedisServer {
         let mut server = RedisServer {
             child: None,
             binary: binary.to_string(),
             port: 0,
+            tls_port: None,
             dir: tempfile::tempdir().expect("a temporary directory"),
             config: config.iter().map(|s| s.to_string()).collect(),
         };
+        if tls {
+            let files = Certificates::make(server.dir.path());
+            for (flag, file) in
+                [("--tls-cert-file", &files.cert), ("--tls-key-file", &files.key), ("--tls-ca-cert-file", &files.ca)]
+            {
+                server.config.extend([flag.to_string(), file.display().to_string()]);
+            }
+            server.config.extend(["--tls-auth-clients".to_string(), "no".to_string()]);
+        }
         for _ in 0..5 {
             server.port = free_port();
+            if tls {
+                server.tls_port = Some(free_port());
+            }
             if server.launch() {
                 return server;
             }
@@ -69,6 +163,9 @@ impl RedisServer {
             "--dir".to_string(),
             self.dir.path().display().to_string(),
         ];
+        if let Some(tls_port) = self.tls_port {
+            args.extend(["--tls-port".to_string(), tls_port.to_string()]);
+        }
         args.extend(self.config.iter().cloned());
         let child = Command::new(&self.binary)
             .args(&args)

@@ -6,6 +6,7 @@
 //! commands it has sent (up to `drain_timeout`), then closes the rest.
 
 pub mod relay;
+pub mod upstream;
 pub mod upstream_watch;
 
 use std::future::Future;
@@ -17,7 +18,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::live::EventSink;
-pub use relay::{Ended, Upstream};
+pub use relay::Ended;
+pub use upstream::{TlsSetupError, Upstream};
 
 /// What the proxy did, for the final report and the logs.
 #[derive(Debug, Default)]
@@ -29,7 +31,8 @@ pub struct ProxyStats {
 
 pub struct ProxyOptions {
     pub upstream: Upstream,
-    /// The upstream's URL with its credentials, for the watcher's own connection; None: no watching.
+    /// The upstream's URL with its credentials, for the watcher's own connection, and how often it looks;
+    /// None: no watching.
     pub watch: Option<(crate::redis_url::RedisUrl, Duration)>,
     /// How long connections may take to finish their commands after shutdown is asked.
     pub drain_timeout: Duration,
@@ -50,10 +53,10 @@ pub async fn serve(
     let upstream_gone = std::sync::Arc::new(AtomicU64::new(0));
     let mut connections = JoinSet::new();
     let mut stats = ProxyStats::default();
-    let watcher = options
-        .watch
-        .clone()
-        .map(|(url, every)| tokio::spawn(upstream_watch::watch_upstream(url, every, events.clone(), stopping.clone())));
+    let watcher = options.watch.clone().map(|(url, every)| {
+        let upstream = options.upstream.clone();
+        tokio::spawn(upstream_watch::watch_upstream(upstream, url, every, events.clone(), stopping.clone()))
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

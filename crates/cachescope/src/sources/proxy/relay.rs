@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cachescope_resp::Connection;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, watch};
 
+use super::upstream::{Connected, Upstream};
 use crate::live::EventSink;
 
 /// Bytes read at a time in each direction: small enough for thousands of connections, large enough for
@@ -32,15 +33,6 @@ const SENDING: u8 = 0;
 const CLIENT_CLOSED: u8 = 1;
 /// The proxy is draining: replies owed are still delivered.
 const DRAINING: u8 = 2;
-
-/// Where the upstream is and how long to try reaching it.
-#[derive(Debug, Clone)]
-pub struct Upstream {
-    pub address: String,
-    /// As shown to people (no password).
-    pub shown: String,
-    pub connect_timeout: Duration,
-}
 
 /// How a relayed connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,13 +59,9 @@ pub async fn relay(
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<Ended> {
     let _ = client.set_nodelay(true);
-    let server = match tokio::time::timeout(upstream.connect_timeout, TcpStream::connect(&upstream.address)).await {
-        Ok(Ok(server)) => server,
-        failed => {
-            let why = match failed {
-                Ok(Err(error)) => error.to_string(),
-                _ => format!("no answer within {}", humantime::format_duration(upstream.connect_timeout)),
-            };
+    let server = match upstream.connect().await {
+        Ok(server) => server,
+        Err(why) => {
             tracing::warn!(upstream = %upstream.shown, client = client_id, "cannot reach the upstream: {why}");
             let (_, mut client_write) = client.into_split();
             let message = format!("-ERR cachescope proxy: cannot reach the upstream {}: {why}\r\n", upstream.shown);
@@ -82,9 +70,34 @@ pub async fn relay(
             return Ok(Ended::Unreachable);
         }
     };
-    let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = server.into_split();
+    match server {
+        // Owned halves of a TCP stream need no lock between the two directions.
+        Connected::Plain(server) => {
+            let (server_read, server_write) = server.into_split();
+            relay_halves(client_id, client_read, client_write, server_read, server_write, events, shutdown).await
+        }
+        Connected::Tls(server) => {
+            let (server_read, server_write) = tokio::io::split(server);
+            relay_halves(client_id, client_read, client_write, server_read, server_write, events, shutdown).await
+        }
+    }
+}
+
+/// Both directions of one connection, until it ends.
+async fn relay_halves<R, W>(
+    client_id: u32,
+    client_read: OwnedReadHalf,
+    client_write: OwnedWriteHalf,
+    server_read: R,
+    server_write: W,
+    events: EventSink,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<Ended>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let state = Arc::new(Mutex::new(Connection::new(client_id)));
     let sending = Arc::new(AtomicU8::new(SENDING));
     let wake = Arc::new(Notify::new());
@@ -120,14 +133,14 @@ pub async fn relay(
 
 /// Client to upstream. Returns when the client stops sending (or the proxy drains), with the upstream's write
 /// side, which must stay open until the replies still owed arrive.
-async fn forward_requests(
+async fn forward_requests<W: AsyncWrite + Unpin>(
     mut client_read: OwnedReadHalf,
-    mut server_write: OwnedWriteHalf,
+    mut server_write: W,
     state: Arc<Mutex<Connection>>,
     mut shutdown: watch::Receiver<bool>,
     sending: Arc<AtomicU8>,
     wake: Arc<Notify>,
-) -> (io::Result<()>, OwnedWriteHalf) {
+) -> (io::Result<()>, W) {
     let mut buffer = vec![0u8; BUFFER];
     let mut why = CLIENT_CLOSED;
     let result = async {
@@ -155,8 +168,8 @@ async fn forward_requests(
 
 /// Upstream to client, scanning replies into events. Returns when the client has stopped sending and has every
 /// reply it waited for, or when the upstream goes.
-async fn forward_replies(
-    mut server_read: OwnedReadHalf,
+async fn forward_replies<R: AsyncRead + Unpin>(
+    mut server_read: R,
     mut client_write: OwnedWriteHalf,
     state: Arc<Mutex<Connection>>,
     events: EventSink,

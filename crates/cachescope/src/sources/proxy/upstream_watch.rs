@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cachescope_core::{Command, FlushScope, Outcome, OwnedEvent, TtlChange};
 use cachescope_resp::frame::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::upstream::{Stream, Upstream};
 use crate::live::{EventSink, Message};
 use crate::redis_url::RedisUrl;
 
@@ -19,7 +19,7 @@ use crate::redis_url::RedisUrl;
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Sends one command and reads its whole reply, within [`CALL_TIMEOUT`].
-async fn call(stream: &mut TcpStream, args: &[&[u8]]) -> std::io::Result<Frame> {
+async fn call(stream: &mut Box<dyn Stream>, args: &[&[u8]]) -> std::io::Result<Frame> {
     let exchange = async {
         stream.write_all(&Frame::command(args).to_bytes()).await?;
         let mut buffer = Vec::new();
@@ -40,10 +40,8 @@ async fn call(stream: &mut TcpStream, args: &[&[u8]]) -> std::io::Result<Frame> 
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
-async fn connect(url: &RedisUrl) -> std::io::Result<TcpStream> {
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(url.address()))
-        .await
-        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+async fn connect(upstream: &Upstream, url: &RedisUrl) -> std::io::Result<Box<dyn Stream>> {
+    let mut stream = upstream.connect().await.map_err(std::io::Error::other)?.boxed();
     if let Some(password) = &url.password {
         let reply = match &url.username {
             Some(user) => call(&mut stream, &[b"AUTH", user.as_bytes(), password.as_bytes()]).await?,
@@ -57,7 +55,7 @@ async fn connect(url: &RedisUrl) -> std::io::Result<TcpStream> {
 }
 
 /// `run_id` and `maxmemory` (None when 0: no limit) from `INFO server` and `INFO memory`.
-async fn read_info(stream: &mut TcpStream) -> std::io::Result<(Option<String>, Option<u64>)> {
+async fn read_info(stream: &mut Box<dyn Stream>) -> std::io::Result<(Option<String>, Option<u64>)> {
     let mut fields = String::new();
     for section in [&b"server"[..], b"memory"] {
         match call(stream, &[b"INFO", section]).await? {
@@ -70,15 +68,22 @@ async fn read_info(stream: &mut TcpStream) -> std::io::Result<(Option<String>, O
     Ok((field("run_id:"), maxmemory))
 }
 
-/// Watches until `stop` says so, checking every `every`.
-pub async fn watch_upstream(url: RedisUrl, every: Duration, sink: EventSink, mut stop: watch::Receiver<bool>) {
+/// Watches until `stop` says so, checking every `every`, connecting as the proxy does and authenticating with
+/// the credentials of `url`.
+pub async fn watch_upstream(
+    upstream: Upstream,
+    url: RedisUrl,
+    every: Duration,
+    sink: EventSink,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut known_run: Option<String> = None;
     let mut known_capacity: Option<Option<u64>> = None;
-    let mut connection: Option<TcpStream> = None;
+    let mut connection: Option<Box<dyn Stream>> = None;
     loop {
         let check = async {
             if connection.is_none() {
-                connection = connect(&url).await.ok();
+                connection = connect(&upstream, &url).await.ok();
             }
             let Some(stream) = connection.as_mut() else { return };
             match read_info(stream).await {
