@@ -341,6 +341,14 @@ fn tls_to_the_upstream() {
 }
 
 #[test]
+fn an_unreachable_upstream_is_said_at_start() {
+    let nowhere = format!("redis://127.0.0.1:{}", free_port());
+    let result = common::run(&["proxy", "--listen", "127.0.0.1:0", "--upstream", &nowhere, "--duration", "100ms"]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert!(result.stderr.contains(&format!("warning: cannot reach the upstream {nowhere} now:")), "{}", result.stderr);
+}
+
+#[test]
 fn upstream_ca_needs_a_tls_upstream() {
     let result = common::run(&["proxy", "--upstream", "redis://127.0.0.1:1", "--upstream-ca", "ca.pem"]);
     assert_eq!(result.code, 64, "{}", result.stderr);

@@ -59,6 +59,12 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         "cachescope proxy: listening on {listening}, relaying to {upstream}. Point the application at {listening}; \
          Ctrl-C stops and prints the report."
     );
+    // A wrong port or an untrusted certificate shows now, not when the first client connects.
+    if let Err(why) = runtime.block_on(relay_to.connect()) {
+        eprintln!(
+            "warning: cannot reach the upstream {upstream} now: {why}. Clients get an error reply until it answers."
+        );
+    }
     let options = ProxyOptions {
         upstream: relay_to,
         watch: Some((upstream.clone(), Duration::from_secs(1))),
