@@ -118,6 +118,11 @@ pub struct ProxyArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub max_connections: usize,
 
+    /// Threads relaying traffic (the analysis has one of its own). One is the most efficient; more only help
+    /// heavy pipelined traffic on a host with cores to spare.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 
