@@ -227,15 +227,20 @@ fn when_the_upstream_dies_clients_get_an_error_not_a_hang() {
     proxy.stop();
 }
 
+/// Sends PING and reads all that comes back until the proxy closes the connection.
+fn ping_until_closed(address: &str) -> String {
+    let mut client = connect(address);
+    client.write_all(&command(&[b"PING"])).unwrap();
+    let mut reply = Vec::new();
+    let _ = client.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
 #[test]
 fn an_unreachable_upstream_is_an_error_reply() {
     let nowhere = format!("redis://127.0.0.1:{}", free_port());
     let proxy = Proxy::start(&nowhere, &[]);
-    let mut client = connect(&proxy.address);
-    client.write_all(&command(&[b"PING"])).unwrap();
-    let mut reply = Vec::new();
-    let _ = client.read_to_end(&mut reply);
-    let reply = String::from_utf8_lossy(&reply);
+    let reply = ping_until_closed(&proxy.address);
     assert!(reply.starts_with("-ERR cachescope proxy: cannot reach the upstream redis://127.0.0.1:"), "{reply}");
     proxy.stop();
 }
@@ -324,11 +329,7 @@ fn tls_to_the_upstream() {
     assert_eq!(report["notes"]["cache_capacity_bytes"], 8 << 20, "the watcher read maxmemory over TLS");
 
     let untrusted = Proxy::start(&format!("rediss://localhost:{tls_port}"), &[]);
-    let mut client = connect(&untrusted.address);
-    client.write_all(&command(&[b"PING"])).unwrap();
-    let mut reply = Vec::new();
-    let _ = client.read_to_end(&mut reply);
-    let reply = String::from_utf8_lossy(&reply);
+    let reply = ping_until_closed(&untrusted.address);
     assert!(reply.starts_with("-ERR cachescope proxy: cannot reach the upstream rediss://localhost:"), "{reply}");
     assert!(reply.contains("certificate") && reply.contains("--upstream-ca"), "{reply}");
     untrusted.stop();
