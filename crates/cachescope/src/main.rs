@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod exit;
 mod live;
+mod parallel_whatif;
 mod redis_url;
 mod simulated_gains;
 mod sinks;

@@ -1,12 +1,14 @@
 //! Puts a number on suggestions: the findings whose fix a cache model can play (a TTL, memory, a policy, a
-//! pattern no longer cached) are replayed, all in one more pass over the same traffic, through the cache as it
-//! is and as each suggestion would change it; the hit ratios, whole and of the finding's pattern, go into the
+//! pattern no longer cached) are replayed, all in one more pass over the same traffic (the runs spread over the
+//! cores), through the cache as it is and as each suggestion would change it; the hit ratios, whole and of the finding's pattern, go into the
 //! finding.
 
 use anyhow::Result;
 use cachescope_core::report::{Report, SimulatedGain};
 use cachescope_core::{EngineConfig, Event};
-use cachescope_sim::whatif::{Settings, WhatIf, suggested_change};
+use cachescope_sim::whatif::{Settings, suggested_change};
+
+use crate::parallel_whatif;
 
 /// Fills `simulated` in the findings of `report` that have a playable suggestion. `replay` feeds the same
 /// events again to the closure it is given.
@@ -30,9 +32,8 @@ pub fn attach(
     }
     let mut runs = vec![current];
     runs.extend(candidates.iter().map(|(_, _, settings)| settings.clone()));
-    let mut whatif = WhatIf::new(runs, engine.fold.clone(), engine.max_patterns, read_through);
-    replay(&mut |event| whatif.observe(event))?;
-    let result = whatif.finish();
+    let threads = parallel_whatif::available_threads();
+    let result = parallel_whatif::play(runs, &engine.fold, engine.max_patterns, read_through, threads, replay)?;
     let baseline = result.runs[0].reads.hit_ratio();
     for (run, (index, label, _)) in candidates.into_iter().enumerate().map(|(i, c)| (i + 1, c)) {
         let finding = &mut report.findings[index];

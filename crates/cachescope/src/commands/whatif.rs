@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use cachescope_core::report::SourceInfo;
 use cachescope_core::{InitialState, human};
-use cachescope_sim::whatif::{Reads, RunResult, Settings, WhatIf, WhatIfResult};
+use cachescope_sim::whatif::{Reads, RunResult, Settings, WhatIfResult};
 use cachescope_sim::{ModelConfig, Policy};
 use cachescope_trace::{TraceHeader, TraceReader};
 use serde::Serialize;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::cli::{ModelArgs, OutputFormat, WhatifArgs};
 use crate::config::engine_config;
 use crate::exit::Exit;
+use crate::parallel_whatif;
 use crate::sinks::{json, whatif_text};
 use crate::sources::replay::each_batch;
 use crate::terminal;
@@ -106,15 +107,20 @@ pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
     after.ttls.extend(args.ttls.iter().cloned());
     after.not_cached.extend(args.not_cached.iter().cloned());
 
-    let mut whatif = WhatIf::new(vec![before, after], engine.fold, engine.max_patterns, header.read_through);
     let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
     bar.set_message(format!("replaying {}", input.trace.display()));
-    each_batch(&mut reader, input.skip_bad_lines, &bar, |batch| {
-        for event in batch.iter() {
-            whatif.observe(&event);
-        }
-    })
-    .with_context(|| format!("replaying {}", input.trace.display()))?;
+    let threads = parallel_whatif::available_threads();
+    let (fold, max_patterns) = (&engine.fold, engine.max_patterns);
+    let result =
+        parallel_whatif::play(vec![before, after], fold, max_patterns, header.read_through, threads, |observe| {
+            each_batch(&mut reader, input.skip_bad_lines, &bar, |batch| {
+                for event in batch.iter() {
+                    observe(&event);
+                }
+            })
+            .map(|_| ())
+        })
+        .with_context(|| format!("replaying {}", input.trace.display()))?;
     bar.finish_and_clear();
 
     let mut format_name = reader.format().name().to_string();
@@ -123,7 +129,7 @@ pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
     }
     let source =
         SourceInfo { kind: "trace".into(), name: input.trace.display().to_string(), format: Some(format_name) };
-    let report = report(whatif.finish(), source);
+    let report = report(result, source);
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
