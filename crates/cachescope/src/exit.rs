@@ -69,7 +69,9 @@ impl Exit {
                 return match trace {
                     TraceError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => Exit::NoInput,
                     TraceError::Io { .. } => Exit::IoError,
-                    TraceError::Malformed { .. } | TraceError::UnknownFormat { .. } => Exit::DataError,
+                    TraceError::Malformed { .. }
+                    | TraceError::UnknownFormat { .. }
+                    | TraceError::CsvColumnsMissing { .. } => Exit::DataError,
                 };
             }
             if cause.downcast_ref::<UsageError>().is_some() {

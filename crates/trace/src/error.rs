@@ -34,11 +34,12 @@ pub enum TraceError {
     Malformed { path: PathBuf, location: Location, expected: String, found: String },
     #[error(
         "{}: cannot tell its format ({found}): it is not a cachescope trace (readable or compact), a Twitter \
-         cache-trace CSV, an ARC trace, nor named `*.oracleGeneral*`; name the format with --format (csv needs \
-         --csv-columns)",
+         cache-trace CSV, an ARC trace, nor named `*.oracleGeneral*`; {what_to_do}",
         path.display()
     )]
-    UnknownFormat { path: PathBuf, found: String },
+    UnknownFormat { path: PathBuf, found: String, what_to_do: String },
+    #[error("{}: a plain CSV needs its columns named: --csv-columns key=N[,time=N][,size=N] (1-based)", path.display())]
+    CsvColumnsMissing { path: PathBuf },
 }
 
 impl TraceError {
@@ -49,7 +50,10 @@ impl TraceError {
 
     /// Whether the input itself is at fault (rather than the file system).
     pub fn is_bad_data(&self) -> bool {
-        matches!(self, TraceError::Malformed { .. } | TraceError::UnknownFormat { .. })
+        matches!(
+            self,
+            TraceError::Malformed { .. } | TraceError::UnknownFormat { .. } | TraceError::CsvColumnsMissing { .. }
+        )
     }
 }
 

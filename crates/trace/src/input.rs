@@ -136,12 +136,19 @@ impl TraceReader {
             None => {
                 let head = input.fill_buf().map_err(io_error)?;
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                TraceFormat::detect_file(head, &name).ok_or_else(|| TraceError::UnknownFormat {
-                    path: path.to_path_buf(),
-                    found: match head.split(|&b| b == b'\n').next() {
-                        Some(line) if !line.is_empty() => format!("it starts with {}", shown(line)),
-                        _ => "it is empty".to_string(),
-                    },
+                TraceFormat::detect_file(head, &name).ok_or_else(|| {
+                    let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+                    TraceError::UnknownFormat {
+                        path: path.to_path_buf(),
+                        found: match first_line {
+                            [] => "it is empty".to_string(),
+                            line => format!("it starts with {}", shown(line)),
+                        },
+                        what_to_do: csv_columns_from_header(first_line).map_or_else(
+                            || "name the format with --format (csv needs --csv-columns)".to_string(),
+                            |columns| format!("it looks like a CSV with a header: read it with --format csv --csv-columns {columns}"),
+                        ),
+                    }
                 })?
             }
         };
@@ -154,10 +161,7 @@ impl TraceReader {
             TraceFormat::Csv => match columns {
                 Some(columns) => Reader::Columns(ColumnsReader::new(input, path, columns)),
                 None => {
-                    return Err(TraceError::UnknownFormat {
-                        path: path.to_path_buf(),
-                        found: "a plain CSV needs its columns named: --csv-columns key=N[,time=N][,size=N]".into(),
-                    });
+                    return Err(TraceError::CsvColumnsMissing { path: path.to_path_buf() });
                 }
             },
         };
@@ -211,5 +215,45 @@ impl TraceReader {
 
     pub fn progress(&self) -> Progress {
         self.progress.clone()
+    }
+}
+
+/// Column names that say what a CSV header's columns hold, lower case.
+const KEY_NAMES: [&str; 9] = ["key", "lbn", "obj_id", "object_id", "id", "block", "anonymized key", "object", "obj"];
+const TIME_NAMES: [&str; 4] = ["time", "timestamp", "ts", "clock_time"];
+const SIZE_NAMES: [&str; 5] = ["size", "obj_size", "value_size", "value size", "bytes"];
+
+/// `--csv-columns` for a CSV whose first line names its columns (`version,time,op,size,lbn` gives
+/// `key=5,time=2,size=4`), when one of them names the key.
+fn csv_columns_from_header(line: &[u8]) -> Option<String> {
+    let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+    let names: Vec<String> = line.split(',').map(|name| name.trim().to_ascii_lowercase()).collect();
+    let is_name = |name: &String| name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if names.len() < 2 || !names.iter().all(is_name) {
+        return None;
+    }
+    let find = |wanted: &[&str]| names.iter().position(|name| wanted.contains(&name.as_str())).map(|at| at + 1);
+    let mut columns = vec![format!("key={}", find(&KEY_NAMES)?)];
+    columns.extend(find(&TIME_NAMES).map(|at| format!("time={at}")));
+    columns.extend(find(&SIZE_NAMES).map(|at| format!("size={at}")));
+    Some(columns.join(","))
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::csv_columns_from_header;
+
+    fn check(line: &str, expected: Option<&str>) {
+        assert_eq!(csv_columns_from_header(line.as_bytes()).as_deref(), expected, "{line}");
+    }
+
+    #[test]
+    fn csv_headers_name_their_columns() {
+        check("version,time,op,size,lbn", Some("key=5,time=2,size=4"));
+        check("Timestamp, Key, Value Size\r", Some("key=2,time=1,size=3"));
+        check("obj_id,obj_size", Some("key=1,size=2"));
+        check("time,op,size", None);
+        check("1,5633898,2a,512,42932745", None);
+        check("hello world", None);
     }
 }

@@ -233,6 +233,17 @@ fn unknown_and_empty_files_say_so() {
     );
     let empty = file(&dir, "empty", b"");
     assert!(TraceReader::open(&empty, None).err().unwrap().to_string().contains("it is empty"));
+    // A CSV whose header names its columns gets the flags that read it, and they do.
+    let with_header = file(&dir, "blocks.csv", b"timestamp,obj_id,obj_size\n1,42,512\n2,43,512\n");
+    let error = TraceReader::open(&with_header, None).err().unwrap().to_string();
+    assert!(error.ends_with("read it with --format csv --csv-columns key=2,time=1,size=3"), "{error}");
+    let columns: cachescope_trace::Columns = "key=2,time=1,size=3".parse().unwrap();
+    let mut reader = TraceReader::open_with_columns(&with_header, Some(TraceFormat::Csv), Some(columns)).unwrap();
+    let mut keys = Vec::new();
+    while let Some(event) = reader.next_event().unwrap() {
+        keys.push(String::from_utf8_lossy(event.key).into_owned());
+    }
+    assert_eq!(keys, ["42", "43"]);
     let missing = dir.path().join("missing");
     assert!(matches!(TraceReader::open(&missing, None), Err(TraceError::Io { .. })));
 }
