@@ -4,20 +4,18 @@
 //! on a miss (read-through), and request i happens at i microseconds.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cachescope_core::{Command, Event, Outcome, TtlChange};
 
-use crate::error::{Location, TraceError, shown};
+use crate::error::TraceError;
 use crate::header::TraceHeader;
+use crate::lines::Lines;
 use crate::text::parse_u64;
 
 pub struct ArcReader<R> {
-    input: R,
-    path: PathBuf,
+    lines: Lines<R>,
     header: TraceHeader,
-    line: Vec<u8>,
-    line_number: u64,
     /// Pages of the current line still to hand out.
     next_block: u64,
     end_block: u64,
@@ -34,11 +32,8 @@ pub fn looks_like_line(line: &[u8]) -> bool {
 impl<R: BufRead> ArcReader<R> {
     pub fn new(input: R, path: &Path) -> Self {
         ArcReader {
-            input,
-            path: path.to_path_buf(),
+            lines: Lines::new(input, path),
             header: TraceHeader { read_through: true, ..TraceHeader::default() },
-            line: Vec::new(),
-            line_number: 0,
             next_block: 0,
             end_block: 0,
             requests: 0,
@@ -52,17 +47,10 @@ impl<R: BufRead> ArcReader<R> {
 
     pub fn next_event(&mut self) -> Result<Option<Event<'_>>, TraceError> {
         while self.next_block == self.end_block {
-            self.line.clear();
-            let read = self
-                .input
-                .read_until(b'\n', &mut self.line)
-                .map_err(|source| TraceError::Io { path: self.path.clone(), source })?;
-            if read == 0 {
+            if !self.lines.advance()? {
                 return Ok(None);
             }
-            self.line_number += 1;
-            let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let line = self.lines.line();
             if line.is_empty() {
                 continue;
             }
@@ -70,12 +58,9 @@ impl<R: BufRead> ArcReader<R> {
             let (start, count) = match (fields.next().and_then(parse_u64), fields.next().and_then(parse_u64)) {
                 (Some(start), Some(count)) => (start, count),
                 _ => {
-                    return Err(TraceError::Malformed {
-                        path: self.path.clone(),
-                        location: Location::Line(self.line_number),
-                        expected: "`start_block n_blocks ignore request_no` (numbers separated by spaces)".into(),
-                        found: shown(line),
-                    });
+                    return Err(self
+                        .lines
+                        .malformed("`start_block n_blocks ignore request_no` (numbers separated by spaces)", line));
                 }
             };
             self.next_block = start;

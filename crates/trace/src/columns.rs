@@ -4,13 +4,14 @@
 //! a read that caches its object on a miss (read-through).
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use cachescope_core::{Command, Event, Outcome, TtlChange};
 
-use crate::error::{Location, TraceError, shown};
+use crate::error::TraceError;
 use crate::header::TraceHeader;
+use crate::lines::Lines;
 use crate::text::parse_u64;
 
 /// Which columns hold what, 0-based.
@@ -58,24 +59,18 @@ impl FromStr for Columns {
 }
 
 pub struct ColumnsReader<R> {
-    input: R,
-    path: PathBuf,
+    lines: Lines<R>,
     columns: Columns,
     header: TraceHeader,
-    line: Vec<u8>,
-    line_number: u64,
     key_range: std::ops::Range<usize>,
 }
 
 impl<R: BufRead> ColumnsReader<R> {
     pub fn new(input: R, path: &Path, columns: Columns) -> Self {
         ColumnsReader {
-            input,
-            path: path.to_path_buf(),
+            lines: Lines::new(input, path),
             columns,
             header: TraceHeader { read_through: true, ..TraceHeader::default() },
-            line: Vec::new(),
-            line_number: 0,
             key_range: 0..0,
         }
     }
@@ -86,41 +81,28 @@ impl<R: BufRead> ColumnsReader<R> {
 
     pub fn next_event(&mut self) -> Result<Option<Event<'_>>, TraceError> {
         loop {
-            self.line.clear();
-            let read = self
-                .input
-                .read_until(b'\n', &mut self.line)
-                .map_err(|source| TraceError::Io { path: self.path.clone(), source })?;
-            if read == 0 {
+            if !self.lines.advance()? {
                 return Ok(None);
             }
-            self.line_number += 1;
-            while matches!(self.line.last(), Some(b'\n' | b'\r')) {
-                self.line.pop();
-            }
-            if self.line.is_empty() {
+            let line = self.lines.line();
+            if line.is_empty() {
                 continue;
             }
             let columns = self.columns;
             let mut fields: Vec<(usize, usize)> = Vec::with_capacity(8);
             let mut start = 0;
-            for (at, &b) in self.line.iter().enumerate() {
+            for (at, &b) in line.iter().enumerate() {
                 if b == columns.delimiter {
                     fields.push((start, at));
                     start = at + 1;
                 }
             }
-            fields.push((start, self.line.len()));
-            let field = |index: usize| fields.get(index).map(|&(a, b)| &self.line[a..b]);
-            let malformed = |expected: String, found: &[u8]| TraceError::Malformed {
-                path: self.path.clone(),
-                location: Location::Line(self.line_number),
-                expected,
-                found: shown(found),
-            };
+            fields.push((start, line.len()));
+            let field = |index: usize| fields.get(index).map(|&(a, b)| &line[a..b]);
+            let malformed = |expected: String, found: &[u8]| self.lines.malformed(expected, found);
             let wanted = [Some(columns.key), columns.time, columns.size].into_iter().flatten().max().unwrap_or(0) + 1;
             if fields.len() < wanted {
-                return Err(malformed(format!("at least {wanted} columns"), &self.line));
+                return Err(malformed(format!("at least {wanted} columns"), line));
             }
             let number = |index: Option<usize>, what: &str| -> Result<Option<u64>, TraceError> {
                 match index.and_then(field) {
@@ -133,12 +115,12 @@ impl<R: BufRead> ColumnsReader<R> {
             let (time, size) = match (number(columns.time, "a time"), number(columns.size, "a size")) {
                 (Ok(time), Ok(size)) => (time, size),
                 // A header line: the first line, with words where numbers go.
-                (Err(_), _) | (_, Err(_)) if self.line_number == 1 => continue,
+                (Err(_), _) | (_, Err(_)) if self.lines.number() == 1 => continue,
                 (Err(error), _) | (_, Err(error)) => return Err(error),
             };
             let (a, b) = fields[columns.key];
             self.key_range = a..b;
-            let time = time.map_or(self.line_number, |t| t.saturating_mul(columns.time_unit));
+            let time = time.map_or(self.lines.number(), |t| t.saturating_mul(columns.time_unit));
             let key_len = (b - a) as u64;
             let value_size = size.map_or(0, |s| s.saturating_sub(key_len).min(u64::from(u32::MAX)) as u32);
             return Ok(Some(Event {
@@ -146,7 +128,7 @@ impl<R: BufRead> ColumnsReader<R> {
                 client: 0,
                 db: 0,
                 command: Command::Read,
-                key: &self.line[self.key_range.clone()],
+                key: &self.lines.line()[self.key_range.clone()],
                 outcome: Outcome::Unobserved,
                 ttl: TtlChange::Keep,
                 value_size,

@@ -15,6 +15,7 @@ mod error;
 mod format;
 mod header;
 mod input;
+mod lines;
 pub mod oracle;
 mod output;
 pub mod text;

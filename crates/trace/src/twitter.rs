@@ -9,12 +9,13 @@
 //! which is what a cache model charges.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cachescope_core::{Command, Event, Outcome, TtlChange, WriteCondition};
 
-use crate::error::{Location, TraceError, shown};
+use crate::error::TraceError;
 use crate::header::TraceHeader;
+use crate::lines::Lines;
 use crate::text::parse_u64;
 
 const FIELDS: &str = "7 comma-separated fields (timestamp,key,key size,value size,client id,operation,TTL)";
@@ -54,22 +55,13 @@ pub fn looks_like_line(line: &[u8]) -> bool {
 }
 
 pub struct TwitterReader<R> {
-    input: R,
-    path: PathBuf,
+    lines: Lines<R>,
     header: TraceHeader,
-    line: Vec<u8>,
-    line_number: u64,
 }
 
 impl<R: BufRead> TwitterReader<R> {
     pub fn new(input: R, path: &Path) -> Self {
-        TwitterReader {
-            input,
-            path: path.to_path_buf(),
-            header: TraceHeader::default(),
-            line: Vec::new(),
-            line_number: 0,
-        }
+        TwitterReader { lines: Lines::new(input, path), header: TraceHeader::default() }
     }
 
     /// The cache starts empty: the model replaying the trace does.
@@ -79,30 +71,17 @@ impl<R: BufRead> TwitterReader<R> {
 
     pub fn next_event(&mut self) -> Result<Option<Event<'_>>, TraceError> {
         loop {
-            self.line.clear();
-            let read = self
-                .input
-                .read_until(b'\n', &mut self.line)
-                .map_err(|source| TraceError::Io { path: self.path.clone(), source })?;
-            if read == 0 {
+            if !self.lines.advance()? {
                 return Ok(None);
             }
-            self.line_number += 1;
-            while matches!(self.line.last(), Some(b'\n' | b'\r')) {
-                self.line.pop();
-            }
-            let is_header = self.line_number == 1 && self.line.starts_with(b"timestamp");
-            if !self.line.is_empty() && !is_header {
+            let line = self.lines.line();
+            let is_header = self.lines.number() == 1 && line.starts_with(b"timestamp");
+            if !line.is_empty() && !is_header {
                 break;
             }
         }
-        let malformed = |expected: &str, found: &[u8]| TraceError::Malformed {
-            path: self.path.clone(),
-            location: Location::Line(self.line_number),
-            expected: expected.to_string(),
-            found: shown(found),
-        };
-        let line = &self.line[..];
+        let malformed = |expected: &str, found: &[u8]| self.lines.malformed(expected, found);
+        let line = self.lines.line();
         let [time, key, key_size, value_size, client, op, ttl] = split(line).ok_or_else(|| malformed(FIELDS, line))?;
         let seconds = parse_u64(time).ok_or_else(|| malformed("a timestamp in seconds", time))?;
         let value_size = parse_u64(value_size)
