@@ -127,8 +127,9 @@ fn text_and_chart() {
 /// LRU hit ratios of 32.83% at 1,000 pages and 64.63% at 15,000).
 #[test]
 fn oltp_matches_the_arc_paper() {
-    let Some(dir) = common::shared_traces() else { return };
-    let path = dir.join("OLTP.lis.zst");
+    let Some(path) = cachescope_testkit::public_trace("OLTP.lis.zst", "mrc at the ARC paper's sizes on OLTP") else {
+        return;
+    };
     for (pages, published) in [("1000", 0.3283), ("15000", 0.6463)] {
         let report = mrc_json(&[path.to_str().unwrap(), "--unit-size", "--cache-size", pages]);
         let hit_ratio = report["current_hit_ratio"].as_f64().unwrap();

@@ -96,8 +96,9 @@ fn analyze_puts_numbers_on_its_suggestions() {
 /// hits 32.83% with 1,000 pages and 64.63% with 15,000.
 #[test]
 fn oltp_from_1000_to_15000_pages() {
-    let Some(dir) = common::shared_traces() else { return };
-    let path = dir.join("OLTP.lis.zst");
+    let Some(path) = cachescope_testkit::public_trace("OLTP.lis.zst", "whatif at the ARC paper's sizes on OLTP") else {
+        return;
+    };
     let report = json(&[
         "whatif",
         path.to_str().unwrap(),

@@ -15,7 +15,10 @@ fn oltp() -> Vec<u64> {
     let dir = std::env::var_os("CACHESCOPE_TRACES")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces"));
-    let mut reader = TraceReader::open(&dir.join("OLTP.lis.zst"), None).expect("the shared OLTP trace");
+    let path = dir.join("OLTP.lis.zst");
+    let mut reader = TraceReader::open(&path, None).unwrap_or_else(|e| {
+        panic!("this benchmark replays the ARC paper's OLTP trace, not in the repository: {e}; set CACHESCOPE_TRACES to a folder holding OLTP.lis.zst (github.com/moka-rs/cache-trace, arc/)")
+    });
     let mut ids = Vec::new();
     while let Some(event) = reader.next_event().expect("reads") {
         ids.push(key_hash(event.db, event.key));

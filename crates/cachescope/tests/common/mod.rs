@@ -86,21 +86,3 @@ pub fn small_app_trace(dir: &Path) -> PathBuf {
     }
     trace(dir, "app.trace", "#initial-state empty\n", &lines)
 }
-
-/// The shared public traces (`../shared/traces` beside the project, or `CACHESCOPE_TRACES`); None, said aloud,
-/// when `CACHESCOPE_SKIP_TRACE_TESTS` is set. Missing traces otherwise fail the test.
-pub fn shared_traces() -> Option<PathBuf> {
-    if std::env::var_os("CACHESCOPE_SKIP_TRACE_TESTS").is_some() {
-        eprintln!("CACHESCOPE_SKIP_TRACE_TESTS is set: shared traces not read");
-        return None;
-    }
-    let dir = std::env::var_os("CACHESCOPE_TRACES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces"));
-    assert!(
-        dir.join("OLTP.lis.zst").exists(),
-        "no shared traces in {}: set CACHESCOPE_TRACES, or CACHESCOPE_SKIP_TRACE_TESTS=1",
-        dir.display()
-    );
-    Some(dir)
-}

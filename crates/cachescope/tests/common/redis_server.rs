@@ -31,8 +31,8 @@ pub struct RedisServer {
     config: Vec<String>,
 }
 
-/// A certificate authority and a server certificate it signed, for `localhost` and 127.0.0.1, made with the
-/// `openssl` command.
+/// A certificate authority and a server certificate it signed, for `localhost` and 127.0.0.1, made with rcgen
+/// (nothing to install).
 pub struct Certificates {
     pub ca: std::path::PathBuf,
     pub cert: std::path::PathBuf,
@@ -41,58 +41,31 @@ pub struct Certificates {
 
 impl Certificates {
     pub fn make(dir: &std::path::Path) -> Certificates {
-        let path = |name: &str| dir.join(name);
-        let openssl = |args: &[&str]| {
-            let made = Command::new("openssl").args(args).current_dir(dir).output().expect("runs openssl");
-            assert!(made.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&made.stderr));
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+        ca_params.distinguished_name.push(DnType::CommonName, "cachescope test CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "localhost");
+        params.is_ca = IsCa::ExplicitNoCa;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+
+        let write = |name: &str, pem: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
         };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=cachescope test CA",
-            "-keyout",
-            "ca-key.pem",
-            "-out",
-            "ca.pem",
-        ]);
-        std::fs::write(path("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
-            .unwrap();
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "server.csr",
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "cert.pem",
-        ]);
-        Certificates { ca: path("ca.pem"), cert: path("cert.pem"), key: path("key.pem") }
+        Certificates {
+            ca: write("ca.pem", ca.pem()),
+            cert: write("cert.pem", cert.pem()),
+            key: write("key.pem", key.serialize_pem()),
+        }
     }
 }
 
