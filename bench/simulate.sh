@@ -12,7 +12,16 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 DATA=target/bench
 mkdir -p "$DATA"
+# The public traces (not in the repository): CACHESCOPE_TRACES, or a shared folder beside it.
 TRACES=${CACHESCOPE_TRACES:-$(cd .. && pwd)/shared/traces}
+for trace in OLTP.lis.zst cloudPhysicsIO.oracleGeneral.bin; do
+    if [ ! -f "$TRACES/$trace" ]; then
+        echo "bench/simulate.sh needs the public trace $trace, not in $TRACES: set CACHESCOPE_TRACES to the folder" \
+            "holding OLTP.lis.zst (github.com/moka-rs/cache-trace, arc/) and cloudPhysicsIO.oracleGeneral.bin" \
+            "(github.com/1a1a11a/libCacheSim, data/)" >&2
+        exit 66
+    fi
+done
 export CACHESCOPE_TRACES=$TRACES
 
 taskset -c 0 cargo bench --quiet -p cachescope-sim --bench policies -- --warm-up-time 2 --measurement-time 8 \
