@@ -55,7 +55,7 @@ pub fn run(args: &DemoArgs, color: bool, quiet: bool) -> Result<Exit> {
         let bar = terminal::progress_bar(1000, "of simulated time", quiet);
         bar.set_message("simulating the suggestions");
         simulated_gains::attach(&mut report, current, &config, false, |observe| {
-            scenario.run(&mut |event| observe(event), &mut |done| bar.set_position((done * 1000.0) as u64));
+            scenario.run(&mut |event, _| observe(event), &mut |done| bar.set_position((done * 1000.0) as u64));
             Ok(())
         })?;
         bar.finish_and_clear();
@@ -77,8 +77,9 @@ fn planted_footer(scenario: &Scenario, report: &Report, color: bool, record: Opt
         let _ = writeln!(out, "\nThis scenario plants nothing: a healthy cache gets no findings.");
     } else {
         let _ = writeln!(out, "\nPlanted in this scenario:");
-        for (cause, pattern) in scenario.planted() {
-            let found = report.findings.iter().any(|f| f.cause == *cause && f.pattern == *pattern);
+        for planted in scenario.planted() {
+            let (cause, pattern) = (planted.cause, &planted.pattern);
+            let found = report.findings.iter().any(|f| f.cause == cause && f.pattern == *pattern);
             let mark = match (found, color) {
                 (true, true) => "found".green().to_string(),
                 (true, false) => "found".to_string(),

@@ -34,7 +34,7 @@ pub fn simulate(
     let mut events = 0u64;
     let mut write_error = None;
     scenario.run(
-        &mut |event| {
+        &mut |event, _| {
             engine.observe(event);
             events += 1;
             if let Some(writer) = writer.as_mut()

@@ -15,8 +15,8 @@ use std::collections::{BinaryHeap, HashMap};
 use cachescope_core::{Command, ErrorKind, Event, FlushScope, Micros, Outcome, TtlChange, WriteCondition, key_hash};
 use foldhash::fast::FixedState;
 
-use super::CacheModel;
 use super::eviction::Eviction;
+use super::{CacheModel, Removal};
 
 const MICROS_PER_MILLI: Micros = 1_000;
 
@@ -43,6 +43,8 @@ pub(crate) struct Cache<E> {
     /// (expiry time, slot, generation) of every TTL set, earliest first.
     expiries: BinaryHeap<Reverse<(Micros, u32, u32)>>,
     evictions: u64,
+    /// The keys the cache removed by itself, and why, when a simulator asked for them.
+    journal: Option<Vec<(u64, Removal)>>,
 }
 
 impl<E: Eviction> Cache<E> {
@@ -57,6 +59,7 @@ impl<E: Eviction> Cache<E> {
             eviction,
             expiries: BinaryHeap::new(),
             evictions: 0,
+            journal: None,
         }
     }
 
@@ -80,6 +83,9 @@ impl<E: Eviction> Cache<E> {
             let entry = self.entries[slot as usize];
             if entry.generation == generation && entry.expires_at == at && self.index.get(&entry.id) == Some(&slot) {
                 self.remove(slot);
+                if let Some(journal) = &mut self.journal {
+                    journal.push((entry.id, Removal::Expired));
+                }
             }
         }
     }
@@ -121,6 +127,9 @@ impl<E: Eviction> Cache<E> {
             let Some(victim) = self.eviction.victim(now) else { return false };
             if Some(victim) == *slot {
                 *slot = None;
+            }
+            if let Some(journal) = &mut self.journal {
+                journal.push((self.entries[victim as usize].id, Removal::Evicted));
             }
             self.remove(victim);
             self.evictions += 1;
@@ -272,5 +281,15 @@ impl<E: Eviction> CacheModel for Cache<E> {
 
     fn evictions(&self) -> u64 {
         self.evictions
+    }
+
+    fn keep_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    fn drain_journal(&mut self, out: &mut Vec<(u64, Removal)>) {
+        if let Some(journal) = &mut self.journal {
+            out.append(journal);
+        }
     }
 }

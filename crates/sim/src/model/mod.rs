@@ -39,6 +39,23 @@ pub trait CacheModel: Send {
 
     /// Keys evicted to make room so far.
     fn evictions(&self) -> u64;
+
+    /// Starts a journal of the keys the cache removes by itself (expired, evicted), for a simulator that must
+    /// know why each key went. Off unless asked: replays need none.
+    fn keep_journal(&mut self) {}
+
+    /// Moves the journal's entries, (key id as [`cachescope_core::key_hash`] gives it, why), in the order the
+    /// removals happened, into `out`.
+    fn drain_journal(&mut self, _out: &mut Vec<(u64, Removal)>) {}
+}
+
+/// Why the cache removed a key by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Its TTL ran out.
+    Expired,
+    /// It made room for a write.
+    Evicted,
 }
 
 /// What to build.

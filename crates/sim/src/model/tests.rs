@@ -188,3 +188,26 @@ fn read_through_requests() {
     assert_eq!(hits, [false, false, true, false, true, false]);
     assert_eq!(cache.evictions(), 2);
 }
+
+#[test]
+fn the_journal_says_which_keys_the_cache_removed_and_why() {
+    let id = |key: &str| cachescope_core::key_hash(0, key.as_bytes());
+    let mut cache = exact_lru(Some(200));
+    let mut journal = Vec::new();
+    set(&mut *cache, 0, "before", 99, TtlChange::ExpireIn(1));
+    cache.keep_journal();
+    set(&mut *cache, 0, "a", 99, TtlChange::ExpireIn(1_000));
+    set(&mut *cache, 0, "b", 99, TtlChange::Persist);
+    cache.drain_journal(&mut journal);
+    assert_eq!(journal, [(id("before"), Removal::Evicted)], "room for b");
+    journal.clear();
+    assert_eq!(get(&mut *cache, 1_000_000, "a"), Outcome::Miss);
+    set(&mut *cache, 1_000_001, "c", 99, TtlChange::Persist);
+    set(&mut *cache, 1_000_002, "d", 99, TtlChange::Persist);
+    cache.drain_journal(&mut journal);
+    assert_eq!(journal, [(id("a"), Removal::Expired), (id("b"), Removal::Evicted)]);
+    journal.clear();
+    cache.apply(&Event::keyless(2_000_000, Command::Flush(FlushScope::All)));
+    cache.drain_journal(&mut journal);
+    assert!(journal.is_empty(), "flushes and deletes are the caller's: it knows them");
+}

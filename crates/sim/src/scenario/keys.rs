@@ -53,6 +53,60 @@ pub fn ipv4(prefix: &str, id: u64) -> String {
     format!("{prefix}:10.{}.{}.{}", (id >> 16) & 0xff, (id >> 8) & 0xff, id & 0xff)
 }
 
+/// The kind of value that varies in a key format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    /// A decimal number from 1.
+    Num,
+    Uuid,
+    /// A random base62 token of 22 characters.
+    Token,
+    /// A hex digest of this many digits.
+    Hex(usize),
+    Ipv4,
+    /// No varying part: the key is the prefix itself.
+    Fixed,
+}
+
+/// How an application writes the keys of one kind of value: a prefix and a varying id (`user:{num}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFormat {
+    pub prefix: String,
+    pub id: IdKind,
+}
+
+impl KeyFormat {
+    pub fn new(prefix: impl Into<String>, id: IdKind) -> Self {
+        KeyFormat { prefix: prefix.into(), id }
+    }
+
+    /// The key of `id`.
+    pub fn key(&self, id: u64) -> String {
+        let prefix = self.prefix.as_str();
+        match self.id {
+            IdKind::Num => num(prefix, id),
+            IdKind::Uuid => uuid(prefix, id),
+            IdKind::Token => token(prefix, id),
+            IdKind::Hex(len) => hex(prefix, id, len),
+            IdKind::Ipv4 => ipv4(prefix, id),
+            IdKind::Fixed => prefix.to_string(),
+        }
+    }
+
+    /// The pattern its keys fold to.
+    pub fn pattern(&self) -> String {
+        let placeholder = match self.id {
+            IdKind::Num => "{num}",
+            IdKind::Uuid => "{uuid}",
+            IdKind::Token => "{token}",
+            IdKind::Hex(_) => "{hex}",
+            IdKind::Ipv4 => "{ip}",
+            IdKind::Fixed => return self.prefix.clone(),
+        };
+        format!("{}:{placeholder}", self.prefix)
+    }
+}
+
 /// A number in [0, 1) fixed for an id: which ids a fault affects.
 pub fn unit(id: u64, seed: u64) -> f64 {
     (bits(id, seed) >> 11) as f64 / (1u64 << 53) as f64
@@ -71,6 +125,18 @@ mod tests {
             assert_eq!(fold_key(hex("img", id, 40).as_bytes()), "img:{hex}");
             assert_eq!(fold_key(hex("search", id, 32).as_bytes()), "search:{hex}");
             assert_eq!(fold_key(ipv4("geo", id).as_bytes()), "geo:{ip}");
+        }
+        let formats = [
+            KeyFormat::new("product", IdKind::Num),
+            KeyFormat::new("cart", IdKind::Uuid),
+            KeyFormat::new("img", IdKind::Hex(40)),
+            KeyFormat::new("geo", IdKind::Ipv4),
+            KeyFormat::new("feed:home", IdKind::Fixed),
+        ];
+        for format in formats {
+            for id in 0..200 {
+                assert_eq!(fold_key(format.key(id).as_bytes()), format.pattern());
+            }
         }
         let tokens = (0..2_000).filter(|&id| fold_key(token("session", id).as_bytes()) == "session:{token}").count();
         assert!(tokens > 1_950, "{tokens} of 2000 random tokens fold statically; learning takes the rest");
