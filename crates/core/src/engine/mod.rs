@@ -168,6 +168,13 @@ impl Engine {
         self.observe_hashed(event, key_hash(event.db, event.key));
     }
 
+    /// Feeds one event, as [`Engine::observe`] does, and returns the cause a read miss was attributed to, when
+    /// its key is tracked (all keys, unless the key budget made the engine sample them). For measuring
+    /// attribution against a known truth.
+    pub fn observe_attributed(&mut self, event: &Event<'_>) -> Option<MissCause> {
+        self.observe_hashed(event, key_hash(event.db, event.key))
+    }
+
     /// Feeds events in order, as [`Engine::observe`] does one by one, but faster: per-key state is looked up in
     /// a table far larger than the CPU's caches, so each lookup waits on memory. Touching the state of a group of
     /// keys first makes those waits overlap.
@@ -200,16 +207,17 @@ impl Engine {
         }
     }
 
-    fn observe_hashed(&mut self, event: &Event<'_>, hash: u64) {
+    fn observe_hashed(&mut self, event: &Event<'_>, hash: u64) -> Option<MissCause> {
         self.events += 1;
         let bucket = self.bucket_of(event.time);
         match event.command {
             Command::Flush(scope) => self.markers.flush(event.time, scope, event.db),
             Command::Marker => self.markers.label(event.time, String::from_utf8_lossy(event.key).into_owned()),
             Command::Read | Command::Write(_) | Command::Delete | Command::Expire => {
-                self.on_key_event(event, hash, bucket)
+                return self.on_key_event(event, hash, bucket);
             }
         }
+        None
     }
 
     /// The timeline bucket of `time`, widening every timeline's buckets when the trace outgrows them. A time
@@ -278,7 +286,7 @@ impl Engine {
         }
     }
 
-    fn on_key_event(&mut self, event: &Event<'_>, hash: u64, bucket: usize) {
+    fn on_key_event(&mut self, event: &Event<'_>, hash: u64, bucket: usize) -> Option<MissCause> {
         let lookup = self.keys.lookup(hash);
         let known = match lookup {
             Lookup::Found(slot) => {
@@ -307,9 +315,10 @@ impl Engine {
         }
 
         self.count(event, pattern, ids, hash, bucket);
-        if lookup != Lookup::Untracked {
-            self.track(event, lookup, hash, pattern, ids_flag);
+        if lookup == Lookup::Untracked {
+            return None;
         }
+        self.track(event, lookup, hash, pattern, ids_flag)
     }
 
     /// Counts the event on its pattern and on the global timeline: exact, for every event.
@@ -377,8 +386,15 @@ impl Engine {
         }
     }
 
-    /// Updates the shadow state of a tracked key and attributes its misses.
-    fn track(&mut self, event: &Event<'_>, lookup: Lookup, hash: u64, pattern: PatternId, ids_flag: u8) {
+    /// Updates the shadow state of a tracked key and attributes its misses: the cause of a read miss.
+    fn track(
+        &mut self,
+        event: &Event<'_>,
+        lookup: Lookup,
+        hash: u64,
+        pattern: PatternId,
+        ids_flag: u8,
+    ) -> Option<MissCause> {
         let now = event.time;
         let stamps = self.stamps();
         let stamp = stamps.stamp(now);
@@ -400,9 +416,7 @@ impl Engine {
                 _ => None,
             };
             let cause = attribute(known.as_ref(), context);
-            let Some(state) = self.keys.get_or_track(lookup, hash, new_state) else {
-                return;
-            };
+            let state = self.keys.get_or_track(lookup, hash, new_state)?;
             stats.cause_weights[cause.index()] += weight;
             match cause {
                 MissCause::Expired => {
@@ -444,14 +458,12 @@ impl Engine {
                     stats.max_burst_key = Some(event.key.into());
                 }
             }
-            return;
+            return Some(cause);
         }
 
         match (event.command, event.outcome) {
             (Command::Read, Outcome::Hit) => {
-                let Some(state) = self.keys.get_or_track(lookup, hash, new_state) else {
-                    return;
-                };
+                let state = self.keys.get_or_track(lookup, hash, new_state)?;
                 if state.last_read > 0 && stamp < Stamp::MAX && samples_reaccess(&stats.reaccess_ms, hash) {
                     stats.reaccess_ms.record(u64::from(stamp.saturating_sub(state.last_read)));
                 }
@@ -474,9 +486,7 @@ impl Engine {
                 state.last_read = stamp;
             }
             (Command::Write(_), Outcome::Ok) => {
-                let Some(state) = self.keys.get_or_track(lookup, hash, new_state) else {
-                    return;
-                };
+                let state = self.keys.get_or_track(lookup, hash, new_state)?;
                 if state.has(flags::WRITTEN) && !state.has(flags::READ_SINCE_WRITE) {
                     stats.unread_writes += weight;
                 }
@@ -520,9 +530,7 @@ impl Engine {
                 }
             }
             (Command::Delete, Outcome::Ok) => {
-                let Some(state) = self.keys.get_or_track(lookup, hash, new_state) else {
-                    return;
-                };
+                let state = self.keys.get_or_track(lookup, hash, new_state)?;
                 if state.has(flags::WRITTEN) && !state.has(flags::READ_SINCE_WRITE) {
                     stats.unread_writes += weight;
                 }
@@ -543,6 +551,7 @@ impl Engine {
             }
             _ => {}
         }
+        None
     }
 
     /// Millisecond stamps counted from the first event.

@@ -8,6 +8,7 @@
 //! measurements can check what the engine finds. The engine never sees either.
 
 mod app;
+pub mod corpus;
 pub mod demo;
 pub mod keys;
 pub mod truth;
@@ -16,7 +17,7 @@ use cachescope_core::{FindingCause, Micros};
 
 use crate::model::Policy;
 
-pub use app::{Fill, KeyChoice, Mismatch, SimulatedMiss, UpdateMode, Workload};
+pub use app::{Fill, KeyChoice, Mismatch, Simulated, SimulatedMiss, UpdateMode, Workload};
 pub use demo::{ScenarioInfo, catalog};
 pub use keys::{IdKind, KeyFormat};
 pub use truth::MissTruth;

@@ -1,0 +1,249 @@
+//! What a scenario's findings must be, from what the simulator knows happened (never from the engine).
+//!
+//! A planted fault is only worth a finding when it did enough harm. For each finding cause, a pattern's truth
+//! says how many misses the fault explains (E), and the fault is:
+//! - **material** (a finding must name it) when E ≥ 30 misses, E ≥ 5% of the pattern's misses and E ≥ 1% of all
+//!   misses (the report leads with what matters), and, for the causes that are a steady cost of running a cache
+//!   (expirations, evictions), E ≥ 2% of the pattern's reads (one miss in fifty reads or fewer is what a TTL set
+//!   for freshness or a rare eviction costs, not something to fix; a flush, a restart or a bug is judged without
+//!   it: a restart costs its misses once, in a burst);
+//! - **negligible** (a finding would be wrong) when E < 10, or below a quarter of any of those shares;
+//! - in between, either answer is accepted: a fault on the edge is neither missed nor invented.
+//!
+//! What E counts, by cause:
+//! - `ttl_too_short`: misses the server says were expirations, but for those piled on a refill already under
+//!   way (a TTL explains the first miss after an expiry; the others are a stampede's); `memory_pressure`:
+//!   evictions; `cold_cache`:
+//!   keys flushed or emptied by a restart (each counted only when the recording holds what explains it, see
+//!   [`cachescope_sim::scenario::MissTruth`]);
+//! - `key_mismatch`: misses of clients reading a key format nobody writes (on the reader's pattern);
+//! - `failed_write`: misses of keys whose fill fails, and misses of keys whose write the server refused (not
+//!   counting the misses of mismatched clients, which the mismatch explains);
+//! - `stampede`: misses of a key while the refill of an earlier miss had not landed; material when at least
+//!   three times five or more misses piled up on one key and E ≥ 30 (a stampede hurts the backend even when it
+//!   is a small share of the misses), negligible with no such burst or E < 10;
+//! - `one_hit_wonder`: writes whose key was never requested again (no read, hit or miss, before the next write
+//!   or the end: a key that expired before its next read is a TTL's problem, not a one-hit wonder); material
+//!   when at least 90% of the pattern's writes (at least 200, and 1% of all writes) were never requested again,
+//!   negligible under 50%; never expected of the writer of a key mismatch, whose writes are unread because the
+//!   readers look elsewhere (stopping caching it would be the wrong fix).
+//!
+//! A `low_hit_ratio` finding is right on a pattern with a material fault, wrong on one with none (a healthy
+//! pattern), and accepted otherwise.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cachescope_core::{Command, Event, FindingCause, MissCause, Outcome};
+use cachescope_sim::scenario::{Scenario, Simulated};
+
+/// Where a (cause, pattern) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    Material,
+    Either,
+    Negligible,
+}
+
+/// The causes a finding can have in the corpus (the doctor's `eviction_policy` is not one).
+pub const CAUSES: [FindingCause; 8] = [
+    FindingCause::TtlTooShort,
+    FindingCause::MemoryPressure,
+    FindingCause::KeyMismatch,
+    FindingCause::ColdCache,
+    FindingCause::FailedWrite,
+    FindingCause::Stampede,
+    FindingCause::OneHitWonder,
+    FindingCause::LowHitRatio,
+];
+
+/// One pattern's truth.
+#[derive(Debug, Default, Clone)]
+pub struct PatternTruth {
+    pub reads: u64,
+    pub misses: u64,
+    /// Explainable misses by their true cause.
+    pub causes: [u64; MissCause::ALL.len()],
+    /// Explainable expirations that were not piled on a refill under way (those are the stampede's).
+    pub expired_first: u64,
+    pub mismatched_misses: u64,
+    pub failed_fill_misses: u64,
+    pub piled_up_misses: u64,
+    /// Runs of five or more misses piled on one key.
+    pub bursts: u64,
+    pub writes: u64,
+    pub unread_writes: u64,
+}
+
+/// A scenario's truth, pattern by pattern, gathered while it runs.
+#[derive(Debug, Default)]
+pub struct Truth {
+    pub patterns: BTreeMap<String, PatternTruth>,
+    /// Per key: its pattern, a write not read yet, and misses piled since the last one that was not.
+    keys: HashMap<Vec<u8>, (String, bool, u32)>,
+    pub all_misses: u64,
+    pub all_writes: u64,
+    /// The writer pattern of each mismatched reader pattern.
+    pub writers: BTreeMap<String, String>,
+}
+
+impl Truth {
+    pub fn new(scenario: &Scenario) -> Self {
+        let mut truth = Truth::default();
+        for workload in &scenario.workloads {
+            truth.patterns.entry(workload.pattern()).or_default();
+            if let Some(mismatch) = &workload.mismatch {
+                truth.patterns.entry(mismatch.reader.pattern()).or_default();
+                truth.writers.insert(mismatch.reader.pattern(), workload.pattern());
+            }
+        }
+        truth
+    }
+
+    /// Takes in one recorded event and what the simulator knows of it.
+    pub fn observe(&mut self, scenario: &Scenario, event: &Event<'_>, simulated: Option<Simulated>) {
+        let Some(simulated) = simulated else { return };
+        let workload = &scenario.workloads[simulated.workload];
+        let pattern = match (&workload.mismatch, simulated.mismatched) {
+            (Some(mismatch), true) => mismatch.reader.pattern(),
+            _ => workload.pattern(),
+        };
+        let key = self.keys.entry(event.key.to_vec()).or_insert_with(|| (pattern.clone(), false, 0));
+        let key = (&mut key.1, &mut key.2);
+        let p = self.patterns.entry(pattern).or_default();
+        match (event.command, event.outcome) {
+            (Command::Read, Outcome::Hit) => {
+                p.reads += 1;
+                *key.0 = false;
+                *key.1 = 0;
+            }
+            (Command::Read, Outcome::Miss) => {
+                // Requested again: whether the cache kept it is another matter.
+                *key.0 = false;
+                p.reads += 1;
+                p.misses += 1;
+                self.all_misses += 1;
+                let Some(miss) = simulated.miss else { return };
+                if miss.truth.explainable {
+                    p.causes[miss.truth.cause.index()] += 1;
+                    if miss.truth.cause == MissCause::Expired && !miss.piled_up {
+                        p.expired_first += 1;
+                    }
+                }
+                if simulated.mismatched {
+                    p.mismatched_misses += 1;
+                }
+                // A mismatched client's miss is the mismatch's, whatever its fill does.
+                if !simulated.mismatched && (miss.fill_fails || miss.truth.cause == MissCause::FailedWrite) {
+                    p.failed_fill_misses += 1;
+                }
+                if miss.piled_up {
+                    p.piled_up_misses += 1;
+                    *key.1 += 1;
+                    if *key.1 == 4 {
+                        p.bursts += 1;
+                    }
+                } else {
+                    *key.1 = 0;
+                }
+            }
+            (Command::Write(_), Outcome::Ok) => {
+                p.writes += 1;
+                self.all_writes += 1;
+                if *key.0 {
+                    p.unread_writes += 1;
+                }
+                *key.0 = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes still unread at the end count as unread.
+    pub fn finish(&mut self) {
+        for (_, (pattern, unread, _)) in self.keys.drain() {
+            if unread && let Some(p) = self.patterns.get_mut(&pattern) {
+                p.unread_writes += 1;
+            }
+        }
+    }
+
+    /// Where (cause, pattern) stands.
+    pub fn expected(&self, cause: FindingCause, pattern: &str) -> Expected {
+        let Some(p) = self.patterns.get(pattern) else { return Expected::Negligible };
+        match cause {
+            FindingCause::TtlTooShort => self.by_misses(p, p.expired_first, true),
+            FindingCause::MemoryPressure => self.by_misses(p, p.causes[MissCause::Evicted.index()], true),
+            FindingCause::ColdCache => self.by_misses(p, p.causes[MissCause::Flushed.index()], false),
+            FindingCause::KeyMismatch => self.by_misses(p, p.mismatched_misses, false),
+            FindingCause::FailedWrite => self.by_misses(p, p.failed_fill_misses, false),
+            FindingCause::Stampede => {
+                if p.bursts >= 3 && p.piled_up_misses >= 30 {
+                    Expected::Material
+                } else if p.bursts == 0 || p.piled_up_misses < 10 {
+                    Expected::Negligible
+                } else {
+                    Expected::Either
+                }
+            }
+            FindingCause::OneHitWonder => {
+                // The writer of a key mismatch writes for readers who look elsewhere: the mismatch explains its
+                // unread writes, and "stop caching it" would be the wrong advice.
+                if self.writers.iter().any(|(reader, writer)| {
+                    writer == pattern && self.expected(FindingCause::KeyMismatch, reader) != Expected::Negligible
+                }) {
+                    return Expected::Negligible;
+                }
+                let share = if p.writes == 0 { 0.0 } else { p.unread_writes as f64 / p.writes as f64 };
+                if share >= 0.9 && p.writes >= 200 && p.writes as f64 >= 0.01 * self.all_writes as f64 {
+                    Expected::Material
+                } else if share < 0.5 || p.writes < 50 {
+                    Expected::Negligible
+                } else {
+                    Expected::Either
+                }
+            }
+            FindingCause::LowHitRatio => {
+                let states: Vec<Expected> = CAUSES[..7].iter().map(|&c| self.expected(c, pattern)).collect();
+                if states.contains(&Expected::Material) {
+                    Expected::Material
+                } else if states.iter().all(|s| *s == Expected::Negligible) {
+                    Expected::Negligible
+                } else {
+                    Expected::Either
+                }
+            }
+            FindingCause::EvictionPolicy => Expected::Negligible,
+        }
+    }
+
+    fn by_misses(&self, p: &PatternTruth, explained: u64, steady: bool) -> Expected {
+        let e = explained as f64;
+        let of_reads = if steady { 0.02 * p.reads as f64 } else { 0.0 };
+        let (of_pattern, of_all) = (0.05 * p.misses as f64, 0.01 * self.all_misses as f64);
+        if explained >= 30 && e >= of_pattern && e >= of_reads && e >= of_all {
+            Expected::Material
+        } else if explained < 10 || e < of_pattern / 4.0 || e < of_reads / 4.0 || e < of_all / 4.0 {
+            Expected::Negligible
+        } else {
+            Expected::Either
+        }
+    }
+
+    /// Every (cause, pattern) a finding must name.
+    pub fn material(&self) -> Vec<(FindingCause, String)> {
+        let mut out = Vec::new();
+        for pattern in self.patterns.keys() {
+            for cause in &CAUSES[..7] {
+                if self.expected(*cause, pattern) == Expected::Material {
+                    out.push((*cause, pattern.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Patterns with no fault worth a finding, nor any on the edge.
+    pub fn healthy(&self, pattern: &str) -> bool {
+        self.expected(FindingCause::LowHitRatio, pattern) == Expected::Negligible
+    }
+}

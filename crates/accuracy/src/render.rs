@@ -1,0 +1,121 @@
+//! The measures as Markdown tables, for BENCHMARKS.md and the terminal.
+
+use std::fmt::Write;
+
+use cachescope_core::MissCause;
+
+use crate::{Counts, Summary, Verdict};
+
+fn ratio(value: Option<f64>) -> String {
+    value.map_or("–".to_string(), |v| format!("{v:.3}"))
+}
+
+fn percent(value: f64) -> String {
+    format!("{:.2}%", 100.0 * value)
+}
+
+/// Attribution: overall, per cause, and the confusion matrix.
+pub fn attribution(summary: &Summary) -> String {
+    let mut out = String::new();
+    let total: u64 = summary.confusion.iter().flatten().sum();
+    let _ = writeln!(
+        out,
+        "Miss attribution {}: {} of {total} explainable misses attributed to their true cause.\n",
+        summary.source.as_str(),
+        percent(summary.attribution())
+    );
+    let _ = writeln!(out, "| true cause | misses | attributed right |");
+    let _ = writeln!(out, "|---|---:|---:|");
+    for (cause, misses, right) in summary.attribution_by_cause() {
+        let _ = writeln!(out, "| {} | {misses} | {} |", cause.as_str(), percent(right));
+    }
+    let columns: Vec<MissCause> =
+        MissCause::ALL.into_iter().filter(|c| summary.confusion.iter().any(|row| row[c.index()] > 0)).collect();
+    let _ = writeln!(out, "\nConfusion (rows: truth; columns: what the engine said):\n");
+    let _ = writeln!(out, "| | {} |", columns.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(columns.len()));
+    for (cause, _, _) in summary.attribution_by_cause() {
+        let row = &summary.confusion[cause.index()];
+        let cells: Vec<String> = columns.iter().map(|c| row[c.index()].to_string()).collect();
+        let _ = writeln!(out, "| {} | {} |", cause.as_str(), cells.join(" | "));
+    }
+    let unexplainable: u64 = summary.unexplainable.iter().sum();
+    if unexplainable > 0 {
+        let said: Vec<String> = MissCause::ALL
+            .iter()
+            .filter(|c| summary.unexplainable[c.index()] > 0)
+            .map(|c| format!("{} {}", c.as_str(), summary.unexplainable[c.index()]))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\n{unexplainable} misses of keys whose history predates the recording (the engine said: {}).",
+            said.join(", ")
+        );
+    }
+    if summary.outcome_disagreements > 0 {
+        let _ = writeln!(
+            out,
+            "\nThe model answered {} of {} reads otherwise than the server ({}); those misses are left out.",
+            summary.outcome_disagreements,
+            summary.reads,
+            percent(summary.outcome_disagreements as f64 / summary.reads.max(1) as f64)
+        );
+    }
+    out
+}
+
+fn counts_row(name: &str, counts: &Counts) -> String {
+    format!(
+        "| {name} | {} | {} | {} | {} | {} | {} |",
+        counts.found,
+        counts.missed,
+        counts.invented,
+        counts.accepted,
+        ratio(counts.recall()),
+        ratio(counts.precision())
+    )
+}
+
+/// Findings: recall and precision per cause.
+pub fn findings(summary: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Findings {}, {} scenarios:\n", summary.source.as_str(), summary.scenarios);
+    let _ = writeln!(out, "| cause | found | missed | invented | on the edge | recall | precision |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    for (cause, counts) in &summary.by_cause {
+        let _ = writeln!(out, "{}", counts_row(cause.as_str(), counts));
+    }
+    let _ = writeln!(out, "{}", counts_row("all", &summary.all));
+    let _ = writeln!(out, "{}", counts_row("patterns with several faults", &summary.several_faults));
+    let _ = writeln!(
+        out,
+        "\nA finding on a healthy pattern in {} of {} scenarios ({}).",
+        summary.findings_on_healthy,
+        summary.scenarios,
+        percent(summary.findings_on_healthy as f64 / summary.scenarios.max(1) as f64)
+    );
+    out
+}
+
+/// The wrong cases, each with the command that replays it.
+pub fn failures(summary: &Summary, limit: usize) -> String {
+    let mut out = String::new();
+    for (seed, wrong) in summary.failures.iter().take(limit) {
+        let what: Vec<String> = wrong
+            .iter()
+            .map(|j| {
+                let verdict = if j.verdict == Verdict::Missed { "missed" } else { "invented" };
+                format!("{verdict} {} on {}", j.cause.as_str(), j.pattern)
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "seed {seed}: {} (cargo run --release -p cachescope-accuracy -- --seed {seed})",
+            what.join("; ")
+        );
+    }
+    if summary.failures.len() > limit {
+        let _ = writeln!(out, "… and {} more", summary.failures.len() - limit);
+    }
+    out
+}
