@@ -10,15 +10,12 @@ use crate::pattern::PatternId;
 use crate::report::{Finding, FindingCause, MissCause};
 use crate::sketch::TimelineBucket;
 
-use super::{Analysis, Draft, PatternView, key_list, quoted, round};
+use super::{Analysis, Claims, Draft, PatternView, key_list, quoted, round};
 
-/// Share of a pattern's misses a cold start must account for.
-const MIN_SHARE_OF_PATTERN: f64 = 0.1;
 /// Buckets before a marker that set the baseline miss ratio.
 const BASELINE_BUCKETS: usize = 10;
 
-pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
-    let t = analysis.thresholds;
+pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
     let mut found = Vec::new();
     for p in &analysis.patterns {
         let flushed = p.causes.get(MissCause::Flushed);
@@ -29,8 +26,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
             .iter()
             .filter(|(index, _)| (*index as usize) < analysis.markers.len())
             .max_by(|a, b| a.1.total_cmp(&b.1));
-        if flushed >= t.min_misses
-            && flushed as f64 >= MIN_SHARE_OF_PATTERN * p.stats.misses as f64
+        if analysis.material(p, flushed)
             && let Some(&(index, weight)) = largest
         {
             let marker = &analysis.markers[index as usize];
@@ -38,13 +34,17 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
             found.push((p.id, flush_finding(analysis, p, marker, flushed, from_marker, index)));
             continue;
         }
+        // A jump after a deploy that a sharper finding explains (a key format, a TTL or a fill path the deploy
+        // changed) is that finding's.
+        if claims.with_finding.contains(&p.id) {
+            continue;
+        }
         let deploys = analysis.markers.iter().filter(|m| m.kind == MarkerKind::Label);
         let best = deploys
             .map(|marker| (marker, recovery(analysis, p.stats.timeline.buckets(), marker.time)))
             .max_by_key(|(_, r)| r.excess_misses);
         if let Some((marker, shape)) = best
-            && shape.excess_misses >= t.min_misses
-            && shape.excess_misses as f64 >= MIN_SHARE_OF_PATTERN * p.stats.misses as f64
+            && analysis.material(p, shape.excess_misses)
         {
             found.push((p.id, deploy_finding(analysis, p, marker, &shape)));
         }

@@ -9,14 +9,14 @@ use crate::report::{Finding, FindingCause, MissCause, Severity};
 
 use super::{Analysis, Claims, Draft, quoted, round};
 
+/// Share of a pattern's writes answered with an error that says its writes fail, rather than one bad value.
 const MIN_ERROR_SHARE: f64 = 0.05;
-const MIN_UNREFILLED_SHARE: f64 = 0.3;
 
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(PatternId, Finding)> {
-    let t = analysis.thresholds;
     let mut found = Vec::new();
     for p in &analysis.patterns {
-        if claims.mismatched_readers.contains(&p.id) || claims.mismatched_writers.contains(&p.id) {
+        // A reader of a key mismatch is never refilled under its own keys: the mismatch explains it.
+        if claims.mismatched_readers.contains(&p.id) {
             continue;
         }
         let attempts = p.stats.writes + p.stats.write_errors;
@@ -24,15 +24,15 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
         let failing_writes = p.stats.write_errors >= 10 && error_share >= MIN_ERROR_SHARE;
         let unrefilled_share = p.unrefilled_share();
         let unrefilled = p.unrefilled_misses.round() as u64;
-        let broken_fill = p.stats.reads >= t.min_reads
-            && unrefilled_share >= MIN_UNREFILLED_SHARE
-            && p.miss_ratio() >= 0.2
-            && unrefilled >= t.min_misses;
+        let explained = unrefilled.max(p.causes.get(MissCause::FailedWrite)).min(p.stats.misses);
+        if !analysis.material(p, explained) {
+            continue;
+        }
+        let broken_fill = unrefilled as f64 >= 0.5 * explained as f64;
         if !failing_writes && !broken_fill {
             continue;
         }
         claims.failed_fill.insert(p.id);
-        let explained = unrefilled.max(p.causes.get(MissCause::FailedWrite)).min(p.stats.misses);
         let mut draft = Draft::new(FindingCause::FailedWrite, p.name, explained);
         draft.severity_floor = Severity::Warning;
         let kinds: Vec<(ErrorKind, u64)> =

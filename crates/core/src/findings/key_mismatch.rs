@@ -1,6 +1,7 @@
-//! `key_mismatch`: one pattern is read and never written while another is written and rarely read, and the
-//! ids read under the first are the ids written under the second (`users:42` read, `user:42` written). The
-//! reader and the writer disagree on the key format: every read misses and every write is wasted.
+//! `key_mismatch`: one pattern is read and never written while another is written, and the ids read under the
+//! first are the ids written under the second (`users:42` read, `user:42` written). The reader and the writer
+//! disagree on the key format: every read of the reader misses, whether all clients read the wrong format (and
+//! the writer's writes are wasted) or only some of them (an old version, one service).
 
 use crate::report::{Finding, FindingCause, Severity};
 
@@ -16,10 +17,14 @@ const MIN_SPELLING_WITHOUT_IDS: f64 = 0.8;
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
     let is_reader = |p: &PatternView<'_>| {
-        p.stats.reads >= t.min_reads && p.stats.writes == 0 && p.stats.write_errors == 0 && p.miss_ratio() >= 0.5
+        analysis.material(p, p.stats.misses)
+            && p.stats.writes == 0
+            && p.stats.write_errors == 0
+            && p.miss_ratio() >= 0.5
     };
-    let is_writer =
-        |p: &PatternView<'_>| p.stats.writes >= t.min_misses && (p.stats.hits as f64) <= 0.2 * p.stats.writes as f64;
+    // The writer may also be read, by the clients that use the right format: what links it to the reader is
+    // the ids.
+    let is_writer = |p: &PatternView<'_>| p.stats.writes >= t.min_misses;
 
     let mut found = Vec::new();
     for reader in analysis.patterns.iter().filter(|p| is_reader(p)) {
@@ -39,14 +44,20 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
             continue;
         };
         claims.mismatched_readers.insert(reader.id);
+        // The writer's unread writes are the mismatch's: readers look for them elsewhere.
         claims.mismatched_writers.insert(writer.id);
 
         let mut draft = Draft::new(FindingCause::KeyMismatch, reader.name, reader.stats.misses);
         draft.severity_floor = Severity::Warning;
         draft.related_patterns.push(writer.name.to_string());
+        let writer_read = if (writer.stats.hits as f64) <= 0.2 * writer.stats.writes as f64 {
+            "written but rarely read"
+        } else {
+            "written (and read by other clients)"
+        };
         draft.evidence = format!(
-            "{} is read but never written, while {} is written but rarely read: {} of the ids read under the first \
-             were written under the second.",
+            "{} is read but never written, while {} is {writer_read}: {} of the ids read under the first were \
+             written under the second.",
             quoted(reader.name),
             quoted(writer.name),
             human::percent(overlap)

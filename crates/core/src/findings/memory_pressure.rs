@@ -1,4 +1,4 @@
-//! `memory_pressure`: a pattern's keys disappear before their TTL with no delete or flush seen: the cache
+//! `memory_pressure`: a material share of a pattern's misses are keys gone before their TTL with no delete or flush seen: the cache
 //! evicts them for memory. The finding sizes the working set (the keys read again after a write, across all
 //! patterns), compares it with the cache's limit when known, and names the hottest evicted keys.
 
@@ -8,19 +8,16 @@ use crate::report::{Finding, FindingCause, MissCause};
 
 use super::{Analysis, Draft, key_list, quoted, round};
 
-const MIN_EVICTED_SHARE: f64 = 0.3;
-const MIN_MISS_RATIO: f64 = 0.1;
 /// Headroom over the working set in the suggested size: fragmentation, bursts, growth.
 const HEADROOM: f64 = 1.25;
 
 pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
-    let t = analysis.thresholds;
     let total_working_set: f64 = analysis.patterns.iter().map(|p| p.working_set_bytes).sum();
     let mut found = Vec::new();
     for p in &analysis.patterns {
         let evicted = p.causes.get(MissCause::Evicted);
         let evicted_share = p.cause_share(MissCause::Evicted);
-        if evicted < t.min_misses || evicted_share < MIN_EVICTED_SHARE || p.miss_ratio() < MIN_MISS_RATIO {
+        if !analysis.material_steady(p, evicted) {
             continue;
         }
         let hot = analysis.top_evicted.top(5, |id| id == p.id);

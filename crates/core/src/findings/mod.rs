@@ -24,13 +24,25 @@ use crate::pattern::PatternId;
 use crate::report::{Evidence, Finding, FindingCause, MissCauses, MissesExplained, Severity, Suggestion};
 use crate::sketch::KeyTopK;
 
-/// The knobs of the detectors. The defaults are what the documentation states.
+/// The knobs of the detectors, in one place, each with its reason. The values are calibrated on the accuracy
+/// corpus (`crates/accuracy`, figures in BENCHMARKS.md), whose truth uses the same notion of a fault worth a
+/// finding: a cause must explain enough misses, in count and in share, for the report to lead with it.
 #[derive(Debug, Clone)]
 pub struct Thresholds {
-    /// Reads a pattern needs before its hit ratio says anything.
+    /// Reads a pattern needs before its hit ratio says anything: below it, one unlucky key decides.
     pub min_reads: u64,
-    /// Misses a finding needs to explain at least.
+    /// Misses a finding must explain at least: fewer is a handful of keys, not a behaviour.
     pub min_misses: u64,
+    /// Share of the pattern's misses a cause must explain: beside a larger cause, a cause under 5% is a
+    /// footnote, while two sharp causes on one pattern (a TTL too short and evictions) are both reported.
+    pub min_share_of_pattern_misses: f64,
+    /// For the causes that are a steady cost of running a cache (expirations, evictions): the share of the
+    /// pattern's reads they must turn into misses. One read in fifty or fewer is what a TTL set for freshness
+    /// or a rare eviction costs, not something to fix. Events (a flush, a restart) and bugs (a key mismatch, a
+    /// broken fill path) are judged without it: a restart costs its misses once, in a burst.
+    pub min_share_of_pattern_reads: f64,
+    /// Share of all misses a cause must explain: a report leads with what matters to the whole cache.
+    pub min_share_of_all_misses: f64,
     /// Misses of one key closer than this to the first unrefilled miss pile up: a stampede.
     pub stampede_window: Micros,
     /// Misses of one key within the window that make a burst.
@@ -39,7 +51,15 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { min_reads: 50, min_misses: 20, stampede_window: MICROS_PER_SEC, stampede_min_burst: 5 }
+        Thresholds {
+            min_reads: 50,
+            min_misses: 30,
+            min_share_of_pattern_misses: 0.05,
+            min_share_of_pattern_reads: 0.02,
+            min_share_of_all_misses: 0.01,
+            stampede_window: MICROS_PER_SEC,
+            stampede_min_burst: 5,
+        }
     }
 }
 
@@ -91,6 +111,22 @@ pub(crate) struct Analysis<'a> {
 }
 
 impl Analysis<'_> {
+    /// Whether a cause that explains `explained` misses of `p` is worth a finding (see [`Thresholds`]).
+    pub fn material(&self, p: &PatternView<'_>, explained: u64) -> bool {
+        let t = self.thresholds;
+        let e = explained as f64;
+        explained >= t.min_misses
+            && e >= t.min_share_of_pattern_misses * p.stats.misses as f64
+            && e >= t.min_share_of_all_misses * self.misses as f64
+    }
+
+    /// The same for a steady cost of running a cache (expirations, evictions): it must also miss a share of the
+    /// pattern's reads.
+    pub fn material_steady(&self, p: &PatternView<'_>, explained: u64) -> bool {
+        self.material(p, explained)
+            && explained as f64 >= self.thresholds.min_share_of_pattern_reads * p.stats.reads as f64
+    }
+
     pub fn share_of_misses(&self, count: u64) -> f64 {
         if self.misses == 0 { 0.0 } else { count as f64 / self.misses as f64 }
     }
@@ -187,7 +223,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<Finding> {
     run(failed_write::detect(analysis, &mut claims), &mut claims);
     run(ttl_too_short::detect(analysis), &mut claims);
     run(memory_pressure::detect(analysis), &mut claims);
-    run(cold_cache::detect(analysis), &mut claims);
+    run(cold_cache::detect(analysis, &claims), &mut claims);
     run(stampede::detect(analysis, &claims), &mut claims);
     run(one_hit_wonder::detect(analysis, &claims), &mut claims);
     run(low_hit_ratio::detect(analysis, &claims), &mut claims);

@@ -1,6 +1,12 @@
-//! `ttl_too_short`: most misses of a pattern are expirations, and its keys are read again after their TTL has
-//! run out: a longer TTL would have turned those reads into hits. The suggestion names a TTL that covers 90% of
-//! the re-accesses, rounded up to a value people write in configuration.
+//! `ttl_too_short`: a material share of a pattern's misses are expirations: its keys are read again after
+//! their TTL has run out, and a longer TTL would have turned those reads into hits.
+//!
+//! The suggestion covers two kinds of re-reads. Keys read again long after their write (a tail of rarely read
+//! keys, sessions coming back every few minutes) need a TTL past those gaps: 90% of the expired misses came
+//! within the suggested TTL of the write. Keys read steadily still expire one TTL after each write (a TTL is
+//! not renewed by reads), so their expirations fall only in proportion to the TTL: ten times longer removes
+//! nine in ten. The suggestion is the larger of the two, rounded up to a value people write in configuration,
+//! and never above a week.
 
 use crate::human;
 use crate::pattern::PatternId;
@@ -8,62 +14,73 @@ use crate::report::{Finding, FindingCause, MissCause};
 
 use super::{Analysis, Draft, quoted, round};
 
-const MIN_EXPIRED_SHARE: f64 = 0.5;
-const MIN_MISS_RATIO: f64 = 0.2;
-/// Share of re-accesses that must come after the TTL ran out.
-const MIN_LATE_REACCESS_SHARE: f64 = 0.3;
 /// Keys read again less often than this are not worth keeping: no TTL suggestion beyond it.
 const MAX_SUGGESTED_TTL_MS: u64 = 7 * 86_400_000;
+/// How much longer a TTL must be for steadily read keys to lose nine expirations in ten.
+const STEADY_FACTOR: u64 = 10;
+/// Share of the expired misses the suggestion must cover, by the time since their key's write.
+const COVERED: f64 = 0.9;
 
 pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
-    let t = analysis.thresholds;
     let mut found = Vec::new();
     for p in &analysis.patterns {
-        let expired = p.causes.get(MissCause::Expired);
-        let expired_share = p.cause_share(MissCause::Expired);
-        if expired < t.min_misses || expired_share < MIN_EXPIRED_SHARE || p.miss_ratio() < MIN_MISS_RATIO {
+        // Misses piled on a refill already under way are a stampede's: the TTL explains the first after expiry.
+        let piled = (p.stats.pileup_misses.round() as u64).min(p.stats.misses);
+        let expired = p.causes.get(MissCause::Expired).saturating_sub(piled);
+        if !analysis.material_steady(p, expired) {
             continue;
         }
-        let (Some(ttl_ms), Some(reaccess_p50), Some(reaccess_p90)) =
-            (p.stats.ttl_ms.quantile(0.5), p.stats.reaccess_ms.quantile(0.5), p.stats.reaccess_ms.quantile(0.9))
+        let (Some(ttl_ms), Some(age_p90)) = (p.stats.ttl_ms.quantile(0.5), p.stats.expired_age_ms.quantile(COVERED))
         else {
             continue;
         };
-        let late_share = 1.0 - p.stats.reaccess_ms.share_at_most(ttl_ms);
-        if late_share < MIN_LATE_REACCESS_SHARE || reaccess_p90 > MAX_SUGGESTED_TTL_MS {
+        if ttl_ms >= MAX_SUGGESTED_TTL_MS {
             continue;
         }
-        let suggested_ms = human::round_ttl_up((reaccess_p90 as f64 * 1.1) as u64).max(human::round_ttl_up(ttl_ms * 2));
+        let needed = ((age_p90 as f64 * 1.1) as u64).max(ttl_ms.saturating_mul(STEADY_FACTOR));
+        let suggested_ms = human::round_ttl_up(needed).min(MAX_SUGGESTED_TTL_MS);
         let covered = p.stats.expired_age_ms.share_at_most(suggested_ms);
+        let expired_share = p.cause_share(MissCause::Expired);
+        let reread = match (p.stats.reaccess_ms.quantile(0.5), p.stats.reaccess_ms.quantile(0.9)) {
+            (Some(p50), Some(p90)) => format!(
+                "its keys live {} but are read again every {} (median), {} at the 90th percentile",
+                human::duration_ms(ttl_ms),
+                human::duration_ms(p50),
+                human::duration_ms(p90)
+            ),
+            _ => format!("its keys live {}", human::duration_ms(ttl_ms)),
+        };
 
         let mut draft = Draft::new(FindingCause::TtlTooShort, p.name, expired);
         draft.evidence = format!(
-            "{} of the misses of {} are expirations: its keys live {} but are read again every {} (median), {} at the \
-             90th percentile.",
+            "{} of the misses of {} are expirations ({} of its reads): {reread}.",
             human::percent(expired_share),
             quoted(p.name),
-            human::duration_ms(ttl_ms),
-            human::duration_ms(reaccess_p50),
-            human::duration_ms(reaccess_p90)
+            human::percent(expired as f64 / p.stats.reads.max(1) as f64),
         );
         draft.details.push(format!(
-            "{} of its re-reads come after the TTL has run out; {} of its expired misses came less than {} after the \
-             key was written.",
-            human::percent(late_share),
+            "{} of its expired misses came less than {} after the key was written (reads do not renew a TTL: a key \
+             read steadily still expires {} after each write).",
             human::percent(covered),
-            human::duration_ms(suggested_ms)
+            human::duration_ms(suggested_ms),
+            human::duration_ms(ttl_ms)
         ));
         draft.metric("expired_share", round(expired_share, 4));
         draft.metric("current_ttl_seconds", round(ttl_ms as f64 / 1000.0, 3));
-        draft.metric("reaccess_p50_seconds", round(reaccess_p50 as f64 / 1000.0, 3));
-        draft.metric("reaccess_p90_seconds", round(reaccess_p90 as f64 / 1000.0, 3));
-        draft.metric("late_reaccess_share", round(late_share, 4));
+        if let (Some(p50), Some(p90)) = (p.stats.reaccess_ms.quantile(0.5), p.stats.reaccess_ms.quantile(0.9)) {
+            draft.metric("reaccess_p50_seconds", round(p50 as f64 / 1000.0, 3));
+            draft.metric("reaccess_p90_seconds", round(p90 as f64 / 1000.0, 3));
+        }
+        draft.metric("expired_age_p90_seconds", round(age_p90 as f64 / 1000.0, 3));
         draft.metric("expired_misses_within_suggested_ttl", round(covered, 4));
         draft.suggestion = format!(
-            "Raise the TTL of {} from {} to {}: it covers 90% of the re-reads.",
+            "Raise the TTL of {} from {} to {}: it covers {} of the expired misses, and keys read steadily expire \
+             {} times less often.",
             quoted(p.name),
             human::duration_ms(ttl_ms),
-            human::duration_ms(suggested_ms)
+            human::duration_ms(suggested_ms),
+            human::percent(covered),
+            (suggested_ms / ttl_ms.max(1)).max(1)
         );
         draft.action = "raise_ttl";
         draft.parameter("ttl_seconds", suggested_ms / 1000);

@@ -160,14 +160,21 @@ impl Workload {
     }
 }
 
-/// What the simulator knows of a miss that the traffic does not show.
+/// What the simulator knows of an event that the traffic does not show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Simulated {
+    /// The workload whose key it is.
+    pub workload: usize,
+    /// The key is in the format mismatched clients read, which nobody writes.
+    pub mismatched: bool,
+    /// For a read miss: why, and what follows.
+    pub miss: Option<SimulatedMiss>,
+}
+
+/// What the simulator knows of a read miss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimulatedMiss {
     pub truth: MissTruth,
-    /// The workload that read.
-    pub workload: usize,
-    /// The client read a key format nobody writes.
-    pub mismatched: bool,
     /// The application will not refill it: its value fails to serialize.
     pub fill_fails: bool,
     /// A refill of the key, after an earlier miss, had not landed yet.
@@ -205,8 +212,9 @@ pub(crate) const CLIENTS: u32 = 64;
 
 impl Scenario {
     /// Runs the scenario: every event recorded (from `record_from` on) in time order to `sink`, with what the
-    /// simulator knows of each read miss, and the share of simulated time done to `progress` now and then.
-    pub fn run(&self, sink: &mut dyn FnMut(&Event<'_>, Option<SimulatedMiss>), progress: &mut dyn FnMut(f64)) {
+    /// simulator knows of it (for events of keys), and the share of simulated time done to `progress` now and
+    /// then.
+    pub fn run(&self, sink: &mut dyn FnMut(&Event<'_>, Option<Simulated>), progress: &mut dyn FnMut(f64)) {
         let mut rng = SmallRng::seed_from_u64(self.seed);
         let mut cache = build(&ModelConfig::new(Some(self.cache_capacity), self.policy));
         cache.keep_journal();
@@ -250,12 +258,14 @@ impl Scenario {
         let mut pending: HashMap<u64, u32, FixedState> = HashMap::with_hasher(FixedState::default());
         let mut fresh_ids = 0u64;
         let mut reported = 0;
-        // Applies an event to the server and the truth, and hands it on when recorded. `read` is what the
-        // simulator knows of a read: (workload, mismatched, fill fails, piled up), and the size of its value.
+        // Applies an event to the server and the truth, and hands it on when recorded, with what the simulator
+        // knows: `key` is the workload and whether the key is the mismatched format, `read` for reads what
+        // follows a miss (fill fails, piled up) and the size of the value a hit returns.
         let mut emit = |cache: &mut Box<dyn crate::CacheModel>,
                         truth: &mut Truth,
                         event: &mut Event<'_>,
-                        read: Option<(usize, bool, bool, bool, u32)>| {
+                        key: Option<(usize, bool)>,
+                        read: Option<(bool, bool, u32)>| {
             let outcome = cache.apply(event);
             if !matches!(event.command, Command::Flush(_) | Command::Marker) {
                 event.outcome = outcome;
@@ -267,13 +277,17 @@ impl Scenario {
                 event.value_size = value_bytes;
             }
             if event.time >= self.record_from {
-                let miss = match (known, read) {
-                    (Some(truth), Some((workload, mismatched, fill_fails, piled_up, _))) => {
-                        Some(SimulatedMiss { truth, workload, mismatched, fill_fails, piled_up })
-                    }
-                    _ => None,
-                };
-                sink(event, miss);
+                let simulated = key.map(|(workload, mismatched)| Simulated {
+                    workload,
+                    mismatched,
+                    miss: match (known, read) {
+                        (Some(truth), Some((fill_fails, piled_up, _))) => {
+                            Some(SimulatedMiss { truth, fill_fails, piled_up })
+                        }
+                        _ => None,
+                    },
+                });
+                sink(event, simulated);
             }
             outcome
         };
@@ -315,7 +329,7 @@ impl Scenario {
                         *waiting = waiting.saturating_sub(1);
                     }
                     let mut event = write_event(w, now, &key).with_client(client);
-                    emit(&mut cache, &mut truth, &mut event, None);
+                    emit(&mut cache, &mut truth, &mut event, Some((workload, false)), None);
                     continue;
                 }
                 Action::Update { workload } => {
@@ -338,7 +352,7 @@ impl Scenario {
                         },
                     }
                     .with_client(client);
-                    emit(&mut cache, &mut truth, &mut event, None);
+                    emit(&mut cache, &mut truth, &mut event, Some((workload, false)), None);
                     continue;
                 }
                 Action::Incident { index } => {
@@ -346,15 +360,15 @@ impl Scenario {
                     match &incident.what {
                         IncidentKind::Flush { db } => {
                             let mut event = Event::keyless(now, Command::Flush(FlushScope::Db)).with_db(*db);
-                            emit(&mut cache, &mut truth, &mut event, None);
+                            emit(&mut cache, &mut truth, &mut event, None, None);
                         }
                         IncidentKind::Restart => {
                             let mut event = Event::keyless(now, Command::Flush(FlushScope::Restart));
-                            emit(&mut cache, &mut truth, &mut event, None);
+                            emit(&mut cache, &mut truth, &mut event, None, None);
                         }
                         IncidentKind::Deploy { label } => {
                             let mut event = Event { key: label.as_bytes(), ..Event::keyless(now, Command::Marker) };
-                            emit(&mut cache, &mut truth, &mut event, None);
+                            emit(&mut cache, &mut truth, &mut event, None, None);
                         }
                         IncidentKind::SetTtl { workload, ttl } => workloads[*workload].ttl = *ttl,
                         IncidentKind::SetFill { workload, fill } => workloads[*workload].fill = *fill,
@@ -377,8 +391,8 @@ impl Scenario {
             let waiting = pending.get(&hash).copied().unwrap_or(0);
             let fill_fails = w.fill_fails(id);
             let mut event = Event::read(now, key.as_bytes(), Outcome::Unobserved).with_db(w.db).with_client(client);
-            let read = (workload_index, mismatched, fill_fails, waiting > 0, w.value_bytes);
-            let outcome = emit(&mut cache, &mut truth, &mut event, Some(read));
+            let read = (fill_fails, waiting > 0, w.value_bytes);
+            let outcome = emit(&mut cache, &mut truth, &mut event, Some((workload_index, mismatched)), Some(read));
             if outcome == Outcome::Miss && !fill_fails {
                 *pending.entry(key_hash(w.db, w.key.key(id).as_bytes())).or_default() += 1;
                 schedule(&mut queue, now + w.fill_latency, Action::Fill { workload: workload_index, id, client });

@@ -80,9 +80,9 @@ fn faults() -> Vec<Fault> {
             workload: || {
                 Workload::new(format("catalog", IdKind::Num))
                     .db(1)
-                    .keys(KeyChoice::Zipf { keys: 3_000, exponent: 1.0 })
+                    .keys(KeyChoice::Zipf { keys: 6_000, exponent: 0.7 })
                     .rate(300.0)
-                    .value_bytes(1_024)
+                    .value_bytes(256)
             },
             flush_db_at: Some((1, 0.5)),
         },
