@@ -62,6 +62,14 @@ fn replay(seed: u64) {
                 finding.evidence.summary
             );
         }
+        for (truth, row) in case.confusion.iter().enumerate() {
+            for (said, &n) in row.iter().enumerate() {
+                if truth != said && n > 0 {
+                    let name = |i: usize| cachescope_core::MissCause::ALL[i].as_str();
+                    println!("misattributed: {n} misses {} said {}", name(truth), name(said));
+                }
+            }
+        }
         for judged in &case.judged {
             println!("{:?} {} on {}", judged.verdict, judged.cause.as_str(), judged.pattern);
         }

@@ -21,10 +21,20 @@ pub(crate) fn attribute(state: Option<&KeyState>, context: MissContext) -> MissC
     let Some(state) = state else {
         return never_seen(context);
     };
+    let flushed_after = |time: Micros| context.flushed_at.is_some_and(|flush| flush >= time);
+    let expired_by_now = state.expires_at != 0 && state.expires_at <= context.now;
     if let Some(cause) = state.absence() {
-        // Still missing since a miss established why; a key found missing and not written since is, from then
-        // on, a key that nobody writes.
-        return if cause == MissCause::Unknown { MissCause::NeverWritten } else { cause };
+        // Still missing since a miss established why, unless a later event would have removed it anyway: a
+        // flush since its last write (which came after that miss, or that miss would have been the flush's),
+        // or, for a key evicted before its TTL, the TTL running out. A key found missing and not written since
+        // is, from then on, a key that nobody writes.
+        return match cause {
+            MissCause::Flushed | MissCause::NeverWritten => cause,
+            _ if state.has(flags::WRITTEN) && flushed_after(state.last_write) => MissCause::Flushed,
+            MissCause::Evicted if expired_by_now => MissCause::Expired,
+            MissCause::Unknown => MissCause::NeverWritten,
+            _ => cause,
+        };
     }
     if state.has(flags::WRITE_FAILED) {
         return MissCause::FailedWrite;
@@ -32,7 +42,6 @@ pub(crate) fn attribute(state: Option<&KeyState>, context: MissContext) -> MissC
     if state.has(flags::DELETED) {
         return MissCause::Deleted;
     }
-    let flushed_after = |time: Micros| context.flushed_at.is_some_and(|flush| flush >= time);
     if !state.has(flags::WRITTEN) {
         // Seen only through reads. A hit proves it existed: it went away unseen (flushed if a flush came after).
         if let Some(last_read) = context.stamps.time(state.last_read) {
@@ -40,13 +49,14 @@ pub(crate) fn attribute(state: Option<&KeyState>, context: MissContext) -> MissC
         }
         return never_seen(context);
     }
-    // A flush empties what was there: a key whose TTL had already run out by then expired, it was not flushed.
-    let expired_by = |time: Micros| state.expires_at != 0 && state.expires_at <= time;
-    if let Some(flush) = context.flushed_at.filter(|&flush| flush >= state.last_write && !expired_by(flush)) {
-        debug_assert!(flush >= state.last_write);
+    // The cause is the latest event that removed the key, or would have had it still been there: a flush after
+    // its last write empties it whether or not its TTL had run out (a longer TTL would not have kept it), and a
+    // key whose TTL has run out is expired whether or not it was evicted first (more memory would not have kept
+    // it).
+    if context.flushed_at.is_some_and(|flush| flush >= state.last_write) {
         return MissCause::Flushed;
     }
-    if expired_by(context.now) {
+    if expired_by_now {
         return MissCause::Expired;
     }
     MissCause::Evicted

@@ -2,10 +2,15 @@
 //! model's journal of what it expired and evicted, and the deletes, flushes and refused writes the simulator
 //! sent), never inferred from the traffic. Accuracy measurements compare the engine's attribution with it; the
 //! engine never sees it.
+//!
+//! The cause of a miss is the latest event that removed the key, or would have removed it had it still been
+//! there: a key evicted before its TTL ran out but read after it would have expired anyway (more memory would
+//! not have kept it), and a key gone for any reason before a flush or a restart would have been emptied by it
+//! (a longer TTL or more memory would not have kept it either).
 
 use std::collections::HashMap;
 
-use cachescope_core::{Command, Event, FlushScope, Micros, MissCause, Outcome, key_hash};
+use cachescope_core::{Command, Event, FlushScope, Micros, MissCause, Outcome, TtlChange, key_hash};
 use foldhash::fast::FixedState;
 
 use crate::model::{CacheModel, Removal};
@@ -17,17 +22,23 @@ struct KeyTruth {
     /// When absent: why, and when that happened.
     cause: MissCause,
     since: Micros,
+    /// The last write that stored a value, and when its TTL runs out (0: none): None before any.
+    written: Option<(Micros, Micros)>,
     /// An event of the key was recorded (from `recording_from` on).
     recorded: bool,
+    /// A recorded event showed the key present (a hit, a stored write).
+    recorded_present: bool,
 }
 
 /// Why one miss happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MissTruth {
     pub cause: MissCause,
-    /// Whether the recording holds what explains it: the removal happened while recording, or the key was seen
-    /// in the recording before (so a source that joined a running cache can know). Misses that are not
-    /// explainable can only honestly be called `unknown`.
+    /// Whether the recording holds what explains it, so that a source that joined a running cache can know:
+    /// for an expiry or an eviction, the key's last write; for a flush, the flush and an earlier event showing
+    /// the key present (a hit, a write); for a delete or a refused write, that event; for a key never written, an earlier miss of it.
+    /// Everything is explainable in a recording that starts with the server. Misses that are not can only
+    /// honestly be called `unknown`.
     pub explainable: bool,
 }
 
@@ -63,8 +74,8 @@ impl Truth {
         let recorded = now >= self.recording_from;
         match event.command {
             Command::Flush(scope) => {
-                for key in self.keys.values_mut().filter(|k| k.present && (scope != FlushScope::Db || k.db == event.db))
-                {
+                let emptied = |k: &KeyTruth| k.written.is_some() && (scope != FlushScope::Db || k.db == event.db);
+                for key in self.keys.values_mut().filter(|k| emptied(k)) {
                     key.present = false;
                     key.cause = MissCause::Flushed;
                     key.since = now;
@@ -79,19 +90,48 @@ impl Truth {
                     present: false,
                     cause: MissCause::NeverWritten,
                     since: 0,
+                    written: None,
                     recorded: false,
+                    recorded_present: false,
                 });
                 let seen_before = key.recorded;
+                let seen_present = key.recorded_present;
                 key.recorded |= recorded;
+                if recorded && matches!(outcome, Outcome::Hit)
+                    || recorded && matches!(event.command, Command::Write(_)) && outcome == Outcome::Ok
+                {
+                    key.recorded_present = true;
+                }
                 match (event.command, outcome) {
                     (Command::Read, Outcome::Miss) => {
                         debug_assert!(!key.present, "the cache missed a key it holds");
-                        let explainable = self.recording_from == 0
-                            || seen_before
-                            || (key.cause != MissCause::NeverWritten && key.since >= self.recording_from);
+                        if let (MissCause::Evicted, Some((_, expires_at))) = (key.cause, key.written)
+                            && expires_at != 0
+                            && expires_at <= now
+                        {
+                            key.cause = MissCause::Expired;
+                        }
+                        let from = self.recording_from;
+                        let explainable = from == 0
+                            || match key.cause {
+                                MissCause::Expired | MissCause::Evicted => {
+                                    key.written.is_some_and(|(at, _)| at >= from)
+                                }
+                                MissCause::Flushed => key.since >= from && seen_present,
+                                MissCause::Deleted | MissCause::FailedWrite => key.since >= from,
+                                MissCause::NeverWritten | MissCause::Unknown => seen_before,
+                            };
                         return Some(MissTruth { cause: key.cause, explainable });
                     }
-                    (Command::Write(_), Outcome::Ok) => key.present = true,
+                    (Command::Write(_), Outcome::Ok) => {
+                        key.present = true;
+                        let expires_at = match event.ttl {
+                            TtlChange::ExpireIn(ms) => now.saturating_add(ms.saturating_mul(1_000)),
+                            TtlChange::Persist => 0,
+                            TtlChange::Keep => key.written.map_or(0, |(_, at)| at),
+                        };
+                        key.written = Some((now, expires_at));
+                    }
                     (Command::Write(_), Outcome::Error(_)) if !key.present => {
                         key.cause = MissCause::FailedWrite;
                         key.since = now;
@@ -111,8 +151,6 @@ impl Truth {
 
 #[cfg(test)]
 mod tests {
-    use cachescope_core::TtlChange;
-
     use super::*;
     use crate::model::exact_lru;
 
@@ -177,7 +215,30 @@ mod tests {
                 (1_004, "del", "b"),
                 (1_005, "get", "b"),
             ],
-            "a=deleted? a=deleted never=never_written? never=never_written b=deleted",
+            "a=deleted? a=deleted? never=never_written? never=never_written b=deleted",
+        );
+    }
+
+    #[test]
+    fn the_latest_event_that_would_have_removed_the_key_is_the_cause() {
+        check(
+            0,
+            &[
+                // x is evicted before its TTL runs out, and read after: it would have expired anyway.
+                (0, "setex", "x"),
+                (0, "set", "a"),
+                (0, "set", "b"),
+                (0, "set", "c"),
+                (2_000, "get", "x"),
+                // y is evicted, then the server is flushed: more memory would not have kept it.
+                (3_000, "set", "y"),
+                (3_000, "set", "d"),
+                (3_000, "set", "e"),
+                (3_000, "set", "f"),
+                (4_000, "flush", ""),
+                (5_000, "get", "y"),
+            ],
+            "x=expired y=flushed",
         );
     }
 }
