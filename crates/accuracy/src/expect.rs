@@ -18,7 +18,9 @@
 //!   [`cachescope_sim::scenario::MissTruth`]);
 //! - `key_mismatch`: misses of clients reading a key format nobody writes (on the reader's pattern);
 //! - `failed_write`: misses of keys whose fill fails, and misses of keys whose write the server refused (not
-//!   counting the misses of mismatched clients, which the mismatch explains);
+//!   counting the misses of mismatched clients, which the mismatch explains); or, by themselves, the writes the
+//!   server refused (material at 30 or more, 5% of the pattern's write attempts and 1% of all of them: a server
+//!   refusing writes is worth a finding even for keys nobody reads again);
 //! - `stampede`: misses of a key while the refill of an earlier miss had not landed; material when at least
 //!   three times five or more misses piled up on one key and E ≥ 30 (a stampede hurts the backend even when it
 //!   is a small share of the misses), negligible with no such burst or E < 10;
@@ -71,6 +73,8 @@ pub struct PatternTruth {
     /// Runs of five or more misses piled on one key.
     pub bursts: u64,
     pub writes: u64,
+    /// Writes the server refused.
+    pub refused_writes: u64,
     pub unread_writes: u64,
 }
 
@@ -82,6 +86,7 @@ pub struct Truth {
     keys: HashMap<Vec<u8>, (String, bool, u32)>,
     pub all_misses: u64,
     pub all_writes: u64,
+    pub all_refused: u64,
     /// The writer pattern of each mismatched reader pattern.
     pub writers: BTreeMap<String, String>,
 }
@@ -146,6 +151,10 @@ impl Truth {
                     *key.1 = 0;
                 }
             }
+            (Command::Write(_), Outcome::Error(_)) => {
+                p.refused_writes += 1;
+                self.all_refused += 1;
+            }
             (Command::Write(_), Outcome::Ok) => {
                 p.writes += 1;
                 self.all_writes += 1;
@@ -175,7 +184,17 @@ impl Truth {
             FindingCause::MemoryPressure => self.by_misses(p, p.causes[MissCause::Evicted.index()], true),
             FindingCause::ColdCache => self.by_misses(p, p.causes[MissCause::Flushed.index()], false),
             FindingCause::KeyMismatch => self.by_misses(p, p.mismatched_misses, false),
-            FindingCause::FailedWrite => self.by_misses(p, p.failed_fill_misses, false),
+            FindingCause::FailedWrite => {
+                let by_misses = self.by_misses(p, p.failed_fill_misses, false);
+                let by_refusals = self.by_refusals(p);
+                if by_misses == Expected::Material || by_refusals == Expected::Material {
+                    Expected::Material
+                } else if by_misses == Expected::Negligible && by_refusals == Expected::Negligible {
+                    Expected::Negligible
+                } else {
+                    Expected::Either
+                }
+            }
             FindingCause::Stampede => {
                 if p.bursts >= 3 && p.piled_up_misses >= 30 {
                     Expected::Material
@@ -213,6 +232,20 @@ impl Truth {
                 }
             }
             FindingCause::EvictionPolicy => Expected::Negligible,
+        }
+    }
+
+    /// Refused writes: material at 30 or more, 5% of the pattern's write attempts and 1% of all of them.
+    fn by_refusals(&self, p: &PatternTruth) -> Expected {
+        let refused = p.refused_writes as f64;
+        let (of_pattern, of_all) =
+            (0.05 * (p.writes + p.refused_writes) as f64, 0.01 * (self.all_writes + self.all_refused) as f64);
+        if p.refused_writes >= 30 && refused >= of_pattern && refused >= of_all {
+            Expected::Material
+        } else if p.refused_writes < 10 || refused < of_pattern / 4.0 || refused < of_all / 4.0 {
+            Expected::Negligible
+        } else {
+            Expected::Either
         }
     }
 

@@ -491,7 +491,13 @@ impl Engine {
                     stats.unread_writes += weight;
                 }
                 if state.pending_misses > 0 {
-                    stats.refilled_misses += f64::from(state.pending_misses) * weight;
+                    let since_first = u64::from(stamp.saturating_sub(state.first_pending_miss)) * MICROS_PER_MILLI;
+                    let pending = f64::from(state.pending_misses) * weight;
+                    if since_first <= thresholds.refill_window {
+                        stats.refilled_misses += pending;
+                    } else {
+                        stats.late_refilled_misses += pending;
+                    }
                     state.pending_misses = 0;
                 }
                 // KEEPTTL keeps a TTL only if the key is still there: not known missing, deleted, expired or

@@ -43,7 +43,7 @@ pub(super) fn build(engine: &Engine) -> Report {
             name: engine.table.name(id),
             stats,
             causes: estimate_causes(stats),
-            unrefilled_misses: key_totals.unrefilled_misses,
+            unrefilled_misses: key_totals.unrefilled_misses + stats.late_refilled_misses,
             unread_writes: stats.unread_writes + key_totals.unread_writes,
             working_set_bytes: key_totals.working_set_bytes,
         });
@@ -66,6 +66,7 @@ pub(super) fn build(engine: &Engine) -> Report {
         reads: summary.reads,
         hits: summary.hits,
         misses: summary.misses,
+        write_attempts: summary.writes + summary.write_errors,
         markers: &engine.markers.list,
         first_time: first,
         bucket_width: engine.clock.bucket_width,

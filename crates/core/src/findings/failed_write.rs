@@ -13,6 +13,7 @@ use super::{Analysis, Claims, Draft, quoted, round};
 const MIN_ERROR_SHARE: f64 = 0.05;
 
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(PatternId, Finding)> {
+    let t = analysis.thresholds;
     let mut found = Vec::new();
     for p in &analysis.patterns {
         // A reader of a key mismatch is never refilled under its own keys: the mismatch explains it.
@@ -21,14 +22,14 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
         }
         let attempts = p.stats.writes + p.stats.write_errors;
         let error_share = if attempts == 0 { 0.0 } else { p.stats.write_errors as f64 / attempts as f64 };
-        let failing_writes = p.stats.write_errors >= 10 && error_share >= MIN_ERROR_SHARE;
+        // Writes the server refuses are a finding of their own, even when nobody reads those keys again.
+        let failing_writes = p.stats.write_errors >= t.min_misses
+            && error_share >= MIN_ERROR_SHARE
+            && p.stats.write_errors as f64 >= t.min_share_of_all_misses * analysis.write_attempts as f64;
         let unrefilled_share = p.unrefilled_share();
         let unrefilled = p.unrefilled_misses.round() as u64;
         let explained = unrefilled.max(p.causes.get(MissCause::FailedWrite)).min(p.stats.misses);
-        if !analysis.material(p, explained) {
-            continue;
-        }
-        let broken_fill = unrefilled as f64 >= 0.5 * explained as f64;
+        let broken_fill = analysis.material(p, explained) && unrefilled as f64 >= 0.5 * explained as f64;
         if !failing_writes && !broken_fill {
             continue;
         }

@@ -43,6 +43,9 @@ pub struct Thresholds {
     pub min_share_of_pattern_reads: f64,
     /// Share of all misses a cause must explain: a report leads with what matters to the whole cache.
     pub min_share_of_all_misses: f64,
+    /// Time within which a write after a miss is its refill: an application fills a miss in milliseconds to
+    /// seconds; a write that comes later is an update (write-through), not the fill path working.
+    pub refill_window: Micros,
     /// Misses of one key closer than this to the first unrefilled miss pile up: a stampede.
     pub stampede_window: Micros,
     /// Misses of one key within the window that make a burst.
@@ -57,6 +60,7 @@ impl Default for Thresholds {
             min_share_of_pattern_misses: 0.05,
             min_share_of_pattern_reads: 0.02,
             min_share_of_all_misses: 0.01,
+            refill_window: 10 * MICROS_PER_SEC,
             stampede_window: MICROS_PER_SEC,
             stampede_min_burst: 5,
         }
@@ -70,7 +74,8 @@ pub(crate) struct PatternView<'a> {
     pub stats: &'a Stats,
     /// Misses by cause, estimated from the tracked keys and adding up to the pattern's misses.
     pub causes: MissCauses,
-    /// Misses whose key was not written again (weighted), beside `stats.refilled_misses`.
+    /// Misses whose key was not written again within the refill window (weighted), beside
+    /// `stats.refilled_misses`.
     pub unrefilled_misses: f64,
     /// Writes never read (weighted): overwritten unread, plus those still unread at the end.
     pub unread_writes: f64,
@@ -101,6 +106,8 @@ pub(crate) struct Analysis<'a> {
     pub reads: u64,
     pub hits: u64,
     pub misses: u64,
+    /// Writes stored or refused, all patterns.
+    pub write_attempts: u64,
     pub markers: &'a [Marker],
     pub first_time: Micros,
     pub bucket_width: Micros,

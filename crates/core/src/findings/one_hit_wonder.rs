@@ -13,7 +13,7 @@ const MIN_WRITES: f64 = 100.0;
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
     let mut found = Vec::new();
     for p in &analysis.patterns {
-        if claims.mismatched_writers.contains(&p.id) || claims.failed_fill.contains(&p.id) {
+        if claims.mismatched_writers.contains(&p.id) {
             continue;
         }
         let writes = p.stats.tracked_writes;

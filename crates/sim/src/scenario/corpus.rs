@@ -331,7 +331,7 @@ fn mismatched_format(rng: &mut SmallRng, format: &KeyFormat) -> KeyFormat {
         1 => format!("app:{prefix}"),
         _ => format!("{prefix}:v2"),
     };
-    KeyFormat::new(other, format.id)
+    format.renamed(other)
 }
 
 fn value_bytes(rng: &mut SmallRng) -> u32 {

@@ -70,7 +70,7 @@ fn faults() -> Vec<Fault> {
                     .rate(100.0)
                     .value_bytes(1_024)
                     .ttl(60 * MINUTE)
-                    .mismatch(format("users", IdKind::Num), 1.0)
+                    .mismatch(format("user", IdKind::Num).renamed("users"), 1.0)
             },
             flush_db_at: None,
         },

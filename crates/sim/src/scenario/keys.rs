@@ -69,25 +69,39 @@ pub enum IdKind {
 }
 
 /// How an application writes the keys of one kind of value: a prefix and a varying id (`user:{num}`).
+///
+/// Numbers and addresses are shared by every kind of value (user 42 and order 42), as in applications; UUIDs,
+/// tokens and digests are drawn for the entity they name, so that two kinds of value never share one, but two
+/// formats of the same entity (a key mismatch) do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyFormat {
     pub prefix: String,
     pub id: IdKind,
+    /// What the ids name: the prefix, or for another format of the same values, the original's.
+    pub entity: String,
 }
 
 impl KeyFormat {
     pub fn new(prefix: impl Into<String>, id: IdKind) -> Self {
-        KeyFormat { prefix: prefix.into(), id }
+        let prefix = prefix.into();
+        KeyFormat { entity: prefix.clone(), prefix, id }
+    }
+
+    /// Another format of the same values: the same ids, under `prefix`.
+    pub fn renamed(&self, prefix: impl Into<String>) -> Self {
+        KeyFormat { prefix: prefix.into(), id: self.id, entity: self.entity.clone() }
     }
 
     /// The key of `id`.
     pub fn key(&self, id: u64) -> String {
         let prefix = self.prefix.as_str();
+        // Drawn ids are drawn per entity: the same id number gives another UUID for another entity.
+        let drawn = id ^ xxh3_64_with_seed(self.entity.as_bytes(), 0) << 32;
         match self.id {
             IdKind::Num => num(prefix, id),
-            IdKind::Uuid => uuid(prefix, id),
-            IdKind::Token => token(prefix, id),
-            IdKind::Hex(len) => hex(prefix, id, len),
+            IdKind::Uuid => uuid(prefix, drawn),
+            IdKind::Token => token(prefix, drawn),
+            IdKind::Hex(len) => hex(prefix, drawn, len),
             IdKind::Ipv4 => ipv4(prefix, id),
             IdKind::Fixed => prefix.to_string(),
         }
