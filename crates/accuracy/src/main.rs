@@ -88,6 +88,9 @@ fn replay(seed: u64) {
                 q(&pattern.reaccess_seconds)
             );
         }
+        for (pattern, truth) in &case.truth.patterns {
+            println!("truth {pattern}: {truth:?}");
+        }
         println!();
     }
 }

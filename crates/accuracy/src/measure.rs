@@ -68,6 +68,8 @@ pub struct CaseResult {
     /// A finding named a pattern with no fault worth one, nor any on the edge.
     pub finding_on_healthy: bool,
     pub report: Report,
+    /// What the simulator knows, pattern by pattern.
+    pub truth: Truth,
 }
 
 /// Runs `scenario` into a fresh engine fed as `source` feeds it, and scores the findings.
@@ -135,6 +137,7 @@ pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
         judged,
         finding_on_healthy,
         report,
+        truth,
     }
 }
 

@@ -79,8 +79,9 @@ pub(crate) struct KeyState {
     pub flags: u8,
     /// The cause of the key's current absence, once a miss established it, or [`PRESENT`].
     absence: u8,
-    /// Explicit padding, so that the state has no hidden bytes and can live in a mapped table.
-    _padding: [u8; 2],
+    /// Pending misses within the stampede window of the first: counted as a pile-up when the refill is
+    /// attempted (a key nobody refills is a broken fill path, not a stampede).
+    pub piled: u16,
 }
 
 impl KeyState {
@@ -96,7 +97,7 @@ impl KeyState {
             key_len: key_len.min(u16::MAX as usize) as u16,
             flags: 0,
             absence: PRESENT,
-            _padding: [0; 2],
+            piled: 0,
         }
     }
 

@@ -449,14 +449,7 @@ impl Engine {
             let since_first = u64::from(stamp.saturating_sub(state.first_pending_miss)) * MICROS_PER_MILLI;
             // Past 49 days stamps stop advancing (see `Stamp`): no interval can be told then.
             if state.pending_misses > 1 && stamp < Stamp::MAX && since_first <= thresholds.stampede_window {
-                stats.pileup_misses += weight;
-                if state.pending_misses == thresholds.stampede_min_burst {
-                    stats.bursts += weight;
-                }
-                if state.pending_misses > stats.max_burst {
-                    stats.max_burst = state.pending_misses;
-                    stats.max_burst_key = Some(event.key.into());
-                }
+                state.piled = state.piled.saturating_add(1);
             }
             return Some(cause);
         }
@@ -491,14 +484,7 @@ impl Engine {
                     stats.unread_writes += weight;
                 }
                 if state.pending_misses > 0 {
-                    let since_first = u64::from(stamp.saturating_sub(state.first_pending_miss)) * MICROS_PER_MILLI;
-                    let pending = f64::from(state.pending_misses) * weight;
-                    if since_first <= thresholds.refill_window {
-                        stats.refilled_misses += pending;
-                    } else {
-                        stats.late_refilled_misses += pending;
-                    }
-                    state.pending_misses = 0;
+                    settle_refill(stats, state, stamp, true, weight, thresholds, event.key);
                 }
                 // KEEPTTL keeps a TTL only if the key is still there: not known missing, deleted, expired or
                 // flushed since its last write.
@@ -530,9 +516,13 @@ impl Engine {
             }
             (Command::Write(_), Outcome::Error(_)) => {
                 if let Some(state) = self.keys.get_or_track(lookup, hash, new_state) {
-                    // Whatever made it missing before, the next miss is the failed write's.
+                    // Whatever made it missing before, the next miss is the failed write's. The refill was
+                    // attempted: the misses waiting for it were not refilled, and the next ones pile up anew.
                     state.set_absence(None);
                     state.flags |= flags::WRITE_FAILED;
+                    if state.pending_misses > 0 {
+                        settle_refill(stats, state, stamp, false, weight, thresholds, event.key);
+                    }
                 }
             }
             (Command::Delete, Outcome::Ok) => {
@@ -569,6 +559,41 @@ impl Engine {
     pub fn report(&self) -> Report {
         snapshot::build(self)
     }
+}
+
+/// A write of a key with pending misses came at `stamp`, `stored` or refused. Within the refill window of the
+/// first miss it was their refill (refused or not); later, it is an update, and the misses were not refilled.
+/// The misses that piled up within the stampede window before a refill count as a pile-up.
+fn settle_refill(
+    stats: &mut PatternStats,
+    state: &mut KeyState,
+    stamp: Stamp,
+    stored: bool,
+    weight: f64,
+    thresholds: &Thresholds,
+    key: &[u8],
+) {
+    let since_first = u64::from(stamp.saturating_sub(state.first_pending_miss)) * MICROS_PER_MILLI;
+    let is_refill = since_first <= thresholds.refill_window;
+    let pending = f64::from(state.pending_misses) * weight;
+    if is_refill && stored {
+        stats.refilled_misses += pending;
+    } else {
+        stats.unrefilled_misses += pending;
+    }
+    if is_refill && state.piled > 0 {
+        stats.pileup_misses += f64::from(state.piled) * weight;
+        let burst = state.piled.saturating_add(1);
+        if burst >= thresholds.stampede_min_burst {
+            stats.bursts += weight;
+        }
+        if burst > stats.max_burst {
+            stats.max_burst = burst;
+            stats.max_burst_key = Some(key.into());
+        }
+    }
+    state.pending_misses = 0;
+    state.piled = 0;
 }
 
 /// Re-access intervals of every read while a pattern has few, then of one key in eight (by hash): the

@@ -43,7 +43,7 @@ pub(super) fn build(engine: &Engine) -> Report {
             name: engine.table.name(id),
             stats,
             causes: estimate_causes(stats),
-            unrefilled_misses: key_totals.unrefilled_misses + stats.late_refilled_misses,
+            unrefilled_misses: key_totals.unrefilled_misses + stats.unrefilled_misses,
             unread_writes: stats.unread_writes + key_totals.unread_writes,
             working_set_bytes: key_totals.working_set_bytes,
         });

@@ -47,9 +47,10 @@ pub(crate) struct PatternStats {
 
     /// Misses followed by a write of their key within the refill window (weighted).
     pub refilled_misses: f64,
-    /// Misses whose key was written again only after the refill window: by an update, not by a refill
-    /// (weighted). Those still pending at the end are counted when the report is built.
-    pub late_refilled_misses: f64,
+    /// Misses not refilled: their key was written again only after the refill window (by an update, not by a
+    /// refill), or its refill was refused (weighted). Those still pending at the end are counted when the report
+    /// is built.
+    pub unrefilled_misses: f64,
     /// Writes overwritten, deleted or flushed without having been read (weighted).
     pub unread_writes: f64,
     /// Stored writes of tracked keys (weighted): the base of `unread_writes`.
@@ -102,7 +103,7 @@ impl PatternStats {
         self.reaccess_ms.merge(&other.reaccess_ms);
         self.expired_age_ms.merge(&other.expired_age_ms);
         self.refilled_misses += other.refilled_misses;
-        self.late_refilled_misses += other.late_refilled_misses;
+        self.unrefilled_misses += other.unrefilled_misses;
         self.unread_writes += other.unread_writes;
         self.tracked_writes += other.tracked_writes;
         self.pileup_misses += other.pileup_misses;

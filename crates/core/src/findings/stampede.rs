@@ -16,7 +16,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
     let t = analysis.thresholds;
     let mut found = Vec::new();
     for p in &analysis.patterns {
-        if claims.mismatched_readers.contains(&p.id) || claims.failed_fill.contains(&p.id) {
+        if claims.mismatched_readers.contains(&p.id) {
             continue;
         }
         // Sampled figures are scaled estimates: never more than the misses counted.
