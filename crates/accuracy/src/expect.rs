@@ -280,3 +280,47 @@ impl Truth {
         self.expected(FindingCause::LowHitRatio, pattern) == Expected::Negligible
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One pattern `p` of `reads` reads and `misses` misses among `all_misses`; `set` fills in the rest.
+    fn truth(reads: u64, misses: u64, all_misses: u64, set: impl FnOnce(&mut PatternTruth)) -> Truth {
+        let mut p = PatternTruth { reads, misses, ..PatternTruth::default() };
+        set(&mut p);
+        let mut truth = Truth { all_misses, all_writes: p.writes, ..Truth::default() };
+        truth.patterns.insert("p".to_string(), p);
+        truth
+    }
+
+    #[track_caller]
+    fn check(truth: &Truth, cause: FindingCause, expected: Expected) {
+        assert_eq!(truth.expected(cause, "p"), expected, "{cause:?}");
+    }
+
+    #[test]
+    fn a_cause_is_material_past_every_threshold_and_negligible_well_below_one() {
+        use Expected::*;
+        use FindingCause::*;
+        // Expirations: 30 misses, 5% of the pattern's, 2% of its reads, 1% of all.
+        check(&truth(1_500, 600, 3_000, |p| p.expired_first = 30), TtlTooShort, Material);
+        check(&truth(1_500, 600, 3_000, |p| p.expired_first = 29), TtlTooShort, Either);
+        check(&truth(1_600, 600, 3_000, |p| p.expired_first = 30), TtlTooShort, Either);
+        check(&truth(1_500, 600, 3_000, |p| p.expired_first = 9), TtlTooShort, Negligible);
+        check(&truth(100_000, 600, 3_000, |p| p.expired_first = 300), TtlTooShort, Negligible);
+        // A flush is an event: no share of reads needed.
+        check(&truth(100_000, 600, 3_000, |p| p.causes[MissCause::Flushed.index()] = 300), ColdCache, Material);
+        // A stampede: three bursts and 30 misses piled.
+        check(&truth(10_000, 100, 100_000, |p| (p.bursts, p.piled_up_misses) = (3, 30)), Stampede, Material);
+        check(&truth(10_000, 100, 100_000, |p| (p.bursts, p.piled_up_misses) = (0, 30)), Stampede, Negligible);
+        // Writes never requested again.
+        check(&truth(0, 0, 0, |p| (p.writes, p.unread_writes) = (1_000, 950)), OneHitWonder, Material);
+        check(&truth(0, 0, 0, |p| (p.writes, p.unread_writes) = (1_000, 400)), OneHitWonder, Negligible);
+        // Refused writes, alone.
+        check(&truth(0, 0, 0, |p| (p.writes, p.refused_writes) = (500, 100)), FailedWrite, Material);
+        // Any material cause makes a low hit ratio finding right; none, wrong.
+        check(&truth(1_500, 600, 3_000, |p| p.expired_first = 30), LowHitRatio, Material);
+        check(&truth(1_500, 600, 3_000, |_| {}), LowHitRatio, Negligible);
+    }
+}

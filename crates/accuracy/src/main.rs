@@ -41,9 +41,13 @@ fn main() {
     });
     eprintln!();
     for summary in &summaries {
+        println!("### {}\n", render::heading(summary.source));
         println!("{}", render::attribution(summary));
         println!("{}", render::findings(summary));
-        println!("{}", render::failures(summary, args.failures));
+        let failures = render::failures(summary, args.failures);
+        if !failures.is_empty() {
+            println!("Wrong cases:\n\n```text\n{failures}```\n");
+        }
     }
 }
 

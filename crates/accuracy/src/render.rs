@@ -4,7 +4,15 @@ use std::fmt::Write;
 
 use cachescope_core::MissCause;
 
-use crate::{Counts, Summary, Verdict};
+use crate::{Counts, Source, Summary, Verdict};
+
+/// A heading for one source's results.
+pub fn heading(source: Source) -> &'static str {
+    match source {
+        Source::Outcomes => "With outcomes, as the proxy (or a recording of it) gives them",
+        Source::Model => "Requests only, through a cache model of the server's size and policy",
+    }
+}
 
 fn ratio(value: Option<f64>) -> String {
     value.map_or("–".to_string(), |v| format!("{v:.3}"))

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Diagnosis accuracy on the seeded corpus of simulated scenarios (crates/accuracy): miss attribution and findings
+# against the simulator's truth, with outcomes (as the proxy sees them) and through the cache model (as a trace of
+# requests only is replayed). The results replace the block between the `accuracy` markers in BENCHMARKS.md.
+#
+#   bash bench/accuracy.sh            SCENARIOS=1000 bash bench/accuracy.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCENARIOS=${SCENARIOS:-300}
+
+cargo build --release --quiet -p cachescope-accuracy
+start=$(date +%s)
+./target/release/cachescope-accuracy --scenarios "$SCENARIOS" --failures 10 > target/accuracy.md
+elapsed=$(( $(date +%s) - start ))
+
+python3 - "$SCENARIOS" "$elapsed" <<'PY'
+import datetime, re, subprocess, sys
+
+scenarios, elapsed = sys.argv[1], sys.argv[2]
+cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
+cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+body = open("target/accuracy.md").read().strip()
+head = (f"Measured {datetime.date.today()} on {cpu}, {cores} cores: seeds 0 to {int(scenarios) - 1} of the corpus, "
+        f"{elapsed} s in all. A wrong case replays with `cargo run --release -p cachescope-accuracy -- --seed N`.")
+block = head + "\n\n" + body
+path = "BENCHMARKS.md"
+text = open(path).read()
+if "<!-- accuracy:begin -->" not in text:
+    text += "\n## Diagnosis accuracy\n\n<!-- accuracy:begin -->\n<!-- accuracy:end -->\n"
+text = re.sub(r"<!-- accuracy:begin -->.*<!-- accuracy:end -->",
+              lambda _: "<!-- accuracy:begin -->\n" + block + "\n<!-- accuracy:end -->", text, flags=re.S)
+open(path, "w").write(text)
+print(block)
+PY
