@@ -26,7 +26,13 @@ struct Position {
     variable: bool,
     /// The placeholder whole segments at this position folded to most recently, and how often in a row.
     sibling: Option<(&'static str, u32)>,
+    /// The letters every token at this position began with so far, and how many tokens there were.
+    glued: Option<(Vec<u8>, u32)>,
 }
+
+/// Letters a token must begin with, in every one of [`MIN_SIBLINGS`] tokens or more, to be a glued word: two
+/// letters shared by twenty random tokens happen about never.
+const MIN_GLUED_LETTERS: usize = 2;
 
 impl Position {
     fn sibling_for(&self, value: &[u8]) -> Option<&'static str> {
@@ -58,6 +64,19 @@ impl Learner {
     /// Whether a position became variable since the last call.
     pub fn take_learned(&mut self) -> bool {
         std::mem::take(&mut self.learned_something)
+    }
+
+    fn glued_of(&self, prefix: &str) -> Option<&[u8]> {
+        let position = self.positions.get(&xxh3_64(prefix.as_bytes()))?;
+        match &position.glued {
+            Some((word, seen)) if *seen >= MIN_SIBLINGS && word.len() >= MIN_GLUED_LETTERS => Some(word),
+            _ => None,
+        }
+    }
+
+    fn sibling_of(&self, prefix: &str) -> Option<&'static str> {
+        let position = self.positions.get(&xxh3_64(prefix.as_bytes()))?;
+        position.sibling.filter(|&(_, seen)| seen >= MIN_SIBLINGS).map(|(name, _)| name)
     }
 
     fn apply(&self, prefix: &str, value: &[u8]) -> Option<&'static str> {
@@ -99,7 +118,7 @@ impl LearnedPositions for Learner {
         None
     }
 
-    fn saw_placeholder(&mut self, prefix: &str, name: &'static str) {
+    fn saw_placeholder(&mut self, prefix: &str, name: &'static str, value: &[u8]) {
         let prefix_hash = xxh3_64(prefix.as_bytes());
         if self.positions.len() >= self.max_prefixes && !self.positions.contains_key(&prefix_hash) {
             return;
@@ -113,6 +132,24 @@ impl LearnedPositions for Learner {
             self.learned_something = true;
         }
         position.sibling = Some((name, seen));
+        if name == "token" {
+            let letters = &value[..value.iter().take_while(|b| b.is_ascii_alphabetic()).count().min(32)];
+            let (word, count) = position.glued.get_or_insert_with(|| (letters.to_vec(), 0));
+            let shared = word.iter().zip(letters).take_while(|(a, b)| a == b).count();
+            word.truncate(shared);
+            *count = count.saturating_add(1);
+            if *count == MIN_SIBLINGS && word.len() >= MIN_GLUED_LETTERS {
+                self.learned_something = true;
+            }
+        }
+    }
+
+    fn sibling(&self, prefix: &str) -> Option<&'static str> {
+        self.sibling_of(prefix)
+    }
+
+    fn glued_word(&self, prefix: &str) -> Option<&[u8]> {
+        self.glued_of(prefix)
     }
 }
 
@@ -123,5 +160,13 @@ impl LearnedPositions for ApplyOnly<'_> {
         self.0.apply(prefix, value)
     }
 
-    fn saw_placeholder(&mut self, _prefix: &str, _name: &'static str) {}
+    fn saw_placeholder(&mut self, _prefix: &str, _name: &'static str, _value: &[u8]) {}
+
+    fn sibling(&self, prefix: &str) -> Option<&'static str> {
+        self.0.sibling_of(prefix)
+    }
+
+    fn glued_word(&self, prefix: &str) -> Option<&[u8]> {
+        self.0.glued_of(prefix)
+    }
 }

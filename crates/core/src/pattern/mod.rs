@@ -148,6 +148,50 @@ mod tests {
         check("user_profile_settings_2024", "user_profile_settings_{num}");
     }
 
+    /// Base64url ids contain `-` and `_`, which are also separators, and may begin with them; words joined to an
+    /// id by them are fixed words.
+    #[test]
+    fn tokens_joined_by_dashes_and_underscores() {
+        check("sess:-PK08-WJUqeP4tcP1U31UAdxZeLq842x", "sess:{token}");
+        check("sess:_5mBSKUa0GFYApQwxEO7MkTkUTh4-yO8", "sess:{token}");
+        check("sess:nr36q9BR3g_RV63d1ZD_-ZhKhW8qPCYv", "sess:{token}");
+        check("sess_089c40bba138ed45fa99745fd30d552f", "sess_{hex}");
+        check("celery-task-meta-d2bf37d1-cb0f-4897-8e5e-b4b97a07a86c", "celery-task-meta-{uuid}");
+        check(
+            "laravel_database_laravel_cache_oQoaF1LlqsajAIxNKu8iS2G8NPRVdD53X83RZJzz",
+            "laravel_database_laravel_cache_{token}",
+        );
+        check("PHPREDIS_SESSION:7vtuuj596lgua1dn91j5gnamel", "PHPREDIS_SESSION:{token}");
+    }
+
+    #[test]
+    fn ipv6_addresses_and_networks() {
+        check("rl:2001:db8:1234:5600::/56", "rl:{ip}");
+        check("ratelimit:2001:db8::42:1704067200000:year", "ratelimit:{ip}:{num}:year");
+        check("conn:fe80:0:0:0:0:0:0:1", "conn:{ip}");
+        check("time:10:20:30", "time:{num}:{num}:{num}");
+    }
+
+    /// Tokens that all begin with the same letters after one prefix: a fixed word glued to the token, kept, and
+    /// the pattern folded before it was learned joins the one folded after.
+    #[test]
+    fn a_word_glued_to_tokens_is_learned() {
+        let mut folder = PatternFolder::new(FoldConfig::default());
+        let id = |i: u64| {
+            format!("{:032x}", u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+                .replace('0', "g")
+                .replace('1', "k")
+        };
+        let first = folder.fold(format!("sessions.cache{}", id(1)).as_bytes()).pattern.to_string();
+        assert_eq!(first, "sessions.{token}");
+        for i in 2..40 {
+            folder.fold(format!("sessions.cache{}", id(i)).as_bytes());
+        }
+        assert!(folder.take_learned());
+        assert_eq!(folder.fold(format!("sessions.cache{}", id(99)).as_bytes()).pattern, "sessions.cache{token}");
+        assert_eq!(folder.refold(&first), "sessions.cache{token}");
+    }
+
     #[test]
     fn emails_ips_and_dates() {
         check("prefs:jane.doe+x@example.co.uk", "prefs:{email}");

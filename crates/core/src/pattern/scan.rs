@@ -12,8 +12,8 @@
 //! non-printable bytes are escaped as `\xNN`.
 
 use super::tokens::{
-    PieceKind, classify_piece, is_placeholder_name, is_random_token, is_separator, match_date, match_email, match_ipv4,
-    match_uuid, token_run_len,
+    PieceKind, classify_piece, ends_at_boundary, is_placeholder_name, is_random_token, is_separator, match_date,
+    match_email, match_ipv4, match_ipv6, match_uuid, token_run_len,
 };
 
 /// Folded patterns are cut at this many bytes and marked with `{long}`, so a huge key cannot make a huge pattern.
@@ -50,8 +50,20 @@ pub trait LearnedPositions {
     /// Returns the placeholder to fold the segment to, if any.
     fn fold_literal(&mut self, prefix: &str, value: &[u8]) -> Option<&'static str>;
 
-    /// A whole segment after `prefix` folded to placeholder `name`.
-    fn saw_placeholder(&mut self, prefix: &str, name: &'static str);
+    /// A whole segment after `prefix`, `value`, folded to placeholder `name`.
+    fn saw_placeholder(&mut self, prefix: &str, name: &'static str, value: &[u8]);
+
+    /// The placeholder most values after `prefix` fold to, once enough did: a run of token characters there
+    /// (with `-` and `_`, which are also separators) is one value of it.
+    fn sibling(&self, _prefix: &str) -> Option<&'static str> {
+        None
+    }
+
+    /// A word every token after `prefix` began with, once enough did: it is a fixed word glued to the token
+    /// (`django.contrib.sessions.cache<id>`), kept apart from it.
+    fn glued_word(&self, _prefix: &str) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// Static folding only.
@@ -62,7 +74,7 @@ impl LearnedPositions for NoLearning {
         None
     }
 
-    fn saw_placeholder(&mut self, _prefix: &str, _name: &'static str) {}
+    fn saw_placeholder(&mut self, _prefix: &str, _name: &'static str, _value: &[u8]) {}
 }
 
 /// Folds `key` into `out`, replacing its previous content.
@@ -140,18 +152,69 @@ impl Scanner<'_> {
         let mut position = 0;
         while i < end {
             let b = self.key[i];
+            let rest = &self.key[i..end];
+            let segment_out_start = self.out.text.len();
+            // `-` and `_` are separators, but base64url tokens contain them and may begin with them: right after
+            // another separator (or at the start), a run that is a token is one.
+            let segment_start = i == start || (is_separator(self.key[i - 1]) && !is_joiner(self.key[i - 1]));
             if is_separator(b) {
+                if is_joiner(b)
+                    && segment_start
+                    && let Some(len) = match_token(rest)
+                {
+                    self.push_placeholder("token", &rest[..len]);
+                    if depth == 0 && position >= 1 {
+                        self.positions.saw_placeholder(&self.out.text[..segment_out_start], "token", &rest[..len]);
+                    }
+                    i += len;
+                    position += 1;
+                    continue;
+                }
                 self.out.text.push(b as char);
                 i += 1;
                 continue;
             }
-            let rest = &self.key[i..end];
+            // A token after a position whose tokens all begin with the same glued word: the word, then the
+            // token. A folded pattern's `{token}` there gets the word too, so that patterns folded before the
+            // word was learned join those folded after.
+            if depth == 0 && position >= 1 && segment_start {
+                let glued = self.positions.glued_word(&self.out.text[..segment_out_start]).map(<[u8]>::to_vec);
+                if let Some(word) = glued {
+                    let run = token_run_len(rest);
+                    let folded = rest.starts_with(b"{token}") && ends_at_boundary(rest, 7);
+                    if folded || (run > word.len() + 8 && rest.starts_with(&word) && match_token(rest).is_some()) {
+                        self.push_literal(&word);
+                        let value = if folded { &rest[..0] } else { &rest[word.len()..run] };
+                        if folded {
+                            self.out.text.push_str("{token}");
+                        } else {
+                            self.push_placeholder("token", value);
+                        }
+                        i += if folded { 7 } else { run };
+                        position += 1;
+                        continue;
+                    }
+                }
+            }
+            // A run of token characters where the values before were tokens is one more.
+            if depth == 0
+                && position >= 1
+                && segment_start
+                && self.positions.sibling(&self.out.text[..segment_out_start]) == Some("token")
+            {
+                let run = token_run_len(rest);
+                if run >= 12 && ends_at_boundary(rest, run) {
+                    self.push_placeholder("token", &rest[..run]);
+                    i += run;
+                    position += 1;
+                    continue;
+                }
+            }
             let after_dot = i > start && self.key[i - 1] == b'.';
-            let segment_out_start = self.out.text.len();
             if let Some((len, name)) = match_composite(rest, after_dot, self.has_at) {
                 self.push_placeholder(name, &rest[..len]);
                 if depth == 0 && position >= 1 {
-                    self.positions.saw_placeholder(&self.out.text[..segment_out_start], name);
+                    self.positions.saw_placeholder(&self.out.text[..segment_out_start], name, &rest[..len]);
                 }
                 i += len;
                 position += 1;
@@ -169,7 +232,10 @@ impl Scanner<'_> {
                             self.push_placeholder(name, value);
                         }
                     }
-                    Segment::Placeholder(name) => self.positions.saw_placeholder(prefix, name),
+                    Segment::Placeholder(name) => {
+                        let value = &self.key[i..segment_end];
+                        self.positions.saw_placeholder(prefix, name, value)
+                    }
                     Segment::Mixed => {}
                 }
             }
@@ -304,19 +370,70 @@ fn match_composite(rest: &[u8], after_dot: bool, may_be_email: bool) -> Option<(
             return Some((len, "ip"));
         }
     }
+    if first.is_ascii_hexdigit()
+        && !after_dot
+        && let Some(len) = match_ipv6(rest)
+    {
+        return Some((len, "ip"));
+    }
     if first.is_ascii_alphanumeric() {
         if may_be_email && let Some(len) = match_email(rest) {
             return Some((len, "email"));
         }
-        let run = token_run_len(rest);
-        // A run of hex digits alone is a digest or a number, which the piece rules name more precisely.
-        if run >= 16
-            && (run == rest.len() || is_separator(rest[run]) || rest[run] == b'}')
-            && !rest[..run].iter().all(u8::is_ascii_hexdigit)
-            && is_random_token(&rest[..run])
-        {
-            return Some((run, "token"));
+        if let Some(len) = match_token(rest) {
+            return Some((len, "token"));
         }
     }
     None
+}
+
+/// `-` and `_`: separators that are also characters of tokens.
+fn is_joiner(b: u8) -> bool {
+    b == b'-' || b == b'_'
+}
+
+/// A random token at the start of `rest`, with the `-` and `_` it contains: its length. Not a run of hex digits
+/// alone (a digest or a number, which the piece rules name more precisely), and not words joined to an id
+/// (`sess_<hex>`, `celery-task-meta-<uuid>`, `laravel_database_laravel_cache_<token>`): those are fixed words
+/// and a value, and folding them apart keeps the words.
+fn match_token(rest: &[u8]) -> Option<usize> {
+    let run = token_run_len(rest);
+    let token = &rest[..run];
+    let is_token = run >= 16
+        && ends_at_boundary(rest, run)
+        && !token.iter().all(u8::is_ascii_hexdigit)
+        && is_random_token(token)
+        && !words_then_id(token);
+    is_token.then_some(run)
+}
+
+/// Whether a run of token characters is words joined by `-` or `_` to a value that stands on its own: one word
+/// or more in one case (`sess`, `celery-task-meta`, `PHPREDIS`), then a UUID, hex digits, a number, or a token
+/// with no `-` or `_` left in it. Two words, or a value that is not a token, are needed when there is one word of
+/// under four letters, so that a base64url token that happens to begin with a few letters stays whole.
+fn words_then_id(run: &[u8]) -> bool {
+    let mut words = 0;
+    let mut letters = 0;
+    let mut at = 0;
+    while let Some(len) = run[at..].iter().position(|&b| is_joiner(b)) {
+        let word = &run[at..at + len];
+        let one_case = word.iter().all(u8::is_ascii_lowercase) || word.iter().all(u8::is_ascii_uppercase);
+        if !(2..=16).contains(&word.len()) || !one_case {
+            break;
+        }
+        words += 1;
+        letters += word.len();
+        at += len + 1;
+        if match_uuid(&run[at..]).is_some() {
+            return true;
+        }
+    }
+    if words == 0 || at >= run.len() {
+        return false;
+    }
+    let value = &run[at..];
+    let plain_value =
+        value.iter().all(u8::is_ascii_hexdigit) && value.len() >= 8 || value.iter().all(u8::is_ascii_digit);
+    let token_value = !value.iter().any(|&b| is_joiner(b)) && value.len() >= 12;
+    plain_value || (token_value && (words >= 2 || letters >= 4))
 }

@@ -106,7 +106,7 @@ pub fn token_run_len(s: &[u8]) -> usize {
 }
 
 /// Whether a token ending at `end` stops at a boundary: the end of the key, a separator, or a closing brace.
-fn ends_at_boundary(s: &[u8], end: usize) -> bool {
+pub fn ends_at_boundary(s: &[u8], end: usize) -> bool {
     end == s.len() || is_separator(s[end]) || s[end] == b'}'
 }
 
@@ -154,6 +154,50 @@ pub fn match_ipv4(s: &[u8]) -> Option<usize> {
     }
     if s.get(at) == Some(&b'.') && s.get(at + 1).is_some_and(u8::is_ascii_digit) {
         return None;
+    }
+    ends_at_boundary(s, at).then_some(at)
+}
+
+/// An IPv6 address at the start of `s` (`2001:db8::1`, `fe80:0:0:0:0:0:0:1`), with an optional prefix length
+/// (`2001:db8:1234:5600::/56`, as rate limiters key IPv6 clients by network): its length. Groups of one to four
+/// hex digits; eight of them, or fewer with one `::`. Anything shorter is left to the other rules: `10:20:30` is
+/// a time, `1234:cafe` two segments.
+pub fn match_ipv6(s: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    let mut groups = 0;
+    let mut double = false;
+    loop {
+        let digits = count(s, at, u8::is_ascii_hexdigit);
+        if digits == 0 || digits > 4 {
+            if digits > 4 {
+                return None;
+            }
+            break;
+        }
+        at += digits;
+        groups += 1;
+        match (s.get(at), s.get(at + 1)) {
+            (Some(b':'), Some(b':')) if !double => {
+                double = true;
+                at += 2;
+                if !(1..=4).contains(&count(s, at, u8::is_ascii_hexdigit)) {
+                    break;
+                }
+            }
+            // A longer run after a colon is not a group: the address ended before it.
+            (Some(b':'), Some(_)) if (1..=4).contains(&count(s, at + 1, u8::is_ascii_hexdigit)) => at += 1,
+            _ => break,
+        }
+    }
+    let complete = if double { (1..=7).contains(&groups) } else { groups == 8 };
+    if !complete {
+        return None;
+    }
+    if s.get(at) == Some(&b'/') {
+        let bits = count(s, at + 1, u8::is_ascii_digit);
+        if (1..=3).contains(&bits) {
+            at += 1 + bits;
+        }
     }
     ends_at_boundary(s, at).then_some(at)
 }
@@ -273,6 +317,13 @@ mod tests {
         assert_eq!(match_ipv4(b"10.0.0.256"), None);
         assert_eq!(match_ipv4(b"1.2.3.4.5"), None);
         assert_eq!(match_ipv4(b"1.2.3"), None);
+        assert_eq!(match_ipv6(b"2001:db8::1"), Some(11));
+        assert_eq!(match_ipv6(b"2001:db8:1234:5600::/56:x"), Some(23));
+        assert_eq!(match_ipv6(b"fe80:0:0:0:0:0:0:1"), Some(18));
+        assert_eq!(match_ipv6(b"2001:db8::1:minute"), Some(11));
+        assert_eq!(match_ipv6(b"10:20:30"), None);
+        assert_eq!(match_ipv6(b"1234:cafe"), None);
+        assert_eq!(match_ipv6(b"2::40da9b4218c1e70cfa129446bc47e56c"), None);
         assert_eq!(match_date(b"2024-01-31"), Some(10));
         assert_eq!(match_date(b"2024-01-31T10:20:30.123Z:x"), Some(24));
         assert_eq!(match_date(b"2024-01-31T10:20+02:00"), Some(22));
