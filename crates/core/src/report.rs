@@ -384,16 +384,141 @@ pub struct Evidence {
     pub metrics: BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Suggestion {
     /// What to change, in one sentence.
     pub summary: String,
-    /// A stable id of the kind of change: `raise_ttl`, `raise_maxmemory`, `align_key_format`, `warm_cache`,
-    /// `fix_fill_path`, `coalesce_refills`, `stop_caching`, `investigate`.
-    pub action: String,
-    /// The values of the change (a TTL, a memory size, the two key formats, the keys to warm).
-    #[serde(default)]
-    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// The kind of change and its values: in JSON, `action` (a stable id) and `parameters`.
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// A change a finding suggests, with its values typed: what the what-if simulator plays, and what the JSON
+/// carries as `action` (the variant's id, such as `raise_ttl`) and `parameters` (its fields).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "action", content = "parameters", rename_all = "snake_case")]
+pub enum Action {
+    /// A longer TTL for the finding's pattern.
+    RaiseTtl {
+        ttl_seconds: u64,
+        /// The TTL its keys have now, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        current_ttl_seconds: Option<f64>,
+    },
+    /// More memory for the cache.
+    RaiseMaxmemory {
+        maxmemory_bytes: u64,
+        #[serde(default)]
+        hot_evicted_keys: Vec<String>,
+    },
+    /// Another `maxmemory-policy`, or TTLs for the patterns that have none under a `volatile-*` policy.
+    ChangeEvictionPolicy {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        maxmemory_policy: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        patterns_without_ttl: Option<Vec<String>>,
+    },
+    /// One key format for the reader and the writer.
+    AlignKeyFormat { read_pattern: String, write_pattern: String },
+    /// Warm these patterns (and keys, hottest first) after flushes, restarts and deploys.
+    WarmCache {
+        patterns: Vec<String>,
+        #[serde(default)]
+        keys: Vec<String>,
+    },
+    /// Repair the fill path; the errors its writes got, by kind.
+    FixFillPath { error_kinds: BTreeMap<String, u64> },
+    /// Coalesce concurrent refills of these keys.
+    CoalesceRefills { keys: Vec<String> },
+    /// Stop caching the pattern (or cache on the second request).
+    StopCaching { pattern: String },
+    /// Nothing to set: look at the evidence.
+    Investigate {},
+}
+
+impl Action {
+    /// The stable id, as in the JSON.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Action::RaiseTtl { .. } => "raise_ttl",
+            Action::RaiseMaxmemory { .. } => "raise_maxmemory",
+            Action::ChangeEvictionPolicy { .. } => "change_eviction_policy",
+            Action::AlignKeyFormat { .. } => "align_key_format",
+            Action::WarmCache { .. } => "warm_cache",
+            Action::FixFillPath { .. } => "fix_fill_path",
+            Action::CoalesceRefills { .. } => "coalesce_refills",
+            Action::StopCaching { .. } => "stop_caching",
+            Action::Investigate {} => "investigate",
+        }
+    }
+}
+
+/// A finding being put together, by the engine's detectors and the doctor's checks alike: what it says, and
+/// the misses it explains. [`FindingDraft::finish`] works out its share of all misses and its severity.
+#[derive(Debug, Clone)]
+pub struct FindingDraft {
+    pub cause: FindingCause,
+    pub pattern: String,
+    pub related_patterns: Vec<String>,
+    pub misses_explained: u64,
+    /// The severity at least, whatever the share of misses.
+    pub severity_floor: Severity,
+    pub evidence: String,
+    pub details: Vec<String>,
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    pub suggestion: String,
+    pub action: Action,
+}
+
+impl FindingDraft {
+    pub fn new(cause: FindingCause, pattern: impl Into<String>, misses_explained: u64) -> Self {
+        FindingDraft {
+            cause,
+            pattern: pattern.into(),
+            related_patterns: Vec::new(),
+            misses_explained,
+            severity_floor: Severity::Info,
+            evidence: String::new(),
+            details: Vec::new(),
+            metrics: BTreeMap::new(),
+            suggestion: String::new(),
+            action: Action::Investigate {},
+        }
+    }
+
+    pub fn metric(&mut self, name: &str, value: impl Into<serde_json::Value>) {
+        self.metrics.insert(name.to_string(), value.into());
+    }
+
+    /// The finding, with its share of `all_misses` and a severity from that share (15% or more: critical; 3% or
+    /// more: warning), raised to the floor.
+    pub fn finish(self, all_misses: u64) -> Finding {
+        let share = if all_misses == 0 { 0.0 } else { self.misses_explained as f64 / all_misses as f64 };
+        let by_share = if share >= 0.15 {
+            Severity::Critical
+        } else if share >= 0.03 {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        let severity = by_share.max(self.severity_floor);
+        self.finish_as(severity, share)
+    }
+
+    /// The finding with the severity and the share of misses a source judged from its own figures (the doctor
+    /// reads them off the server's statistics).
+    pub fn finish_as(self, severity: Severity, share: f64) -> Finding {
+        Finding {
+            cause: self.cause,
+            pattern: self.pattern,
+            related_patterns: self.related_patterns,
+            severity,
+            misses_explained: MissesExplained { count: self.misses_explained, share },
+            evidence: Evidence { summary: self.evidence, details: self.details, metrics: self.metrics },
+            suggestion: Suggestion { summary: self.suggestion, action: self.action },
+            simulated: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -449,4 +574,45 @@ pub struct PatternOverflow {
     pub max_patterns: u64,
     /// Times a key's pattern was new but the table was full.
     pub overflowed_keys: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed suggestion is, in JSON, the `action` id and its `parameters`, as docs/report-schema.md says.
+    #[test]
+    fn suggestions_are_an_action_and_its_parameters_in_json() {
+        let check = |action: Action, json: serde_json::Value| {
+            let suggestion = Suggestion { summary: "Do it.".into(), action };
+            let written = serde_json::to_value(&suggestion).unwrap();
+            assert_eq!(written, json);
+            assert_eq!(serde_json::from_value::<Suggestion>(written).unwrap(), suggestion);
+        };
+        check(
+            Action::RaiseTtl { ttl_seconds: 600, current_ttl_seconds: Some(30.0) },
+            serde_json::json!({"summary": "Do it.", "action": "raise_ttl",
+                "parameters": {"ttl_seconds": 600, "current_ttl_seconds": 30.0}}),
+        );
+        check(
+            Action::AlignKeyFormat { read_pattern: "users:{num}".into(), write_pattern: "user:{num}".into() },
+            serde_json::json!({"summary": "Do it.", "action": "align_key_format",
+                "parameters": {"read_pattern": "users:{num}", "write_pattern": "user:{num}"}}),
+        );
+        check(
+            Action::Investigate {},
+            serde_json::json!({"summary": "Do it.", "action": "investigate", "parameters": {}}),
+        );
+        for action in [
+            Action::RaiseMaxmemory { maxmemory_bytes: 1, hot_evicted_keys: vec![] },
+            Action::ChangeEvictionPolicy { maxmemory_policy: Some("allkeys-lru".into()), patterns_without_ttl: None },
+            Action::WarmCache { patterns: vec![], keys: vec![] },
+            Action::FixFillPath { error_kinds: BTreeMap::new() },
+            Action::CoalesceRefills { keys: vec![] },
+            Action::StopCaching { pattern: "p".into() },
+        ] {
+            let json = serde_json::to_value(Suggestion { summary: String::new(), action: action.clone() }).unwrap();
+            assert_eq!(json["action"], action.id());
+        }
+    }
 }

@@ -3,65 +3,39 @@
 //! the pattern `*`. They come from statistics, not from misses attributed one by one: `misses_explained` is
 //! only set where the statistics measure it.
 
-use std::collections::BTreeMap;
-
 use cachescope_core::human;
-use cachescope_core::report::{Evidence, Finding, FindingCause, MissesExplained, ServerReport, Severity, Suggestion};
-use serde_json::Value;
+use cachescope_core::report::{Action, Finding, FindingCause, FindingDraft, ServerReport, Severity};
 
 use crate::sample::PatternSample;
 use crate::{Deltas, Snapshot};
 
+/// A finding of the doctor: the engine's builder, with the severity the check judges from the server's figures.
 struct Draft {
-    cause: FindingCause,
-    pattern: String,
+    finding: FindingDraft,
     severity: Severity,
-    evidence: String,
-    details: Vec<String>,
-    metrics: BTreeMap<String, Value>,
-    suggestion: String,
-    action: &'static str,
-    parameters: BTreeMap<String, Value>,
-    misses: u64,
     share: f64,
 }
 
 impl Draft {
     fn new(cause: FindingCause, pattern: &str, severity: Severity) -> Draft {
-        Draft {
-            cause,
-            pattern: pattern.to_string(),
-            severity,
-            evidence: String::new(),
-            details: Vec::new(),
-            metrics: BTreeMap::new(),
-            suggestion: String::new(),
-            action: "investigate",
-            parameters: BTreeMap::new(),
-            misses: 0,
-            share: 0.0,
-        }
-    }
-
-    fn metric(&mut self, name: &str, value: impl Into<Value>) {
-        self.metrics.insert(name.to_string(), value.into());
+        Draft { finding: FindingDraft::new(cause, pattern, 0), severity, share: 0.0 }
     }
 
     fn finish(self) -> Finding {
-        Finding {
-            cause: self.cause,
-            pattern: self.pattern,
-            related_patterns: Vec::new(),
-            severity: self.severity,
-            misses_explained: MissesExplained { count: self.misses, share: self.share },
-            evidence: Evidence { summary: self.evidence, details: self.details, metrics: self.metrics },
-            suggestion: Suggestion {
-                summary: self.suggestion,
-                action: self.action.to_string(),
-                parameters: self.parameters,
-            },
-            simulated: None,
-        }
+        self.finding.finish_as(self.severity, self.share)
+    }
+}
+
+impl std::ops::Deref for Draft {
+    type Target = FindingDraft;
+    fn deref(&self) -> &FindingDraft {
+        &self.finding
+    }
+}
+
+impl std::ops::DerefMut for Draft {
+    fn deref_mut(&mut self) -> &mut FindingDraft {
+        &mut self.finding
     }
 }
 
@@ -111,8 +85,7 @@ pub(crate) fn run(
                 warm.join(", ")
             )
         };
-        draft.action = "warm_cache";
-        draft.parameters.insert("patterns".into(), warm.into());
+        draft.action = Action::WarmCache { patterns: warm, keys: Vec::new() };
         findings.push(draft.finish());
     }
 
@@ -149,8 +122,7 @@ pub(crate) fn run(
             human::bytes(suggested as f64),
             if biggest.is_empty() { "the largest patterns".to_string() } else { biggest.join(", ") }
         );
-        draft.action = "raise_maxmemory";
-        draft.parameters.insert("maxmemory_bytes".into(), suggested.into());
+        draft.action = Action::RaiseMaxmemory { maxmemory_bytes: suggested, hot_evicted_keys: Vec::new() };
         findings.push(draft.finish());
     }
 
@@ -166,8 +138,10 @@ pub(crate) fn run(
         draft.suggestion =
             "For a cache, set maxmemory-policy to allkeys-lru (or allkeys-lfu), so that old keys make room."
                 .to_string();
-        draft.action = "change_eviction_policy";
-        draft.parameters.insert("maxmemory_policy".into(), "allkeys-lru".into());
+        draft.action = Action::ChangeEvictionPolicy {
+            maxmemory_policy: Some("allkeys-lru".to_string()),
+            patterns_without_ttl: None,
+        };
         findings.push(draft.finish());
     }
     let ttl_known: u64 = patterns.iter().map(|p| p.ttl_known).sum();
@@ -192,8 +166,7 @@ pub(crate) fn run(
             "Give TTLs to {} or switch maxmemory-policy to allkeys-lru.",
             if culprits.is_empty() { "the keys".to_string() } else { culprits.join(", ") }
         );
-        draft.action = "change_eviction_policy";
-        draft.parameters.insert("patterns_without_ttl".into(), culprits.into());
+        draft.action = Action::ChangeEvictionPolicy { maxmemory_policy: None, patterns_without_ttl: Some(culprits) };
         findings.push(draft.finish());
     }
 
@@ -232,8 +205,7 @@ pub(crate) fn run(
             "OOM" => "Raise maxmemory or choose an evicting maxmemory-policy (allkeys-lru); meanwhile every refused write is a miss later.".to_string(),
             _ => "Find the commands of the wrong type: `cachescope proxy` shows the failing writes by pattern.".to_string(),
         };
-        draft.action = "fix_fill_path";
-        draft.parameters.insert("error_kinds".into(), serde_json::json!({ kind: count }));
+        draft.action = Action::FixFillPath { error_kinds: [(kind.to_string(), count)].into() };
         findings.push(draft.finish());
     }
 
@@ -263,8 +235,7 @@ pub(crate) fn run(
             pattern.pattern,
             human::duration_ms(suggested_ms)
         );
-        draft.action = "raise_ttl";
-        draft.parameters.insert("ttl_seconds".into(), (suggested_ms / 1000).into());
+        draft.action = Action::RaiseTtl { ttl_seconds: suggested_ms / 1000, current_ttl_seconds: None };
         findings.push(draft.finish());
     }
 
@@ -285,7 +256,7 @@ pub(crate) fn run(
             server.expirations_per_second,
             server.evictions_per_second
         );
-        draft.misses = d.misses;
+        draft.misses_explained = d.misses;
         draft.share = 1.0;
         draft.suggestion =
             "Run `cachescope proxy` in front of the server to see which key patterns miss and why.".to_string();

@@ -7,7 +7,7 @@ use crate::engine::{Marker, MarkerKind};
 use crate::event::Micros;
 use crate::human;
 use crate::pattern::PatternId;
-use crate::report::{Finding, FindingCause, MissCause};
+use crate::report::{Action, Finding, FindingCause, MissCause};
 use crate::sketch::TimelineBucket;
 
 use super::{Analysis, Claims, Draft, PatternView, key_list, quoted, round};
@@ -101,12 +101,10 @@ fn flush_finding(
         quoted(p.name),
         if hot.is_empty() { String::new() } else { format!(": {}", key_list(&hot, 5)) }
     );
-    draft.action = "warm_cache";
     let mut patterns = vec![p.name.to_string()];
     patterns.extend(others.iter().cloned());
     draft.related_patterns = others;
-    draft.parameter("patterns", patterns);
-    draft.parameter("keys", keys);
+    draft.action = Action::WarmCache { patterns, keys };
     analysis.finding(draft)
 }
 
@@ -124,9 +122,7 @@ fn deploy_finding(analysis: &Analysis<'_>, p: &PatternView<'_>, marker: &Marker,
         "Warm {} before traffic reaches a new deploy (or keep its keys stable across deploys).",
         quoted(p.name)
     );
-    draft.action = "warm_cache";
-    draft.parameter("patterns", vec![p.name.to_string()]);
-    draft.parameter("keys", Vec::<String>::new());
+    draft.action = Action::WarmCache { patterns: vec![p.name.to_string()], keys: Vec::new() };
     analysis.finding(draft)
 }
 
@@ -139,7 +135,7 @@ fn describe(analysis: &Analysis<'_>, marker: &Marker) -> String {
     }
 }
 
-fn add_metrics(draft: &mut Draft<'_>, analysis: &Analysis<'_>, marker: &Marker, shape: &Shape) {
+fn add_metrics(draft: &mut Draft, analysis: &Analysis<'_>, marker: &Marker, shape: &Shape) {
     draft.metric("marker_kind", marker.kind.as_str());
     draft.metric("marker_offset_seconds", round(marker.time.saturating_sub(analysis.first_time) as f64 / 1e6, 3));
     if let Some(before) = shape.before {

@@ -5,7 +5,7 @@
 use crate::event::ErrorKind;
 use crate::human;
 use crate::pattern::PatternId;
-use crate::report::{Finding, FindingCause, MissCause, Severity};
+use crate::report::{Action, Finding, FindingCause, MissCause, Severity};
 
 use super::{Analysis, Claims, Draft, quoted, round};
 
@@ -61,12 +61,11 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
         draft.metric("write_error_share", round(error_share, 4));
         draft.metric("unrefilled_share", round(unrefilled_share, 4));
         draft.metric("unrefilled_misses", unrefilled);
-        let error_kinds: serde_json::Map<String, serde_json::Value> =
-            kinds.iter().map(|(k, n)| (k.as_str().to_string(), (*n).into())).collect();
-        draft.metric("error_kinds", error_kinds.clone());
+        let error_kinds: std::collections::BTreeMap<String, u64> =
+            kinds.iter().map(|(k, n)| (k.as_str().to_string(), *n)).collect();
+        draft.metric("error_kinds", serde_json::to_value(&error_kinds).unwrap_or_default());
         draft.suggestion = suggestion(p.name, &kinds);
-        draft.action = "fix_fill_path";
-        draft.parameter("error_kinds", error_kinds);
+        draft.action = Action::FixFillPath { error_kinds };
         found.push((p.id, analysis.finding(draft)));
     }
     found

@@ -3,7 +3,7 @@
 //! disagree on the key format: every read of the reader misses, whether all clients read the wrong format (and
 //! the writer's writes are wasted) or only some of them (an old version, one service).
 
-use crate::report::{Finding, FindingCause, Severity};
+use crate::report::{Action, Finding, FindingCause, Severity};
 
 use super::{Analysis, Claims, Draft, PatternView, quoted, round};
 use crate::human;
@@ -93,9 +93,8 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
             quoted(reader.name),
             quoted(writer.name)
         );
-        draft.action = "align_key_format";
-        draft.parameter("read_pattern", reader.name);
-        draft.parameter("write_pattern", writer.name);
+        draft.action =
+            Action::AlignKeyFormat { read_pattern: reader.name.to_string(), write_pattern: writer.name.to_string() };
         found.push((reader.id, analysis.finding(draft)));
     }
     found

@@ -55,7 +55,6 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
             "Look at how {} is read and written: its miss causes above say where its misses come from.",
             quoted(p.name)
         );
-        draft.action = "investigate";
         found.push((p.id, analysis.finding(draft)));
     }
     found

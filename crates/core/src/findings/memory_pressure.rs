@@ -4,7 +4,7 @@
 
 use crate::human;
 use crate::pattern::PatternId;
-use crate::report::{Finding, FindingCause, MissCause};
+use crate::report::{Action, Finding, FindingCause, MissCause};
 
 use super::{Analysis, Draft, key_list, quoted, round};
 
@@ -62,9 +62,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
             human::bytes(suggested as f64),
             quoted(p.name)
         );
-        draft.action = "raise_maxmemory";
-        draft.parameter("maxmemory_bytes", suggested);
-        draft.parameter("hot_evicted_keys", hot_keys);
+        draft.action = Action::RaiseMaxmemory { maxmemory_bytes: suggested, hot_evicted_keys: hot_keys };
         found.push((p.id, analysis.finding(draft)));
     }
     found

@@ -14,14 +14,12 @@ mod one_hit_wonder;
 mod stampede;
 mod ttl_too_short;
 
-use std::collections::{BTreeMap, HashSet};
-
-use serde_json::Value;
+use std::collections::HashSet;
 
 use crate::engine::{Marker, Stats};
 use crate::event::{MICROS_PER_SEC, Micros};
 use crate::pattern::PatternId;
-use crate::report::{Evidence, Finding, FindingCause, MissCauses, MissesExplained, Severity, Suggestion};
+use crate::report::{Finding, MissCauses};
 use crate::sketch::KeyTopK;
 
 /// The knobs of the detectors, in one place, each with its reason. The values are calibrated on the accuracy
@@ -134,78 +132,14 @@ impl Analysis<'_> {
             && explained as f64 >= self.thresholds.min_share_of_pattern_reads * p.stats.reads as f64
     }
 
-    pub fn share_of_misses(&self, count: u64) -> f64 {
-        if self.misses == 0 { 0.0 } else { count as f64 / self.misses as f64 }
-    }
-
-    /// A finding with its share of misses and a severity from that share (at least `floor`).
+    /// The finding, with its share of all misses and a severity from it.
     pub fn finding(&self, draft: Draft) -> Finding {
-        let count = draft.misses_explained;
-        let share = self.share_of_misses(count);
-        let by_share = if share >= 0.15 {
-            Severity::Critical
-        } else if share >= 0.03 {
-            Severity::Warning
-        } else {
-            Severity::Info
-        };
-        Finding {
-            cause: draft.cause,
-            pattern: draft.pattern.to_string(),
-            related_patterns: draft.related_patterns,
-            severity: by_share.max(draft.severity_floor),
-            misses_explained: MissesExplained { count, share },
-            evidence: Evidence { summary: draft.evidence, details: draft.details, metrics: draft.metrics },
-            suggestion: Suggestion {
-                summary: draft.suggestion,
-                action: draft.action.to_string(),
-                parameters: draft.parameters,
-            },
-            simulated: None,
-        }
+        draft.finish(self.misses)
     }
 }
 
-/// A finding before its share and severity are worked out.
-pub(crate) struct Draft<'a> {
-    pub cause: FindingCause,
-    pub pattern: &'a str,
-    pub related_patterns: Vec<String>,
-    pub misses_explained: u64,
-    pub severity_floor: Severity,
-    pub evidence: String,
-    pub details: Vec<String>,
-    pub metrics: BTreeMap<String, Value>,
-    pub suggestion: String,
-    pub action: &'static str,
-    pub parameters: BTreeMap<String, Value>,
-}
-
-impl<'a> Draft<'a> {
-    pub fn new(cause: FindingCause, pattern: &'a str, misses_explained: u64) -> Self {
-        Draft {
-            cause,
-            pattern,
-            related_patterns: Vec::new(),
-            misses_explained,
-            severity_floor: Severity::Info,
-            evidence: String::new(),
-            details: Vec::new(),
-            metrics: BTreeMap::new(),
-            suggestion: String::new(),
-            action: "investigate",
-            parameters: BTreeMap::new(),
-        }
-    }
-
-    pub fn metric(&mut self, name: &str, value: impl Into<Value>) {
-        self.metrics.insert(name.to_string(), value.into());
-    }
-
-    pub fn parameter(&mut self, name: &str, value: impl Into<Value>) {
-        self.parameters.insert(name.to_string(), value.into());
-    }
-}
+/// A finding before its share and severity are worked out: the one builder the doctor's checks use too.
+pub(crate) type Draft = crate::report::FindingDraft;
 
 /// Patterns a detector has explained: later, vaguer detectors skip them.
 #[derive(Default)]

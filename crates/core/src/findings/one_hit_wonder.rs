@@ -3,7 +3,7 @@
 
 use crate::human;
 use crate::pattern::PatternId;
-use crate::report::{Finding, FindingCause, MissCause};
+use crate::report::{Action, Finding, FindingCause, MissCause};
 
 use super::{Analysis, Claims, Draft, quoted, round};
 
@@ -46,8 +46,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
             "Stop caching {}, or cache an entry only on its second request: that frees memory for keys that are read.",
             quoted(p.name)
         );
-        draft.action = "stop_caching";
-        draft.parameter("pattern", p.name);
+        draft.action = Action::StopCaching { pattern: p.name.to_string() };
         found.push((p.id, analysis.finding(draft)));
     }
     found

@@ -3,7 +3,7 @@
 
 use crate::human;
 use crate::pattern::PatternId;
-use crate::report::{Finding, FindingCause, Severity};
+use crate::report::{Action, Finding, FindingCause, Severity};
 
 use super::{Analysis, Claims, Draft, quoted, round};
 
@@ -52,8 +52,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
              they expire and add jitter to their TTLs.",
             quoted(p.name)
         );
-        draft.action = "coalesce_refills";
-        draft.parameter("keys", vec![key]);
+        draft.action = Action::CoalesceRefills { keys: vec![key] };
         found.push((p.id, analysis.finding(draft)));
     }
     found

@@ -10,7 +10,7 @@
 
 use crate::human;
 use crate::pattern::PatternId;
-use crate::report::{Finding, FindingCause, MissCause};
+use crate::report::{Action, Finding, FindingCause, MissCause};
 
 use super::{Analysis, Draft, quoted, round};
 
@@ -82,9 +82,10 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
             human::percent(covered),
             (suggested_ms / ttl_ms.max(1)).max(1)
         );
-        draft.action = "raise_ttl";
-        draft.parameter("ttl_seconds", suggested_ms / 1000);
-        draft.parameter("current_ttl_seconds", round(ttl_ms as f64 / 1000.0, 3));
+        draft.action = Action::RaiseTtl {
+            ttl_seconds: suggested_ms / 1000,
+            current_ttl_seconds: Some(round(ttl_ms as f64 / 1000.0, 3)),
+        };
         found.push((p.id, analysis.finding(draft)));
     }
     found

@@ -2,46 +2,48 @@
 //! policy, a pattern no longer cached. Findings whose fix a cache model cannot play (align two key formats, warm
 //! the cache, coalesce refills) have none.
 
-use cachescope_core::report::Finding;
+use cachescope_core::report::{Action, Finding};
 
 use super::change::{Selector, Settings, TtlOverride};
 use crate::model::Policy;
 
 /// The settings `finding`'s suggestion would give, from `current`, and a short label for it.
 pub fn suggested_change(finding: &Finding, current: &Settings) -> Option<(String, Settings)> {
-    let parameters = &finding.suggestion.parameters;
     let mut changed = current.clone();
-    let label = match finding.suggestion.action.as_str() {
-        "raise_ttl" => {
-            let seconds = parameters.get("ttl_seconds")?.as_u64()?;
+    let label = match &finding.suggestion.action {
+        &Action::RaiseTtl { ttl_seconds, .. } => {
             changed.ttls.push(TtlOverride {
                 selector: Selector::Pattern(finding.pattern.clone()),
-                ttl_ms: seconds.saturating_mul(1_000),
+                ttl_ms: ttl_seconds.saturating_mul(1_000),
             });
             format!(
                 "TTL {} for {}",
-                cachescope_core::human::duration_ms(seconds.saturating_mul(1_000)),
+                cachescope_core::human::duration_ms(ttl_seconds.saturating_mul(1_000)),
                 finding.pattern
             )
         }
-        "raise_maxmemory" => {
-            let bytes = parameters.get("maxmemory_bytes")?.as_u64()?;
+        &Action::RaiseMaxmemory { maxmemory_bytes, .. } => {
             if changed.model.unit_size {
                 return None;
             }
-            changed.model.capacity = Some(bytes);
-            format!("maxmemory {}", cachescope_core::human::bytes(bytes as f64))
+            changed.model.capacity = Some(maxmemory_bytes);
+            format!("maxmemory {}", cachescope_core::human::bytes(maxmemory_bytes as f64))
         }
-        "change_eviction_policy" => {
-            let policy: Policy = parameters.get("maxmemory_policy")?.as_str()?.parse().ok()?;
+        Action::ChangeEvictionPolicy { maxmemory_policy: Some(policy), .. } => {
+            let policy: Policy = policy.parse().ok()?;
             changed.model.policy = policy;
             format!("maxmemory-policy {policy}")
         }
-        "stop_caching" => {
-            changed.not_cached.push(Selector::Pattern(finding.pattern.clone()));
-            format!("no caching of {}", finding.pattern)
+        Action::StopCaching { pattern } => {
+            changed.not_cached.push(Selector::Pattern(pattern.clone()));
+            format!("no caching of {pattern}")
         }
-        _ => return None,
+        Action::ChangeEvictionPolicy { maxmemory_policy: None, .. }
+        | Action::AlignKeyFormat { .. }
+        | Action::WarmCache { .. }
+        | Action::FixFillPath { .. }
+        | Action::CoalesceRefills { .. }
+        | Action::Investigate {} => return None,
     };
     Some((label, changed))
 }
