@@ -9,6 +9,7 @@
 pub mod expect;
 pub mod measure;
 pub mod render;
+pub mod suggestions;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +66,8 @@ pub struct Summary {
     pub findings_on_healthy: u64,
     /// Every wrong case: (seed, what was wrong).
     pub failures: Vec<(u64, Vec<Judged>)>,
+    /// The suggestions played, on the scenarios they were played for.
+    pub played: Vec<suggestions::Played>,
 }
 
 impl Summary {
@@ -81,6 +84,7 @@ impl Summary {
             all: Counts::default(),
             findings_on_healthy: 0,
             failures: Vec::new(),
+            played: Vec::new(),
         }
     }
 
@@ -136,9 +140,11 @@ impl Summary {
 }
 
 /// Measures the scenarios of `seeds` for each of `sources`, on `threads` threads, calling `progress` after each.
+/// The suggestions of the findings with outcomes are played for the first `play_suggestions` seeds.
 pub fn measure_corpus(
     seeds: &[u64],
     sources: &[Source],
+    play_suggestions: usize,
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<Summary> {
@@ -153,7 +159,14 @@ pub fn measure_corpus(
                     let scenario = corpus::generate(seed);
                     for (source, summary) in sources.iter().zip(&summaries) {
                         let case = measure(&scenario, *source);
-                        summary.lock().expect("not poisoned").add(&case);
+                        let played = if *source == Source::Outcomes && index < play_suggestions {
+                            suggestions::play(&scenario, &case.report)
+                        } else {
+                            Vec::new()
+                        };
+                        let mut summary = summary.lock().expect("not poisoned");
+                        summary.add(&case);
+                        summary.played.extend(played);
                     }
                     progress(index as u64 + 1);
                 }
@@ -165,6 +178,7 @@ pub fn measure_corpus(
         .map(|m| {
             let mut summary = m.into_inner().expect("not poisoned");
             summary.failures.sort_by_key(|(seed, _)| *seed);
+            summary.played.sort_by_key(|p| p.seed);
             summary
         })
         .collect()

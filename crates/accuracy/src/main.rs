@@ -24,6 +24,9 @@ struct Args {
     /// Wrong cases listed at most.
     #[arg(long, default_value_t = 20)]
     failures: usize,
+    /// Play the suggestions of this many scenarios (the first ones) through the what-if simulator.
+    #[arg(long, default_value_t = 60)]
+    suggestions: usize,
 }
 
 fn main() {
@@ -35,7 +38,7 @@ fn main() {
     let seeds: Vec<u64> = (args.first_seed..args.first_seed + args.scenarios).collect();
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let total = seeds.len();
-    let summaries = measure_corpus(&seeds, &[Source::Outcomes, Source::Model], threads, &|done| {
+    let summaries = measure_corpus(&seeds, &[Source::Outcomes, Source::Model], args.suggestions, threads, &|done| {
         eprint!("\r{done}/{total} scenarios");
         let _ = std::io::stderr().flush();
     });
@@ -47,6 +50,10 @@ fn main() {
         let failures = render::failures(summary, args.failures);
         if !failures.is_empty() {
             println!("Wrong cases:\n\n```text\n{failures}```\n");
+        }
+        let played = render::suggestions(summary, args.failures);
+        if !played.is_empty() {
+            println!("{played}");
         }
     }
 }

@@ -127,3 +127,58 @@ pub fn failures(summary: &Summary, limit: usize) -> String {
     }
     out
 }
+
+/// The suggestions played: how many gain, and how close the suggested values are to the smallest sufficient.
+pub fn suggestions(summary: &Summary, limit: usize) -> String {
+    let played = &summary.played;
+    if played.is_empty() {
+        return String::new();
+    }
+    let seeds: std::collections::BTreeSet<u64> = played.iter().map(|p| p.seed).collect();
+    let positive = played.iter().filter(|p| p.works()).count();
+    let searched: Vec<_> = played.iter().filter_map(|p| p.search.as_ref().map(|s| (p, s))).collect();
+    let judged: Vec<_> = searched.iter().filter_map(|(p, s)| s.within_2x().map(|w| (p, s, w))).collect();
+    let within = judged.iter().filter(|(_, _, w)| *w).count();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Suggestions the what-if simulator can play, on {} scenarios: {} of {} ({}) work (they raise the whole \
+         cache's hit ratio, or, to stop caching a pattern, do not lower it). Of the {} TTLs and memory sizes whose best gain is positive, {} ({}) are within 2x of the \
+         smallest value that reaches 90% of it ({} more gain nothing at any value).\n",
+        seeds.len(),
+        positive,
+        played.len(),
+        percent(positive as f64 / played.len() as f64),
+        judged.len(),
+        within,
+        percent(within as f64 / judged.len().max(1) as f64),
+        searched.len() - judged.len()
+    );
+    let mut wrong = Vec::new();
+    for p in played.iter().filter(|p| !p.works()) {
+        wrong.push(format!("seed {}: {} gains {:+.4}", p.seed, p.finding, p.gain));
+    }
+    for (p, s, _) in judged.iter().filter(|(_, _, w)| !w) {
+        wrong.push(format!(
+            "seed {}: {} suggests {:.0} (now {:.1}), the smallest value reaching 90% of the best gain ({:+.4}) is {:.0}",
+            p.seed,
+            p.finding,
+            s.suggested,
+            s.current.unwrap_or(f64::NAN),
+            s.best_gain,
+            s.smallest_sufficient.unwrap_or(f64::NAN)
+        ));
+    }
+    if !wrong.is_empty() {
+        let shown: Vec<&String> = wrong.iter().take(limit).collect();
+        let _ = writeln!(out, "```text");
+        for line in shown {
+            let _ = writeln!(out, "{line}");
+        }
+        if wrong.len() > limit {
+            let _ = writeln!(out, "… and {} more", wrong.len() - limit);
+        }
+        let _ = writeln!(out, "```");
+    }
+    out
+}

@@ -8,7 +8,7 @@ use cachescope_accuracy::{Source, measure_corpus, render};
 fn the_first_scenarios_of_the_corpus_are_diagnosed_right() {
     let seeds: Vec<u64> = (0..16).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let summaries = measure_corpus(&seeds, &[Source::Outcomes, Source::Model], threads, &|_| {});
+    let summaries = measure_corpus(&seeds, &[Source::Outcomes, Source::Model], 0, threads, &|_| {});
     let (outcomes, model) = (&summaries[0], &summaries[1]);
     let report = format!(
         "{}\n{}\n{}\n{}",

@@ -94,11 +94,14 @@ pub fn count_short(n: u64) -> String {
     }
 }
 
-/// The smallest round TTL, in milliseconds, at least `ms`.
+/// The smallest round TTL at least `ms`: the values people write in configuration, no step more than twice the
+/// one before (1, 2, 3, 5, 7, 10, 15, 20, 30, 45 seconds; then minutes and hours alike; then days), and whole
+/// days past a month.
 pub fn round_ttl_up(ms: u64) -> u64 {
-    const STEPS_S: [u64; 22] = [
-        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 172_800,
-        259_200, 604_800, 2_592_000,
+    const STEPS_S: [u64; 37] = [
+        1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 420, 600, 900, 1_200, 1_800, 2_700, 3_600, 5_400,
+        7_200, 10_800, 14_400, 21_600, 28_800, 43_200, 64_800, 86_400, 172_800, 259_200, 432_000, 604_800, 1_209_600,
+        2_592_000,
     ];
     STEPS_S
         .iter()
@@ -107,8 +110,8 @@ pub fn round_ttl_up(ms: u64) -> u64 {
         .unwrap_or(ms.div_ceil(86_400_000).saturating_mul(86_400_000))
 }
 
-/// The smallest round memory size (1, 2 or 5 times a power of two of MiB, or 64 MiB steps past 1 GiB) at least
-/// `bytes`.
+/// The smallest round memory size at least `bytes`: a power of two of MiB or one and a half times one (1, 1.5,
+/// 2, 3, 4, 6, 8, 12 MiB...) up to 1 GiB, then 256 MiB steps.
 pub fn round_bytes_up(bytes: u64) -> u64 {
     const MIB: u64 = 1 << 20;
     if bytes <= MIB {
@@ -116,10 +119,15 @@ pub fn round_bytes_up(bytes: u64) -> u64 {
     }
     if bytes <= 1 << 30 {
         let mut size = MIB;
-        while size < bytes {
+        loop {
+            if size >= bytes {
+                return size;
+            }
+            if size + size / 2 >= bytes {
+                return size + size / 2;
+            }
             size *= 2;
         }
-        return size;
     }
     bytes.div_ceil(256 * MIB).saturating_mul(256 * MIB)
 }
@@ -163,7 +171,9 @@ mod tests {
         assert_eq!(round_ttl_up(100_000), 120_000);
         assert_eq!(round_ttl_up(120_000), 120_000);
         assert_eq!(round_ttl_up(4 * 60_000 + 47_000), 300_000);
-        assert_eq!(round_bytes_up(300 << 20), 512 << 20);
+        assert_eq!(round_ttl_up(2_000_000), 2_700_000);
+        assert_eq!(round_bytes_up(300 << 20), 384 << 20);
+        assert_eq!(round_bytes_up(600 << 20), 768 << 20);
         assert_eq!(round_bytes_up(1), 1 << 20);
         assert_eq!(round_bytes_up((1 << 30) + 1), (1 << 30) + (256 << 20));
         assert_eq!(round_bytes_up(u64::MAX), u64::MAX, "saturates");

@@ -23,7 +23,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
         let hot = analysis.top_evicted.top(5, |id| id == p.id);
         let needed = (total_working_set * HEADROOM) as u64;
         let suggested = human::round_bytes_up(match analysis.cache_capacity {
-            Some(capacity) => needed.max(capacity.saturating_mul(2)),
+            Some(capacity) => needed.max(capacity.saturating_mul(3) / 2),
             None => needed,
         });
 

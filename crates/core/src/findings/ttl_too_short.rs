@@ -1,12 +1,12 @@
 //! `ttl_too_short`: a material share of a pattern's misses are expirations: its keys are read again after
 //! their TTL has run out, and a longer TTL would have turned those reads into hits.
 //!
-//! The suggestion covers two kinds of re-reads. Keys read again long after their write (a tail of rarely read
-//! keys, sessions coming back every few minutes) need a TTL past those gaps: 90% of the expired misses came
-//! within the suggested TTL of the write. Keys read steadily still expire one TTL after each write (a TTL is
-//! not renewed by reads), so their expirations fall only in proportion to the TTL: ten times longer removes
-//! nine in ten. The suggestion is the larger of the two, rounded up to a value people write in configuration,
-//! and never above a week.
+//! The suggestion covers the expired misses: 90% of them came within the suggested TTL of their key's write
+//! (with a tenth more for margin), and it is at least one and a half times the current TTL, rounded up to a value people write
+//! in configuration and never above a week. Keys read steadily still expire one TTL after each write (reads do
+//! not renew a TTL), so their expirations fall in proportion to the TTL; the evidence says so. The corpus
+//! checks the suggestion against the smallest TTL the what-if simulator finds reaching 90% of the best gain
+//! (BENCHMARKS.md).
 
 use crate::human;
 use crate::pattern::PatternId;
@@ -16,8 +16,8 @@ use super::{Analysis, Draft, quoted, round};
 
 /// Keys read again less often than this are not worth keeping: no TTL suggestion beyond it.
 const MAX_SUGGESTED_TTL_MS: u64 = 7 * 86_400_000;
-/// How much longer a TTL must be for steadily read keys to lose nine expirations in ten.
-const STEADY_FACTOR: u64 = 10;
+/// A suggestion at least one and a half times the current TTL: less is not worth a configuration change.
+const MIN_FACTOR_PERCENT: u64 = 150;
 /// Share of the expired misses the suggestion must cover, by the time since their key's write.
 const COVERED: f64 = 0.9;
 
@@ -37,7 +37,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
         if ttl_ms >= MAX_SUGGESTED_TTL_MS {
             continue;
         }
-        let needed = ((age_p90 as f64 * 1.1) as u64).max(ttl_ms.saturating_mul(STEADY_FACTOR));
+        let needed = ((age_p90 as f64 * 1.1) as u64).max(ttl_ms.saturating_mul(MIN_FACTOR_PERCENT) / 100);
         let suggested_ms = human::round_ttl_up(needed).min(MAX_SUGGESTED_TTL_MS);
         let covered = p.stats.expired_age_ms.share_at_most(suggested_ms);
         let expired_share = p.cause_share(MissCause::Expired);
@@ -65,6 +65,16 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
             human::duration_ms(suggested_ms),
             human::duration_ms(ttl_ms)
         ));
+        // Under memory pressure a longer TTL keeps more keys, which push out others: the memory comes with it.
+        let evicted: u64 = analysis.patterns.iter().map(|o| o.causes.get(MissCause::Evicted)).sum();
+        if evicted as f64 >= analysis.thresholds.min_share_of_all_misses * analysis.misses as f64 {
+            draft.details.push(format!(
+                "The cache also evicts keys for memory: a longer TTL keeps more of {}'s keys ({} of values each, on \
+                 average), which push others out unless memory grows with it.",
+                quoted(p.name),
+                human::bytes(p.stats.value_bytes.mean().unwrap_or(0.0))
+            ));
+        }
         draft.metric("expired_share", round(expired_share, 4));
         draft.metric("current_ttl_seconds", round(ttl_ms as f64 / 1000.0, 3));
         if let (Some(p50), Some(p90)) = (p.stats.reaccess_ms.quantile(0.5), p.stats.reaccess_ms.quantile(0.9)) {
