@@ -120,8 +120,8 @@ pub fn play(scenario: &Scenario, report: &Report) -> Vec<Played> {
 
 /// Adds the values searched for a TTL or a memory suggestion, smallest first.
 fn grid(finding: &Finding, base: &Settings, settings: &mut Vec<Settings>, plan: &mut Plan) {
-    match &finding.suggestion.action {
-        &Action::RaiseTtl { ttl_seconds, current_ttl_seconds } => {
+    match finding.suggestion.action {
+        Action::RaiseTtl { ttl_seconds, current_ttl_seconds } => {
             plan.suggested_value = Some(ttl_seconds as f64);
             plan.current_value = current_ttl_seconds;
             let mut value = current_ttl_seconds.unwrap_or(1.0).max(1.0) * STEP;
@@ -137,7 +137,7 @@ fn grid(finding: &Finding, base: &Settings, settings: &mut Vec<Settings>, plan: 
                 value *= STEP;
             }
         }
-        &Action::RaiseMaxmemory { maxmemory_bytes, .. } => {
+        Action::RaiseMaxmemory { maxmemory_bytes, .. } => {
             plan.suggested_value = Some(maxmemory_bytes as f64);
             let capacity = base.model.capacity.unwrap_or(maxmemory_bytes) as f64;
             for step in 1..=MEMORY_STEPS {
