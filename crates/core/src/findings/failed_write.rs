@@ -9,9 +9,6 @@ use crate::report::{Action, Finding, FindingCause, MissCause, Severity};
 
 use super::{Analysis, Claims, Draft, quoted, round};
 
-/// Share of a pattern's writes answered with an error that says its writes fail, rather than one bad value.
-const MIN_ERROR_SHARE: f64 = 0.05;
-
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
     let mut found = Vec::new();
@@ -24,7 +21,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
         let error_share = if attempts == 0 { 0.0 } else { p.stats.write_errors as f64 / attempts as f64 };
         // Writes the server refuses are a finding of their own, even when nobody reads those keys again.
         let failing_writes = p.stats.write_errors >= t.min_misses
-            && error_share >= MIN_ERROR_SHARE
+            && error_share >= t.min_write_error_share
             && p.stats.write_errors as f64 >= t.min_share_of_all_misses * analysis.write_attempts as f64;
         let unrefilled_share = p.unrefilled_share();
         let unrefilled = p.unrefilled_misses.round() as u64;
@@ -45,8 +42,13 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
                 human::percent(error_share),
                 quoted(p.name)
             );
-            if broken_fill {
-                draft.details.push(unrefilled_sentence(unrefilled_share, p.stats.writes));
+            // With every write refused, that its misses are not refilled goes without saying.
+            if broken_fill && p.stats.writes > 0 {
+                draft.details.push(format!(
+                    "{} {}",
+                    quoted(p.name),
+                    unrefilled_sentence(unrefilled_share, p.stats.writes)
+                ));
             }
         } else {
             draft.evidence = format!("{} {}", quoted(p.name), unrefilled_sentence(unrefilled_share, p.stats.writes));

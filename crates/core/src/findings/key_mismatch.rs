@@ -9,15 +9,6 @@ use super::{Analysis, Claims, Draft, PatternView, quoted, round};
 use crate::human;
 use crate::pattern::PatternId;
 
-/// Share of the reader's ids that must be found among the writer's ids.
-const MIN_ID_OVERLAP: f64 = 0.3;
-/// A writer spelled like the reader (`promos:{hex}`, `promo:{hex}`) needs fewer of the ids: its own fill path
-/// may fail for some values, so that not all the ids read were written.
-const MIN_ID_OVERLAP_SPELLED_ALIKE: f64 = 0.1;
-const SPELLED_ALIKE: f64 = 0.7;
-/// Spelling similarity that links two patterns without ids (`config:main` and `configs:main`).
-const MIN_SPELLING_WITHOUT_IDS: f64 = 0.8;
-
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
     let is_reader = |p: &PatternView<'_>| {
@@ -40,9 +31,9 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
                 let overlap = reader.stats.ids_read.containment_in(&writer.stats.ids_written);
                 let spelling = strsim::normalized_levenshtein(reader.name, writer.name);
                 let no_ids = reader.stats.ids_read.is_empty() && writer.stats.ids_written.is_empty();
-                let linked = overlap >= MIN_ID_OVERLAP
-                    || (overlap >= MIN_ID_OVERLAP_SPELLED_ALIKE && spelling >= SPELLED_ALIKE)
-                    || (no_ids && spelling >= MIN_SPELLING_WITHOUT_IDS);
+                let linked = overlap >= t.mismatch_min_id_overlap
+                    || (overlap >= t.mismatch_min_id_overlap_spelled_alike && spelling >= t.mismatch_spelled_alike)
+                    || (no_ids && spelling >= t.mismatch_spelling_without_ids);
                 linked.then_some((writer, overlap, spelling))
             })
             .max_by(|a, b| (a.1 + 0.2 * a.2).total_cmp(&(b.1 + 0.2 * b.2)));

@@ -7,14 +7,9 @@ use crate::report::{Finding, FindingCause, MissCause};
 
 use super::{Analysis, Claims, Draft, quoted, round};
 
-/// Points of hit ratio below the rest of the cache that make a pattern stand out.
-const GAP: f64 = 0.3;
-/// Share of all reads a pattern needs to be worth a finding of its own.
-const MIN_READ_SHARE: f64 = 0.01;
-
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
-    let min_reads = t.min_reads.max((analysis.reads as f64 * MIN_READ_SHARE) as u64);
+    let min_reads = t.min_reads.max((analysis.reads as f64 * t.low_hit_ratio_min_read_share) as u64);
     let mut found = Vec::new();
     for p in &analysis.patterns {
         if claims.with_finding.contains(&p.id)
@@ -33,7 +28,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
             continue;
         }
         let rest = rest_hits as f64 / rest_answered as f64;
-        if hit_ratio > rest - GAP {
+        if hit_ratio > rest - t.low_hit_ratio_gap {
             continue;
         }
         let causes: Vec<String> = MissCause::ALL

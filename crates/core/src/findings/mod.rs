@@ -12,58 +12,18 @@ mod low_hit_ratio;
 mod memory_pressure;
 mod one_hit_wonder;
 mod stampede;
+mod thresholds;
 mod ttl_too_short;
+
+pub use thresholds::Thresholds;
 
 use std::collections::HashSet;
 
 use crate::engine::{Marker, Stats};
-use crate::event::{MICROS_PER_SEC, Micros};
+use crate::event::Micros;
 use crate::pattern::PatternId;
 use crate::report::{Finding, MissCauses};
 use crate::sketch::KeyTopK;
-
-/// The knobs of the detectors, in one place, each with its reason. The values are calibrated on the accuracy
-/// corpus (`crates/accuracy`, figures in BENCHMARKS.md), whose truth uses the same notion of a fault worth a
-/// finding: a cause must explain enough misses, in count and in share, for the report to lead with it.
-#[derive(Debug, Clone)]
-pub struct Thresholds {
-    /// Reads a pattern needs before its hit ratio says anything: below it, one unlucky key decides.
-    pub min_reads: u64,
-    /// Misses a finding must explain at least: fewer is a handful of keys, not a behaviour.
-    pub min_misses: u64,
-    /// Share of the pattern's misses a cause must explain: beside a larger cause, a cause under 5% is a
-    /// footnote, while two sharp causes on one pattern (a TTL too short and evictions) are both reported.
-    pub min_share_of_pattern_misses: f64,
-    /// For the causes that are a steady cost of running a cache (expirations, evictions): the share of the
-    /// pattern's reads they must turn into misses. One read in fifty or fewer is what a TTL set for freshness
-    /// or a rare eviction costs, not something to fix. Events (a flush, a restart) and bugs (a key mismatch, a
-    /// broken fill path) are judged without it: a restart costs its misses once, in a burst.
-    pub min_share_of_pattern_reads: f64,
-    /// Share of all misses a cause must explain: a report leads with what matters to the whole cache.
-    pub min_share_of_all_misses: f64,
-    /// Time within which a write after a miss is its refill: an application fills a miss in milliseconds to
-    /// seconds; a write that comes later is an update (write-through), not the fill path working.
-    pub refill_window: Micros,
-    /// Misses of one key closer than this to the first unrefilled miss pile up: a stampede.
-    pub stampede_window: Micros,
-    /// Misses of one key within the window that make a burst.
-    pub stampede_min_burst: u16,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            min_reads: 50,
-            min_misses: 30,
-            min_share_of_pattern_misses: 0.05,
-            min_share_of_pattern_reads: 0.02,
-            min_share_of_all_misses: 0.01,
-            refill_window: 10 * MICROS_PER_SEC,
-            stampede_window: MICROS_PER_SEC,
-            stampede_min_burst: 5,
-        }
-    }
-}
 
 /// One pattern, as the detectors see it.
 pub(crate) struct PatternView<'a> {

@@ -7,21 +7,19 @@ use crate::report::{Action, Finding, FindingCause, MissCause};
 
 use super::{Analysis, Claims, Draft, quoted, round};
 
-const MIN_UNREAD_SHARE: f64 = 0.8;
-const MIN_WRITES: f64 = 100.0;
-
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
+    let t = analysis.thresholds;
     let mut found = Vec::new();
     for p in &analysis.patterns {
         if claims.mismatched_writers.contains(&p.id) {
             continue;
         }
         let writes = p.stats.tracked_writes;
-        if writes < MIN_WRITES {
+        if writes < t.one_hit_min_writes {
             continue;
         }
         let unread_share = (p.unread_writes / writes).min(1.0);
-        if unread_share < MIN_UNREAD_SHARE {
+        if unread_share < t.one_hit_min_unread_share {
             continue;
         }
         let written_bytes = p.stats.value_bytes.mean().unwrap_or(0.0) * p.stats.writes as f64;
@@ -34,10 +32,13 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
             quoted(p.name)
         );
         draft.details.push(format!(
-            "{} distinct keys, about {} of values written; its misses are first requests that no cache size would \
-             avoid.",
+            "{} distinct keys{}; its misses are first requests that no cache size would avoid.",
             human::count(p.stats.distinct.estimate().round() as u64),
-            human::bytes(written_bytes)
+            if written_bytes > 0.0 {
+                format!(", about {} of values written", human::bytes(written_bytes))
+            } else {
+                String::new()
+            }
         ));
         draft.metric("unread_write_share", round(unread_share, 4));
         draft.metric("writes", p.stats.writes);

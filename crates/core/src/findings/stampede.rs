@@ -7,11 +7,6 @@ use crate::report::{Action, Finding, FindingCause, Severity};
 
 use super::{Analysis, Claims, Draft, quoted, round};
 
-/// A burst this large is worth a warning even if it explains few misses.
-const LARGE_BURST: u16 = 20;
-/// Misses that piled up, at least: three bursts of five give twelve.
-const MIN_PILEUP: u64 = 10;
-
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
     let mut found = Vec::new();
@@ -22,19 +17,21 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
         // Sampled figures are scaled estimates: never more than the misses counted.
         let pileup = (p.stats.pileup_misses.round() as u64).min(p.stats.misses);
         let bursts = (p.stats.bursts.round() as u64).min(pileup);
-        if pileup < MIN_PILEUP || !(bursts >= 3 || p.stats.max_burst >= LARGE_BURST) {
+        if pileup < t.stampede_min_pileup
+            || !(bursts >= t.stampede_min_bursts || p.stats.max_burst >= t.stampede_large_burst)
+        {
             continue;
         }
         let key = p.stats.max_burst_key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
         let window = human::duration(t.stampede_window);
         let mut draft = Draft::new(FindingCause::Stampede, p.name, pileup);
-        if p.stats.max_burst >= LARGE_BURST {
+        if p.stats.max_burst >= t.stampede_large_burst {
             draft.severity_floor = Severity::Warning;
         }
         draft.evidence = format!(
-            "{} bursts of misses on single keys of {}: up to {} misses of `{key}` within {window}, before a refill \
+            "{} of misses on single keys of {}: up to {} misses of `{key}` within {window}, before a refill \
              landed.",
-            human::count(bursts),
+            if bursts == 1 { "1 burst".to_string() } else { format!("{} bursts", human::count(bursts)) },
             quoted(p.name),
             p.stats.max_burst
         );

@@ -104,6 +104,23 @@ fn check_invariants(report: &Report) {
     }
 }
 
+/// Every sentence of every finding, with its suggestion's action and parameters.
+fn sentences(report: &Report) -> String {
+    let mut out = String::new();
+    for f in &report.findings {
+        let suggestion = serde_json::to_value(&f.suggestion).expect("serialises");
+        let _ =
+            writeln!(out, "{} {} ({:?}, {} misses)", f.cause.as_str(), f.pattern, f.severity, f.misses_explained.count);
+        let _ = writeln!(out, "  {}", f.evidence.summary);
+        for detail in &f.evidence.details {
+            let _ = writeln!(out, "  · {detail}");
+        }
+        let _ = writeln!(out, "  Fix: {}", f.suggestion.summary);
+        let _ = writeln!(out, "  {} {}\n", suggestion["action"], suggestion["parameters"]);
+    }
+    out
+}
+
 fn finding(report: &Report, cause: FindingCause) -> &Finding {
     report.findings.iter().find(|f| f.cause == cause).expect("finding")
 }
@@ -486,6 +503,8 @@ fn findings_of_many_patterns_share_the_misses() {
             (OneHitWonder, "feed:{num}"),
         ],
     );
+    // What each finding says, word for word: the evidence and the fix are what an operator reads.
+    insta::assert_snapshot!(sentences(&report));
     // Each finding is about misses of its own pattern: together they explain at most all of them.
     let explained: u64 = report.findings.iter().map(|f| f.misses_explained.count).sum();
     assert!(explained <= report.summary.misses, "\n{}", describe(&report));

@@ -68,11 +68,14 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
         // Under memory pressure a longer TTL keeps more keys, which push out others: the memory comes with it.
         let evicted: u64 = analysis.patterns.iter().map(|o| o.causes.get(MissCause::Evicted)).sum();
         if evicted as f64 >= analysis.thresholds.min_share_of_all_misses * analysis.misses as f64 {
+            let size = match p.stats.value_bytes.mean() {
+                Some(mean) if mean > 0.0 => format!(" ({} of value each, on average)", human::bytes(mean)),
+                _ => String::new(),
+            };
             draft.details.push(format!(
-                "The cache also evicts keys for memory: a longer TTL keeps more of {}'s keys ({} of values each, on \
-                 average), which push others out unless memory grows with it.",
-                quoted(p.name),
-                human::bytes(p.stats.value_bytes.mean().unwrap_or(0.0))
+                "The cache also evicts keys for memory: a longer TTL keeps more of {}'s keys{size}, which push \
+                 others out unless memory grows with it.",
+                quoted(p.name)
             ));
         }
         draft.metric("expired_share", round(expired_share, 4));
