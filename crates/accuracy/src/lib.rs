@@ -7,6 +7,7 @@
 //! into BENCHMARKS.md); `--seed N` replays one scenario and says what went wrong with it.
 
 pub mod expect;
+pub mod live;
 pub mod measure;
 pub mod render;
 pub mod suggestions;
@@ -29,7 +30,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, verdict: Verdict) {
+    pub fn add(&mut self, verdict: Verdict) {
         match verdict {
             Verdict::Found => self.found += 1,
             Verdict::Missed => self.missed += 1,

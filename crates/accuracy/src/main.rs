@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use cachescope_accuracy::{Source, measure, measure_corpus, render};
+use cachescope_accuracy::{Source, Verdict, measure, measure_corpus, render};
 use cachescope_sim::scenario::corpus;
 use clap::Parser;
 
@@ -27,6 +27,16 @@ struct Args {
     /// Play the suggestions of this many scenarios (the first ones) through the what-if simulator.
     #[arg(long, default_value_t = 60)]
     suggestions: usize,
+    /// Replay this many scenarios (the first ones) against a real redis-server and judge `cachescope doctor` on
+    /// them (about 40 s each).
+    #[arg(long, default_value_t = 0)]
+    doctor: u64,
+    /// The redis-server to replay against.
+    #[arg(long, default_value = "redis-server")]
+    redis_server: String,
+    /// The cachescope binary whose doctor is judged.
+    #[arg(long, default_value = "target/release/cachescope")]
+    cachescope: std::path::PathBuf,
 }
 
 fn main() {
@@ -43,6 +53,9 @@ fn main() {
         let _ = std::io::stderr().flush();
     });
     eprintln!();
+    if args.doctor > 0 {
+        doctor(&args);
+    }
     for summary in &summaries {
         println!("### {}\n", render::heading(summary.source));
         println!("{}", render::attribution(summary));
@@ -103,5 +116,39 @@ fn replay(seed: u64) {
             println!("truth {pattern}: {truth:?}");
         }
         println!();
+    }
+}
+
+fn doctor(args: &Args) {
+    let mut counts: std::collections::BTreeMap<&'static str, cachescope_accuracy::Counts> = Default::default();
+    let mut wrong = Vec::new();
+    for seed in args.first_seed..args.first_seed + args.doctor {
+        eprint!("\rdoctor on live servers: scenario {seed}");
+        let scenario = corpus::generate(seed);
+        match cachescope_accuracy::live::doctor_case(&scenario, &args.redis_server, &args.cachescope) {
+            Ok(case) => {
+                if let Some(error) = case.error {
+                    wrong.push(format!("seed {seed}: {error}"));
+                }
+                for judged in &case.judged {
+                    counts.entry(judged.cause.as_str()).or_default().add(judged.verdict);
+                    if matches!(judged.verdict, Verdict::Missed | Verdict::Invented) {
+                        wrong.push(format!(
+                            "seed {seed}: {:?} {} on {}",
+                            judged.verdict,
+                            judged.cause.as_str(),
+                            judged.pattern
+                        ));
+                    }
+                }
+            }
+            Err(error) => wrong.push(format!("seed {seed}: {error}")),
+        }
+    }
+    eprintln!();
+    println!("### The doctor on live servers\n");
+    println!("{}", render::doctor(&counts, args.doctor));
+    if !wrong.is_empty() {
+        println!("```text\n{}\n```\n", wrong.join("\n"));
     }
 }

@@ -182,3 +182,26 @@ pub fn suggestions(summary: &Summary, limit: usize) -> String {
     }
     out
 }
+
+/// The doctor's findings on live servers, by cause.
+pub fn doctor(counts: &std::collections::BTreeMap<&'static str, Counts>, scenarios: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "`cachescope doctor` on {scenarios} scenarios replayed against a real redis-server (the last 30 s in real \
+         time, the check over 15 s of it), judged against what the server showed during the check and, for TTLs, \
+         the scenario's truth:\n"
+    );
+    let _ = writeln!(out, "| cause | found | missed | invented | on the edge | recall | precision |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let mut all = Counts::default();
+    for (cause, c) in counts {
+        let _ = writeln!(out, "{}", counts_row(cause, c));
+        all.found += c.found;
+        all.missed += c.missed;
+        all.invented += c.invented;
+        all.accepted += c.accepted;
+    }
+    let _ = writeln!(out, "{}", counts_row("all", &all));
+    out
+}
