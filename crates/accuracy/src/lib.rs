@@ -65,6 +65,11 @@ pub struct Summary {
     pub all: Counts,
     /// Scenarios where a finding named a healthy pattern.
     pub findings_on_healthy: u64,
+    /// Through the cache model, the findings of recordings that joined a running cache, apart: a trace of
+    /// requests only cannot tell a key the cache held from one that was never written (a model starts empty),
+    /// so those are judged apart from the rest.
+    pub warm_model: Counts,
+    pub warm_model_scenarios: u64,
     /// Every wrong case: (seed, what was wrong).
     pub failures: Vec<(u64, Vec<Judged>)>,
     /// The suggestions played, on the scenarios they were played for.
@@ -84,23 +89,25 @@ impl Summary {
             several_faults: Counts::default(),
             all: Counts::default(),
             findings_on_healthy: 0,
+            warm_model: Counts::default(),
+            warm_model_scenarios: 0,
             failures: Vec::new(),
             played: Vec::new(),
         }
     }
 
     pub fn add(&mut self, case: &CaseResult) {
-        self.scenarios += 1;
-        for (row, case_row) in self.confusion.iter_mut().zip(&case.confusion) {
-            for (cell, n) in row.iter_mut().zip(case_row) {
-                *cell += n;
+        if case.source == Source::Model && case.warm {
+            // Attribution counts (the model's misses of keys whose history the trace holds); findings apart.
+            self.add_attribution(case);
+            self.warm_model_scenarios += 1;
+            for judged in &case.judged {
+                self.warm_model.add(judged.verdict);
             }
+            return;
         }
-        for (cell, n) in self.unexplainable.iter_mut().zip(&case.unexplainable) {
-            *cell += n;
-        }
-        self.outcome_disagreements += case.outcome_disagreements;
-        self.reads += case.reads;
+        self.scenarios += 1;
+        self.add_attribution(case);
         for judged in &case.judged {
             if let Some((_, counts)) = self.by_cause.iter_mut().find(|(c, _)| *c == judged.cause) {
                 counts.add(judged.verdict);
@@ -116,6 +123,19 @@ impl Summary {
         if !wrong.is_empty() {
             self.failures.push((case.seed, wrong));
         }
+    }
+
+    fn add_attribution(&mut self, case: &CaseResult) {
+        for (row, case_row) in self.confusion.iter_mut().zip(&case.confusion) {
+            for (cell, n) in row.iter_mut().zip(case_row) {
+                *cell += n;
+            }
+        }
+        for (cell, n) in self.unexplainable.iter_mut().zip(&case.unexplainable) {
+            *cell += n;
+        }
+        self.outcome_disagreements += case.outcome_disagreements;
+        self.reads += case.reads;
     }
 
     /// Share of the explainable misses attributed to their true cause.

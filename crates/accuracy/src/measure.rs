@@ -57,6 +57,8 @@ pub enum Verdict {
 pub struct CaseResult {
     pub seed: u64,
     pub source: Source,
+    /// The recording joined a cache that was already running.
+    pub warm: bool,
     /// Misses whose truth the recording explains: by (true cause, attributed cause).
     pub confusion: Confusion,
     /// Misses the recording cannot explain (the key's history predates it): by what the engine said.
@@ -130,6 +132,7 @@ pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
     CaseResult {
         seed: scenario.seed,
         source,
+        warm: scenario.record_from > 0,
         confusion,
         unexplainable,
         outcome_disagreements,

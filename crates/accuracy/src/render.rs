@@ -95,6 +95,22 @@ pub fn findings(summary: &Summary) -> String {
     }
     let _ = writeln!(out, "{}", counts_row("all", &summary.all));
     let _ = writeln!(out, "{}", counts_row("patterns with several faults", &summary.several_faults));
+    if summary.warm_model_scenarios > 0 {
+        let w = &summary.warm_model;
+        let _ = writeln!(
+            out,
+            "\nThe table is of the {} recordings that start with the cache: a model starts empty, and a trace of \
+             requests only cannot tell a key the cache held from one never written. On the {} that join a running \
+             cache, {} findings were right, {} missed, {} invented (recall {}, precision {}).",
+            summary.scenarios,
+            summary.warm_model_scenarios,
+            w.found,
+            w.missed,
+            w.invented,
+            ratio(w.recall()),
+            ratio(w.precision())
+        );
+    }
     let _ = writeln!(
         out,
         "\nA finding on a healthy pattern in {} of {} scenarios ({}).",
