@@ -89,11 +89,14 @@ pub struct Truth {
     pub all_refused: u64,
     /// The writer pattern of each mismatched reader pattern.
     pub writers: BTreeMap<String, String>,
+    /// The source shows server restarts (a trace of requests alone does not: its flushed misses are then not
+    /// explainable).
+    pub sees_restarts: bool,
 }
 
 impl Truth {
-    pub fn new(scenario: &Scenario) -> Self {
-        let mut truth = Truth::default();
+    pub fn new(scenario: &Scenario, sees_restarts: bool) -> Self {
+        let mut truth = Truth { sees_restarts, ..Truth::default() };
         for workload in &scenario.workloads {
             truth.patterns.entry(workload.pattern()).or_default();
             if let Some(mismatch) = &workload.mismatch {
@@ -128,7 +131,7 @@ impl Truth {
                 p.misses += 1;
                 self.all_misses += 1;
                 let Some(miss) = simulated.miss else { return };
-                if miss.truth.explainable {
+                if miss.truth.explainable && (self.sees_restarts || !miss.truth.by_restart) {
                     p.causes[miss.truth.cause.index()] += 1;
                     if miss.truth.cause == MissCause::Expired && !miss.piled_up {
                         p.expired_first += 1;

@@ -119,7 +119,7 @@ pub struct DoctorCase {
 /// its last 30 seconds.
 pub fn doctor_case(scenario: &Scenario, redis_server: &str, cachescope: &Path) -> std::io::Result<DoctorCase> {
     let mut events = Vec::new();
-    let mut truth = Truth::new(scenario);
+    let mut truth = Truth::new(scenario, true);
     scenario.run(
         &mut |event, simulated| {
             events.push(OwnedEvent::from(event));

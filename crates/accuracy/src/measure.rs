@@ -87,7 +87,7 @@ pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
         ..EngineConfig::default()
     });
     let mut model = build(&ModelConfig::new(Some(scenario.cache_capacity), scenario.policy));
-    let mut truth = Truth::new(scenario);
+    let mut truth = Truth::new(scenario, source == Source::Outcomes);
     let mut confusion: Confusion = Default::default();
     let mut unexplainable = [0u64; MissCause::ALL.len()];
     let mut outcome_disagreements = 0;
@@ -118,7 +118,8 @@ pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
             if fed.outcome != Outcome::Miss {
                 return;
             }
-            if miss.truth.explainable {
+            let explainable = miss.truth.explainable && (source == Source::Outcomes || !miss.truth.by_restart);
+            if explainable {
                 confusion[miss.truth.cause.index()][attributed.index()] += 1;
             } else {
                 unexplainable[attributed.index()] += 1;

@@ -563,7 +563,8 @@ impl Engine {
 
 /// A write of a key with pending misses came at `stamp`, `stored` or refused. Within the refill window of the
 /// first miss it was their refill (refused or not); later, it is an update, and the misses were not refilled.
-/// The misses that piled up within the stampede window before a refill count as a pile-up.
+/// The misses that piled up within the stampede window count as a pile-up when the refill came soon after (within
+/// twice the window): a burst waits for its refill, and a write much later is more likely an update.
 fn settle_refill(
     stats: &mut PatternStats,
     state: &mut KeyState,
@@ -581,7 +582,9 @@ fn settle_refill(
     } else {
         stats.unrefilled_misses += pending;
     }
-    if is_refill && state.piled > 0 {
+    // A write long after the burst is more likely an update than the refill the burst waited for.
+    let refilled_burst = since_first <= 2 * thresholds.stampede_window;
+    if is_refill && refilled_burst && state.piled > 0 {
         stats.pileup_misses += f64::from(state.piled) * weight;
         let burst = state.piled.saturating_add(1);
         if burst >= thresholds.stampede_min_burst {

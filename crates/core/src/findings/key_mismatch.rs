@@ -9,6 +9,9 @@ use super::{Analysis, Claims, Draft, PatternView, quoted, round};
 use crate::human;
 use crate::pattern::PatternId;
 
+/// Overlaps this close to the best are as good: bottom-k sketches estimate them to within a few percent.
+const CLOSE_OVERLAP: f64 = 0.1;
+
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
     let is_reader = |p: &PatternView<'_>| {
@@ -23,7 +26,7 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
 
     let mut found = Vec::new();
     for reader in analysis.patterns.iter().filter(|p| is_reader(p)) {
-        let best = analysis
+        let linked: Vec<(&PatternView<'_>, f64, f64)> = analysis
             .patterns
             .iter()
             .filter(|w| w.id != reader.id && is_writer(w))
@@ -36,7 +39,17 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &mut Claims) -> Vec<(Patte
                     || (no_ids && spelling >= t.mismatch_spelling_without_ids);
                 linked.then_some((writer, overlap, spelling))
             })
-            .max_by(|a, b| (a.1 + 0.2 * a.2).total_cmp(&(b.1 + 0.2 * b.2)));
+            .collect();
+        // Small numbers are ids of many entities at once (user 42, order 42): a writer spelled like the reader
+        // comes first, whatever share of the ids an unrelated one holds; then, among writers holding about as many
+        // of the reader's ids as the best, the one spelled most like it.
+        let alike: Vec<_> = linked.iter().filter(|l| l.2 >= t.mismatch_spelled_alike).copied().collect();
+        let candidates = if alike.is_empty() { linked } else { alike };
+        let best_overlap = candidates.iter().map(|l| l.1).fold(0.0, f64::max);
+        let best = candidates
+            .into_iter()
+            .filter(|l| l.1 >= best_overlap - CLOSE_OVERLAP)
+            .max_by(|a, b| a.2.total_cmp(&b.2).then(a.1.total_cmp(&b.1)));
         let Some((writer, overlap, spelling)) = best else {
             continue;
         };

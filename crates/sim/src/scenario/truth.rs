@@ -28,6 +28,8 @@ struct KeyTruth {
     recorded: bool,
     /// A recorded event showed the key present (a hit, a stored write).
     recorded_present: bool,
+    /// The flush that emptied it was a restart.
+    by_restart: bool,
 }
 
 /// Why one miss happened.
@@ -40,6 +42,8 @@ pub struct MissTruth {
     /// Everything is explainable in a recording that starts with the server. Misses that are not can only
     /// honestly be called `unknown`.
     pub explainable: bool,
+    /// A `flushed` miss whose flush was a server restart (which traces of requests alone do not show).
+    pub by_restart: bool,
 }
 
 /// The simulated server's keys, as far as why they are missing goes.
@@ -79,6 +83,7 @@ impl Truth {
                     key.present = false;
                     key.cause = MissCause::Flushed;
                     key.since = now;
+                    key.by_restart = scope == FlushScope::Restart;
                 }
                 None
             }
@@ -93,6 +98,7 @@ impl Truth {
                     written: None,
                     recorded: false,
                     recorded_present: false,
+                    by_restart: false,
                 });
                 let seen_before = key.recorded;
                 let seen_present = key.recorded_present;
@@ -121,7 +127,8 @@ impl Truth {
                                 MissCause::Deleted | MissCause::FailedWrite => key.since >= from,
                                 MissCause::NeverWritten | MissCause::Unknown => seen_before,
                             };
-                        return Some(MissTruth { cause: key.cause, explainable });
+                        let by_restart = key.cause == MissCause::Flushed && key.by_restart;
+                        return Some(MissTruth { cause: key.cause, explainable, by_restart });
                     }
                     (Command::Write(_), Outcome::Ok) => {
                         key.present = true;
