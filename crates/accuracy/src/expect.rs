@@ -46,17 +46,11 @@ pub enum Expected {
     Negligible,
 }
 
-/// The causes a finding can have in the corpus (the doctor's `eviction_policy` is not one).
-pub const CAUSES: [FindingCause; 8] = [
-    FindingCause::TtlTooShort,
-    FindingCause::MemoryPressure,
-    FindingCause::KeyMismatch,
-    FindingCause::ColdCache,
-    FindingCause::FailedWrite,
-    FindingCause::Stampede,
-    FindingCause::OneHitWonder,
-    FindingCause::LowHitRatio,
-];
+/// The causes a finding can have in the corpus: all but the doctor's `eviction_policy`.
+pub const CAUSES: &[FindingCause] = FindingCause::ALL.as_slice().split_at(8).0;
+
+/// The sharp causes: all of those but `low_hit_ratio`, which is right where one of them is material.
+const SHARP: &[FindingCause] = FindingCause::ALL.as_slice().split_at(7).0;
 
 /// One pattern's truth.
 #[derive(Debug, Default, Clone)]
@@ -225,7 +219,7 @@ impl Truth {
                 }
             }
             FindingCause::LowHitRatio => {
-                let states: Vec<Expected> = CAUSES[..7].iter().map(|&c| self.expected(c, pattern)).collect();
+                let states: Vec<Expected> = SHARP.iter().map(|&c| self.expected(c, pattern)).collect();
                 if states.contains(&Expected::Material) {
                     Expected::Material
                 } else if states.iter().all(|s| *s == Expected::Negligible) {
@@ -269,7 +263,7 @@ impl Truth {
     pub fn material(&self) -> Vec<(FindingCause, String)> {
         let mut out = Vec::new();
         for pattern in self.patterns.keys() {
-            for cause in &CAUSES[..7] {
+            for cause in SHARP {
                 if self.expected(*cause, pattern) == Expected::Material {
                     out.push((*cause, pattern.clone()));
                 }

@@ -375,15 +375,8 @@ mod tests {
             .filter(|s| s.workloads.iter().any(|w| s.planted.iter().filter(|p| p.pattern == w.pattern()).count() >= 2))
             .count();
         assert!(faults_on_one_pattern >= 60, "{faults_on_one_pattern} scenarios with several faults on a pattern");
-        for cause in [
-            FindingCause::TtlTooShort,
-            FindingCause::MemoryPressure,
-            FindingCause::KeyMismatch,
-            FindingCause::ColdCache,
-            FindingCause::FailedWrite,
-            FindingCause::Stampede,
-            FindingCause::OneHitWonder,
-        ] {
+        // Every cause the corpus plants: all but low_hit_ratio and the doctor's eviction_policy.
+        for &cause in &FindingCause::ALL[..7] {
             let with = scenarios.iter().filter(|s| s.planted.iter().any(|p| p.cause == cause)).count();
             assert!(with >= 15, "{cause:?} planted in {with} scenarios");
         }
