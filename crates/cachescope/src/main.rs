@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod contracts;
 mod exit;
 mod live;
 mod parallel_whatif;

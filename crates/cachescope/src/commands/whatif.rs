@@ -2,15 +2,15 @@
 //! memory, policy, keys no longer cached), and compares the hit ratios, whole and per pattern.
 
 use anyhow::{Context, Result};
+use cachescope_core::InitialState;
 use cachescope_core::report::SourceInfo;
-use cachescope_core::{InitialState, human};
-use cachescope_sim::whatif::{Reads, RunResult, Settings, WhatIfResult};
+use cachescope_sim::whatif::{RunResult, Settings, WhatIfResult};
 use cachescope_sim::{ModelConfig, Policy};
 use cachescope_trace::{TraceHeader, TraceReader};
-use serde::Serialize;
 
 use crate::cli::{ModelArgs, OutputFormat, WhatifArgs};
 use crate::config::engine_config;
+use crate::contracts::whatif::{BeforeAfter, Comparison, PatternComparison, SettingsReport, TtlReport, WhatifReport};
 use crate::exit::Exit;
 use crate::parallel_whatif;
 use crate::sinks::{json, whatif_text};
@@ -21,67 +21,6 @@ use crate::terminal;
 #[derive(Debug, thiserror::Error)]
 #[error("nothing to change: give --ttl, --maxmemory, --policy or --no-cache (see cachescope whatif --help)")]
 pub struct NoChange;
-
-/// The JSON contract of `cachescope whatif` (docs/report-schema.md).
-#[derive(Debug, Clone, Serialize)]
-pub struct WhatifReport {
-    pub version: u32,
-    pub source: SourceInfo,
-    pub before: SettingsReport,
-    pub after: SettingsReport,
-    pub reads: u64,
-    /// The hit ratio the trace recorded, when it recorded outcomes.
-    pub observed_hit_ratio: Option<f64>,
-    pub summary: Comparison,
-    pub evictions: BeforeAfter,
-    pub refused_writes: BeforeAfter,
-    /// Most changed first.
-    pub patterns: Vec<PatternComparison>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SettingsReport {
-    /// Bytes, or objects when `unit` is `objects`; null: unbounded.
-    pub maxmemory: Option<u64>,
-    pub unit: String,
-    pub policy: String,
-    pub ttls: Vec<TtlReport>,
-    pub not_cached: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TtlReport {
-    pub keys: String,
-    pub ttl_seconds: f64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct HitRatio {
-    pub hits: u64,
-    pub hit_ratio: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Comparison {
-    pub before: HitRatio,
-    pub after: HitRatio,
-    /// After minus before, in percentage points.
-    pub change_points: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct BeforeAfter {
-    pub before: u64,
-    pub after: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PatternComparison {
-    pub pattern: String,
-    pub reads: u64,
-    #[serde(flatten)]
-    pub comparison: Comparison,
-}
 
 const WHATIF_VERSION: u32 = 1;
 
@@ -145,15 +84,6 @@ pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-pub fn compare(before: Reads, after: Reads) -> Comparison {
-    let side = |reads: Reads| HitRatio { hits: reads.hits, hit_ratio: reads.hit_ratio() };
-    let change_points = match (before.hit_ratio(), after.hit_ratio()) {
-        (Some(b), Some(a)) => Some(100.0 * (a - b)),
-        _ => None,
-    };
-    Comparison { before: side(before), after: side(after), change_points }
-}
-
 fn settings_report(run: &RunResult) -> SettingsReport {
     let settings = &run.settings;
     let ModelConfig { capacity, policy, unit_size, .. } = settings.model;
@@ -178,7 +108,7 @@ fn report(result: WhatIfResult, source: SourceInfo) -> WhatifReport {
         .map(|p| PatternComparison {
             pattern: p.pattern.clone(),
             reads: p.runs[0].reads,
-            comparison: compare(p.runs[0], p.runs[1]),
+            comparison: Comparison::between(p.runs[0], p.runs[1]),
         })
         .collect();
     let moved = |p: &PatternComparison| p.comparison.after.hits.abs_diff(p.comparison.before.hits);
@@ -191,24 +121,9 @@ fn report(result: WhatIfResult, source: SourceInfo) -> WhatifReport {
         after: settings_report(after),
         reads: before.reads.reads,
         observed_hit_ratio: result.observed.hit_ratio(),
-        summary: compare(before.reads, after.reads),
+        summary: Comparison::between(before.reads, after.reads),
         evictions: BeforeAfter { before: before.evictions, after: after.evictions },
         refused_writes: BeforeAfter { before: before.refused_writes, after: after.refused_writes },
         patterns,
     }
-}
-
-/// Settings as a person reads them: `allkeys-lru, 128 MiB`.
-pub fn settings_text(settings: &SettingsReport) -> String {
-    let memory = match (settings.maxmemory, settings.unit.as_str()) {
-        (None, _) => "unbounded".to_string(),
-        (Some(objects), "objects") => format!("{} objects", human::count(objects)),
-        (Some(bytes), _) => human::bytes(bytes as f64),
-    };
-    let mut parts = vec![format!("{}, {memory}", settings.policy)];
-    parts.extend(
-        settings.ttls.iter().map(|t| format!("TTL {} for {}", human::duration((t.ttl_seconds * 1e6) as u64), t.keys)),
-    );
-    parts.extend(settings.not_cached.iter().map(|k| format!("{k} not cached")));
-    parts.join(" · ")
 }

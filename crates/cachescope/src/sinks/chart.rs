@@ -7,7 +7,7 @@ use std::path::Path;
 use cachescope_sim::mrc::{Mrc, log_sizes};
 use plotters::prelude::*;
 
-use crate::commands::mrc::{CurveReport, size_text};
+use crate::contracts::mrc::{CurveReport, size_text};
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 600;

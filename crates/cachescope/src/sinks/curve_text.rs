@@ -9,7 +9,7 @@ use comfy_table::{Cell, CellAlignment};
 use owo_colors::OwoColorize;
 
 use super::text::new_table;
-use crate::commands::mrc::{CurveReport, size_text};
+use crate::contracts::mrc::{CurveReport, size_text};
 
 pub struct Options {
     pub color: bool,

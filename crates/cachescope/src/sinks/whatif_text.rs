@@ -8,7 +8,7 @@ use comfy_table::{Cell, CellAlignment, Color};
 use owo_colors::OwoColorize;
 
 use super::text::new_table;
-use crate::commands::whatif::{Comparison, WhatifReport, settings_text};
+use crate::contracts::whatif::{Comparison, WhatifReport, settings_text};
 
 pub struct Options {
     pub color: bool,
