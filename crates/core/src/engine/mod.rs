@@ -13,6 +13,7 @@ mod keys;
 mod markers;
 mod snapshot;
 mod stats;
+mod window;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -29,6 +30,8 @@ use stats::PatternStats;
 
 pub(crate) use markers::{Marker, MarkerKind};
 pub(crate) use stats::PatternStats as Stats;
+use window::WindowCounter;
+pub use window::{Window, WindowCounts};
 
 /// What the cache held before the first event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,6 +116,8 @@ pub struct Engine {
     top_flushed: KeyTopK,
     events: u64,
     skipped_lines: u64,
+    /// The counts since the last [`Engine::take_window`].
+    window: WindowCounter,
 }
 
 impl Engine {
@@ -130,6 +135,7 @@ impl Engine {
             top_flushed: KeyTopK::new(64),
             events: 0,
             skipped_lines: 0,
+            window: WindowCounter::default(),
             config,
         }
     }
@@ -156,6 +162,17 @@ impl Engine {
 
     pub fn events(&self) -> u64 {
         self.events
+    }
+
+    /// The counts since the last call (or since the start), whole cache and per pattern, and the patterns merged
+    /// meanwhile: for a live source's windows. Cheap: it walks the patterns, not the keys.
+    pub fn take_window(&mut self) -> Window {
+        self.window.take()
+    }
+
+    /// The name of a pattern (of the id it counts under now).
+    pub fn pattern_name(&self, id: PatternId) -> &str {
+        self.table.name(self.table.canonical(id))
     }
 
     /// Bytes held by per-key state now (bounded by the key budget).
@@ -281,6 +298,7 @@ impl Engine {
             }
             let merged = std::mem::take(&mut self.stats[id as usize]);
             self.stats[target as usize].merge(merged);
+            self.window.merge(id, target);
             self.top_evicted.relabel(id, target);
             self.top_flushed.relabel(id, target);
         }
@@ -323,6 +341,7 @@ impl Engine {
 
     /// Counts the event on its pattern and on the global timeline: exact, for every event.
     fn count(&mut self, event: &Event<'_>, pattern: PatternId, ids: Option<u64>, hash: u64, bucket: usize) {
+        self.count_window(event, pattern);
         let stats = &mut self.stats[pattern as usize];
         let global = self.timeline.bucket_mut(bucket);
         let local = stats.timeline.bucket_mut(bucket);
@@ -386,6 +405,30 @@ impl Engine {
         }
     }
 
+    /// Counts the event in the current window, whole cache and pattern.
+    #[inline]
+    fn count_window(&mut self, event: &Event<'_>, pattern: PatternId) {
+        let window = &mut self.window;
+        window.saw(event.time);
+        let bump: fn(&mut WindowCounts) = match (event.command, event.outcome) {
+            (Command::Read, Outcome::Hit) => |c| {
+                c.reads += 1;
+                c.hits += 1;
+            },
+            (Command::Read, Outcome::Miss) => |c| {
+                c.reads += 1;
+                c.misses += 1;
+            },
+            (Command::Read, _) => |c| c.reads += 1,
+            (Command::Write(_), Outcome::Ok) => |c| c.writes += 1,
+            (Command::Write(_), Outcome::Error(_)) => |c| c.write_errors += 1,
+            (Command::Delete, Outcome::Ok) => |c| c.deletes += 1,
+            _ => return,
+        };
+        bump(&mut window.global);
+        bump(window.pattern(pattern));
+    }
+
     /// Updates the shadow state of a tracked key and attributes its misses: the cause of a read miss.
     fn track(
         &mut self,
@@ -418,6 +461,8 @@ impl Engine {
             let cause = attribute(known.as_ref(), context);
             let state = self.keys.get_or_track(lookup, hash, new_state)?;
             stats.cause_weights[cause.index()] += weight;
+            self.window.global.causes[cause.index()] += weight;
+            self.window.pattern(pattern).causes[cause.index()] += weight;
             match cause {
                 MissCause::Expired => {
                     stats.expired_age_ms.record(now.saturating_sub(state.last_write) / MICROS_PER_MILLI)

@@ -201,3 +201,45 @@ fn empty_input_gives_an_empty_report() {
     assert_eq!(report.summary.hit_ratio, None);
     assert!(report.patterns.is_empty() && report.findings.is_empty());
 }
+
+/// Windows add up to the report, whole cache and per pattern, and announce the patterns merged meanwhile.
+#[test]
+fn windows_count_what_the_report_counts_and_announce_merges() {
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut windows = Vec::new();
+    let names: Vec<String> =
+        (0..60).map(|i| format!("user:{}", ["alice", "bob", "carol", "dave"][i % 4].repeat(i / 4 + 1))).collect();
+    for (i, name) in names.iter().enumerate() {
+        let time = i as u64 * MICROS_PER_SEC;
+        engine.observe(&Event::read(time, name.as_bytes(), Outcome::Miss));
+        engine.observe(&Event::write(time + 1, name.as_bytes(), TtlChange::ExpireIn(1)).with_outcome(Outcome::Ok));
+        engine.observe(&Event::read(time + 2, b"order:7", Outcome::Hit));
+        if i % 10 == 9 {
+            windows.push(engine.take_window());
+        }
+    }
+    let report = engine.report();
+    let total = windows.iter().fold(crate::WindowCounts::default(), |mut sum, w| {
+        sum.add(&w.global);
+        sum
+    });
+    assert_eq!((total.reads, total.hits, total.misses, total.writes), (120, 60, 60, 60));
+    assert_eq!(total.reads, report.summary.reads);
+    assert_eq!(total.cause(MissCause::NeverWritten), 60.0, "every miss is of a key never written before");
+    // Learned folding joined the users' patterns into one: the windows say which ids moved where.
+    let merged: Vec<_> = windows.iter().flat_map(|w| w.merged.iter().copied()).collect();
+    assert!(!merged.is_empty(), "no merge announced");
+    let users = merged.last().unwrap().1;
+    assert_eq!(engine.pattern_name(users), "user:{id}");
+    for (old, _) in &merged {
+        assert_eq!(engine.pattern_name(*old), "user:{id}", "an old id names its pattern now");
+    }
+    let user_reads: u64 = windows
+        .iter()
+        .flat_map(|w| w.patterns.iter())
+        .filter(|(id, _)| engine.pattern_name(*id) == "user:{id}")
+        .map(|(_, c)| c.reads)
+        .sum();
+    assert_eq!(user_reads, 60);
+    assert!(engine.take_window().global.is_empty(), "a take starts a new window");
+}
