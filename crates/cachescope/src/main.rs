@@ -6,7 +6,6 @@ mod commands;
 mod config;
 mod contracts;
 mod exit;
-mod live;
 mod parallel_whatif;
 mod redis_url;
 mod simulated_gains;

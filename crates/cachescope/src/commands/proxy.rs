@@ -9,8 +9,7 @@ use cachescope_trace::TraceHeader;
 
 use crate::cli::ProxyArgs;
 use crate::config::engine_config;
-use crate::exit::{Exit, Unavailable, UsageError};
-use crate::live::{self, engine_thread};
+use crate::exit::{Exit, OutputError, Unavailable, UsageError};
 use crate::redis_url::RedisUrl;
 use crate::sinks;
 use crate::sources::proxy::{self, ProxyOptions, Upstream};
@@ -42,7 +41,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
 
     let config = engine_config(&args.engine, InitialState::Unknown)?;
     let engine = Engine::new(config);
-    let (sink, receiver, dropped) = live::channel();
+    let (sink, source) = cachescope_live::channel();
     let output = args.output.output;
     let record = args.record.as_ref().map(|path| {
         let header = TraceHeader {
@@ -53,16 +52,22 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         };
         (path.clone(), args.record_format, header)
     });
-    let analysis = engine_thread::spawn(
+    let analysis = cachescope_live::spawn(
         engine,
-        receiver,
-        dropped,
-        engine_thread::Options {
+        source,
+        cachescope_live::Options {
+            series: cachescope_live::SeriesConfig::default(),
+            detector: cachescope_live::CusumConfig::default(),
             report_every: args.report_every,
-            on_change: Box::new(move |report, counters| sinks::live::print(report, counters, output)),
+            on_change: Some(Box::new(move |report, counters| sinks::live::print(report, counters, output))),
             record,
+            wall_clock: true,
         },
-    )?;
+    )
+    .map_err(|source| OutputError {
+        path: args.record.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        source,
+    })?;
 
     eprintln!(
         "cachescope proxy: listening on {listening}, relaying to {upstream}. Point the application at {listening}; \
@@ -100,7 +105,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
     drop(runtime);
     tracing::info!(connections = stats.connections, unreachable = stats.unreachable, "proxy stopped");
 
-    let (mut report, counters, record_error) =
+    let cachescope_live::Final { mut report, counters, record_error } =
         analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
     report.source = Some(SourceInfo { kind: "proxy".into(), name: format!("{listening} -> {upstream}"), format: None });
     if counters.dropped > 0 {
@@ -110,8 +115,8 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         eprintln!("warning: {} client connections could not reach the upstream {upstream}", stats.unreachable);
     }
     super::emit(&report, &args.output, color, None)?;
-    if let Some(error) = record_error {
-        return Err(error.into());
+    if let Some((path, error)) = record_error {
+        return Err(OutputError { path: path.display().to_string(), source: error }.into());
     }
     Ok(Exit::Success)
 }

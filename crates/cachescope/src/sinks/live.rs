@@ -9,7 +9,7 @@ use cachescope_core::human;
 use cachescope_core::report::Report;
 
 use crate::cli::OutputFormat;
-use crate::live::engine_thread::Counters;
+use cachescope_live::Counters;
 
 pub fn print(report: &Report, counters: &Counters, format: OutputFormat) {
     let text = match format {

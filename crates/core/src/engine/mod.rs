@@ -228,8 +228,15 @@ impl Engine {
         self.events += 1;
         let bucket = self.bucket_of(event.time);
         match event.command {
-            Command::Flush(scope) => self.markers.flush(event.time, scope, event.db),
-            Command::Marker => self.markers.label(event.time, String::from_utf8_lossy(event.key).into_owned()),
+            Command::Flush(scope) => {
+                self.markers.flush(event.time, scope, event.db);
+                self.window.flushes.push((event.time, scope, event.db));
+            }
+            Command::Marker => {
+                let label = String::from_utf8_lossy(event.key).into_owned();
+                self.window.labels.push((event.time, label.clone()));
+                self.markers.label(event.time, label);
+            }
             Command::Read | Command::Write(_) | Command::Delete | Command::Expire => {
                 return self.on_key_event(event, hash, bucket);
             }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::Micros;
+use crate::event::{FlushScope, Micros};
 use crate::pattern::PatternId;
 use crate::report::MissCause;
 
@@ -62,6 +62,10 @@ pub struct Window {
     /// Patterns merged since the last take (learned folding joined them): (old id, the id it now counts under).
     /// A series kept by pattern id moves its history to the new id.
     pub merged: Vec<(PatternId, PatternId)>,
+    /// Flushes and restarts seen: (time, scope, database).
+    pub flushes: Vec<(Micros, FlushScope, u32)>,
+    /// Labelled markers seen (deploys): (time, label).
+    pub labels: Vec<(Micros, String)>,
 }
 
 /// The counts being gathered.
@@ -73,6 +77,8 @@ pub(crate) struct WindowCounter {
     /// By pattern id.
     pub patterns: Vec<WindowCounts>,
     pub merged: Vec<(PatternId, PatternId)>,
+    pub flushes: Vec<(Micros, FlushScope, u32)>,
+    pub labels: Vec<(Micros, String)>,
 }
 
 impl WindowCounter {
@@ -113,6 +119,8 @@ impl WindowCounter {
             global: std::mem::take(&mut self.global),
             patterns,
             merged: std::mem::take(&mut self.merged),
+            flushes: std::mem::take(&mut self.flushes),
+            labels: std::mem::take(&mut self.labels),
         }
     }
 }

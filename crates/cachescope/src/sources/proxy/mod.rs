@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::live::EventSink;
+use cachescope_live::EventSink;
 pub use relay::Ended;
 pub use upstream::{TlsSetupError, Upstream};
 

@@ -17,7 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, watch};
 
 use super::upstream::{Connected, Upstream};
-use crate::live::EventSink;
+use cachescope_live::EventSink;
 
 /// Bytes read at a time in each direction: small enough for thousands of connections, large enough for
 /// pipelines.

@@ -12,8 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::upstream::{Stream, Upstream};
-use crate::live::{EventSink, Message};
 use crate::redis_url::RedisUrl;
+use cachescope_live::{EventSink, Message};
 
 /// How long one call to the upstream may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);

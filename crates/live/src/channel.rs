@@ -1,7 +1,5 @@
-//! Live analysis: sources that run until stopped (the proxy) hand events to the engine on a thread of its own,
-//! which records them, reports findings as they change, and gives the final report when the source stops.
-
-pub mod engine_thread;
+//! The channel from a live source to the engine's thread: it never waits. When the engine falls behind, batches
+//! are dropped and counted, and the traffic is never slowed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,8 +18,7 @@ pub enum Message {
     CacheCapacity(Option<u64>),
 }
 
-/// Hands batches of events to the engine's thread without ever waiting: when the engine falls behind, batches
-/// are dropped and counted, and the traffic is never slowed.
+/// Hands batches of events to the engine's thread without ever waiting.
 #[derive(Clone)]
 pub struct EventSink {
     sender: SyncSender<Message>,
@@ -43,8 +40,8 @@ impl EventSink {
         }
     }
 
-    /// Sends a message about the cache itself (a restart, its memory limit). Never waits, since it runs on the
-    /// proxy's threads: if the engine is that far behind, the message is dropped like events are.
+    /// Sends a message about the cache itself (its memory limit). Never waits, since it runs on the source's
+    /// threads: if the engine is that far behind, the message is dropped like events are.
     pub fn send_control(&self, message: Message) {
         if self.sender.try_send(message).is_err() {
             tracing::warn!("the analysis is behind: a message about the upstream (restart, maxmemory) was dropped");
@@ -52,9 +49,15 @@ impl EventSink {
     }
 }
 
-/// A sink and the receiving end for the engine's thread, with the count of events dropped.
-pub fn channel() -> (EventSink, Receiver<Message>, Arc<AtomicU64>) {
+/// The receiving end, for the engine's thread, with the count of events dropped.
+pub struct EventSource {
+    pub receiver: Receiver<Message>,
+    pub dropped: Arc<AtomicU64>,
+}
+
+/// A sink for the source and the receiving end for the engine's thread.
+pub fn channel() -> (EventSink, EventSource) {
     let (sender, receiver) = sync_channel(QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
-    (EventSink { sender, dropped: dropped.clone() }, receiver, dropped)
+    (EventSink { sender, dropped: dropped.clone() }, EventSource { receiver, dropped })
 }
