@@ -49,6 +49,56 @@ pub enum Command {
     Mrc(MrcArgs),
     /// Replay a trace with other TTLs, memory or eviction policy, and compare hit ratios before and after.
     Whatif(WhatifArgs),
+    /// Put a marker (a deploy, a config change) into the traffic of a running instance served with --http.
+    Mark(MarkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MarkArgs {
+    /// What happened: `deploy`, `config`, anything one word.
+    #[arg(default_value = "deploy", value_name = "KIND")]
+    pub kind: String,
+
+    /// A note: the version deployed, the setting changed.
+    #[arg(long, default_value = "", value_name = "TEXT")]
+    pub note: String,
+
+    /// The running instance's HTTP address (its --http).
+    #[arg(long, default_value = "http://127.0.0.1:9180", value_name = "URL")]
+    pub url: String,
+
+    /// The instance's bearer token, when it has one.
+    #[arg(long, env = "CACHESCOPE_HTTP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub http_token: Option<String>,
+}
+
+/// The live layer: its windows, and where it serves them.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// The length of one window of the live series and of the anomaly detector (`10s`, `1m`; 1 s to 1 h).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub window: std::time::Duration,
+
+    /// How far back the series go (the last hour at one point a window, older ones downsampled); memory is
+    /// bounded by it whatever the run's length.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub horizon: std::time::Duration,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Serving the live layer over HTTP.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Serve Prometheus metrics, the JSON API and live events on this address (`127.0.0.1:9180`; see
+    /// docs/metrics.md). An address other hosts can reach needs --http-token.
+    #[arg(long, value_name = "ADDRESS")]
+    pub http: Option<String>,
+
+    /// The bearer token every HTTP request must carry.
+    #[arg(long, env = "CACHESCOPE_HTTP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub http_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +172,9 @@ pub struct ProxyArgs {
     /// heavy pipelined traffic on a host with cores to spare.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
 
     #[command(flatten)]
     pub engine: EngineArgs,

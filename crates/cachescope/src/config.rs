@@ -14,12 +14,15 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use cachescope_core::pattern::KeyRules;
 use cachescope_core::{EngineConfig, InitialState};
+use cachescope_live::SeriesConfig;
 use serde::Deserialize;
 
-use crate::cli::EngineArgs;
+use crate::cli::{EngineArgs, LiveArgs};
+use crate::exit::UsageError;
 
 /// The configuration file is unreadable or wrong. Each names the file and what is wrong in it.
 #[derive(Debug, thiserror::Error)]
@@ -100,4 +103,26 @@ fn apply_file(path: &Path, config: &mut EngineConfig) -> Result<(), ConfigError>
         })? as usize;
     }
     Ok(())
+}
+
+/// The live series from --window and --horizon.
+pub fn live_config(args: &LiveArgs) -> Result<SeriesConfig, UsageError> {
+    let second = Duration::from_secs(1);
+    let hour = Duration::from_secs(3600);
+    if args.window < second || args.window > hour {
+        return Err(UsageError(format!(
+            "--window {} is out of range: give 1s to 1h (10s is a good start)",
+            humantime::format_duration(args.window)
+        )));
+    }
+    if args.horizon < args.window * 10 {
+        return Err(UsageError(format!(
+            "--horizon {} keeps fewer than 10 windows of {}: give a longer horizon or a shorter window",
+            humantime::format_duration(args.horizon),
+            humantime::format_duration(args.window)
+        )));
+    }
+    let window = args.window.as_micros() as u64;
+    let horizon = args.horizon.as_micros() as u64;
+    Ok(SeriesConfig { window, horizon, recent: horizon.min(hour.as_micros() as u64), ..SeriesConfig::default() })
 }

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => commands::doctor::run(args, color, cli.quiet),
         Command::Mrc(args) => commands::mrc::run(args, color, cli.quiet),
         Command::Whatif(args) => commands::whatif::run(args, color, cli.quiet),
+        Command::Mark(args) => commands::mark::run(args),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

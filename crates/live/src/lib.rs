@@ -4,7 +4,8 @@
 //! keys), adds them to bounded series ([`series`]), runs the anomaly detector ([`detect`]), and publishes an
 //! immutable [`LiveSnapshot`] that any number of sinks (the text sink, the HTTP API, a dashboard, a webhook) read
 //! without ever blocking the engine; what changes (a window, an anomaly opened or closed, the findings) is also
-//! broadcast as [`LiveEvent`]s. The full report is built on demand, at most every `report_every`.
+//! broadcast as [`LiveEvent`]s. The full report walks every key, so it is built every `report_every` and when a
+//! sink asks for one ([`ReportRequests`]), at most every [`REPORT_MIN_INTERVAL`].
 //!
 //! Threads, no sockets: serving the snapshots is the sinks' business.
 
@@ -14,7 +15,7 @@ pub mod series;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::TryRecvError;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,6 +32,8 @@ pub use series::{Point, Series, SeriesConfig, SeriesStore};
 
 /// How long the thread naps when no event is waiting.
 const IDLE: Duration = Duration::from_millis(2);
+/// The least time between two reports a sink asked for: a report walks every key.
+pub const REPORT_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Events broadcast and not yet read by the slowest subscriber, at most: past it, that subscriber misses some.
 const BROADCAST: usize = 1024;
 
@@ -54,9 +57,27 @@ pub struct LiveSnapshot {
     pub anomalies: Vec<Anomaly>,
     #[serde(skip)]
     pub series: Arc<SeriesStore>,
-    /// The latest full report (at most `report_every` old).
+    /// The latest full report (at most `report_every` old, or [`REPORT_MIN_INTERVAL`] when asked for).
     #[serde(skip)]
     pub report: Option<Arc<Report>>,
+    /// When that report was built.
+    #[serde(skip)]
+    pub report_built: Option<Instant>,
+}
+
+/// How a sink asks the engine's thread for a fresh report; it comes in the next snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct ReportRequests(Arc<AtomicBool>);
+
+impl ReportRequests {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a report was asked for since the last call (the engine's side).
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
 }
 
 /// What changed, for sinks that follow along (server-sent events, webhooks).
@@ -95,6 +116,7 @@ pub struct Final {
 pub struct Live {
     pub snapshots: watch::Receiver<Arc<LiveSnapshot>>,
     pub changes: broadcast::Sender<LiveEvent>,
+    pub reports: ReportRequests,
     pub thread: JoinHandle<Final>,
 }
 
@@ -117,6 +139,7 @@ struct Windows {
     start: Option<Micros>,
     count: u64,
     report: Option<Arc<Report>>,
+    report_built: Option<Instant>,
 }
 
 impl Windows {
@@ -160,11 +183,14 @@ pub fn spawn(mut engine: Engine, source: EventSource, mut options: Options) -> s
     }));
     let (changes, _) = broadcast::channel(BROADCAST);
     let change_sender = changes.clone();
+    let reports = ReportRequests::default();
+    let requests = reports.clone();
     let thread = std::thread::Builder::new().name("cachescope-engine".into()).spawn(move || {
         let mut counters = Counters::default();
         let mut record_error = None;
         let mut last_signature: Option<Vec<(FindingCause, String, Severity)>> = None;
         let mut next_report = Instant::now() + options.report_every;
+        let mut last_report: Option<Instant> = None;
         let width = options.series.window.max(1);
         let mut windows = Windows {
             store: SeriesStore::new(options.series),
@@ -172,6 +198,7 @@ pub fn spawn(mut engine: Engine, source: EventSource, mut options: Options) -> s
             start: None,
             count: 0,
             report: None,
+            report_built: None,
         };
         let mut series_shared = Arc::new(SeriesStore::default());
         let mut publish = |w: &Windows, changes: Vec<Change>, counters: &Counters| {
@@ -188,6 +215,7 @@ pub fn spawn(mut engine: Engine, source: EventSource, mut options: Options) -> s
                 anomalies,
                 series: series_shared.clone(),
                 report: w.report.clone(),
+                report_built: w.report_built,
             }));
             let _ = change_sender.send(LiveEvent::Window { time, windows: w.count });
             for change in changes {
@@ -235,20 +263,35 @@ pub fn spawn(mut engine: Engine, source: EventSource, mut options: Options) -> s
                 }
                 Err(TryRecvError::Disconnected) => break,
             }
-            if Instant::now() >= next_report {
-                next_report = Instant::now() + options.report_every;
+            let due = Instant::now() >= next_report;
+            let asked = !due && last_report.is_none_or(|at| at.elapsed() >= REPORT_MIN_INTERVAL) && requests.take();
+            if due || asked {
                 counters.dropped = source.dropped.load(Ordering::Relaxed);
                 let report = Arc::new(engine.report());
-                let signature: Vec<_> =
-                    report.findings.iter().map(|f| (f.cause, f.pattern.clone(), f.severity)).collect();
-                if last_signature.as_ref() != Some(&signature) && counters.events > 0 {
-                    if let Some(on_change) = options.on_change.as_mut() {
-                        on_change(&report, &counters);
+                let built = Instant::now();
+                last_report = Some(built);
+                if due {
+                    next_report = built + options.report_every;
+                    let signature: Vec<_> =
+                        report.findings.iter().map(|f| (f.cause, f.pattern.clone(), f.severity)).collect();
+                    if last_signature.as_ref() != Some(&signature) && counters.events > 0 {
+                        if let Some(on_change) = options.on_change.as_mut() {
+                            on_change(&report, &counters);
+                        }
+                        let _ = change_sender.send(LiveEvent::FindingsChanged { findings: report.findings.len() });
+                        last_signature = Some(signature);
                     }
-                    let _ = change_sender.send(LiveEvent::FindingsChanged { findings: report.findings.len() });
-                    last_signature = Some(signature);
                 }
-                windows.report = Some(report);
+                windows.report = Some(report.clone());
+                windows.report_built = Some(built);
+                // Published now, not with the next window: whoever asked is waiting for it.
+                let previous = snapshot_sender.borrow().clone();
+                snapshot_sender.send_replace(Arc::new(LiveSnapshot {
+                    report: Some(report),
+                    report_built: Some(built),
+                    counters,
+                    ..(*previous).clone()
+                }));
             }
         }
         if let Some(w) = writer
@@ -259,5 +302,5 @@ pub fn spawn(mut engine: Engine, source: EventSource, mut options: Options) -> s
         counters.dropped = source.dropped.load(Ordering::Relaxed);
         Final { report: engine.report(), counters, record_error }
     })?;
-    Ok(Live { snapshots, changes, thread })
+    Ok(Live { snapshots, changes, reports, thread })
 }

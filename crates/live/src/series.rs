@@ -115,6 +115,9 @@ pub struct SeriesStore {
     patterns: BTreeMap<String, Series>,
     /// The name each pattern id counts under.
     names: BTreeMap<PatternId, String>,
+    /// Everything counted since the start, whole cache and by series: for counters that only grow.
+    global_total: WindowCounts,
+    totals: BTreeMap<String, WindowCounts>,
 }
 
 impl SeriesStore {
@@ -139,6 +142,11 @@ impl SeriesStore {
             if let Some(old_name) = self.names.remove(&old) {
                 let new_name = name(new);
                 if old_name != new_name
+                    && let Some(total) = self.totals.remove(&old_name)
+                {
+                    self.totals.entry(new_name.clone()).or_default().add(&total);
+                }
+                if old_name != new_name
                     && let Some(series) = self.patterns.remove(&old_name)
                 {
                     match self.patterns.get_mut(&new_name) {
@@ -153,6 +161,7 @@ impl SeriesStore {
             }
         }
         self.global.push(Point { start, span, counts: window.global }, &self.config);
+        self.global_total.add(&window.global);
         let mut this_window: BTreeMap<String, WindowCounts> = BTreeMap::new();
         for (id, counts) in &window.patterns {
             let pattern = self.names.entry(*id).or_insert_with(|| name(*id)).clone();
@@ -161,6 +170,9 @@ impl SeriesStore {
             let room = self.patterns.len() + added < self.config.max_patterns;
             let series_name = if known || room { pattern } else { OTHER.to_string() };
             this_window.entry(series_name).or_default().add(counts);
+        }
+        for (series_name, counts) in &this_window {
+            self.totals.entry(series_name.clone()).or_default().add(counts);
         }
         // Every series gets a point each window, empty when its pattern was quiet: points line up.
         let names: Vec<String> = self.patterns.keys().cloned().chain(this_window.keys().cloned()).collect();
@@ -182,6 +194,16 @@ impl SeriesStore {
             series.push(Point { start, span, counts }, &self.config);
         }
         renamed
+    }
+
+    /// Everything counted since the start, whole cache.
+    pub fn global_total(&self) -> &WindowCounts {
+        &self.global_total
+    }
+
+    /// Everything counted since the start under series `name`.
+    pub fn total(&self, name: &str) -> Option<&WindowCounts> {
+        self.totals.get(name)
     }
 
     pub fn pattern(&self, name: &str) -> Option<&Series> {

@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod demo;
 pub mod doctor;
+pub mod mark;
 pub mod mrc;
 pub mod proxy;
 pub mod whatif;

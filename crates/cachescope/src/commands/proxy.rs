@@ -8,7 +8,7 @@ use cachescope_core::{Engine, InitialState};
 use cachescope_trace::TraceHeader;
 
 use crate::cli::ProxyArgs;
-use crate::config::engine_config;
+use crate::config::{engine_config, live_config};
 use crate::exit::{Exit, OutputError, Unavailable, UsageError};
 use crate::redis_url::RedisUrl;
 use crate::sinks;
@@ -38,6 +38,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         Unavailable(format!("cannot listen on {}: {error} (is another process using it? choose --listen)", args.listen))
     })?;
     let listening = listener.local_addr()?;
+    let http = sinks::http::bind(&runtime, &args.live.http)?;
 
     let config = engine_config(&args.engine, InitialState::Unknown)?;
     let engine = Engine::new(config);
@@ -56,7 +57,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         engine,
         source,
         cachescope_live::Options {
-            series: cachescope_live::SeriesConfig::default(),
+            series: live_config(&args.live)?,
             detector: cachescope_live::CusumConfig::default(),
             report_every: args.report_every,
             on_change: Some(Box::new(move |report, counters| sinks::live::print(report, counters, output))),
@@ -73,6 +74,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         "cachescope proxy: listening on {listening}, relaying to {upstream}. Point the application at {listening}; \
          Ctrl-C stops and prints the report."
     );
+    let serving = http.map(|bound| bound.serve(&runtime, "proxy", &analysis, Some(sink.clone())));
     // A wrong port or an untrusted certificate shows now, not when the first client connects.
     if let Err(why) = runtime.block_on(relay_to.connect()) {
         eprintln!(
@@ -102,6 +104,9 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         };
         proxy::serve(listener, options, sink, shutdown).await
     })?;
+    if let Some(serving) = serving {
+        serving.stop();
+    }
     drop(runtime);
     tracing::info!(connections = stats.connections, unreachable = stats.unreachable, "proxy stopped");
 

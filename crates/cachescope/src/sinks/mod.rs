@@ -1,8 +1,9 @@
 //! Sinks: where reports go. `text`, `json` and `live` render the engine's [`cachescope_core::Report`];
-//! `curve_text` and `chart` render a miss-ratio curve, `whatif_text` a what-if.
+//! `curve_text` and `chart` render a miss-ratio curve, `whatif_text` a what-if; `http` serves the live layer.
 
 pub mod chart;
 pub mod curve_text;
+pub mod http;
 pub mod json;
 pub mod live;
 pub mod text;

@@ -1,0 +1,99 @@
+//! The proxy with `--http`: metrics, the API and markers while it relays real traffic to a real redis-server.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::redis_server::{Proxy, RedisServer, free_port};
+use common::run;
+
+/// A plain HTTP/1.1 request: (status, body).
+fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connects to the HTTP API");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} never happened");
+}
+
+#[test]
+fn metrics_api_and_markers_while_relaying() {
+    let server = RedisServer::start(&[]);
+    let address = format!("127.0.0.1:{}", free_port());
+    let proxy = Proxy::start(&server.url(), &["--http", &address, "--http-token", "t0ken", "--window", "1s"]);
+    let mut app = proxy.client();
+    for id in 0..50 {
+        let _: Option<String> = redis::cmd("GET").arg(format!("user:{id}")).query(&mut app).unwrap();
+        let _: () = redis::cmd("SET").arg(format!("user:{id}")).arg("v").query(&mut app).unwrap();
+        let _: Option<String> = redis::cmd("GET").arg(format!("user:{id}")).query(&mut app).unwrap();
+    }
+    assert_eq!(http(&address, "GET", "/metrics", None, "").0, 401, "the token is required");
+    // Metrics count closed windows (of 1 s here): wait for the reads to show.
+    wait_for("the reads in /metrics", || {
+        let (status, text) = http(&address, "GET", "/metrics", Some("t0ken"), "");
+        status == 200
+            && text.contains("cachescope_reads_total{pattern=\"*\"} 100")
+            && text.contains("cachescope_misses_total{pattern=\"user:{num}\"} 50")
+    });
+    let (status, body) = http(&address, "GET", "/api/report", Some("t0ken"), "");
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["summary"]["reads"], 100);
+
+    let marked =
+        run(&["mark", "deploy", "--note", "v1.2.3", "--url", &format!("http://{address}"), "--http-token", "t0ken"]);
+    assert_eq!(marked.code, 0, "{}", marked.stderr);
+    let refused = run(&["mark", "deploy", "--url", &format!("http://{address}")]);
+    assert_eq!(refused.code, 77, "no token: {}", refused.stderr);
+    assert!(refused.stderr.contains("--http-token"), "{}", refused.stderr);
+    drop(app);
+    let report = proxy.stop();
+    let labels: Vec<&str> = report["markers"].as_array().unwrap().iter().filter_map(|m| m["label"].as_str()).collect();
+    assert_eq!(labels, ["deploy v1.2.3"]);
+}
+
+#[test]
+fn http_beyond_loopback_needs_a_token() {
+    let server = RedisServer::start(&[]);
+    let result = run(&[
+        "proxy",
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--upstream",
+        &server.url(),
+        "--http",
+        &format!("0.0.0.0:{}", free_port()),
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(result.code, 64, "{}", result.stderr);
+    assert!(result.stderr.contains("--http-token"), "{}", result.stderr);
+}
+
+#[test]
+fn mark_says_when_nothing_listens() {
+    let result = run(&["mark", "deploy", "--url", &format!("http://127.0.0.1:{}", free_port())]);
+    assert_eq!(result.code, 69, "{}", result.stderr);
+    assert!(result.stderr.contains("cannot reach"), "{}", result.stderr);
+}

@@ -1,0 +1,132 @@
+//! The HTTP API as a function: requests into the router, answers out, no socket (the router is the application).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use cachescope_core::{Window, WindowCounts};
+use cachescope_live::{LiveSnapshot, Message, ReportRequests, SeriesConfig, SeriesStore, channel};
+use cachescope_web::{AppState, router};
+use http_body_util::BodyExt;
+use tokio::sync::{broadcast, watch};
+use tower::ServiceExt;
+
+fn counts(reads: u64, misses: u64) -> WindowCounts {
+    WindowCounts { reads, hits: reads - misses, misses, writes: misses, ..WindowCounts::default() }
+}
+
+/// Two windows: 100 reads of which 5 missed, then 100 of which 40 missed, all of `user:{num}`.
+fn snapshot() -> LiveSnapshot {
+    let mut store = SeriesStore::new(SeriesConfig { window: 10_000_000, ..SeriesConfig::default() });
+    for (i, misses) in [5, 40].into_iter().enumerate() {
+        let window =
+            Window { global: counts(100, misses), patterns: vec![(7, counts(100, misses))], ..Window::default() };
+        store.push(i as u64 * 10_000_000, &window, &|_| "user:{num}".to_string());
+    }
+    LiveSnapshot { windows: 2, window_seconds: 10.0, series: Arc::new(store), ..LiveSnapshot::default() }
+}
+
+fn state(token: Option<&str>) -> (AppState, cachescope_live::EventSource) {
+    let (_sender, snapshots) = watch::channel(Arc::new(snapshot()));
+    state_on(snapshots, token)
+}
+
+fn state_on(
+    snapshots: watch::Receiver<Arc<LiveSnapshot>>,
+    token: Option<&str>,
+) -> (AppState, cachescope_live::EventSource) {
+    let (changes, _) = broadcast::channel(16);
+    let (sink, source) = channel();
+    let reports = ReportRequests::default();
+    (AppState { snapshots, changes, reports, markers: Some(sink), token: token.map(Arc::from) }, source)
+}
+
+async fn get(state: &AppState, uri: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut request = Request::builder().uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = router(state.clone()).oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn metrics_are_the_totals_and_the_last_window() {
+    let (state, _source) = state(None);
+    let (status, text) = get(&state, "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for line in [
+        "cachescope_reads_total{pattern=\"*\"} 200",
+        "cachescope_misses_total{pattern=\"user:{num}\"} 45",
+        "cachescope_hit_ratio{pattern=\"user:{num}\"} 0.6",
+        "cachescope_windows_total 2",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn series_anomalies_report_and_health() {
+    let (state, _source) = state(None);
+    let (status, body) = get(&state, "/api/series?pattern=user:%7Bnum%7D", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["points"].as_array().unwrap().len(), 2);
+    assert_eq!(json["points"][1]["misses"], 40);
+    assert_eq!(get(&state, "/api/series?pattern=nope:%7Bnum%7D", None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&state, "/api/anomalies", None).await, (StatusCode::OK, "[]".to_string()));
+    assert_eq!(get(&state, "/api/report", None).await.0, StatusCode::SERVICE_UNAVAILABLE, "no report yet");
+    assert_eq!(get(&state, "/healthz", None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_a_token_every_endpoint_wants_it() {
+    let (state, _source) = state(Some("s3cret"));
+    for uri in ["/metrics", "/api/anomalies", "/healthz"] {
+        assert_eq!(get(&state, uri, None).await.0, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(get(&state, uri, Some("wrong")).await.0, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(get(&state, uri, Some("s3cret")).await.0, StatusCode::OK, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn a_marker_goes_into_the_traffic() {
+    let (state, source) = state(None);
+    let request = Request::post("/api/markers")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"kind": "deploy", "note": "v1.2.3"}"#))
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let Ok(Message::Events(events)) = source.receiver.try_recv() else { panic!("no marker sent") };
+    assert_eq!(events[0].key, b"deploy v1.2.3");
+    assert_eq!(events[0].command, cachescope_core::Command::Marker);
+}
+
+#[tokio::test]
+async fn the_report_is_asked_of_the_engine_and_served_when_it_comes() {
+    let (sender, snapshots) = watch::channel(Arc::new(snapshot()));
+    let (state, _source) = state_on(snapshots, None);
+    // The engine's side: answers the first request with a report.
+    let requests = state.reports.clone();
+    let engine = tokio::spawn(async move {
+        while !requests.take() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let mut report = cachescope_core::Engine::new(cachescope_core::EngineConfig::default()).report();
+        report.summary.reads = 42;
+        sender.send_replace(Arc::new(LiveSnapshot {
+            report: Some(Arc::new(report)),
+            report_built: Some(std::time::Instant::now()),
+            ..snapshot()
+        }));
+        sender
+    });
+    let (status, body) = get(&state, "/api/report", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["summary"]["reads"], 42);
+    let _sender = engine.await.unwrap();
+}
