@@ -105,8 +105,9 @@ fn apply_file(path: &Path, config: &mut EngineConfig) -> Result<(), ConfigError>
     Ok(())
 }
 
-/// The live series from --window and --horizon.
-pub fn live_config(args: &LiveArgs) -> Result<SeriesConfig, UsageError> {
+/// The live series from --window and --horizon; series of their own (and `pattern` label values) for at most
+/// 100 patterns, fewer with a lower --max-patterns.
+pub fn live_config(args: &LiveArgs, engine: &EngineArgs) -> Result<SeriesConfig, UsageError> {
     let second = Duration::from_secs(1);
     let hour = Duration::from_secs(3600);
     if args.window < second || args.window > hour {
@@ -124,5 +125,12 @@ pub fn live_config(args: &LiveArgs) -> Result<SeriesConfig, UsageError> {
     }
     let window = args.window.as_micros() as u64;
     let horizon = args.horizon.as_micros() as u64;
-    Ok(SeriesConfig { window, horizon, recent: horizon.min(hour.as_micros() as u64), ..SeriesConfig::default() })
+    let defaults = SeriesConfig::default();
+    Ok(SeriesConfig {
+        window,
+        horizon,
+        recent: horizon.min(hour.as_micros() as u64),
+        max_patterns: engine.max_patterns.map_or(defaults.max_patterns, |max| max.min(defaults.max_patterns)),
+        ..defaults
+    })
 }

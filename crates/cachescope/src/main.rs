@@ -6,8 +6,10 @@ mod commands;
 mod config;
 mod contracts;
 mod exit;
+mod logging;
 mod parallel_whatif;
 mod redis_url;
+mod shutdown;
 mod simulated_gains;
 mod sinks;
 mod sources;
@@ -16,7 +18,6 @@ mod terminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
 use exit::Exit;
@@ -30,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.verbose);
+    logging::init(cli.verbose, cli.log_format);
     let color = terminal::use_color(cli.color);
     let result = match &cli.command {
         Command::Demo(args) => commands::demo::run(args, color, cli.quiet),
@@ -49,18 +50,8 @@ fn main() -> ExitCode {
                 || error.downcast_ref::<redis_url::BadUrl>().is_some()
                 || error.downcast_ref::<commands::whatif::NoChange>().is_some();
             let code = if usage { Exit::Usage } else { Exit::for_error(&error) };
-            eprintln!("error: {error:#}");
+            logging::error(&format!("{error:#}"));
             ExitCode::from(code as u8)
         }
     }
-}
-
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }

@@ -97,3 +97,29 @@ fn mark_says_when_nothing_listens() {
     assert_eq!(result.code, 69, "{}", result.stderr);
     assert!(result.stderr.contains("cannot reach"), "{}", result.stderr);
 }
+
+#[test]
+fn sigterm_drains_like_ctrl_c_with_the_recording_flushed_and_json_logs() {
+    let server = RedisServer::start(&[]);
+    let folder = tempfile::tempdir().unwrap();
+    let recording = folder.path().join("traffic.csv");
+    let proxy = Proxy::start(&server.url(), &["--record", recording.to_str().unwrap(), "--log-format", "json"]);
+    let mut app = proxy.client();
+    for id in 0..30 {
+        let _: Option<String> = redis::cmd("GET").arg(format!("item:{id}")).query(&mut app).unwrap();
+    }
+    drop(app);
+    let stderr_before = proxy.stderr();
+    let report = proxy.stop_with("TERM");
+    assert_eq!(report["summary"]["reads"], 30, "the final report, as after Ctrl-C");
+    let replayed = run(&["analyze", recording.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(replayed.code, 0, "{}", replayed.stderr);
+    let replayed: serde_json::Value = serde_json::from_str(&replayed.stdout).unwrap();
+    assert_eq!(replayed["summary"]["reads"], 30, "the recording was flushed");
+    for line in stderr_before.lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(record["level"].is_string() && record["message"].is_string(), "{line}");
+    }
+    assert!(stderr_before.contains("listening on"), "{stderr_before}");
+}

@@ -16,6 +16,15 @@ pub enum Message {
     Events(Vec<OwnedEvent>),
     /// The cache's memory limit, once the source learns it.
     CacheCapacity(Option<u64>),
+    /// The server's own counters as it reports them now (`INFO stats`), for sources that watch it.
+    Server(ServerCounters),
+}
+
+/// Counters the server keeps itself, for the whole server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ServerCounters {
+    pub evicted_keys: u64,
+    pub expired_keys: u64,
 }
 
 /// Hands batches of events to the engine's thread without ever waiting.
@@ -44,7 +53,9 @@ impl EventSink {
     /// threads: if the engine is that far behind, the message is dropped like events are.
     pub fn send_control(&self, message: Message) {
         if self.sender.try_send(message).is_err() {
-            tracing::warn!("the analysis is behind: a message about the upstream (restart, maxmemory) was dropped");
+            tracing::warn!(
+                "the analysis is behind: a message about the upstream (restart, maxmemory, counters) was dropped"
+            );
         }
     }
 }

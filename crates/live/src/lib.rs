@@ -11,22 +11,23 @@
 
 pub mod channel;
 pub mod detect;
+mod runner;
 pub mod series;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::TryRecvError;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use cachescope_core::report::{FindingCause, Report, Severity};
-use cachescope_core::{Engine, Micros, Window};
-use cachescope_trace::{TraceFormat, TraceHeader, TraceWriter};
+use cachescope_core::report::Report;
+use cachescope_core::{Engine, Micros};
+use cachescope_trace::{TraceFormat, TraceHeader};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-pub use channel::{EventSink, EventSource, Message, channel};
+pub use channel::{EventSink, EventSource, Message, ServerCounters, channel};
 pub use detect::{Anomaly, AnomalyKind, Change, Detector, cusum::CusumConfig};
 pub use series::{Point, Series, SeriesConfig, SeriesStore};
 
@@ -45,6 +46,18 @@ pub struct Counters {
     pub dropped: u64,
 }
 
+/// Running totals beside the windows' counts, for metrics.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tallies {
+    /// Markers taken, by kind (the first word of their label: `deploy`).
+    pub markers: BTreeMap<String, u64>,
+    /// Anomalies opened, by kind.
+    pub anomalies_opened: BTreeMap<&'static str, u64>,
+    /// The server's own counters, summed over its restarts since the start; None when the source does not
+    /// watch the server.
+    pub server: Option<ServerCounters>,
+}
+
 /// Everything a sink reads, as of the last window: immutable, shared.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LiveSnapshot {
@@ -53,6 +66,7 @@ pub struct LiveSnapshot {
     pub windows: u64,
     pub window_seconds: f64,
     pub counters: Counters,
+    pub tallies: Tallies,
     /// Open anomalies, then the recently closed ones, newest first.
     pub anomalies: Vec<Anomaly>,
     #[serde(skip)]
@@ -127,180 +141,15 @@ impl Live {
     }
 }
 
-fn now_micros() -> Micros {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as Micros)
-}
-
-/// The state of the thread between windows.
-struct Windows {
-    store: SeriesStore,
-    detector: Detector,
-    /// The start of the window being counted; None before the first event.
-    start: Option<Micros>,
-    count: u64,
-    report: Option<Arc<Report>>,
-    report_built: Option<Instant>,
-}
-
-impl Windows {
-    /// Closes the window being counted (and any empty ones until `until`), publishing each.
-    fn close_until(&mut self, engine: &mut Engine, until: Micros, publish: &mut dyn FnMut(&Windows, Vec<Change>)) {
-        let width = self.store.config().window.max(1);
-        while let Some(start) = self.start {
-            if until < start + width {
-                return;
-            }
-            let window = engine.take_window();
-            self.push(engine, start, &window, publish);
-            self.start = Some(start + width);
-        }
-    }
-
-    fn push(
-        &mut self,
-        engine: &Engine,
-        start: Micros,
-        window: &Window,
-        publish: &mut dyn FnMut(&Windows, Vec<Change>),
-    ) {
-        self.store.push(start, window, &|id| engine.pattern_name(id).to_string());
-        self.count += 1;
-        let changes = self.detector.step(start, window, &self.store, self.report.as_deref());
-        publish(self, changes);
-    }
-}
-
 /// Starts the engine's thread for a live source.
-pub fn spawn(mut engine: Engine, source: EventSource, mut options: Options) -> std::io::Result<Live> {
-    let mut writer = match &options.record {
-        Some((path, format, header)) => Some(TraceWriter::create(path, *format, header)?),
-        None => None,
-    };
-    let record_path = options.record.as_ref().map(|(path, _, _)| path.clone()).unwrap_or_default();
+pub fn spawn(engine: Engine, source: EventSource, options: Options) -> std::io::Result<Live> {
     let (snapshot_sender, snapshots) = watch::channel(Arc::new(LiveSnapshot {
         window_seconds: options.series.window as f64 / 1e6,
         ..LiveSnapshot::default()
     }));
     let (changes, _) = broadcast::channel(BROADCAST);
-    let change_sender = changes.clone();
     let reports = ReportRequests::default();
-    let requests = reports.clone();
-    let thread = std::thread::Builder::new().name("cachescope-engine".into()).spawn(move || {
-        let mut counters = Counters::default();
-        let mut record_error = None;
-        let mut last_signature: Option<Vec<(FindingCause, String, Severity)>> = None;
-        let mut next_report = Instant::now() + options.report_every;
-        let mut last_report: Option<Instant> = None;
-        let width = options.series.window.max(1);
-        let mut windows = Windows {
-            store: SeriesStore::new(options.series),
-            detector: Detector::new(options.detector, width),
-            start: None,
-            count: 0,
-            report: None,
-            report_built: None,
-        };
-        let mut series_shared = Arc::new(SeriesStore::default());
-        let mut publish = |w: &Windows, changes: Vec<Change>, counters: &Counters| {
-            // Readers hold the previous series for as long as they like: the new one is a copy.
-            series_shared = Arc::new(w.store.clone());
-            let mut anomalies: Vec<Anomaly> = w.detector.open().cloned().collect();
-            anomalies.extend(w.detector.closed().iter().rev().take(50).cloned());
-            let time = w.start.unwrap_or(0);
-            snapshot_sender.send_replace(Arc::new(LiveSnapshot {
-                time,
-                windows: w.count,
-                window_seconds: width as f64 / 1e6,
-                counters: *counters,
-                anomalies,
-                series: series_shared.clone(),
-                report: w.report.clone(),
-                report_built: w.report_built,
-            }));
-            let _ = change_sender.send(LiveEvent::Window { time, windows: w.count });
-            for change in changes {
-                let event = match change {
-                    Change::Opened(anomaly) => LiveEvent::AnomalyOpened { anomaly },
-                    Change::Closed(anomaly) => LiveEvent::AnomalyClosed { anomaly },
-                };
-                let _ = change_sender.send(event);
-            }
-        };
-        loop {
-            let message = source.receiver.try_recv();
-            match message {
-                Ok(Message::CacheCapacity(bytes)) => engine.set_cache_capacity(bytes),
-                Ok(Message::Events(batch)) => {
-                    for event in &batch {
-                        let event = event.as_event();
-                        let start = *windows.start.get_or_insert(event.time - event.time % width);
-                        if event.time >= start + width {
-                            let snapshot_counters = counters;
-                            windows.close_until(&mut engine, event.time, &mut |w, changes| {
-                                publish(w, changes, &snapshot_counters)
-                            });
-                        }
-                        engine.observe(&event);
-                        if let Some(w) = writer.as_mut()
-                            && let Err(error) = w.write(&event)
-                        {
-                            record_error = Some((record_path.clone(), std::io::Error::other(error.to_string())));
-                            writer = None;
-                        }
-                    }
-                    counters.events += batch.len() as u64;
-                }
-                Err(TryRecvError::Empty) => {
-                    if options.wall_clock {
-                        let snapshot_counters = counters;
-                        windows.close_until(&mut engine, now_micros(), &mut |w, changes| {
-                            publish(w, changes, &snapshot_counters)
-                        });
-                    }
-                    // Drain what is there, then nap: a receiver blocked on the channel would have every sender
-                    // wake it, a system call and a context switch per batch on the source's data path.
-                    std::thread::sleep(IDLE.min(next_report.saturating_duration_since(Instant::now())));
-                }
-                Err(TryRecvError::Disconnected) => break,
-            }
-            let due = Instant::now() >= next_report;
-            let asked = !due && last_report.is_none_or(|at| at.elapsed() >= REPORT_MIN_INTERVAL) && requests.take();
-            if due || asked {
-                counters.dropped = source.dropped.load(Ordering::Relaxed);
-                let report = Arc::new(engine.report());
-                let built = Instant::now();
-                last_report = Some(built);
-                if due {
-                    next_report = built + options.report_every;
-                    let signature: Vec<_> =
-                        report.findings.iter().map(|f| (f.cause, f.pattern.clone(), f.severity)).collect();
-                    if last_signature.as_ref() != Some(&signature) && counters.events > 0 {
-                        if let Some(on_change) = options.on_change.as_mut() {
-                            on_change(&report, &counters);
-                        }
-                        let _ = change_sender.send(LiveEvent::FindingsChanged { findings: report.findings.len() });
-                        last_signature = Some(signature);
-                    }
-                }
-                windows.report = Some(report.clone());
-                windows.report_built = Some(built);
-                // Published now, not with the next window: whoever asked is waiting for it.
-                let previous = snapshot_sender.borrow().clone();
-                snapshot_sender.send_replace(Arc::new(LiveSnapshot {
-                    report: Some(report),
-                    report_built: Some(built),
-                    counters,
-                    ..(*previous).clone()
-                }));
-            }
-        }
-        if let Some(w) = writer
-            && let Err(error) = w.finish()
-        {
-            record_error.get_or_insert((record_path, std::io::Error::other(error.to_string())));
-        }
-        counters.dropped = source.dropped.load(Ordering::Relaxed);
-        Final { report: engine.report(), counters, record_error }
-    })?;
+    let runner = runner::Runner::new(engine, options, snapshot_sender, changes.clone(), reports.clone())?;
+    let thread = std::thread::Builder::new().name("cachescope-engine".into()).spawn(move || runner.run(source))?;
     Ok(Live { snapshots, changes, reports, thread })
 }

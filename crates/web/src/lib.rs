@@ -11,7 +11,7 @@
 //!
 //! With a token, every endpoint wants `Authorization: Bearer TOKEN`.
 
-mod metrics;
+pub mod metrics;
 
 use std::convert::Infallible;
 use std::sync::Arc;

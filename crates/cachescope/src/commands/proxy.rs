@@ -11,8 +11,8 @@ use crate::cli::ProxyArgs;
 use crate::config::{engine_config, live_config};
 use crate::exit::{Exit, OutputError, Unavailable, UsageError};
 use crate::redis_url::RedisUrl;
-use crate::sinks;
 use crate::sources::proxy::{self, ProxyOptions, Upstream};
+use crate::{logging, shutdown, sinks};
 
 pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
     let upstream = RedisUrl::parse(&args.upstream)?;
@@ -57,7 +57,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         engine,
         source,
         cachescope_live::Options {
-            series: live_config(&args.live)?,
+            series: live_config(&args.live, &args.engine)?,
             detector: cachescope_live::CusumConfig::default(),
             report_every: args.report_every,
             on_change: Some(Box::new(move |report, counters| sinks::live::print(report, counters, output))),
@@ -70,16 +70,16 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         source,
     })?;
 
-    eprintln!(
+    logging::status(&format!(
         "cachescope proxy: listening on {listening}, relaying to {upstream}. Point the application at {listening}; \
-         Ctrl-C stops and prints the report."
-    );
+         Ctrl-C (or SIGTERM) stops and prints the report."
+    ));
     let serving = http.map(|bound| bound.serve(&runtime, "proxy", &analysis, Some(sink.clone())));
     // A wrong port or an untrusted certificate shows now, not when the first client connects.
     if let Err(why) = runtime.block_on(relay_to.connect()) {
-        eprintln!(
-            "warning: cannot reach the upstream {upstream} now: {why}. Clients get an error reply until it answers."
-        );
+        logging::warning(&format!(
+            "cannot reach the upstream {upstream} now: {why}. Clients get an error reply until it answers."
+        ));
     }
     let options = ProxyOptions {
         upstream: relay_to,
@@ -87,23 +87,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         drain_timeout: Duration::from_secs(5),
         max_connections: args.max_connections.max(1),
     };
-    let stop_after = args.duration;
-    let stats = runtime.block_on(async move {
-        let shutdown = async move {
-            match stop_after {
-                Some(duration) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(duration) => {}
-                        _ = tokio::signal::ctrl_c() => {}
-                    }
-                }
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        };
-        proxy::serve(listener, options, sink, shutdown).await
-    })?;
+    let stats = runtime.block_on(proxy::serve(listener, options, sink, shutdown::requested(args.duration)))?;
     if let Some(serving) = serving {
         serving.stop();
     }
@@ -114,10 +98,13 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
     report.source = Some(SourceInfo { kind: "proxy".into(), name: format!("{listening} -> {upstream}"), format: None });
     if counters.dropped > 0 {
-        eprintln!("warning: {} events were dropped because the analysis fell behind the traffic", counters.dropped);
+        logging::warning(&format!(
+            "{} events were dropped because the analysis fell behind the traffic",
+            counters.dropped
+        ));
     }
     if stats.unreachable > 0 {
-        eprintln!("warning: {} client connections could not reach the upstream {upstream}", stats.unreachable);
+        logging::warning(&format!("{} client connections could not reach the upstream {upstream}", stats.unreachable));
     }
     super::emit(&report, &args.output, color, None)?;
     if let Some((path, error)) = record_error {

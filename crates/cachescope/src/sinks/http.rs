@@ -47,11 +47,11 @@ impl Bound {
 
     /// Serves `live` (and takes markers into `markers`, the source's channel) until stopped.
     pub fn serve(self, runtime: &Runtime, command: &str, live: &Live, markers: Option<EventSink>) -> Serving {
-        eprintln!(
+        crate::logging::status(&format!(
             "cachescope {command}: serving metrics and the API on http://{}{}",
             self.address(),
             if self.token.is_some() { " (a bearer token is required)" } else { "" }
-        );
+        ));
         let state = cachescope_web::AppState {
             snapshots: live.snapshots.clone(),
             changes: live.changes.clone(),

@@ -207,6 +207,8 @@ pub struct Proxy {
     child: Option<Child>,
     pub address: String,
     stdout: Option<std::process::ChildStdout>,
+    /// Everything it wrote on stderr so far, the first line included.
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Proxy {
@@ -230,9 +232,22 @@ impl Proxy {
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
             .to_string();
         // Keep draining stderr so the proxy never blocks on it.
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let collected = std::sync::Arc::new(std::sync::Mutex::new(line.clone()));
+        let sink = collected.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
         let stdout = child.stdout.take();
-        Proxy { child: Some(child), address, stdout }
+        Proxy { child: Some(child), address, stdout, stderr: collected }
+    }
+
+    /// What it wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 
     pub fn url(&self) -> String {
@@ -244,9 +259,14 @@ impl Proxy {
     }
 
     /// Stops the proxy as Ctrl-C does and returns its final report.
-    pub fn stop(mut self) -> serde_json::Value {
+    pub fn stop(self) -> serde_json::Value {
+        self.stop_with("INT")
+    }
+
+    /// Stops the proxy with a signal (`INT`, `TERM`) and returns its final report.
+    pub fn stop_with(mut self, signal: &str) -> serde_json::Value {
         let mut child = self.child.take().unwrap();
-        let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let mut stdout = String::new();
         self.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();

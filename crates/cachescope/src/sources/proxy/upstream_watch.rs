@@ -1,5 +1,6 @@
 //! Watching the upstream from a connection of its own, with the credentials of `--upstream`: its memory limit
-//! (which memory findings compare the working set with) and its run id, whose change means the server restarted
+//! (which memory findings compare the working set with), its eviction and expiration counters (for metrics), and
+//! its run id, whose change means the server restarted
 //! and came back empty. Traffic alone cannot show a restart; without it, misses after one would look like
 //! evictions. Both come from `INFO`, which managed services allow where they disable CONFIG. Every call has a
 //! timeout: a frozen upstream must not hold the proxy's shutdown.
@@ -13,7 +14,7 @@ use tokio::sync::watch;
 
 use super::upstream::{Stream, Upstream};
 use crate::redis_url::RedisUrl;
-use cachescope_live::{EventSink, Message};
+use cachescope_live::{EventSink, Message, ServerCounters};
 
 /// How long one call to the upstream may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -54,18 +55,30 @@ async fn connect(upstream: &Upstream, url: &RedisUrl) -> std::io::Result<Box<dyn
     Ok(stream)
 }
 
-/// `run_id` and `maxmemory` (None when 0: no limit) from `INFO server` and `INFO memory`.
-async fn read_info(stream: &mut Box<dyn Stream>) -> std::io::Result<(Option<String>, Option<u64>)> {
+/// What one reading of `INFO` tells.
+struct Info {
+    run_id: Option<String>,
+    /// `maxmemory`, None when 0 (no limit).
+    maxmemory: Option<u64>,
+    counters: Option<ServerCounters>,
+}
+
+/// Reads `INFO server`, `INFO memory` and `INFO stats`.
+async fn read_info(stream: &mut Box<dyn Stream>) -> std::io::Result<Info> {
     let mut fields = String::new();
-    for section in [&b"server"[..], b"memory"] {
+    for section in [&b"server"[..], b"memory", b"stats"] {
         match call(stream, &[b"INFO", section]).await? {
             Frame::Bulk(text) | Frame::Verbatim(text) => fields.push_str(&String::from_utf8_lossy(&text)),
             _ => {}
         }
     }
     let field = |name: &str| fields.lines().find_map(|line| line.strip_prefix(name)).map(|v| v.trim().to_string());
-    let maxmemory = field("maxmemory:").and_then(|v| v.parse().ok()).filter(|&bytes: &u64| bytes > 0);
-    Ok((field("run_id:"), maxmemory))
+    let number = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
+    let counters = match (number("evicted_keys:"), number("expired_keys:")) {
+        (Some(evicted_keys), Some(expired_keys)) => Some(ServerCounters { evicted_keys, expired_keys }),
+        _ => None,
+    };
+    Ok(Info { run_id: field("run_id:"), maxmemory: number("maxmemory:").filter(|&bytes| bytes > 0), counters })
 }
 
 /// Watches until `stop` says so, checking every `every`, connecting as the proxy does and authenticating with
@@ -87,8 +100,8 @@ pub async fn watch_upstream(
             }
             let Some(stream) = connection.as_mut() else { return };
             match read_info(stream).await {
-                Ok((run, capacity)) => {
-                    if let Some(run) = run {
+                Ok(Info { run_id, maxmemory: capacity, counters }) => {
+                    if let Some(run) = run_id {
                         if known_run.as_ref().is_some_and(|known| *known != run) {
                             tracing::info!(upstream = %url, "the upstream restarted (new run id): its cache is empty");
                             sink.send_control(Message::Events(vec![restart_event(url.db)]));
@@ -98,6 +111,9 @@ pub async fn watch_upstream(
                     if known_capacity != Some(capacity) {
                         sink.send_control(Message::CacheCapacity(capacity));
                         known_capacity = Some(capacity);
+                    }
+                    if let Some(counters) = counters {
+                        sink.send_control(Message::Server(counters));
                     }
                 }
                 Err(_) => connection = None,

@@ -1,0 +1,242 @@
+//! The engine's thread: takes what the source sends, closes windows (by event time, and by the wall clock when
+//! the traffic stops), runs the detector, builds reports when due or asked, and publishes snapshots.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::TryRecvError;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use cachescope_core::report::{FindingCause, Severity};
+use cachescope_core::{Command, Engine, Event, Micros, Report};
+use cachescope_trace::TraceWriter;
+use tokio::sync::{broadcast, watch};
+
+use crate::detect::{Anomaly, Change, Detector};
+use crate::series::SeriesStore;
+use crate::{
+    Counters, EventSource, Final, IDLE, LiveEvent, LiveSnapshot, Message, Options, REPORT_MIN_INTERVAL, ReportRequests,
+    ServerCounters, Tallies,
+};
+
+/// Anomalies closed that a snapshot keeps, newest first.
+const CLOSED_KEPT: usize = 50;
+
+pub(crate) struct Runner {
+    engine: Engine,
+    options: Options,
+    snapshots: watch::Sender<Arc<LiveSnapshot>>,
+    changes: broadcast::Sender<LiveEvent>,
+    requests: ReportRequests,
+    writer: Option<TraceWriter>,
+    record_error: Option<(PathBuf, std::io::Error)>,
+    counters: Counters,
+    tallies: Tallies,
+    /// The server's counters as last read, to add their increase (a restart starts them again at 0).
+    server_last: Option<ServerCounters>,
+    store: SeriesStore,
+    detector: Detector,
+    /// The start of the window being counted; None before the first event.
+    start: Option<Micros>,
+    windows: u64,
+    report: Option<(Arc<Report>, Instant)>,
+    next_report: Instant,
+    /// What the last report due found, to tell the findings changed.
+    last_signature: Option<Vec<(FindingCause, String, Severity)>>,
+}
+
+fn now_micros() -> Micros {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as Micros)
+}
+
+impl Runner {
+    pub(crate) fn new(
+        engine: Engine,
+        options: Options,
+        snapshots: watch::Sender<Arc<LiveSnapshot>>,
+        changes: broadcast::Sender<LiveEvent>,
+        requests: ReportRequests,
+    ) -> std::io::Result<Runner> {
+        let writer = match &options.record {
+            Some((path, format, header)) => Some(TraceWriter::create(path, *format, header)?),
+            None => None,
+        };
+        let width = options.series.window.max(1);
+        Ok(Runner {
+            engine,
+            snapshots,
+            changes,
+            requests,
+            writer,
+            record_error: None,
+            counters: Counters::default(),
+            tallies: Tallies::default(),
+            server_last: None,
+            store: SeriesStore::new(options.series),
+            detector: Detector::new(options.detector, width),
+            start: None,
+            windows: 0,
+            report: None,
+            next_report: Instant::now() + options.report_every,
+            last_signature: None,
+            options,
+        })
+    }
+
+    fn width(&self) -> Micros {
+        self.options.series.window.max(1)
+    }
+
+    pub(crate) fn run(mut self, source: EventSource) -> Final {
+        loop {
+            match source.receiver.try_recv() {
+                Ok(Message::CacheCapacity(bytes)) => self.engine.set_cache_capacity(bytes),
+                Ok(Message::Server(counters)) => self.server(counters),
+                Ok(Message::Events(batch)) => {
+                    for event in &batch {
+                        self.event(&event.as_event());
+                    }
+                    self.counters.events += batch.len() as u64;
+                }
+                Err(TryRecvError::Empty) => {
+                    if self.options.wall_clock {
+                        self.close_until(now_micros());
+                    }
+                    // Drain what is there, then nap: a receiver blocked on the channel would have every sender
+                    // wake it, a system call and a context switch per batch on the source's data path.
+                    std::thread::sleep(IDLE.min(self.next_report.saturating_duration_since(Instant::now())));
+                }
+                Err(TryRecvError::Disconnected) => break,
+            }
+            self.counters.dropped = source.dropped.load(Ordering::Relaxed);
+            self.report_if_wanted();
+        }
+        if let Some(writer) = self.writer.take()
+            && let Err(error) = writer.finish()
+        {
+            let path = self.record_path();
+            self.record_error.get_or_insert((path, std::io::Error::other(error.to_string())));
+        }
+        self.counters.dropped = source.dropped.load(Ordering::Relaxed);
+        Final { report: self.engine.report(), counters: self.counters, record_error: self.record_error }
+    }
+
+    fn record_path(&self) -> PathBuf {
+        self.options.record.as_ref().map(|(path, _, _)| path.clone()).unwrap_or_default()
+    }
+
+    fn event(&mut self, event: &Event) {
+        let width = self.width();
+        let start = *self.start.get_or_insert(event.time - event.time % width);
+        if event.time >= start + width {
+            self.close_until(event.time);
+        }
+        if event.command == Command::Marker {
+            let label = String::from_utf8_lossy(event.key);
+            let kind = label.split_whitespace().next().unwrap_or("marker").to_string();
+            *self.tallies.markers.entry(kind).or_default() += 1;
+        }
+        self.engine.observe(event);
+        if let Some(writer) = self.writer.as_mut()
+            && let Err(error) = writer.write(event)
+        {
+            self.record_error = Some((self.record_path(), std::io::Error::other(error.to_string())));
+            self.writer = None;
+        }
+    }
+
+    /// Adds the increase of the server's counters since the last reading.
+    fn server(&mut self, now: ServerCounters) {
+        let increase = |now: u64, before: Option<u64>| match before {
+            // Lower than before: the server restarted and counts again from 0.
+            Some(before) if now >= before => now - before,
+            Some(_) => now,
+            None => 0,
+        };
+        let total = self.tallies.server.get_or_insert_with(ServerCounters::default);
+        total.evicted_keys += increase(now.evicted_keys, self.server_last.map(|l| l.evicted_keys));
+        total.expired_keys += increase(now.expired_keys, self.server_last.map(|l| l.expired_keys));
+        self.server_last = Some(now);
+    }
+
+    /// Closes the window being counted, and any empty ones until `until`, publishing each.
+    fn close_until(&mut self, until: Micros) {
+        let width = self.width();
+        while let Some(start) = self.start {
+            if until < start + width {
+                return;
+            }
+            let window = self.engine.take_window();
+            let engine = &self.engine;
+            self.store.push(start, &window, &|id| engine.pattern_name(id).to_string());
+            self.windows += 1;
+            let report = self.report.as_ref().map(|(report, _)| report.as_ref());
+            let changes = self.detector.step(start, &window, &self.store, report);
+            self.start = Some(start + width);
+            self.publish_window(start, changes);
+        }
+    }
+
+    fn snapshot(&self, time: Micros, series: Arc<SeriesStore>) -> LiveSnapshot {
+        let mut anomalies: Vec<Anomaly> = self.detector.open().cloned().collect();
+        anomalies.extend(self.detector.closed().iter().rev().take(CLOSED_KEPT).cloned());
+        LiveSnapshot {
+            time,
+            windows: self.windows,
+            window_seconds: self.width() as f64 / 1e6,
+            counters: self.counters,
+            tallies: self.tallies.clone(),
+            anomalies,
+            series,
+            report: self.report.as_ref().map(|(report, _)| report.clone()),
+            report_built: self.report.as_ref().map(|(_, built)| *built),
+        }
+    }
+
+    fn publish_window(&mut self, start: Micros, changes: Vec<Change>) {
+        for change in &changes {
+            if let Change::Opened(anomaly) = change {
+                *self.tallies.anomalies_opened.entry(anomaly.kind.as_str()).or_default() += 1;
+            }
+        }
+        // Readers hold the previous series for as long as they like: the new one is a copy.
+        let series = Arc::new(self.store.clone());
+        self.snapshots.send_replace(Arc::new(self.snapshot(start, series)));
+        let _ = self.changes.send(LiveEvent::Window { time: start, windows: self.windows });
+        for change in changes {
+            let event = match change {
+                Change::Opened(anomaly) => LiveEvent::AnomalyOpened { anomaly },
+                Change::Closed(anomaly) => LiveEvent::AnomalyClosed { anomaly },
+            };
+            let _ = self.changes.send(event);
+        }
+    }
+
+    /// Builds the report when due (every `report_every`, telling `on_change` when the findings changed) or when
+    /// a sink asked and the last is older than [`REPORT_MIN_INTERVAL`], and publishes it at once.
+    fn report_if_wanted(&mut self) {
+        let due = Instant::now() >= self.next_report;
+        let recent = self.report.as_ref().is_some_and(|(_, built)| built.elapsed() < REPORT_MIN_INTERVAL);
+        let asked = !due && !recent && self.requests.take();
+        if !due && !asked {
+            return;
+        }
+        let report = Arc::new(self.engine.report());
+        let built = Instant::now();
+        if due {
+            self.next_report = built + self.options.report_every;
+            let signature: Vec<_> = report.findings.iter().map(|f| (f.cause, f.pattern.clone(), f.severity)).collect();
+            if self.last_signature.as_ref() != Some(&signature) && self.counters.events > 0 {
+                if let Some(on_change) = self.options.on_change.as_mut() {
+                    on_change(&report, &self.counters);
+                }
+                let _ = self.changes.send(LiveEvent::FindingsChanged { findings: report.findings.len() });
+                self.last_signature = Some(signature);
+            }
+        }
+        self.report = Some((report, built));
+        // Published now, not with the next window: whoever asked is waiting for it.
+        let previous = self.snapshots.borrow().clone();
+        self.snapshots.send_replace(Arc::new(self.snapshot(previous.time, previous.series.clone())));
+    }
+}
