@@ -96,6 +96,15 @@ pub struct LiveArgs {
 
     #[command(flatten)]
     pub http: HttpArgs,
+
+    /// POST each anomaly opened and closed to this URL as JSON with a `text` field (a Slack-style incoming
+    /// webhook shows it); retried with backoff, never holding up the traffic or the analysis.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+
+    /// Webhook messages at most, a minute; what comes past it is sent as one digest.
+    #[arg(long, default_value_t = 10, value_name = "N", requires = "webhook")]
+    pub webhook_per_minute: u32,
 }
 
 /// Serving the live layer over HTTP.

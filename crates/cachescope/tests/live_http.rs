@@ -123,3 +123,87 @@ fn sigterm_drains_like_ctrl_c_with_the_recording_flushed_and_json_logs() {
     }
     assert!(stderr_before.contains("listening on"), "{stderr_before}");
 }
+
+/// A webhook receiver: a real HTTP server on a free port that answers 200 and keeps each body.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (bodies, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let _ = bodies.send(serde_json::from_slice(&body).expect("the webhook posts JSON"));
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, received)
+}
+
+#[test]
+fn a_flush_posts_an_anomaly_to_the_webhook() {
+    let server = RedisServer::start(&[]);
+    let (url, received) = webhook_receiver();
+    let proxy = Proxy::start(&server.url(), &["--window", "1s", "--webhook", &url]);
+    let mut app = proxy.client();
+    for id in 0..20 {
+        let _: () = redis::cmd("SET").arg(format!("user:{id}")).arg("v").query(&mut app).unwrap();
+    }
+    let _: () = redis::cmd("FLUSHALL").query(&mut app).unwrap();
+    let body = received.recv_timeout(Duration::from_secs(20)).expect("the webhook is called within a few windows");
+    assert_eq!(body["event"], "anomaly_opened", "{body}");
+    assert_eq!(body["anomalies"][0]["kind"], "flush", "{body}");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with("cachescope proxy ") && text.contains("FLUSHALL at"), "{text}");
+    drop(app);
+    proxy.stop();
+}
+
+#[test]
+fn a_hanging_webhook_and_a_stalled_event_stream_do_not_hold_up_the_traffic_or_the_analysis() {
+    let server = RedisServer::start(&[]);
+    // Accepts, never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook = format!("http://{}/hook", silent.local_addr().unwrap());
+    let address = format!("127.0.0.1:{}", free_port());
+    let proxy = Proxy::start(&server.url(), &["--window", "1s", "--http", &address, "--webhook", &hook]);
+    // Subscribes to the live events and never reads them.
+    let mut stalled = TcpStream::connect(&address).unwrap();
+    stalled.write_all(format!("GET /api/events HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes()).unwrap();
+    let mut app = proxy.client();
+    let rounds = 200;
+    for round in 0..rounds {
+        let mut pipe = redis::pipe();
+        for id in 0..100 {
+            pipe.cmd("GET").arg(format!("k:{id}"));
+        }
+        if round % 50 == 49 {
+            pipe.cmd("FLUSHALL");
+        }
+        let _: Vec<redis::Value> = pipe.query(&mut app).unwrap();
+    }
+    wait_for("the metrics of every read", || {
+        let (_, text) = http(&address, "GET", "/metrics", None, "");
+        text.contains(&format!("cachescope_reads_total{{pattern=\"*\"}} {}", rounds * 100))
+    });
+    drop(app);
+    let stderr = proxy.stderr();
+    let report = proxy.stop();
+    assert_eq!(report["summary"]["reads"], rounds * 100);
+    assert!(!stderr.contains("dropped"), "{stderr}");
+    drop(stalled);
+}

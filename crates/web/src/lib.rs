@@ -12,6 +12,7 @@
 //! With a token, every endpoint wants `Authorization: Bearer TOKEN`.
 
 pub mod metrics;
+pub mod webhook;
 
 use std::convert::Infallible;
 use std::sync::Arc;

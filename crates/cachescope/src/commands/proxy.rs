@@ -39,6 +39,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
     })?;
     let listening = listener.local_addr()?;
     let http = sinks::http::bind(&runtime, &args.live.http)?;
+    sinks::webhook::check(&args.live)?;
 
     let config = engine_config(&args.engine, InitialState::Unknown)?;
     let engine = Engine::new(config);
@@ -75,6 +76,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
          Ctrl-C (or SIGTERM) stops and prints the report."
     ));
     let serving = http.map(|bound| bound.serve(&runtime, "proxy", &analysis, Some(sink.clone())));
+    let webhook = sinks::webhook::start(&args.live, &format!("proxy {listening} -> {upstream}"), &analysis)?;
     // A wrong port or an untrusted certificate shows now, not when the first client connects.
     if let Err(why) = runtime.block_on(relay_to.connect()) {
         logging::warning(&format!(
@@ -96,6 +98,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
 
     let cachescope_live::Final { mut report, counters, record_error } =
         analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
+    sinks::webhook::finish(webhook);
     report.source = Some(SourceInfo { kind: "proxy".into(), name: format!("{listening} -> {upstream}"), format: None });
     if counters.dropped > 0 {
         logging::warning(&format!(

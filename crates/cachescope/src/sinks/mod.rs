@@ -1,5 +1,5 @@
 //! Sinks: where reports go. `text`, `json` and `live` render the engine's [`cachescope_core::Report`];
-//! `curve_text` and `chart` render a miss-ratio curve, `whatif_text` a what-if; `http` serves the live layer.
+//! `curve_text` and `chart` render a miss-ratio curve, `whatif_text` a what-if; `http` serves the live layer, `webhook` posts its anomalies.
 
 pub mod chart;
 pub mod curve_text;
@@ -7,4 +7,5 @@ pub mod http;
 pub mod json;
 pub mod live;
 pub mod text;
+pub mod webhook;
 pub mod whatif_text;
