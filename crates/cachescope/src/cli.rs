@@ -228,6 +228,19 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_simulation: bool,
 
+    /// Play the scenario in real time through the live layer, as a live source would: its faults start part-way
+    /// (a deploy that changes a key format, a TTL cut, a flush, a restart), anomalies open and close as they
+    /// happen, and --http and --webhook work as with the proxy.
+    #[arg(long)]
+    pub live: bool,
+
+    /// With --live: how many times faster than real time (30 simulated minutes take 3 at 10).
+    #[arg(long, default_value_t = 10.0, value_name = "FACTOR", requires = "live")]
+    pub speed: f64,
+
+    #[command(flatten)]
+    pub live_options: LiveArgs,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 

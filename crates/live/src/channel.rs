@@ -49,6 +49,14 @@ impl EventSink {
         }
     }
 
+    /// Sends a batch and waits for room if the engine is behind: for sources that may wait (the demo, which has
+    /// no traffic to protect), never for one in a request path.
+    pub fn send_waiting(&self, batch: Vec<OwnedEvent>) {
+        if !batch.is_empty() && self.sender.send(Message::Events(batch)).is_err() {
+            tracing::debug!("the engine's thread is gone: a batch was not delivered");
+        }
+    }
+
     /// Sends a message about the cache itself (its memory limit). Never waits, since it runs on the source's
     /// threads: if the engine is that far behind, the message is dropped like events are.
     pub fn send_control(&self, message: Message) {

@@ -118,7 +118,12 @@ impl Runner {
             self.record_error.get_or_insert((path, std::io::Error::other(error.to_string())));
         }
         self.counters.dropped = source.dropped.load(Ordering::Relaxed);
-        Final { report: self.engine.report(), counters: self.counters, record_error: self.record_error }
+        // The last word stays readable by sinks that outlive the source (a dashboard after the demo ends).
+        let report = self.engine.report();
+        self.report = Some((Arc::new(report.clone()), Instant::now()));
+        let previous = self.snapshots.borrow().clone();
+        self.snapshots.send_replace(Arc::new(self.snapshot(previous.time, previous.series.clone())));
+        Final { report, counters: self.counters, record_error: self.record_error }
     }
 
     fn record_path(&self) -> PathBuf {

@@ -75,6 +75,9 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         "cachescope proxy: listening on {listening}, relaying to {upstream}. Point the application at {listening}; \
          Ctrl-C (or SIGTERM) stops and prints the report."
     ));
+    if output == crate::cli::OutputFormat::Text {
+        sinks::live::follow_anomalies(analysis.changes.subscribe(), color);
+    }
     let serving = http.map(|bound| bound.serve(&runtime, "proxy", &analysis, Some(sink.clone())));
     let webhook = sinks::webhook::start(&args.live, &format!("proxy {listening} -> {upstream}"), &analysis)?;
     // A wrong port or an untrusted certificate shows now, not when the first client connects.

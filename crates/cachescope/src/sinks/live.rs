@@ -1,5 +1,6 @@
-//! Live updates: while a live source runs, the findings each time they change. Text for a terminal, or one JSON
-//! report per line (`--output json`) for a program following along.
+//! Live updates: while a live source runs, the findings each time they change (text for a terminal, or one JSON
+//! report per line with `--output json` for a program following along), and, on a terminal, each anomaly as it
+//! opens and closes.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -7,9 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cachescope_core::human;
 use cachescope_core::report::Report;
+use owo_colors::OwoColorize;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::cli::OutputFormat;
-use cachescope_live::Counters;
+use cachescope_live::{Counters, LiveEvent};
 
 pub fn print(report: &Report, counters: &Counters, format: OutputFormat) {
     let text = match format {
@@ -50,4 +53,34 @@ fn render(report: &Report, counters: &Counters) -> String {
         );
     }
     out
+}
+
+/// Prints each anomaly opened and closed as it comes (text output only: JSON stdout stays one report a line),
+/// on a thread of its own that ends with the live layer.
+pub fn follow_anomalies(mut changes: tokio::sync::broadcast::Receiver<LiveEvent>, color: bool) {
+    let spawned = std::thread::Builder::new().name("cachescope-anomalies".into()).spawn(move || {
+        loop {
+            let line = match changes.blocking_recv() {
+                Ok(LiveEvent::AnomalyOpened { anomaly }) => anomaly_line("anomaly", &anomaly.text, color),
+                Ok(LiveEvent::AnomalyClosed { anomaly }) => anomaly_line("resolved", &anomaly.text, color),
+                Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!("cannot follow anomalies: {error}");
+    }
+}
+
+fn anomaly_line(what: &str, text: &str, color: bool) -> String {
+    let label = match (what, color) {
+        ("anomaly", true) => format!("{}", what.red().bold()),
+        (_, true) => format!("{}", what.green().bold()),
+        _ => what.to_uppercase(),
+    };
+    format!("{label}: {text}\n")
 }

@@ -1,8 +1,12 @@
 //! The demo's source: a simulated application against the built-in cache model, optionally recorded as a
-//! trace.
+//! trace ([`simulate`]), or played in real time into the live layer ([`play`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use cachescope_core::{Engine, InitialState};
+use cachescope_core::{Engine, InitialState, Micros, OwnedEvent};
+use cachescope_live::EventSink;
 use cachescope_sim::scenario::Scenario;
 use cachescope_trace::{TraceFormat, TraceHeader, TraceWriter};
 use indicatif::ProgressBar;
@@ -55,4 +59,42 @@ pub fn simulate(
         writer.finish().map_err(output_error)?;
     }
     Ok(events)
+}
+
+/// Events handed to the live layer at once, at most.
+const BATCH: usize = 1024;
+
+/// Plays `scenario` into a live source's channel, paced to `speed` times real time, its clock starting now; stops
+/// early when `stop` is set. Returns the events played.
+pub fn play(scenario: &Scenario, sink: &EventSink, speed: f64, stop: &AtomicBool) -> u64 {
+    let started = Instant::now();
+    let base = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as Micros);
+    let mut batch: Vec<OwnedEvent> = Vec::with_capacity(BATCH);
+    let mut played = 0u64;
+    scenario.run(
+        &mut |event, _| {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            // When this event happens in real time; the batch goes when it is full or when the next event is due
+            // later than now.
+            let due = Duration::from_secs_f64(event.time as f64 / 1e6 / speed);
+            if batch.len() >= BATCH || (due > started.elapsed() && !batch.is_empty()) {
+                sink.send_waiting(std::mem::take(&mut batch));
+                batch.reserve(BATCH);
+            }
+            // A little early is fine: a nap per event would cost more than it paces.
+            let wait = due.saturating_sub(started.elapsed());
+            if wait > Duration::from_millis(2) {
+                std::thread::sleep(wait);
+            }
+            let mut owned = OwnedEvent::from(event);
+            owned.time = base + event.time;
+            batch.push(owned);
+            played += 1;
+        },
+        &mut |_| {},
+    );
+    sink.send_waiting(batch);
+    played
 }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod redis_server;
 
 use std::path::{Path, PathBuf};

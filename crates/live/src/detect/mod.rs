@@ -114,8 +114,29 @@ pub struct Detector {
     open: Vec<(Anomaly, DetectorKey)>,
     closed: Vec<Anomaly>,
     next_id: u64,
-    /// A restart or a flush under way: its anomaly's id, and the hit ratio before it.
-    emptied: Option<(u64, f64)>,
+    /// A restart or a flush under way, whose consequences are its own and not anomalies apart.
+    emptied: Option<Emptied>,
+}
+
+/// A restart or a flush whose anomaly is open.
+#[derive(Debug)]
+struct Emptied {
+    id: u64,
+    /// When it happened, and the whole cache's miss ratio before it.
+    at: Micros,
+    before: f64,
+    /// The series whose miss ratio rose with it, most first.
+    hit: Vec<String>,
+}
+
+/// Whether a flush or a restart caused most of a series' misses beyond its baseline miss ratio, in its last
+/// window.
+fn flush_explains(series: &SeriesStore, name: &str, baseline: f64) -> bool {
+    let one = if name == "*" { Some(&series.global) } else { series.pattern(name) };
+    let Some(point) = one.and_then(|s| s.last(1).next()) else { return false };
+    let c = &point.counts;
+    let excess = c.misses as f64 - baseline * (c.hits + c.misses) as f64;
+    excess > 0.0 && c.cause(MissCause::Flushed) >= 0.5 * excess
 }
 
 impl Detector {
@@ -164,17 +185,27 @@ impl Detector {
                 "{what} at {}: the cache is empty and refills; misses will be high until it is warm",
                 clock(time)
             );
-            self.emptied = Some((anomaly.id, before));
+            self.emptied = Some(Emptied { id: anomaly.id, at: time, before, hit: Vec::new() });
             changes.push(Change::Opened(anomaly.clone()));
             self.open.push((anomaly, None));
         }
-        if let Some((id, before)) = self.emptied
+        // Back once a whole window after it is: the window of the flush itself may hold a second of it.
+        if let Some(emptied) = &self.emptied
+            && start >= emptied.at
             && let Some(rate) = g.miss_ratio()
             && answered >= config.min_reads
-            && rate <= before + config.min_effect / 2.0
+            && rate <= emptied.before + config.min_effect / 2.0
         {
-            self.emptied = None;
-            if let Some(closed) = self.close(id, start + self.window, rate, "the hit ratio is back") {
+            let Emptied { id, hit, .. } = self.emptied.take().expect("checked just above");
+            let why = match hit.as_slice() {
+                [] => "the hit ratio is back".to_string(),
+                names => {
+                    let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+                    let more = if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
+                    format!("the hit ratio is back (it fell most on {}{more})", shown.join(", "))
+                }
+            };
+            if let Some(closed) = self.close(id, start + self.window, rate, &why) {
                 changes.push(Change::Closed(closed));
             }
         }
@@ -249,6 +280,20 @@ impl Detector {
         let key = (name.to_string(), cause);
         match step {
             Step::Quiet => Vec::new(),
+            // A series falling because a flush or a restart emptied it is that event's consequence, not an
+            // anomaly of its own: the event's anomaly names it.
+            Step::Opened { baseline, .. }
+                if kind == AnomalyKind::HitRatioFall
+                    && self.emptied.is_some()
+                    && flush_explains(series, name, baseline) =>
+            {
+                if let Some(emptied) = self.emptied.as_mut()
+                    && name != "*"
+                {
+                    emptied.hit.push(name.to_string());
+                }
+                Vec::new()
+            }
             Step::Opened { start_offset, baseline, rate } => {
                 let started = start.saturating_sub(u64::from(start_offset) * self.window);
                 let mut anomaly = self.anomaly(kind, name, cause, started, start, baseline, rate);

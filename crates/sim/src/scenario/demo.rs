@@ -4,8 +4,9 @@
 use cachescope_core::FindingCause;
 
 use super::keys::{IdKind, KeyFormat};
-use super::{Fill, Incident, IncidentKind, KeyChoice, MINUTE, Planted, SECOND, Scenario, Workload};
+use super::{Fill, Incident, IncidentKind, KeyChoice, MINUTE, Planted, SECOND, Scenario, UpdateMode, Workload};
 use crate::model::Policy;
+use cachescope_core::Micros;
 
 /// One entry of the demo's menu.
 #[derive(Debug, Clone, Copy)]
@@ -147,8 +148,9 @@ fn healthy() -> Vec<Workload> {
     ]
 }
 
-/// The scenario called `name` (see [`catalog`]), or None.
-pub(super) fn scenario(name: &str, seed: u64) -> Option<Scenario> {
+/// The scenario called `name` (see [`catalog`]), or None. `staged`: the faults a deploy or an incident causes
+/// start part-way, one after the other, as a live run shows them (see [`stage`]); otherwise from the start.
+pub(super) fn scenario(name: &str, seed: u64, staged: bool) -> Option<Scenario> {
     let duration = 30 * MINUTE;
     let faults: Vec<Fault> = match name {
         "all" => faults(),
@@ -173,7 +175,7 @@ pub(super) fn scenario(name: &str, seed: u64) -> Option<Scenario> {
         }
         workloads.push(workload);
     }
-    Some(Scenario {
+    let mut scenario = Scenario {
         name: name.to_string(),
         duration,
         record_from: 0,
@@ -183,7 +185,51 @@ pub(super) fn scenario(name: &str, seed: u64) -> Option<Scenario> {
         workloads,
         incidents,
         planted,
-    })
+    };
+    if staged {
+        stage(&mut scenario);
+    }
+    Some(scenario)
+}
+
+/// A timeline for a live run: a healthy start, then, as fractions of the run, `deploy v1.2.3` makes readers of
+/// users ask for `users:{id}` (20%), the catalog's database is flushed (40%), `deploy v1.2.4` cuts the session
+/// TTL from an hour to 30 s (50%), `deploy v1.2.5` rolls the key format back (65%), and the server restarts
+/// (80%). Steady faults (memory, failing writes, stampede, one-hit wonders) run throughout. Faults a scenario
+/// does not have are left out.
+fn stage(scenario: &mut Scenario) {
+    let at = |share: f64| (scenario.duration as f64 * share) as Micros;
+    let deploy =
+        |share: f64, label: &str| Incident { at: at(share), what: IncidentKind::Deploy { label: label.into() } };
+    let mut incidents = Vec::new();
+    for (index, workload) in scenario.workloads.iter_mut().enumerate() {
+        if let Some(mismatch) = workload.mismatch.as_mut() {
+            let share = mismatch.share;
+            mismatch.share = 0.0;
+            incidents.push(deploy(0.2, "deploy v1.2.3"));
+            incidents.push(Incident { at: at(0.2), what: IncidentKind::SetMismatch { workload: index, share } });
+            incidents.push(deploy(0.65, "deploy v1.2.5"));
+            incidents.push(Incident { at: at(0.65), what: IncidentKind::SetMismatch { workload: index, share: 0.0 } });
+        }
+        if workload.pattern() == "session:{token}" && workload.ttl.is_some() {
+            // Sessions are written on every change (write-through), so a new TTL reaches the keys in minutes.
+            let ttl = workload.ttl;
+            workload.ttl = Some(60 * MINUTE);
+            workload.updates = Some((20.0, UpdateMode::Write));
+            incidents.push(deploy(0.5, "deploy v1.2.4"));
+            incidents.push(Incident { at: at(0.5), what: IncidentKind::SetTtl { workload: index, ttl } });
+        }
+    }
+    for incident in &mut scenario.incidents {
+        if matches!(incident.what, IncidentKind::Flush { .. }) {
+            incident.at = at(0.4);
+        }
+    }
+    if scenario.planted.len() > 1 {
+        incidents.push(Incident { at: at(0.8), what: IncidentKind::Restart });
+    }
+    scenario.incidents.extend(incidents);
+    scenario.incidents.sort_by_key(|incident| incident.at);
 }
 
 #[cfg(test)]
@@ -194,6 +240,7 @@ mod tests {
     fn every_fault_has_a_scenario_of_its_own() {
         for info in catalog() {
             let scenario = Scenario::named(info.name, 1).expect(info.name);
+            assert_eq!(Scenario::staged(info.name, 1).unwrap().planted(), scenario.planted());
             match info.name {
                 "all" => assert_eq!(scenario.planted().len(), faults().len()),
                 "healthy" => assert!(scenario.planted().is_empty()),

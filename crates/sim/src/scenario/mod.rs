@@ -77,7 +77,12 @@ pub struct Scenario {
 impl Scenario {
     /// The scenario of the demo called `name` (see [`catalog`]), or None.
     pub fn named(name: &str, seed: u64) -> Option<Scenario> {
-        demo::scenario(name, seed)
+        demo::scenario(name, seed, false)
+    }
+
+    /// The same scenario with its faults starting part-way, one after the other, as a live run shows them.
+    pub fn staged(name: &str, seed: u64) -> Option<Scenario> {
+        demo::scenario(name, seed, true)
     }
 
     /// The faults planted, each with the pattern it is planted on.

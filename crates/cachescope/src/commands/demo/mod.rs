@@ -1,4 +1,7 @@
-//! `cachescope demo`: a simulated application with planted faults, and what cachescope finds in it.
+//! `cachescope demo`: a simulated application with planted faults, and what cachescope finds in it; `live.rs`
+//! plays it in real time through the live layer.
+
+mod live;
 
 use std::fmt::Write as _;
 
@@ -15,7 +18,7 @@ use cachescope_sim::{ModelConfig, Policy};
 
 use crate::cli::DemoArgs;
 use crate::config::engine_config;
-use crate::exit::Exit;
+use crate::exit::{Exit, UsageError};
 use crate::simulated_gains;
 use crate::sources::simulation::simulate;
 use crate::terminal;
@@ -30,7 +33,16 @@ pub fn run(args: &DemoArgs, color: bool, quiet: bool) -> Result<Exit> {
         println!("{table}\n\nRun one with `cachescope demo --scenario NAME`.");
         return Ok(Exit::Success);
     }
-    let Some(scenario) = Scenario::named(&args.scenario, args.seed) else {
+    let live_only = args.live_options.http.http.is_some() || args.live_options.webhook.is_some();
+    if live_only && !args.live {
+        bail!(UsageError("--http and --webhook serve a live run: add --live".into()));
+    }
+    let named = if args.live {
+        Scenario::staged(&args.scenario, args.seed)
+    } else {
+        Scenario::named(&args.scenario, args.seed)
+    };
+    let Some(scenario) = named else {
         let names: Vec<_> = catalog().iter().map(|s| s.name).collect();
         bail!(UnknownScenario(format!(
             "there is no scenario `{}`; the scenarios are: {} (`cachescope demo --list` describes them)",
@@ -38,6 +50,9 @@ pub fn run(args: &DemoArgs, color: bool, quiet: bool) -> Result<Exit> {
             names.join(", ")
         )));
     };
+    if args.live {
+        return live::run(args, scenario, color);
+    }
     let mut config = engine_config(&args.engine, InitialState::Empty)?;
     config.cache_capacity = Some(scenario.cache_capacity);
     let mut engine = Engine::new(config.clone());
