@@ -11,6 +11,7 @@
 
 pub mod channel;
 pub mod detect;
+pub mod pipeline;
 mod runner;
 pub mod series;
 
@@ -29,6 +30,7 @@ use tokio::sync::{broadcast, watch};
 
 pub use channel::{EventSink, EventSource, Message, ServerCounters, channel};
 pub use detect::{Anomaly, AnomalyKind, Change, Detector, cusum::CusumConfig};
+pub use pipeline::Pipeline;
 pub use series::{Point, Series, SeriesConfig, SeriesStore};
 
 /// How long the thread naps when no event is waiting.
@@ -149,7 +151,8 @@ pub fn spawn(engine: Engine, source: EventSource, options: Options) -> std::io::
     }));
     let (changes, _) = broadcast::channel(BROADCAST);
     let reports = ReportRequests::default();
-    let runner = runner::Runner::new(engine, options, snapshot_sender, changes.clone(), reports.clone())?;
+    let pipeline = Pipeline::new(engine, options.series, options.detector);
+    let runner = runner::Runner::new(pipeline, options, snapshot_sender, changes.clone(), reports.clone())?;
     let thread = std::thread::Builder::new().name("cachescope-engine".into()).spawn(move || runner.run(source))?;
     Ok(Live { snapshots, changes, reports, thread })
 }

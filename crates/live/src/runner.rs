@@ -8,11 +8,12 @@ use std::sync::mpsc::TryRecvError;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use cachescope_core::report::{FindingCause, Severity};
-use cachescope_core::{Command, Engine, Event, Micros, Report};
+use cachescope_core::{Command, Event, Micros, Report};
 use cachescope_trace::TraceWriter;
 use tokio::sync::{broadcast, watch};
 
-use crate::detect::{Anomaly, Change, Detector};
+use crate::detect::{Anomaly, Change};
+use crate::pipeline::Pipeline;
 use crate::series::SeriesStore;
 use crate::{
     Counters, EventSource, Final, IDLE, LiveEvent, LiveSnapshot, Message, Options, REPORT_MIN_INTERVAL, ReportRequests,
@@ -23,7 +24,6 @@ use crate::{
 const CLOSED_KEPT: usize = 50;
 
 pub(crate) struct Runner {
-    engine: Engine,
     options: Options,
     snapshots: watch::Sender<Arc<LiveSnapshot>>,
     changes: broadcast::Sender<LiveEvent>,
@@ -34,11 +34,8 @@ pub(crate) struct Runner {
     tallies: Tallies,
     /// The server's counters as last read, to add their increase (a restart starts them again at 0).
     server_last: Option<ServerCounters>,
-    store: SeriesStore,
-    detector: Detector,
-    /// The start of the window being counted; None before the first event.
-    start: Option<Micros>,
-    windows: u64,
+    pipeline: Pipeline,
+    /// The latest report, and when it was built.
     report: Option<(Arc<Report>, Instant)>,
     next_report: Instant,
     /// What the last report due found, to tell the findings changed.
@@ -51,7 +48,7 @@ fn now_micros() -> Micros {
 
 impl Runner {
     pub(crate) fn new(
-        engine: Engine,
+        pipeline: Pipeline,
         options: Options,
         snapshots: watch::Sender<Arc<LiveSnapshot>>,
         changes: broadcast::Sender<LiveEvent>,
@@ -61,9 +58,8 @@ impl Runner {
             Some((path, format, header)) => Some(TraceWriter::create(path, *format, header)?),
             None => None,
         };
-        let width = options.series.window.max(1);
         Ok(Runner {
-            engine,
+            pipeline,
             snapshots,
             changes,
             requests,
@@ -72,10 +68,6 @@ impl Runner {
             counters: Counters::default(),
             tallies: Tallies::default(),
             server_last: None,
-            store: SeriesStore::new(options.series),
-            detector: Detector::new(options.detector, width),
-            start: None,
-            windows: 0,
             report: None,
             next_report: Instant::now() + options.report_every,
             last_signature: None,
@@ -83,14 +75,10 @@ impl Runner {
         })
     }
 
-    fn width(&self) -> Micros {
-        self.options.series.window.max(1)
-    }
-
     pub(crate) fn run(mut self, source: EventSource) -> Final {
         loop {
             match source.receiver.try_recv() {
-                Ok(Message::CacheCapacity(bytes)) => self.engine.set_cache_capacity(bytes),
+                Ok(Message::CacheCapacity(bytes)) => self.pipeline.engine.set_cache_capacity(bytes),
                 Ok(Message::Server(counters)) => self.server(counters),
                 Ok(Message::Events(batch)) => {
                     for event in &batch {
@@ -119,7 +107,7 @@ impl Runner {
         }
         self.counters.dropped = source.dropped.load(Ordering::Relaxed);
         // The last word stays readable by sinks that outlive the source (a dashboard after the demo ends).
-        let report = self.engine.report();
+        let report = self.pipeline.engine.report();
         self.report = Some((Arc::new(report.clone()), Instant::now()));
         let previous = self.snapshots.borrow().clone();
         self.snapshots.send_replace(Arc::new(self.snapshot(previous.time, previous.series.clone())));
@@ -131,22 +119,29 @@ impl Runner {
     }
 
     fn event(&mut self, event: &Event) {
-        let width = self.width();
-        let start = *self.start.get_or_insert(event.time - event.time % width);
-        if event.time >= start + width {
-            self.close_until(event.time);
-        }
         if event.command == Command::Marker {
             let label = String::from_utf8_lossy(event.key);
             let kind = label.split_whitespace().next().unwrap_or("marker").to_string();
             *self.tallies.markers.entry(kind).or_default() += 1;
         }
-        self.engine.observe(event);
+        let mut closed = Vec::new();
+        self.pipeline.observe(event, &mut |start, changes| closed.push((start, changes)));
+        for (start, changes) in closed {
+            self.publish_window(start, changes);
+        }
         if let Some(writer) = self.writer.as_mut()
             && let Err(error) = writer.write(event)
         {
             self.record_error = Some((self.record_path(), std::io::Error::other(error.to_string())));
             self.writer = None;
+        }
+    }
+
+    fn close_until(&mut self, until: Micros) {
+        let mut closed = Vec::new();
+        self.pipeline.close_until(until, &mut |start, changes| closed.push((start, changes)));
+        for (start, changes) in closed {
+            self.publish_window(start, changes);
         }
     }
 
@@ -164,31 +159,14 @@ impl Runner {
         self.server_last = Some(now);
     }
 
-    /// Closes the window being counted, and any empty ones until `until`, publishing each.
-    fn close_until(&mut self, until: Micros) {
-        let width = self.width();
-        while let Some(start) = self.start {
-            if until < start + width {
-                return;
-            }
-            let window = self.engine.take_window();
-            let engine = &self.engine;
-            self.store.push(start, &window, &|id| engine.pattern_name(id).to_string());
-            self.windows += 1;
-            let report = self.report.as_ref().map(|(report, _)| report.as_ref());
-            let changes = self.detector.step(start, &window, &self.store, report);
-            self.start = Some(start + width);
-            self.publish_window(start, changes);
-        }
-    }
-
     fn snapshot(&self, time: Micros, series: Arc<SeriesStore>) -> LiveSnapshot {
-        let mut anomalies: Vec<Anomaly> = self.detector.open().cloned().collect();
-        anomalies.extend(self.detector.closed().iter().rev().take(CLOSED_KEPT).cloned());
+        let detector = self.pipeline.detector();
+        let mut anomalies: Vec<Anomaly> = detector.open().cloned().collect();
+        anomalies.extend(detector.closed().iter().rev().take(CLOSED_KEPT).cloned());
         LiveSnapshot {
             time,
-            windows: self.windows,
-            window_seconds: self.width() as f64 / 1e6,
+            windows: self.pipeline.windows(),
+            window_seconds: self.pipeline.width() as f64 / 1e6,
             counters: self.counters,
             tallies: self.tallies.clone(),
             anomalies,
@@ -205,9 +183,9 @@ impl Runner {
             }
         }
         // Readers hold the previous series for as long as they like: the new one is a copy.
-        let series = Arc::new(self.store.clone());
+        let series = Arc::new(self.pipeline.store().clone());
         self.snapshots.send_replace(Arc::new(self.snapshot(start, series)));
-        let _ = self.changes.send(LiveEvent::Window { time: start, windows: self.windows });
+        let _ = self.changes.send(LiveEvent::Window { time: start, windows: self.pipeline.windows() });
         for change in changes {
             let event = match change {
                 Change::Opened(anomaly) => LiveEvent::AnomalyOpened { anomaly },
@@ -226,7 +204,8 @@ impl Runner {
         if !due && !asked {
             return;
         }
-        let report = Arc::new(self.engine.report());
+        let report = Arc::new(self.pipeline.engine.report());
+        self.pipeline.set_report(Some(report.clone()));
         let built = Instant::now();
         if due {
             self.next_report = built + self.options.report_every;
