@@ -6,6 +6,7 @@
 //! `cargo run --release -p cachescope-accuracy` measures the corpus (`bench/accuracy.sh` writes the figures
 //! into BENCHMARKS.md); `--seed N` replays one scenario and says what went wrong with it.
 
+pub mod detection;
 pub mod expect;
 pub mod live;
 pub mod measure;

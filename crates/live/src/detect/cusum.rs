@@ -12,12 +12,14 @@
 //! of arithmetic with constant memory; Bayesian online change-point detection would also find the start of the
 //! change but costs memory that grows with the run length of every series, for the same alarms here.
 //!
-//! Low traffic: windows with fewer answered reads than `min_reads` are skipped (neither baseline nor sum
-//! moves), and an alarm also needs the rate to be `min_effect` above the baseline, so that a series at 0.1%
+//! Low traffic: windows with fewer answered reads than `min_reads` are pooled with the next ones until together
+//! they have enough (and dropped after six), and an alarm also needs the rate to be `min_effect` above the
+//! baseline and `min_excess` events beyond what the baseline predicts, so that a series at 0.1%
 //! misses going to 0.3% (a tripling, many deviations of a quiet series) says nothing to an operator.
 //!
 //! While an anomaly is open the baseline stays as it was before it; the anomaly closes when the rate has been
-//! back within the baseline's noise for `close_after` windows.
+//! back within the baseline's noise for `close_after` windows (three minutes of 10 s windows: a wave that dips and
+//! recovers is one anomaly, not a flapping series of them).
 
 use serde::Serialize;
 
@@ -35,6 +37,9 @@ pub struct CusumConfig {
     pub h: f64,
     /// How far above its baseline the rate must be, in absolute terms, for an alarm.
     pub min_effect: f64,
+    /// How many more events than the baseline predicts the alarm's window(s) must hold: a quiet series whose
+    /// handful of reads swings its rate needs a bigger swing.
+    pub min_excess: f64,
     /// The baseline's memory, in windows (the half-life of its weights).
     pub half_life: f64,
     /// Windows back within the noise that close an anomaly.
@@ -43,7 +48,16 @@ pub struct CusumConfig {
 
 impl Default for CusumConfig {
     fn default() -> Self {
-        CusumConfig { min_reads: 30, warmup: 6, k: 0.5, h: 5.0, min_effect: 0.05, half_life: 30.0, close_after: 3 }
+        CusumConfig {
+            min_reads: 30,
+            warmup: 6,
+            k: 0.5,
+            h: 5.0,
+            min_effect: 0.05,
+            min_excess: 15.0,
+            half_life: 30.0,
+            close_after: 18,
+        }
     }
 }
 
@@ -71,7 +85,14 @@ pub struct Cusum {
     run: u32,
     open: bool,
     back: u32,
+    /// Windows with too few reads, pooled until together they have enough.
+    pooled_events: f64,
+    pooled_reads: u64,
+    pooled_windows: u32,
 }
+
+/// Windows of too few reads pooled at most: past it, the pool is dropped (a series that quiet says nothing).
+const POOL_WINDOWS: u32 = 6;
 
 impl Cusum {
     /// The baseline rate, once warmed up.
@@ -85,9 +106,28 @@ impl Cusum {
 
     /// Takes one window: `events` of `reads` answered reads were of the kind watched.
     pub fn step(&mut self, events: f64, reads: u64, config: &CusumConfig) -> Step {
-        if reads < config.min_reads {
-            return if self.open { Step::Ongoing { rate: self.mean } } else { Step::Quiet };
-        }
+        // A window of too few reads joins the next ones until together they have enough: a quiet series is
+        // judged less often, not never.
+        let (events, reads) = if reads < config.min_reads || self.pooled_windows > 0 {
+            self.pooled_events += events;
+            self.pooled_reads += reads;
+            self.pooled_windows += 1;
+            if self.pooled_reads < config.min_reads {
+                if self.pooled_windows >= POOL_WINDOWS {
+                    self.pooled_events = 0.0;
+                    self.pooled_reads = 0;
+                    self.pooled_windows = 0;
+                }
+                return if self.open { Step::Ongoing { rate: self.mean } } else { Step::Quiet };
+            }
+            let pooled = (self.pooled_events, self.pooled_reads);
+            self.pooled_events = 0.0;
+            self.pooled_reads = 0;
+            self.pooled_windows = 0;
+            pooled
+        } else {
+            (events, reads)
+        };
         let rate = (events / reads as f64).clamp(0.0, 1.0);
         if self.windows < config.warmup {
             self.learn(rate, config);
@@ -117,7 +157,10 @@ impl Cusum {
         } else {
             self.run = 0;
         }
-        if self.sum > config.h && rate - self.mean >= config.min_effect {
+        if self.sum > config.h
+            && rate - self.mean >= config.min_effect
+            && (rate - self.mean) * reads as f64 >= config.min_excess
+        {
             self.open = true;
             self.back = 0;
             return Step::Opened { start_offset: self.run.saturating_sub(1), baseline: self.mean, rate };
@@ -179,13 +222,22 @@ mod tests {
         assert!((60..=62).contains(&at), "flagged at window {at}");
         assert!((baseline - 0.05).abs() < 0.01 && rate > 0.35, "{baseline} {rate}");
         let (closed_at, Step::Closed { .. }) = said[1] else { panic!("{said:?}") };
-        assert!((80..=84).contains(&closed_at), "closed at window {closed_at}");
+        let after = 80 + CusumConfig::default().close_after as usize;
+        assert!((after - 1..=after + 3).contains(&closed_at), "closed at window {closed_at}");
     }
 
     #[test]
     fn noise_small_shifts_and_low_traffic_say_nothing() {
         assert!(run(&[(0.05, 500)], 1_000).is_empty());
         assert!(run(&[(0.05, 60), (0.08, 100)], 1_000).is_empty(), "three points is below the effect size");
-        assert!(run(&[(0.05, 60), (0.9, 100)], 10).is_empty(), "ten reads a window say nothing");
+        assert!(run(&[(0.05, 60), (0.2, 100)], 10).is_empty(), "a quiet series needs a bigger swing");
+    }
+
+    #[test]
+    fn quiet_windows_are_pooled_until_they_have_enough_reads() {
+        // Ten reads a window: judged every three windows, a jump from 5% to 90% flagged at the first judgement.
+        let said = run(&[(0.05, 60), (0.9, 100)], 10);
+        let (at, Step::Opened { .. }) = said[0] else { panic!("{said:?}") };
+        assert!((60..=62).contains(&at), "flagged at window {at}");
     }
 }

@@ -92,7 +92,14 @@ const WATCHED_CAUSES: [MissCause; 4] =
 
 /// Which detector an open anomaly belongs to: its series and, for a cause jump, the cause (None for those
 /// opened from events, such as a restart).
-type DetectorKey = Option<(String, Option<MissCause>)>;
+type DetectorKey = Option<(AnomalyKind, String, Option<MissCause>)>;
+
+/// The least rise of one pattern's miss ratio that is an anomaly: ten points.
+const PATTERN_MIN_EFFECT: f64 = 0.10;
+
+/// Refused writes beyond the baseline that make an anomaly, at least, and the write attempts a judgement needs.
+const WRITE_ERRORS_MIN_EXCESS: f64 = 3.0;
+const WRITE_ERRORS_MIN_ATTEMPTS: u64 = 5;
 
 /// Closed anomalies kept for the API.
 const KEPT_CLOSED: usize = 200;
@@ -221,7 +228,10 @@ impl Detector {
         }
         // Refused writes.
         let attempts = g.writes + g.write_errors;
-        let step = self.write_errors.step(g.write_errors as f64, attempts, &config);
+        // A healthy cache refuses no write: a handful of refusals is already news, also where writes are few.
+        let write_config =
+            CusumConfig { min_excess: WRITE_ERRORS_MIN_EXCESS, min_reads: WRITE_ERRORS_MIN_ATTEMPTS, ..config };
+        let step = self.write_errors.step(g.write_errors as f64, attempts, &write_config);
         changes.extend(self.judge(step, AnomalyKind::WriteErrors, "*", None, start, series, report));
         // Each pattern's miss ratio, and patterns new and only missing.
         for (name, pattern_series) in series.patterns() {
@@ -233,7 +243,9 @@ impl Detector {
                 self.seen.insert(name.clone(), self.windows);
             }
             let detector = self.patterns.entry(name.clone()).or_default();
-            let step = detector.step(c.misses as f64, answered, &config);
+            // One pattern's fall must be larger than the whole cache's to matter on its own.
+            let pattern_config = CusumConfig { min_effect: config.min_effect.max(PATTERN_MIN_EFFECT), ..config };
+            let step = detector.step(c.misses as f64, answered, &pattern_config);
             changes.extend(self.judge(step, AnomalyKind::HitRatioFall, name, None, start, series, report));
             let new = self.windows > u64::from(config.warmup) && self.seen[name] + 2 >= self.windows;
             let only_misses = answered >= config.min_reads && c.misses as f64 >= 0.9 * answered as f64;
@@ -244,7 +256,7 @@ impl Detector {
                 let mut anomaly = self.anomaly(AnomalyKind::NewPattern, name, None, start, start, 0.0, rate);
                 anomaly.text = explain::new_pattern(&anomaly, report);
                 changes.push(Change::Opened(anomaly.clone()));
-                self.open.push((anomaly, Some((name.clone(), None))));
+                self.open.push((anomaly, Some((AnomalyKind::NewPattern, name.clone(), None))));
             }
         }
         // A new pattern's anomaly closes when it stops only missing (or goes quiet).
@@ -277,7 +289,7 @@ impl Detector {
         series: &SeriesStore,
         report: Option<&Report>,
     ) -> Vec<Change> {
-        let key = (name.to_string(), cause);
+        let key = (kind, name.to_string(), cause);
         match step {
             Step::Quiet => Vec::new(),
             // A series falling because a flush or a restart emptied it is that event's consequence, not an

@@ -271,6 +271,10 @@ impl<E: Eviction> CacheModel for Cache<E> {
         self.used
     }
 
+    fn set_capacity(&mut self, capacity: Option<u64>) {
+        self.capacity = capacity;
+    }
+
     fn capacity(&self) -> Option<u64> {
         self.capacity
     }

@@ -30,6 +30,10 @@ pub trait CacheModel: Send {
     /// The limit, if any.
     fn capacity(&self) -> Option<u64>;
 
+    /// Changes the limit; a cache over the new one evicts down to it on its next writes, as Redis does after
+    /// `CONFIG SET maxmemory`.
+    fn set_capacity(&mut self, capacity: Option<u64>);
+
     /// Keys held now.
     fn len(&self) -> usize;
 

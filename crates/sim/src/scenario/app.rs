@@ -87,6 +87,9 @@ pub struct Workload {
     pub mismatch: Option<Mismatch>,
     /// Updates per second of the data behind the keys, and what they do to the cache.
     pub updates: Option<(f64, UpdateMode)>,
+    /// Each write's TTL is spread by up to this share either way (0: exact), as applications that avoid
+    /// expiring a whole cold start at once do.
+    pub ttl_jitter: f64,
 }
 
 impl Workload {
@@ -102,6 +105,7 @@ impl Workload {
             fill: Fill::SameKey,
             mismatch: None,
             updates: None,
+            ttl_jitter: 0.0,
         }
     }
     pub fn keys(mut self, choice: KeyChoice) -> Self {
@@ -311,7 +315,7 @@ impl Scenario {
                         }
                         KeyChoice::One | KeyChoice::Periodic { .. } => 0,
                     };
-                    let at = now + next_arrival(&mut rng, w.rate);
+                    let at = now + next_arrival(&mut rng, w.rate * self.shape.factor(now));
                     schedule(&mut queue, at, Action::Arrival { workload });
                     (workload, id, rng.random_range(0..CLIENTS))
                 }
@@ -335,7 +339,8 @@ impl Scenario {
                 Action::Update { workload } => {
                     let w = &workloads[workload];
                     let Some((rate, mode)) = w.updates else { continue };
-                    schedule(&mut queue, now + next_arrival(&mut rng, rate), Action::Update { workload });
+                    let at = now + next_arrival(&mut rng, rate * self.shape.factor(now));
+                    schedule(&mut queue, at, Action::Update { workload });
                     let id = match w.choice {
                         KeyChoice::Zipf { .. } => zipfs[workload].as_ref().expect("zipf").sample(&mut rng) as u64 - 1,
                         KeyChoice::Uniform { keys } | KeyChoice::Periodic { keys, .. } => rng.random_range(0..keys),
@@ -372,6 +377,7 @@ impl Scenario {
                         }
                         IncidentKind::SetTtl { workload, ttl } => workloads[*workload].ttl = *ttl,
                         IncidentKind::SetFill { workload, fill } => workloads[*workload].fill = *fill,
+                        IncidentKind::SetCapacity { bytes } => cache.set_capacity(Some(*bytes)),
                         IncidentKind::SetMismatch { workload, share } => {
                             if let Some(mismatch) = workloads[*workload].mismatch.as_mut() {
                                 mismatch.share = *share;
@@ -406,7 +412,14 @@ impl Scenario {
 }
 
 fn write_event<'k>(w: &Workload, now: Micros, key: &'k str) -> Event<'k> {
-    let ttl = w.ttl.map_or(TtlChange::Persist, |ttl| TtlChange::ExpireIn(ttl / 1_000));
+    let spread = |ttl: Micros| {
+        if w.ttl_jitter == 0.0 {
+            return ttl;
+        }
+        let u = super::keys::unit(key_hash(w.db, key.as_bytes()) ^ now, 17);
+        (ttl as f64 * (1.0 + w.ttl_jitter * (2.0 * u - 1.0))) as Micros
+    };
+    let ttl = w.ttl.map_or(TtlChange::Persist, |ttl| TtlChange::ExpireIn((spread(ttl) / 1_000).max(1)));
     let mut event = Event::write(now, key.as_bytes(), ttl).with_db(w.db).with_value_size(w.value_bytes);
     event.command = Command::Write(WriteCondition::Always);
     event.outcome = Outcome::Unobserved;

@@ -19,7 +19,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::keys::{IdKind, KeyFormat};
-use super::{Fill, Incident, IncidentKind, KeyChoice, MINUTE, Planted, SECOND, Scenario, UpdateMode, Workload};
+use super::{
+    Fill, Incident, IncidentKind, KeyChoice, MINUTE, Planted, RateShape, SECOND, Scenario, UpdateMode, Workload,
+};
 use crate::model::Policy;
 
 /// Words applications name their keys with.
@@ -136,6 +138,7 @@ pub fn generate(seed: u64) -> Scenario {
         workloads,
         incidents,
         planted,
+        shape: RateShape::default(),
     }
 }
 

@@ -4,7 +4,9 @@
 use cachescope_core::FindingCause;
 
 use super::keys::{IdKind, KeyFormat};
-use super::{Fill, Incident, IncidentKind, KeyChoice, MINUTE, Planted, SECOND, Scenario, UpdateMode, Workload};
+use super::{
+    Fill, Incident, IncidentKind, KeyChoice, MINUTE, Planted, RateShape, SECOND, Scenario, UpdateMode, Workload,
+};
 use crate::model::Policy;
 use cachescope_core::Micros;
 
@@ -185,6 +187,7 @@ pub(super) fn scenario(name: &str, seed: u64, staged: bool) -> Option<Scenario> 
         workloads,
         incidents,
         planted,
+        shape: RateShape::default(),
     };
     if staged {
         stage(&mut scenario);

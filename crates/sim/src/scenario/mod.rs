@@ -10,6 +10,7 @@
 mod app;
 pub mod corpus;
 pub mod demo;
+pub mod detection;
 pub mod keys;
 pub mod truth;
 
@@ -55,6 +56,41 @@ pub enum IncidentKind {
     SetFill { workload: usize, fill: Fill },
     /// The share of a workload's clients reading the mismatched key format changes.
     SetMismatch { workload: usize, share: f64 },
+    /// The server's memory limit changes (`CONFIG SET maxmemory`): it evicts down to it on the next writes.
+    SetCapacity { bytes: u64 },
+}
+
+/// How the request rates move over time, the same for every workload: a daily swing and bursts.
+#[derive(Debug, Clone, Default)]
+pub struct RateShape {
+    /// The rate swings between (1 - diurnal) and (1 + diurnal) times its mean over 24 hours (0: flat).
+    pub diurnal: f64,
+    /// The phase of the swing at time 0, as a fraction of a day.
+    pub phase: f64,
+    /// Bursts: from `start`, for `length`, the rate is `factor` times what it would be.
+    pub bursts: Vec<Burst>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Burst {
+    pub start: Micros,
+    pub length: Micros,
+    pub factor: f64,
+}
+
+impl RateShape {
+    /// What the rates are multiplied by at `time`.
+    pub fn factor(&self, time: Micros) -> f64 {
+        let day = 86_400.0 * 1e6;
+        let angle = std::f64::consts::TAU * (time as f64 / day + self.phase);
+        let mut factor = 1.0 + self.diurnal * angle.sin();
+        for burst in &self.bursts {
+            if time >= burst.start && time < burst.start + burst.length {
+                factor *= burst.factor;
+            }
+        }
+        factor.max(0.01)
+    }
 }
 
 /// A runnable scenario.
@@ -72,6 +108,8 @@ pub struct Scenario {
     pub workloads: Vec<Workload>,
     pub incidents: Vec<Incident>,
     pub planted: Vec<Planted>,
+    /// How the rates move over time (flat by default).
+    pub shape: RateShape,
 }
 
 impl Scenario {
