@@ -27,7 +27,8 @@ cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], captu
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 body = open("target/detection.md").read().strip()
 head = (f"Measured {datetime.date.today()} on {cpu}, {cores} cores, {elapsed} s in all. Delays count windows from "
-        "the one the fault comes in (1: flagged at the end of that window). A run replays with "
+        "the one the fault comes in (1: flagged at the end of that window; for refused writes, the one of the first "
+        "write refused). A run replays with "
         "`cargo run --release -p cachescope-accuracy --bin detection -- --help`.")
 block = head + "\n\n" + body
 path = "BENCHMARKS.md"

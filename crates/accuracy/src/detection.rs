@@ -2,7 +2,8 @@
 //! each run's events through the live layer's [`Pipeline`] (the code the engine's thread runs, without its
 //! thread), its anomalies judged against the fault injected. Before the fault (and all along a healthy run)
 //! every anomaly is a false one; after it, the first anomaly that names the fault is its detection, and its
-//! delay is counted in windows, the window of the fault being the first.
+//! delay is counted in windows, the window of the fault being the first (for refused writes, the window of the
+//! first write refused: until the application writes, nothing shows).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -73,10 +74,19 @@ pub fn judge(case: &DetectionCase, window: Micros) -> Judged {
     // Reads and evicted misses, in the ten minutes before the fault and the ten after.
     let mut around = [(0u64, 0u64); 2];
     let fault_at = case.fault.as_ref().map(|f| f.at);
+    // Refused writes show from the first write refused: a cache that writes little shows them late.
+    let mut first_refused: Option<Micros> = None;
     scenario.run(
         &mut |event, simulated| {
             events += 1;
             pipeline.observe(event, &mut take);
+            if first_refused.is_none()
+                && fault_at.is_some_and(|at| event.time >= at)
+                && matches!(event.command, cachescope_core::Command::Write(_))
+                && matches!(event.outcome, cachescope_core::Outcome::Error(_))
+            {
+                first_refused = Some(event.time);
+            }
             if let Some(at) = fault_at
                 && event.command == cachescope_core::Command::Read
                 && event.time + 10 * 60_000_000 >= at
@@ -100,7 +110,11 @@ pub fn judge(case: &DetectionCase, window: Micros) -> Judged {
     let healthy_until = case.fault.as_ref().map_or(scenario.duration + window, |f| f.at - f.at % window);
     let false_anomalies: Vec<Anomaly> = opened.iter().filter(|a| a.flagged_at < healthy_until).cloned().collect();
     let detected = case.fault.as_ref().and_then(|fault| {
-        let fault_window = fault.at - fault.at % window;
+        let start = match fault.kind {
+            FaultKind::WritesFail => first_refused.unwrap_or(fault.at),
+            _ => fault.at,
+        };
+        let fault_window = start - start % window;
         opened
             .iter()
             .filter(|a| a.flagged_at >= fault_window && names(fault, a))
