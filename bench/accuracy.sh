@@ -8,6 +8,7 @@
 #   bash bench/accuracy.sh            SCENARIOS=1000 SUGGESTIONS=100 DOCTOR=20 bash bench/accuracy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/common.sh
 SCENARIOS=${SCENARIOS:-300}
 SUGGESTIONS=${SUGGESTIONS:-60}
 DOCTOR=${DOCTOR:-10}
@@ -19,8 +20,9 @@ start=$(date +%s)
     --cachescope target/release/cachescope --failures 10 > target/accuracy.md
 elapsed=$(( $(date +%s) - start ))
 
+(
 python3 - "$SCENARIOS" "$elapsed" <<'PY'
-import datetime, re, subprocess, sys
+import datetime, subprocess, sys
 
 scenarios, elapsed = sys.argv[1], sys.argv[2]
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
@@ -28,13 +30,6 @@ cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 body = open("target/accuracy.md").read().strip()
 head = (f"Measured {datetime.date.today()} on {cpu}, {cores} cores: seeds 0 to {int(scenarios) - 1} of the corpus, "
         f"{elapsed} s in all. A wrong case replays with `cargo run --release -p cachescope-accuracy -- --seed N`.")
-block = head + "\n\n" + body
-path = "BENCHMARKS.md"
-text = open(path).read()
-if "<!-- accuracy:begin -->" not in text:
-    text += "\n## Diagnosis accuracy\n\n<!-- accuracy:begin -->\n<!-- accuracy:end -->\n"
-text = re.sub(r"<!-- accuracy:begin -->.*<!-- accuracy:end -->",
-              lambda _: "<!-- accuracy:begin -->\n" + block + "\n<!-- accuracy:end -->", text, flags=re.S)
-open(path, "w").write(text)
-print(block)
+print(head + "\n\n" + body)
 PY
+) | write_block accuracy "Diagnosis accuracy"

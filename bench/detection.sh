@@ -9,6 +9,7 @@
 #   bash bench/detection.sh           HEALTHY=20 HOURS=24 FAULTED=50 bash bench/detection.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/common.sh
 HEALTHY=${HEALTHY:-10}
 HOURS=${HOURS:-24}
 FAULTED=${FAULTED:-20}
@@ -19,8 +20,9 @@ start=$(date +%s)
 ./target/release/detection --memory-hours 48 >> target/detection.md
 elapsed=$(( $(date +%s) - start ))
 
+(
 python3 - "$elapsed" <<'PY'
-import datetime, re, subprocess, sys
+import datetime, subprocess, sys
 
 elapsed = sys.argv[1]
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
@@ -30,13 +32,6 @@ head = (f"Measured {datetime.date.today()} on {cpu}, {cores} cores, {elapsed} s 
         "the one the fault comes in (1: flagged at the end of that window; for refused writes, the one of the first "
         "write refused). A run replays with "
         "`cargo run --release -p cachescope-accuracy --bin detection -- --help`.")
-block = head + "\n\n" + body
-path = "BENCHMARKS.md"
-text = open(path).read()
-if "<!-- detection:begin -->" not in text:
-    text += "\n## Live anomaly detection\n\n<!-- detection:begin -->\n<!-- detection:end -->\n"
-text = re.sub(r"<!-- detection:begin -->.*<!-- detection:end -->",
-              lambda _: "<!-- detection:begin -->\n" + block + "\n<!-- detection:end -->", text, flags=re.S)
-open(path, "w").write(text)
-print(block)
+print(head + "\n\n" + body)
 PY
+) | write_block detection "Live anomaly detection"

@@ -19,8 +19,7 @@ command -v redis-benchmark >/dev/null || { echo "redis-benchmark is missing: apt
 command -v curl >/dev/null || { echo "curl is missing: apt-get install curl" >&2; exit 1; }
 cargo build --release --quiet --bin cachescope
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "nothing on $1" >&2; exit 1; }
+. bench/lib/common.sh
 
 REDIS=$(free_port)
 redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
@@ -73,6 +72,7 @@ done
 anomalies=$(curl -s "http://127.0.0.1:$HTTP/api/anomalies" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 kill -INT "$PLAIN_PID" "$LIVE_PID"; wait "$PLAIN_PID" || true; wait "$LIVE_PID" || true
 
+(
 python3 - "$RESULTS" "$RUNS" "$REQUESTS" "$CLIENTS" "$WORK" "$anomalies" <<'PY'
 import datetime, json, platform, re, statistics, subprocess, sys
 results, runs, requests, clients, work, anomalies = sys.argv[1:7]
@@ -104,12 +104,6 @@ for (pipeline, test) in sorted(rps):
     m = {t: statistics.median(v) for t, v in rps[(pipeline, test)].items()}
     lines.append(f"| -P {pipeline} | {test} | {m['direct']:,.0f}/s | {m['proxy']:,.0f}/s | {m['proxy+outlets']:,.0f}/s "
                  f"| {m['proxy+outlets']/m['proxy']:.3f} |")
-block = "\n".join(lines)
-text = open("BENCHMARKS.md").read()
-if "<!-- live-overhead:begin -->" not in text:
-    text += "\n## What the live outlets cost the traffic\n\n<!-- live-overhead:begin -->\n<!-- live-overhead:end -->\n"
-text = re.sub(r"<!-- live-overhead:begin -->.*<!-- live-overhead:end -->",
-              lambda _: "<!-- live-overhead:begin -->\n" + block + "\n<!-- live-overhead:end -->", text, flags=re.S)
-open("BENCHMARKS.md", "w").write(text)
-print(block)
+print("\n".join(lines))
 PY
+) | write_block live-overhead "What the live outlets cost the traffic"

@@ -1,0 +1,15 @@
+# What the bench scripts share; source it: `. "$(dirname "$0")/lib/common.sh"`.
+
+# A free TCP port on loopback.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Waits (5 s at most) until a Redis-speaking server answers PING on port $1.
+wait_port() {
+    for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+    echo "nothing on $1" >&2
+    exit 1
+}
+
+# Replaces the block between `<!-- $1:begin -->` and `<!-- $1:end -->` in BENCHMARKS.md with stdin (a section
+# titled $2 is added at the end when there is no such block yet), and prints it.
+write_block() { python3 "$(dirname "${BASH_SOURCE[0]}")/write_block.py" "$1" "$2"; }
