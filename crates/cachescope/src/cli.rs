@@ -61,6 +61,33 @@ pub enum Command {
     Whatif(WhatifArgs),
     /// Put a marker (a deploy, a config change) into the traffic of a running instance served with --http.
     Mark(MarkArgs),
+    /// A live dashboard in the terminal: of a running instance served with --http, or of the demo played live.
+    Top(TopArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Keys: q quit, ? help, s sort, r reverse, / filter, t time range, p pause, arrows and Enter \
+    for a pattern's detail. Works over ssh, in 80x24 and wider, with NO_COLOR.")]
+pub struct TopArgs {
+    /// The running instance: the address it serves with --http.
+    #[arg(default_value = "http://127.0.0.1:9180", value_name = "URL", conflicts_with = "demo")]
+    pub url: String,
+
+    /// The bearer token the instance wants.
+    #[arg(long, env = "CACHESCOPE_HTTP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub http_token: Option<String>,
+
+    /// Instead, play the demo live in this process (no Redis needed).
+    #[arg(long)]
+    pub demo: bool,
+
+    /// With --demo: how many times faster than real time.
+    #[arg(long, default_value_t = 10.0, value_name = "FACTOR", requires = "demo")]
+    pub speed: f64,
+
+    /// Print one frame of this size (`120x40`) as text and exit, instead of taking over the terminal.
+    #[arg(long, value_name = "WIDTHxHEIGHT")]
+    pub dump: Option<String>,
 }
 
 #[derive(Debug, Args)]

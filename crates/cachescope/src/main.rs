@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Mrc(args) => commands::mrc::run(args, color, cli.quiet),
         Command::Whatif(args) => commands::whatif::run(args, color, cli.quiet),
         Command::Mark(args) => commands::mark::run(args),
+        Command::Top(args) => commands::top::run(args, color),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

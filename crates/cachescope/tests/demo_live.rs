@@ -57,6 +57,15 @@ fn the_live_demo_opens_and_closes_anomalies_serves_metrics_and_calls_the_webhook
     for kind in ["new_pattern", "flush", "restart", "hit_ratio_fall"] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
+    // `top` attached to the running instance draws the same state.
+    let frame = common::run(&["top", &format!("http://{address}"), "--dump", "100x30", "--color", "never"]);
+    assert_eq!(frame.code, 0, "{}", frame.stderr);
+    assert!(
+        frame.stdout.contains(&format!("http://{address}")) && frame.stdout.contains("users:{num}"),
+        "{}",
+        frame.stdout
+    );
+
     let mut hooks = Vec::new();
     wait_for("the webhook's messages", || {
         while let Ok(body) = received.try_recv() {

@@ -11,6 +11,7 @@
 
 pub mod channel;
 pub mod detect;
+pub mod overview;
 pub mod pipeline;
 mod runner;
 pub mod series;
@@ -30,6 +31,7 @@ use tokio::sync::{broadcast, watch};
 
 pub use channel::{EventSink, EventSource, Message, ServerCounters, channel};
 pub use detect::{Anomaly, AnomalyKind, Change, Detector, cusum::CusumConfig};
+pub use overview::Overview;
 pub use pipeline::Pipeline;
 pub use series::{Point, Series, SeriesConfig, SeriesStore};
 
@@ -37,6 +39,8 @@ pub use series::{Point, Series, SeriesConfig, SeriesStore};
 const IDLE: Duration = Duration::from_millis(2);
 /// The least time between two reports a sink asked for: a report walks every key.
 pub const REPORT_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Markers a snapshot keeps for dashboards.
+pub const MARKERS_KEPT: usize = 50;
 /// Events broadcast and not yet read by the slowest subscriber, at most: past it, that subscriber misses some.
 const BROADCAST: usize = 1024;
 
@@ -55,6 +59,8 @@ pub struct Tallies {
     pub markers: BTreeMap<String, u64>,
     /// Anomalies opened, by kind.
     pub anomalies_opened: BTreeMap<&'static str, u64>,
+    /// The last markers (time, label), oldest first, at most [`MARKERS_KEPT`].
+    pub recent_markers: std::collections::VecDeque<(Micros, String)>,
     /// The server's own counters, summed over its restarts since the start; None when the source does not
     /// watch the server.
     pub server: Option<ServerCounters>,

@@ -16,8 +16,8 @@ use crate::detect::{Anomaly, Change};
 use crate::pipeline::Pipeline;
 use crate::series::SeriesStore;
 use crate::{
-    Counters, EventSource, Final, IDLE, LiveEvent, LiveSnapshot, Message, Options, REPORT_MIN_INTERVAL, ReportRequests,
-    ServerCounters, Tallies,
+    Counters, EventSource, Final, IDLE, LiveEvent, LiveSnapshot, MARKERS_KEPT, Message, Options, REPORT_MIN_INTERVAL,
+    ReportRequests, ServerCounters, Tallies,
 };
 
 /// Anomalies closed that a snapshot keeps, newest first.
@@ -123,6 +123,10 @@ impl Runner {
             let label = String::from_utf8_lossy(event.key);
             let kind = label.split_whitespace().next().unwrap_or("marker").to_string();
             *self.tallies.markers.entry(kind).or_default() += 1;
+            self.tallies.recent_markers.push_back((event.time, label.into_owned()));
+            if self.tallies.recent_markers.len() > MARKERS_KEPT {
+                self.tallies.recent_markers.pop_front();
+            }
         }
         let mut closed = Vec::new();
         self.pipeline.observe(event, &mut |start, changes| closed.push((start, changes)));

@@ -5,6 +5,8 @@
 //! - `GET /api/report`: the full report, the JSON of `analyze --output json`;
 //! - `GET /api/series?pattern=P`: the windows of the whole cache, or of one pattern;
 //! - `GET /api/anomalies`: open anomalies, then the recently closed;
+//! - `GET /api/overview`: what a dashboard shows at once (`cachescope_live::Overview`: the whole cache's points,
+//!   each pattern's totals and last window, anomalies, markers), which `cachescope top` reads;
 //! - `GET /api/events`: server-sent events (a window closed, an anomaly opened or closed, the findings changed);
 //! - `POST /api/markers` with `{"kind": "deploy", "note": "v1.2.3"}`: a marker in the traffic;
 //! - `GET /healthz`.
@@ -26,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cachescope_core::{Command, Event as CacheEvent, OwnedEvent};
-use cachescope_live::{EventSink, LiveEvent, LiveSnapshot, Point, REPORT_MIN_INTERVAL, ReportRequests};
+use cachescope_live::{EventSink, LiveEvent, LiveSnapshot, Overview, Point, REPORT_MIN_INTERVAL, ReportRequests};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/report", get(report))
         .route("/api/series", get(series))
         .route("/api/anomalies", get(anomalies))
+        .route("/api/overview", get(overview))
         .route("/api/events", get(events))
         .route("/api/markers", post(marker))
         .route("/healthz", get(health))
@@ -133,6 +136,10 @@ async fn series(State(state): State<AppState>, Query(query): Query<SeriesQuery>)
         .into_response(),
         None => (StatusCode::NOT_FOUND, format!("no series for the pattern {pattern}\n")).into_response(),
     }
+}
+
+async fn overview(State(state): State<AppState>) -> impl IntoResponse {
+    Json(Overview::of(&latest(&state)))
 }
 
 async fn anomalies(State(state): State<AppState>) -> impl IntoResponse {

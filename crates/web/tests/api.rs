@@ -130,3 +130,16 @@ async fn the_report_is_asked_of_the_engine_and_served_when_it_comes() {
     assert_eq!(report["summary"]["reads"], 42);
     let _sender = engine.await.unwrap();
 }
+
+#[tokio::test]
+async fn the_overview_holds_the_whole_cache_and_each_pattern() {
+    let (state, _source) = state(None);
+    let (status, body) = get(&state, "/api/overview", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let overview: cachescope_live::Overview = serde_json::from_str(&body).expect("reads back");
+    assert_eq!(overview.global.len(), 2);
+    assert_eq!(overview.global[1].counts.misses, 40);
+    let row = &overview.patterns[0];
+    assert_eq!((row.name.as_str(), row.total.misses, row.last.misses), ("user:{num}", 45, 40));
+    assert_eq!(row.miss_ratios, [Some(0.05), Some(0.4)]);
+}

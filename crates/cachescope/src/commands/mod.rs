@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod mark;
 pub mod mrc;
 pub mod proxy;
+pub mod top;
 pub mod whatif;
 
 use std::io::Write;

@@ -1,6 +1,7 @@
 //! The demo's source: a simulated application against the built-in cache model, optionally recorded as a
 //! trace ([`simulate`]), or played in real time into the live layer ([`play`]).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -66,7 +67,7 @@ const BATCH: usize = 1024;
 
 /// Plays `scenario` into a live source's channel, paced to `speed` times real time, its clock starting now; stops
 /// early when `stop` is set. Returns the events played.
-pub fn play(scenario: &Scenario, sink: &EventSink, speed: f64, stop: &AtomicBool) -> u64 {
+fn play(scenario: &Scenario, sink: &EventSink, speed: f64, stop: &AtomicBool) -> u64 {
     let started = Instant::now();
     let base = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as Micros);
     let mut batch: Vec<OwnedEvent> = Vec::with_capacity(BATCH);
@@ -97,4 +98,31 @@ pub fn play(scenario: &Scenario, sink: &EventSink, speed: f64, stop: &AtomicBool
     );
     sink.send_waiting(batch);
     played
+}
+
+/// A scenario playing on a thread of its own into a live source's channel (which closes when it ends).
+pub struct Player {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Player {
+    pub fn start(scenario: Scenario, sink: EventSink, speed: f64) -> std::io::Result<Player> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("cachescope-demo".into())
+            .spawn(move || play(&scenario, &sink, speed, &flag))?;
+        Ok(Player { stop, thread })
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Stops the scenario where it is (or waits for its end) and returns the events it played.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or(0)
+    }
 }

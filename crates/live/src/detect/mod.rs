@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use cachescope_core::report::Report;
 use cachescope_core::{FlushScope, Micros, MissCause, Window};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::series::SeriesStore;
 use cusum::{Cusum, CusumConfig, Step};
@@ -22,7 +22,7 @@ use cusum::{Cusum, CusumConfig, Step};
 pub use explain::clock;
 
 /// What kind of anomaly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyKind {
     HitRatioFall,
@@ -49,14 +49,14 @@ impl AnomalyKind {
 }
 
 /// An anomaly, open or closed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
     pub id: u64,
     pub kind: AnomalyKind,
     /// `*` for the whole cache, else the pattern.
     pub series: String,
     /// For a cause jump: the cause.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<MissCause>,
     /// When it started (the first window of the shift), and when it was flagged and closed (event time, µs).
     pub started_at: Micros,
@@ -67,7 +67,7 @@ pub struct Anomaly {
     pub peak: f64,
     pub current: f64,
     /// The deploy marker it follows, and how many windows after it it started.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_marker: Option<(String, u64)>,
     /// What happened and what to do, in one sentence.
     pub text: String,

@@ -2,8 +2,6 @@
 //! feeds it, with its faults starting part-way: anomalies open and close on the terminal, and with --http the
 //! metrics, the API and a dashboard move as they would on a real cache; with --webhook, it fires. No server.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -15,7 +13,7 @@ use cachescope_trace::TraceHeader;
 use crate::cli::DemoArgs;
 use crate::config::{engine_config, live_config};
 use crate::exit::{Exit, OutputError, UsageError};
-use crate::sources::simulation::play;
+use crate::sources::simulation::Player;
 use crate::{logging, shutdown, sinks};
 
 pub fn run(args: &DemoArgs, scenario: Scenario, color: bool) -> Result<Exit> {
@@ -69,22 +67,14 @@ pub fn run(args: &DemoArgs, scenario: Scenario, color: bool) -> Result<Exit> {
         minutes * 60.0 / args.speed
     ));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let player = {
-        let stop = stop.clone();
-        let speed = args.speed;
-        std::thread::Builder::new()
-            .name("cachescope-demo".into())
-            .spawn(move || play(&scenario, &sink, speed, &stop))?
-    };
+    let player = Player::start(scenario, sink, args.speed)?;
     let interrupted = runtime.block_on(async {
         tokio::select! {
             _ = async { while !player.is_finished() { tokio::time::sleep(Duration::from_millis(50)).await } } => false,
             _ = shutdown::requested(None) => true,
         }
     });
-    stop.store(true, Ordering::Relaxed);
-    let _ = player.join();
+    player.stop();
     let cachescope_live::Final { mut report, record_error, .. } =
         live.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
     report.source = Some(SourceInfo { kind: "demo".into(), name: format!("{} (live)", args.scenario), format: None });
