@@ -1,6 +1,7 @@
 //! The HTTP side of the live layer: what a live command serves with `--http`. Every handler reads the latest
 //! snapshot the engine's thread published (or subscribes to its changes): none of them can slow the engine.
 //!
+//! - `GET /`: the dashboard (`dashboard/`), and its script and stylesheet under `/assets/`;
 //! - `GET /metrics`: Prometheus text (docs/metrics.md);
 //! - `GET /api/report`: the full report, the JSON of `analyze --output json`;
 //! - `GET /api/series?pattern=P`: the windows of the whole cache, or of one pattern;
@@ -11,8 +12,10 @@
 //! - `POST /api/markers` with `{"kind": "deploy", "note": "v1.2.3"}`: a marker in the traffic;
 //! - `GET /healthz`.
 //!
-//! With a token, every endpoint wants `Authorization: Bearer TOKEN`.
+//! With a token, every endpoint wants `Authorization: Bearer TOKEN`, or the cookie a browser gets by giving the
+//! token at `/login` (where `/` sends a browser without it).
 
+mod dashboard;
 pub mod metrics;
 pub mod webhook;
 
@@ -49,6 +52,9 @@ pub struct AppState {
 /// The application: every route, and the token check in front of them.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(dashboard::index))
+        .route("/assets/dashboard.js", get(dashboard::script))
+        .route("/assets/dashboard.css", get(dashboard::style))
         .route("/metrics", get(metrics_text))
         .route("/api/report", get(report))
         .route("/api/series", get(series))
@@ -57,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(events))
         .route("/api/markers", post(marker))
         .route("/healthz", get(health))
+        .route("/login", get(login_page).post(login))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -70,11 +77,27 @@ pub async fn serve(
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
+/// The cookie a browser keeps the token in, after `/login`.
+const TOKEN_COOKIE: &str = "cachescope_token";
+
 async fn require_token(State(state): State<AppState>, headers: HeaderMap, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.token {
-        let given =
+    if let Some(token) = &state.token
+        && request.uri().path() != "/login"
+    {
+        let bearer =
             headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(&**token) {
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == TOKEN_COOKIE)
+            .map(|(_, value)| value);
+        if bearer != Some(&**token) && cookie != Some(&**token) {
+            if request.uri().path() == "/" {
+                return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
+            }
             return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "a bearer token is required\n")
                 .into_response();
         }
@@ -82,7 +105,34 @@ async fn require_token(State(state): State<AppState>, headers: HeaderMap, reques
     next.run(request).await
 }
 
-fn latest(state: &AppState) -> Arc<LiveSnapshot> {
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+/// A form for the token, for browsers (which cannot send a bearer header when opening a page).
+async fn login_page() -> Response {
+    let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>cachescope</title>\
+        <link rel=\"stylesheet\" href=\"/assets/dashboard.css\"></head><body><main><h1>cachescope</h1>\
+        <form method=\"post\" action=\"/login\"><p><label for=\"token\">Token (--http-token)</label> \
+        <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required> \
+        <button type=\"submit\">Open the dashboard</button></p></form></main></body></html>";
+    ([(header::CONTENT_SECURITY_POLICY, dashboard::CONTENT_SECURITY_POLICY)], axum::response::Html(page))
+        .into_response()
+}
+
+async fn login(State(state): State<AppState>, axum::Form(form): axum::Form<LoginForm>) -> Response {
+    match &state.token {
+        Some(token) if form.token == **token => {
+            let cookie = format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+            (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_string())]).into_response()
+        }
+        Some(_) => (StatusCode::UNAUTHORIZED, "wrong token\n").into_response(),
+        None => (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response(),
+    }
+}
+
+pub(crate) fn latest(state: &AppState) -> Arc<LiveSnapshot> {
     state.snapshots.borrow().clone()
 }
 

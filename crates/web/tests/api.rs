@@ -143,3 +143,77 @@ async fn the_overview_holds_the_whole_cache_and_each_pattern() {
     assert_eq!((row.name.as_str(), row.total.misses, row.last.misses), ("user:{num}", 45, 40));
     assert_eq!(row.miss_ratios, [Some(0.05), Some(0.4)]);
 }
+
+async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn the_dashboard_is_the_page_its_script_and_its_stylesheet_all_from_here() {
+    let (state, _source) = state(None);
+    let (status, headers, page) = send(&state, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(policy.contains("default-src 'self'") && policy.contains("connect-src 'self'"), "{policy}");
+    for expected in
+        ["<table id=\"patterns\">", "user:{num}", "href=\"#pattern=user:{num}\"", "src=\"/assets/dashboard.js\""]
+    {
+        assert!(page.contains(expected), "{expected} missing from:\n{page}");
+    }
+    let (_, script) = get(&state, "/assets/dashboard.js", None).await;
+    let (_, style) = get(&state, "/assets/dashboard.css", None).await;
+    assert!(script.contains("new EventSource(\"/api/events\")"), "{script}");
+    // No address of another host anywhere (the SVG namespace names, it is never fetched).
+    for (name, text) in [("page", &page), ("script", &script.replace(SVG_NAMESPACE, "")), ("stylesheet", &style)] {
+        assert!(
+            !text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"),
+            "{name} refers elsewhere"
+        );
+    }
+}
+
+const SVG_NAMESPACE: &str = "http://www.w3.org/2000/svg";
+
+#[tokio::test]
+async fn pattern_names_are_text_not_markup() {
+    let mut store = SeriesStore::new(SeriesConfig { window: 10_000_000, ..SeriesConfig::default() });
+    let window = Window { global: counts(10, 1), patterns: vec![(1, counts(10, 1))], ..Window::default() };
+    store.push(0, &window, &|_| "<script>alert(1)</script>".to_string());
+    let (_sender, snapshots) =
+        watch::channel(Arc::new(LiveSnapshot { series: Arc::new(store), ..LiveSnapshot::default() }));
+    let (state, _source) = state_on(snapshots, None);
+    let (_, _, page) = send(&state, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert!(!page.contains("<script>alert(1)") && page.contains("&lt;script&gt;alert(1)"), "{page}");
+}
+
+#[tokio::test]
+async fn with_a_token_a_browser_logs_in_once_and_keeps_a_cookie() {
+    let (state, _source) = state(Some("s3cret"));
+    let (status, headers, _) = send(&state, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, headers[header::LOCATION].to_str().unwrap()), (StatusCode::SEE_OTHER, "/login"));
+    let (status, _, form) = send(&state, Request::get("/login").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("type=\"password\""), "{form}");
+    let login = |token: &str| {
+        Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={token}")))
+            .unwrap()
+    };
+    let (status, _, _) = send(&state, login("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, headers, _) = send(&state, login("s3cret")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert!(headers[header::SET_COOKIE].to_str().unwrap().contains("HttpOnly"));
+    for path in ["/", "/api/overview", "/metrics"] {
+        let request = Request::get(path).header(header::COOKIE, &cookie).body(Body::empty()).unwrap();
+        assert_eq!(send(&state, request).await.0, StatusCode::OK, "{path}");
+    }
+    let request =
+        Request::get("/api/overview").header(header::COOKIE, "cachescope_token=nope").body(Body::empty()).unwrap();
+    assert_eq!(send(&state, request).await.0, StatusCode::UNAUTHORIZED);
+}
