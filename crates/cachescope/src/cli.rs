@@ -145,6 +145,11 @@ pub struct HttpArgs {
     /// The bearer token every HTTP request must carry.
     #[arg(long, env = "CACHESCOPE_HTTP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub http_token: Option<String>,
+
+    /// Serve no key name: each key named in findings and anomalies shows as its pattern (`user:{num}`), for
+    /// dashboards on shared screens.
+    #[arg(long)]
+    pub redact_keys: bool,
 }
 
 #[derive(Debug, Args)]

@@ -92,3 +92,42 @@ fn http_and_webhook_need_live() {
     assert_eq!(run.code, 64, "{}", run.stderr);
     assert!(run.stderr.contains("--live"), "{}", run.stderr);
 }
+
+/// Whether `text` names a key of the demo (`user:1457`, `img:03a9…`) rather than only patterns (`user:{num}`).
+fn names_a_key(text: &str) -> Option<String> {
+    for prefix in ["user:", "users:", "img:", "catalog:", "product:", "report:", "session:", "search:"] {
+        for (at, _) in text.match_indices(prefix) {
+            let next = text[at + prefix.len()..].chars().next();
+            if next.is_some_and(|c| c.is_ascii_alphanumeric()) {
+                return Some(text[at..(at + prefix.len() + 12).min(text.len())].to_string());
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn redact_keys_serves_patterns_and_no_key_name() {
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
+        .args(["demo", "--live", "--speed", "600", "--http", &address, "--redact-keys", "-o", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("the scenario is over") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the demo ended early");
+    }
+    let (_, report) = http(&address, "GET", "/api/report", None, "");
+    assert!(report.contains("\"findings\"") && report.contains("catalog:{num}"), "{report}");
+    for path in ["/api/report", "/api/anomalies", "/api/overview", "/"] {
+        let (status, body) = http(&address, "GET", path, None, "");
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(names_a_key(&body), None, "{path} names a key");
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    child.wait().unwrap();
+}

@@ -17,6 +17,7 @@
 
 mod dashboard;
 pub mod metrics;
+mod redact;
 pub mod webhook;
 
 use std::convert::Infallible;
@@ -47,6 +48,27 @@ pub struct AppState {
     pub markers: Option<EventSink>,
     /// The bearer token every request must carry, if any.
     pub token: Option<Arc<str>>,
+    /// Key names replaced by their pattern in everything served (`--redact-keys`).
+    pub redact_keys: bool,
+}
+
+impl AppState {
+    /// The latest snapshot, its key names replaced by their pattern when asked.
+    pub(crate) fn snapshot(&self) -> Arc<LiveSnapshot> {
+        let snapshot = self.snapshots.borrow().clone();
+        if !self.redact_keys {
+            return snapshot;
+        }
+        let redactor = redact::Redactor::of(snapshot.report.as_deref());
+        let mut redacted = (*snapshot).clone();
+        redactor.anomalies(&mut redacted.anomalies);
+        if let Some(report) = &snapshot.report {
+            let mut report = (**report).clone();
+            redactor.report(&mut report);
+            redacted.report = Some(Arc::new(report));
+        }
+        Arc::new(redacted)
+    }
 }
 
 /// The application: every route, and the token check in front of them.
@@ -133,7 +155,7 @@ async fn login(State(state): State<AppState>, axum::Form(form): axum::Form<Login
 }
 
 pub(crate) fn latest(state: &AppState) -> Arc<LiveSnapshot> {
-    state.snapshots.borrow().clone()
+    state.snapshot()
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
@@ -198,12 +220,19 @@ async fn anomalies(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn events(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.changes.subscribe();
+    let redacting = state.redact_keys.then(|| state.clone());
     // A client that reads slower than the changes come misses some (the broadcast drops for it), and never holds
     // up the engine or the other clients.
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+    let stream = futures_util::stream::unfold((receiver, redacting), |(mut receiver, redacting)| async move {
         loop {
             match receiver.recv().await {
-                Ok(change) => {
+                Ok(mut change) => {
+                    if let Some(state) = &redacting
+                        && let LiveEvent::AnomalyOpened { anomaly } | LiveEvent::AnomalyClosed { anomaly } = &mut change
+                    {
+                        let report = state.snapshots.borrow().report.clone();
+                        redact::Redactor::of(report.as_deref()).anomalies(std::slice::from_mut(anomaly));
+                    }
                     let name = match &change {
                         LiveEvent::Window { .. } => "window",
                         LiveEvent::AnomalyOpened { .. } => "anomaly_opened",
@@ -211,7 +240,7 @@ async fn events(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<
                         LiveEvent::FindingsChanged { .. } => "findings_changed",
                     };
                     let data = serde_json::to_string(&change).unwrap_or_default();
-                    return Some((Ok(Event::default().event(name).data(data)), receiver));
+                    return Some((Ok(Event::default().event(name).data(data)), (receiver, redacting)));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,

@@ -38,7 +38,10 @@ fn state_on(
     let (changes, _) = broadcast::channel(16);
     let (sink, source) = channel();
     let reports = ReportRequests::default();
-    (AppState { snapshots, changes, reports, markers: Some(sink), token: token.map(Arc::from) }, source)
+    (
+        AppState { snapshots, changes, reports, markers: Some(sink), token: token.map(Arc::from), redact_keys: false },
+        source,
+    )
 }
 
 async fn get(state: &AppState, uri: &str, token: Option<&str>) -> (StatusCode, String) {

@@ -16,6 +16,7 @@ use crate::exit::{Unavailable, UsageError};
 pub struct Bound {
     listener: tokio::net::TcpListener,
     token: Option<Arc<str>>,
+    redact_keys: bool,
 }
 
 /// The server running; [`Serving::stop`] ends it (it also ends with the runtime).
@@ -37,7 +38,7 @@ pub fn bind(runtime: &Runtime, args: &HttpArgs) -> Result<Option<Bound>> {
              serve on 127.0.0.1"
         )));
     }
-    Ok(Some(Bound { listener, token: token.map(Arc::from) }))
+    Ok(Some(Bound { listener, token: token.map(Arc::from), redact_keys: args.redact_keys }))
 }
 
 impl Bound {
@@ -58,6 +59,7 @@ impl Bound {
             reports: live.reports.clone(),
             markers,
             token: self.token,
+            redact_keys: self.redact_keys,
         };
         let (stop, mut stopped) = watch::channel(false);
         let listener = self.listener;
