@@ -70,7 +70,7 @@ pub enum Command {
     for a pattern's detail. Works over ssh, in 80x24 and wider, with NO_COLOR.")]
 pub struct TopArgs {
     /// The running instance: the address it serves with --http.
-    #[arg(default_value = "http://127.0.0.1:9180", value_name = "URL", conflicts_with = "demo")]
+    #[arg(default_value = "http://127.0.0.1:9180", value_name = "URL", conflicts_with_all = ["demo", "upstream"])]
     pub url: String,
 
     /// The bearer token the instance wants.
@@ -78,8 +78,17 @@ pub struct TopArgs {
     pub http_token: Option<String>,
 
     /// Instead, play the demo live in this process (no Redis needed).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "upstream")]
     pub demo: bool,
+
+    /// Instead, run a proxy in this process in front of this server (redis://, rediss://), and watch its traffic:
+    /// point the application at --listen.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// With --upstream: where the proxy listens.
+    #[arg(long, default_value = "127.0.0.1:6380", value_name = "ADDRESS", requires = "upstream")]
+    pub listen: String,
 
     /// With --demo: how many times faster than real time.
     #[arg(long, default_value_t = 10.0, value_name = "FACTOR", requires = "demo")]

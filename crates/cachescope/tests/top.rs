@@ -27,3 +27,30 @@ fn top_says_when_nothing_is_there() {
     assert_eq!(result.code, 69, "{}", result.stderr);
     assert!(result.stderr.contains("cannot reach") && result.stderr.contains("--http"), "{}", result.stderr);
 }
+
+#[test]
+fn top_runs_its_own_proxy_in_front_of_a_server() {
+    let server = common::redis_server::RedisServer::start(&[]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let top = std::process::Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
+        .args(["top", "--upstream", &server.url(), "--listen", &listen, "--dump", "100x30", "--color", "never"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The application, pointed at the proxy.
+    let mut app = loop {
+        match redis::Client::open(format!("redis://{listen}")).unwrap().get_connection() {
+            Ok(connection) => break connection,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
+    for id in 0..300 {
+        let _: Option<String> = redis::cmd("GET").arg(format!("order:{id}")).query(&mut app).unwrap();
+    }
+    let output = top.wait_with_output().unwrap();
+    let frame = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(frame.contains(&format!("proxy {listen} -> ")), "{frame}");
+    assert!(frame.contains("order:{num}"), "{frame}");
+}

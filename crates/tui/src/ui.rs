@@ -165,8 +165,9 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, screen: &Screen, theme:
             if open > 0 { theme.fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::new() },
         ),
         Span::raw(format!(
-            " · {} patterns · {} events · {}",
+            " · {} pattern{} · {} events · {}",
             overview.patterns.len(),
+            if overview.patterns.len() == 1 { "" } else { "s" },
             count(overview.events as f64),
             screen.source
         )),
