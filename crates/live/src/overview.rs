@@ -16,8 +16,12 @@ pub struct Tick {
     pub counts: WindowCounts,
 }
 
-/// One pattern: its counts since the start, in its last window, and its miss ratio window by window (the
-/// recent hour), oldest first (None where it had no answered read).
+/// A pattern's miss ratios an overview carries: its last ten minutes of 10 s windows (an overview is fetched
+/// every second by every dashboard; a pattern's whole series is at `/api/series`).
+pub const RECENT_RATIOS: usize = 60;
+
+/// One pattern: its counts since the start, in its last window, and its miss ratio window by window (the last
+/// [`RECENT_RATIOS`] windows), oldest first (None where it had no answered read).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatternRow {
     pub name: String,
@@ -52,7 +56,7 @@ impl Overview {
                 name: name.clone(),
                 total: series.total(name).copied().unwrap_or_default(),
                 last: s.last(1).next().map(|p| p.counts).unwrap_or_default(),
-                miss_ratios: s.last(360).map(|p| p.counts.miss_ratio()).collect(),
+                miss_ratios: s.last(RECENT_RATIOS).map(|p| p.counts.miss_ratio()).collect(),
             })
             .collect();
         Overview {

