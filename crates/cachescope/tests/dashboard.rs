@@ -1,5 +1,5 @@
 //! The web dashboard in a real browser (headless Chromium through chromedriver, both started here on free ports):
-//! it loads with every request on its own host, its chart holds points and grows as windows arrive, an anomaly of
+//! it loads with every request on its own host and no error in the console, its chart holds points and grows as windows arrive, an anomaly of
 //! the running demo shows in the list and as a line on the chart, the patterns table sorts, and the marker button
 //! of a proxy adds a marker that then shows. Screenshots go to target/screenshots/.
 
@@ -52,6 +52,7 @@ async fn browser() -> (Running, Client) {
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"],
         }),
     );
+    capabilities.insert("goog:loggingPrefs".into(), serde_json::json!({ "browser": "ALL" }));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -78,6 +79,31 @@ async fn wait_until(client: &Client, what: &str, script: &str, within: Duration)
         assert!(Instant::now() < deadline, "{what} did not happen within {within:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// chromedriver's log of the page's console (not in the W3C protocol, so a command of our own).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+/// The console's errors since the last call.
+async fn console_errors(client: &Client) -> Vec<String> {
+    let log = client.issue_cmd(BrowserLog).await.expect("chromedriver gives the browser's log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["level"] == "SEVERE")
+        .map(|entry| entry["message"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 async fn number(client: &Client, script: &str) -> f64 {
@@ -154,6 +180,7 @@ async fn the_dashboard_follows_the_live_demo() {
         .await
         .unwrap();
     assert_eq!(local, serde_json::Value::Bool(true), "a request left the host");
+    assert_eq!(console_errors(&client).await, Vec::<String>::new(), "errors in the console");
     screenshot(&client, "dashboard.png").await;
     // `top` attached to the same instance, drawn as text into a page, for a picture of it.
     let top = common::run(&["top", &format!("http://{address}"), "--dump", "120x36", "--color", "never"]);

@@ -137,7 +137,7 @@ struct LoginForm {
 /// A form for the token, for browsers (which cannot send a bearer header when opening a page).
 async fn login_page() -> Response {
     let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>cachescope</title>\
-        <link rel=\"stylesheet\" href=\"/assets/dashboard.css\"></head><body><main><h1>cachescope</h1>\
+        <link rel=\"stylesheet\" href=\"/assets/dashboard.css\"><link rel=\"icon\" href=\"data:,\"></head><body><main><h1>cachescope</h1>\
         <form method=\"post\" action=\"/login\"><p><label for=\"token\">Token (--http-token)</label> \
         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required> \
         <button type=\"submit\">Open the dashboard</button></p></form></main></body></html>";

@@ -37,6 +37,8 @@ pub fn render(overview: &Overview, report: Option<&Report>, takes_markers: bool)
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
                 title { "cachescope" }
+                // No icon: a browser would otherwise ask for /favicon.ico.
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/dashboard.css";
                 script src="/assets/dashboard.js" defer {}
             }
