@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the live layer's outlets cost the traffic: redis-benchmark (GET and SET) through the cachescope proxy alone,
-# and through a second proxy serving --http with a Prometheus-like scraper every second, one server-sent-events
-# client reading and one that never reads, and a --webhook whose receiver accepts and never answers (a FLUSHALL
-# before each of its rounds opens an anomaly for it to post). Directly against Redis for reference. Rounds are
+# and through a second proxy serving --http to a Prometheus-like scraper every second, ten dashboards and five
+# `top` (as their requests go), an event stream that is never read, and a --webhook whose receiver accepts and
+# never answers (a FLUSHALL before each of its rounds opens an anomaly for it to post). Directly against Redis for reference. Rounds are
 # interleaved, RUNS times (default 5); figures are medians. Both proxies' final reports say how many events they
 # analysed and dropped. The table replaces the block between the `live-overhead` markers in BENCHMARKS.md.
 #
@@ -48,9 +48,18 @@ HTTP=$(free_port)
 LIVE_PID=$!
 wait_port "$LIVE"
 
-# A scraper every second, an event stream read, and one never read.
+# A scraper every second; ten dashboards in browsers (each an event stream, the overview every second, the report
+# every 10 s); five `cachescope top` (the overview every second, the report every 5 s); an event stream never read.
 ( while sleep 1; do curl -s "http://127.0.0.1:$HTTP/metrics" >/dev/null || true; done ) &
-curl -sN "http://127.0.0.1:$HTTP/api/events" >/dev/null &
+for _ in $(seq 10); do
+    curl -sN "http://127.0.0.1:$HTTP/api/events" >/dev/null &
+    ( n=0; while sleep 1; do n=$((n + 1)); curl -s --compressed "http://127.0.0.1:$HTTP/api/overview" >/dev/null || true
+        [ $((n % 10)) = 0 ] && { curl -s --compressed "http://127.0.0.1:$HTTP/api/report" >/dev/null || true; }; done ) &
+done
+for _ in $(seq 5); do
+    ( n=0; while sleep 1; do n=$((n + 1)); curl -s "http://127.0.0.1:$HTTP/api/overview" >/dev/null || true
+        [ $((n % 5)) = 0 ] && { curl -s "http://127.0.0.1:$HTTP/api/report" >/dev/null || true; }; done ) &
+done
 python3 -c "
 import socket, time
 s = socket.create_connection(('127.0.0.1', $HTTP)); s.sendall(b'GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n')
@@ -92,8 +101,9 @@ cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 lines = [
     f"Measured {datetime.date.today()} on {cpu}, {cores} cores shared by Redis, both proxies, redis-benchmark and "
     f"the clients (Linux {platform.release()}): `redis-benchmark -t get,set -n {requests} -c {clients} -r 100000`, "
-    f"medians of {runs} interleaved runs. The proxy with outlets served `--http` (scraped every second, two event "
-    f"streams, one never read) and a `--webhook` that never answers ({anomalies} anomalies opened or kept for it). "
+    f"medians of {runs} interleaved runs. The proxy with outlets served `--http` (scraped every second; ten dashboards "
+    f"and five `top` polling as they do; eleven event streams, one never read) and a `--webhook` that never answers "
+    f"({anomalies} anomalies opened or kept for it). "
     f"Events analysed: {events('plain'):,} by the proxy alone ({dropped('plain'):,} dropped), {events('live'):,} "
     f"with outlets ({dropped('live'):,} dropped).",
     "",
