@@ -99,7 +99,7 @@ const PATTERN_MIN_EFFECT: f64 = 0.10;
 
 /// Refused writes beyond the baseline that make an anomaly, at least, and the write attempts a judgement needs.
 const WRITE_ERRORS_MIN_EXCESS: f64 = 3.0;
-const WRITE_ERRORS_MIN_ATTEMPTS: u64 = 5;
+const WRITE_ERRORS_MIN_ATTEMPTS: u64 = 3;
 
 /// Closed anomalies kept for the API.
 const KEPT_CLOSED: usize = 200;
