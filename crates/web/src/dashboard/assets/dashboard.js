@@ -247,7 +247,8 @@ function drawAll() {
 }
 
 let pending = null;
-function refresh() {
+// Changes come in bursts (a window, then the anomalies it opened): one fetch for a burst, soon after it.
+function refresh(delay) {
   if (pending) return;
   pending = setTimeout(async () => {
     pending = null;
@@ -258,7 +259,7 @@ function refresh() {
     } catch (error) {
       document.body.classList.add("stale");
     }
-  }, 300);
+  }, delay === undefined ? 300 : delay);
 }
 
 async function refreshReport() {
@@ -305,14 +306,14 @@ function setUp() {
   window.addEventListener("hashchange", drawDetail);
   window.addEventListener("resize", () => state.overview && drawCharts());
   const events = new EventSource("/api/events");
-  events.addEventListener("window", refresh);
-  events.addEventListener("anomaly_opened", refresh);
-  events.addEventListener("anomaly_closed", refresh);
+  events.addEventListener("window", () => refresh());
+  events.addEventListener("anomaly_opened", () => refresh());
+  events.addEventListener("anomaly_closed", () => refresh());
   events.addEventListener("findings_changed", refreshReport);
   events.onerror = () => document.body.classList.add("stale");
   events.onopen = () => refresh();
   setInterval(refreshReport, 10000);
-  refresh();
+  refresh(0); // the first load waits for nothing
   refreshReport();
 }
 
