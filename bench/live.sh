@@ -21,9 +21,7 @@ cargo build --release --quiet --bin cachescope
 
 . bench/lib/common.sh
 
-REDIS=$(free_port)
-redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
-wait_port "$REDIS"
+start_redis "$WORK"
 
 # A webhook receiver that accepts connections and never answers.
 HOOK=$(free_port)

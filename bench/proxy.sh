@@ -20,9 +20,7 @@ cargo build --release --quiet --bin cachescope
 
 . bench/lib/common.sh
 
-REDIS=$(free_port)
-redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
-wait_port "$REDIS"
+start_redis "$WORK"
 
 CACHESCOPE=$(free_port)
 ./target/release/cachescope proxy --listen "127.0.0.1:$CACHESCOPE" --upstream "redis://127.0.0.1:$REDIS" \

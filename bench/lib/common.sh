@@ -10,6 +10,13 @@ wait_port() {
     exit 1
 }
 
+# Starts a throwaway redis-server on a free port (no persistence, files in $1) and sets REDIS to its port.
+start_redis() {
+    REDIS=$(free_port)
+    redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no --dir "$1" >/dev/null &
+    wait_port "$REDIS"
+}
+
 # Replaces the block between `<!-- $1:begin -->` and `<!-- $1:end -->` in BENCHMARKS.md with stdin (a section
 # titled $2 is added at the end when there is no such block yet), and prints it.
 write_block() { python3 "$(dirname "${BASH_SOURCE[0]}")/write_block.py" "$1" "$2"; }

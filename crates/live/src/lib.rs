@@ -126,6 +126,21 @@ pub struct Options {
     pub wall_clock: bool,
 }
 
+impl Options {
+    /// Windows as `series` says, the default detector, a report every 10 s; no callback, no recording, event
+    /// time only. Sources set what they need on top.
+    pub fn new(series: SeriesConfig) -> Self {
+        Options {
+            series,
+            detector: CusumConfig::default(),
+            report_every: Duration::from_secs(10),
+            on_change: None,
+            record: None,
+            wall_clock: false,
+        }
+    }
+}
+
 /// What the thread gives back when the source stops.
 pub struct Final {
     pub report: Report,

@@ -58,12 +58,11 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         engine,
         source,
         cachescope_live::Options {
-            series: live_config(&args.live, &args.engine)?,
-            detector: cachescope_live::CusumConfig::default(),
             report_every: args.report_every,
             on_change: Some(Box::new(move |report, counters| sinks::live::print(report, counters, output))),
             record,
             wall_clock: true,
+            ..cachescope_live::Options::new(live_config(&args.live, &args.engine)?)
         },
     )
     .map_err(|source| OutputError {

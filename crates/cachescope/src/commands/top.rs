@@ -134,13 +134,11 @@ fn proxied(upstream: &str, args: &TopArgs, dump: Option<(u16, u16)>, theme: Them
     Ok(Exit::Success)
 }
 
+/// The live layer of an in-process source: a report every 5 s, for the dashboard's findings.
 fn live_options(wall_clock: bool) -> cachescope_live::Options {
     cachescope_live::Options {
-        series: cachescope_live::SeriesConfig::default(),
-        detector: cachescope_live::CusumConfig::default(),
         report_every: Duration::from_secs(5),
-        on_change: None,
-        record: None,
         wall_clock,
+        ..cachescope_live::Options::new(cachescope_live::SeriesConfig::default())
     }
 }

@@ -40,12 +40,10 @@ pub fn run(args: &DemoArgs, scenario: Scenario, color: bool) -> Result<Exit> {
         Engine::new(config),
         source,
         cachescope_live::Options {
-            series: live_config(&args.live_options, &args.engine)?,
-            detector: cachescope_live::CusumConfig::default(),
             report_every: Duration::from_secs(5),
             on_change: Some(Box::new(move |report, counters| sinks::live::print(report, counters, output))),
             record,
-            wall_clock: false,
+            ..cachescope_live::Options::new(live_config(&args.live_options, &args.engine)?)
         },
     )
     .map_err(|source| OutputError {
