@@ -70,6 +70,7 @@ pub struct Summary {
     /// requests only cannot tell a key the cache held from one that was never written (a model starts empty),
     /// so those are judged apart from the rest.
     pub warm_model: Counts,
+    pub warm_model_by_cause: Vec<(FindingCause, Counts)>,
     pub warm_model_scenarios: u64,
     /// Every wrong case: (seed, what was wrong).
     pub failures: Vec<(u64, Vec<Judged>)>,
@@ -91,6 +92,7 @@ impl Summary {
             all: Counts::default(),
             findings_on_healthy: 0,
             warm_model: Counts::default(),
+            warm_model_by_cause: expect::CAUSES.iter().map(|&c| (c, Counts::default())).collect(),
             warm_model_scenarios: 0,
             failures: Vec::new(),
             played: Vec::new(),
@@ -104,6 +106,9 @@ impl Summary {
             self.warm_model_scenarios += 1;
             for judged in &case.judged {
                 self.warm_model.add(judged.verdict);
+                if let Some((_, counts)) = self.warm_model_by_cause.iter_mut().find(|(c, _)| *c == judged.cause) {
+                    counts.add(judged.verdict);
+                }
             }
             return;
         }

@@ -1,6 +1,6 @@
 //! The doctor against live servers put into the corpus's fault states: a scenario's traffic is replayed against
-//! a real `redis-server` (the part before the last 30 seconds as fast as the server takes it, TTLs adjusted, to
-//! build its state; the last 30 seconds in real time, restarts and flushes included), and `cachescope doctor`
+//! a real `redis-server` (the part before the last 40 seconds as fast as the server takes it, TTLs adjusted, to
+//! build its state; the last 40 seconds in real time, restarts and flushes included), and `cachescope doctor`
 //! checks the server while the traffic runs. Its findings are judged against what the server itself showed
 //! during the check (evictions, refused writes, a restart, the hit ratio, read off `INFO` and the replies by
 //! the replaying client, not by the doctor) and, for TTLs per pattern, against the scenario's truth.
@@ -20,7 +20,7 @@ use crate::expect::{Expected, Truth};
 use crate::measure::{Judged, Verdict};
 
 /// The part replayed in real time, and when the doctor's check starts and how long it measures.
-const LIVE: Duration = Duration::from_secs(30);
+const LIVE: Duration = Duration::from_secs(40);
 const CHECK_AFTER: Duration = Duration::from_secs(6);
 const CHECK_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -116,7 +116,7 @@ pub struct DoctorCase {
 }
 
 /// Replays `scenario` against a `redis_server` and runs `cachescope doctor` (the binary at `cachescope`) during
-/// its last 30 seconds.
+/// its last 40 seconds.
 pub fn doctor_case(scenario: &Scenario, redis_server: &str, cachescope: &Path) -> std::io::Result<DoctorCase> {
     let mut events = Vec::new();
     let mut truth = Truth::new(scenario, true);

@@ -34,6 +34,9 @@ struct Args {
     /// The redis-server to replay against.
     #[arg(long, default_value = "redis-server")]
     redis_server: String,
+    /// Write each scenario's doctor report here, as `doctor-SEED.json`.
+    #[arg(long, value_name = "DIR")]
+    doctor_reports: Option<std::path::PathBuf>,
     /// The cachescope binary whose doctor is judged.
     #[arg(long, default_value = "target/release/cachescope")]
     cachescope: std::path::PathBuf,
@@ -127,6 +130,14 @@ fn doctor(args: &Args) {
         let scenario = corpus::generate(seed);
         match cachescope_accuracy::live::doctor_case(&scenario, &args.redis_server, &args.cachescope) {
             Ok(case) => {
+                if let (Some(dir), Some(report)) = (&args.doctor_reports, &case.report) {
+                    let path = dir.join(format!("doctor-{seed}.json"));
+                    let written = std::fs::create_dir_all(dir)
+                        .and_then(|()| std::fs::write(&path, serde_json::to_string_pretty(report).unwrap_or_default()));
+                    if let Err(error) = written {
+                        eprintln!("cannot write {}: {error}", path.display());
+                    }
+                }
                 if let Some(error) = case.error {
                     wrong.push(format!("seed {seed}: {error}"));
                 }

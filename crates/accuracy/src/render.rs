@@ -110,6 +110,14 @@ pub fn findings(summary: &Summary) -> String {
             ratio(w.recall()),
             ratio(w.precision())
         );
+        let _ = writeln!(
+            out,
+            "\n| cause, joining a running cache | found | missed | invented | on the edge | recall | precision |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        for (cause, counts) in &summary.warm_model_by_cause {
+            let _ = writeln!(out, "{}", counts_row(cause.as_str(), counts));
+        }
     }
     let _ = writeln!(
         out,
@@ -170,6 +178,27 @@ pub fn suggestions(summary: &Summary, limit: usize) -> String {
         percent(within as f64 / judged.len().max(1) as f64),
         searched.len() - judged.len()
     );
+    // How far off, by kind of value: the suggested over the smallest sufficient, as quantiles.
+    for (kind, ttl) in [("TTLs", true), ("memory sizes", false)] {
+        let mut ratios: Vec<f64> = judged
+            .iter()
+            .filter(|(p, _, _)| p.finding.starts_with("ttl_") == ttl)
+            .filter_map(|(_, s, _)| s.smallest_sufficient.map(|smallest| s.suggested / smallest))
+            .collect();
+        if ratios.is_empty() {
+            continue;
+        }
+        ratios.sort_by(f64::total_cmp);
+        let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+        let _ = writeln!(
+            out,
+            "{kind}: the suggested value over the smallest sufficient one is {:.2} at the median, {:.2} at the 10th              percentile and {:.2} at the 90th ({} values).\n",
+            at(0.5),
+            at(0.1),
+            at(0.9),
+            ratios.len()
+        );
+    }
     let mut wrong = Vec::new();
     for p in played.iter().filter(|p| !p.works()) {
         wrong.push(format!("seed {}: {} gains {:+.4}", p.seed, p.finding, p.gain));
@@ -204,8 +233,8 @@ pub fn doctor(counts: &std::collections::BTreeMap<&'static str, Counts>, scenari
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "`cachescope doctor` on {scenarios} scenarios replayed against a real redis-server (the last 30 s in real \
-         time, the check over 15 s of it), judged against what the server showed during the check and, for TTLs, \
+        "`cachescope doctor` on {scenarios} scenarios replayed against a real redis-server (the last 40 s in real \
+         time, the check over 15 s of it, then a 10 s expiry watch), judged against what the server showed during the check and, for TTLs, \
          the scenario's truth:\n"
     );
     let _ = writeln!(out, "| cause | found | missed | invented | on the edge | recall | precision |");

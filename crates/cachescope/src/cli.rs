@@ -181,6 +181,11 @@ pub struct DoctorArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub sample: usize,
 
+    /// After the sample, how long to follow its keys due to expire through their expiry, to see whether they are
+    /// read again soon after (what tells a TTL too short); `0s` skips it.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub expiry_watch: std::time::Duration,
+
     /// How long to wait for the server to connect or answer.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub timeout: std::time::Duration,

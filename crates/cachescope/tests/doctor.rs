@@ -17,6 +17,9 @@ fn doctor(url: &str, extra: &[&str]) -> Run {
     if !extra.contains(&"--interval") {
         args.extend(["--interval", "1s"]);
     }
+    if !extra.contains(&"--expiry-watch") {
+        args.extend(["--expiry-watch", "1s"]);
+    }
     args.extend_from_slice(extra);
     run(&args)
 }
@@ -114,20 +117,51 @@ fn evictions_at_the_memory_limit() {
 }
 
 #[test]
-fn ttls_shorter_than_idle_times() {
+fn keys_read_again_soon_after_they_expire() {
     let server = RedisServer::start(&[]);
     let mut setup = server.client();
-    for id in 0..100 {
-        set(&mut setup, &format!("session:{id}"), b"v", Some(7)).unwrap();
+    for id in 0..200 {
+        set(&mut setup, &format!("product:{id}"), b"v", Some(3600)).unwrap();
     }
-    sleep(Duration::from_millis(5_000));
-    // Keys that expire during the measurement.
-    for id in 0..100 {
-        let _: () = redis::cmd("SET").arg(format!("temp:{id}")).arg("v").arg("PX").arg(300).query(&mut setup).unwrap();
-    }
-    let result = doctor(&server.url(), &["--interval", "800ms"]);
+    // A read-through application: sessions live 1 s and each is read about every 0.2 s (a sixth of their reads
+    // miss for the TTL); products live an hour.
+    let traffic = during(Duration::from_secs(7), &server, |c, i| {
+        let key = format!("session:{}", i % 500);
+        if get(c, &key).is_none() {
+            let _: () = redis::cmd("SET").arg(&key).arg("v").arg("PX").arg(1000).query(c).unwrap();
+        }
+        get(c, &format!("product:{}", i % 200));
+        if i % 100 == 0 {
+            sleep(Duration::from_millis(4));
+        }
+    });
+    let result = doctor(&server.url(), &["--expiry-watch", "3s"]);
+    traffic.join().unwrap();
     let report = result.json();
-    assert!(findings(&report).contains(&("ttl_too_short".into(), "session:{num}".into())), "{}", result.stdout);
+    assert_eq!(
+        findings(&report),
+        vec![("ttl_too_short".to_string(), "session:{num}".to_string())],
+        "{}",
+        result.stdout
+    );
+    let finding = &report["findings"][0];
+    assert_eq!(finding["suggestion"]["action"], "raise_ttl", "{finding}");
+    let suggested = finding["suggestion"]["parameters"]["ttl_seconds"].as_u64().unwrap();
+    assert!((2..=30).contains(&suggested), "{finding}");
+    let watch = &report["server"]["expiry_watch"];
+    assert!(watch["came_back"].as_u64().unwrap() >= 3, "{watch}");
+    // Without the watch, nothing is concluded about TTLs.
+    let traffic = during(Duration::from_secs(2), &server, |c, i| {
+        let key = format!("session:{}", i % 500);
+        if get(c, &key).is_none() {
+            let _: () = redis::cmd("SET").arg(&key).arg("v").arg("PX").arg(1000).query(c).unwrap();
+        }
+    });
+    let result = doctor(&server.url(), &["--expiry-watch", "0s"]);
+    traffic.join().unwrap();
+    let report = result.json();
+    assert!(findings(&report).is_empty(), "{}", result.stdout);
+    assert!(report["server"].get("expiry_watch").is_none());
 }
 
 #[test]

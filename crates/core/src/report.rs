@@ -55,12 +55,25 @@ pub struct ServerReport {
     /// Keys in the database checked, and how many of them were sampled.
     pub keys: u64,
     pub sampled_keys: u64,
+    /// Sampled keys due to expire soon, watched through their expiry; absent when the watch was off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_watch: Option<ExpiryWatchReport>,
     /// Commands the server refused (disabled or renamed on managed services), and what was skipped for it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
     /// Facts worth knowing that are not findings (a replica, statistics reset during the check).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// The doctor's expiry watch: sampled keys due to expire, followed through it for `seconds`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ExpiryWatchReport {
+    pub seconds: f64,
+    /// Keys followed, those that expired, and those of them written again before the watch ended.
+    pub watched_keys: u64,
+    pub expired: u64,
+    pub came_back: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

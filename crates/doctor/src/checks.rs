@@ -10,18 +10,18 @@ use crate::sample::PatternSample;
 use crate::{Deltas, Snapshot};
 
 /// A finding of the doctor: the engine's builder, with the severity the check judges from the server's figures.
-struct Draft {
+pub(crate) struct Draft {
     finding: FindingDraft,
     severity: Severity,
-    share: f64,
+    pub(crate) share: f64,
 }
 
 impl Draft {
-    fn new(cause: FindingCause, pattern: &str, severity: Severity) -> Draft {
+    pub(crate) fn new(cause: FindingCause, pattern: &str, severity: Severity) -> Draft {
         Draft { finding: FindingDraft::new(cause, pattern, 0), severity, share: 0.0 }
     }
 
-    fn finish(self) -> Finding {
+    pub(crate) fn finish(self) -> Finding {
         self.finding.finish_as(self.severity, self.share)
     }
 }
@@ -38,9 +38,6 @@ impl std::ops::DerefMut for Draft {
         &mut self.finding
     }
 }
-
-/// The TTL-versus-idle check needs this many sampled keys with a TTL in a pattern.
-const MIN_KEYS_FOR_PATTERN_CHECKS: u64 = 20;
 
 pub(crate) fn run(
     snapshot: &Snapshot,
@@ -209,35 +206,8 @@ pub(crate) fn run(
         findings.push(draft.finish());
     }
 
-    // Keys that will expire before they are used again.
-    let expiring = deltas.is_some_and(|d| d.expirations > 0);
-    for pattern in patterns.iter().filter(|p| p.with_ttl >= MIN_KEYS_FOR_PATTERN_CHECKS) {
-        let (Some(idle), Some(left_ms), Some(idle_p90)) =
-            (pattern.idle_seconds.quantile(0.5), pattern.ttl_ms.quantile(0.5), pattern.idle_seconds.quantile(0.9))
-        else {
-            continue;
-        };
-        if !expiring || idle * 1_000 < 2 * left_ms.max(1) {
-            continue;
-        }
-        let suggested_ms = human::round_ttl_up(idle_p90.saturating_mul(1_200).max(left_ms * 2));
-        let mut draft = Draft::new(FindingCause::TtlTooShort, &pattern.pattern, Severity::Warning);
-        draft.evidence = format!(
-            "Keys of `{}` sit unused for {} (median) but have {} left to live: most will expire before anyone reads them again.",
-            pattern.pattern,
-            human::duration(idle * 1_000_000),
-            human::duration_ms(left_ms)
-        );
-        draft.metric("idle_p50_seconds", idle);
-        draft.metric("ttl_left_p50_seconds", left_ms as f64 / 1000.0);
-        draft.suggestion = format!(
-            "If `{}` is read again after that long, give it a TTL of about {} (90% of its idle times).",
-            pattern.pattern,
-            human::duration_ms(suggested_ms)
-        );
-        draft.action = Action::RaiseTtl { ttl_seconds: suggested_ms / 1000, current_ttl_seconds: None };
-        findings.push(draft.finish());
-    }
+    // Keys read again soon after their TTL runs out.
+    findings.extend(crate::expiry::ttl_too_short(server, deltas, patterns));
 
     // A low hit ratio that nothing above explains.
     if let (Some(now), Some(d)) = (server.hit_ratio_now, deltas)

@@ -1,11 +1,13 @@
 //! cachescope's doctor: what a live Redis says about its own hit ratio, without watching its traffic.
 //!
 //! The source (`cachescope doctor`) reads `INFO` twice, an interval apart, and samples keys with a bounded SCAN
-//! (TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME). [`diagnose`] turns that [`Snapshot`] into the same [`Report`]
+//! (TYPE, PTTL, MEMORY USAGE, OBJECT IDLETIME), then follows the sampled keys due to expire soon through their
+//! expiry (whether they come back, and how soon: a read after expiry refills them). [`diagnose`] turns that [`Snapshot`] into the same [`Report`]
 //! as every other source, with a `server` section, patterns from the sample, and findings under the same cause
 //! ids where they apply. No I/O here.
 
 mod checks;
+mod expiry;
 pub mod info;
 pub mod sample;
 
@@ -13,12 +15,13 @@ use std::collections::BTreeMap;
 
 use cachescope_core::pattern::FoldConfig;
 use cachescope_core::report::{
-    MissCauses, Notes, PatternReport, Quantiles, REPORT_VERSION, Report, ServerReport, Summary, TimelineReport, Window,
+    ExpiryWatchReport, MissCauses, Notes, PatternReport, Quantiles, REPORT_VERSION, Report, ServerReport, Summary,
+    TimelineReport, Window,
 };
 use cachescope_core::sketch::Distribution;
 
 pub use info::Info;
-pub use sample::SampledKey;
+pub use sample::{ExpiryWatch, SampledKey};
 
 /// What the doctor read from the server.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +33,8 @@ pub struct Snapshot {
     /// The database sampled.
     pub db: u32,
     pub sample: Vec<SampledKey>,
+    /// How long the keys of the sample due to expire were watched through it (0: not watched).
+    pub expiry_watch_seconds: f64,
     /// What could not be done, and why (`MEMORY USAGE refused: ERR unknown command`).
     pub skipped: Vec<String>,
 }
@@ -135,6 +140,15 @@ pub fn diagnose(snapshot: &Snapshot, fold: FoldConfig) -> Report {
         interval_seconds: snapshot.interval_seconds,
         keys,
         sampled_keys: snapshot.sample.len() as u64,
+        expiry_watch: (snapshot.expiry_watch_seconds > 0.0).then(|| {
+            let watched: Vec<ExpiryWatch> = snapshot.sample.iter().filter_map(|k| k.expiry).collect();
+            ExpiryWatchReport {
+                seconds: snapshot.expiry_watch_seconds,
+                watched_keys: watched.len() as u64,
+                expired: watched.iter().filter(|w| !matches!(w, ExpiryWatch::Refreshed)).count() as u64,
+                came_back: watched.iter().filter(|w| matches!(w, ExpiryWatch::Back { .. })).count() as u64,
+            }
+        }),
         skipped: snapshot.skipped.clone(),
         notes,
     };

@@ -2,6 +2,7 @@
 //! the findings (cause, severity) and notes the doctor must draw from them.
 
 use cachescope_core::pattern::FoldConfig;
+use cachescope_core::report::Action;
 
 use super::*;
 
@@ -41,13 +42,22 @@ fn keys(count: usize, ttl_ms: Option<i64>) -> Vec<SampledKey> {
             ttl_ms,
             memory: Some(100),
             idle_seconds: Some(5),
+            expiry: None,
         })
         .collect()
 }
 
 /// The findings as `cause/severity`, and the server notes.
 fn check(before: Info, after: Info, sample: Vec<SampledKey>, expected_findings: &[&str], expected_notes: &[&str]) {
-    let snapshot = Snapshot { before, after, interval_seconds: 10.0, db: 0, sample, skipped: Vec::new() };
+    let snapshot = Snapshot {
+        before,
+        after,
+        interval_seconds: 10.0,
+        db: 0,
+        sample,
+        expiry_watch_seconds: 10.0,
+        skipped: Vec::new(),
+    };
     let report = diagnose(&snapshot, FoldConfig::default());
     let findings: Vec<String> =
         report.findings.iter().map(|f| format!("{}/{}", f.cause.as_str(), f.severity.as_str())).collect();
@@ -118,4 +128,72 @@ fn a_statistics_reset_is_noted_only_when_counters_go_backwards() {
     // A counter missing from one reading (an old server, a proxy in between) is not a reset.
     let before = info(&[("run_id", "abc"), ("role", "master"), ("uptime_in_seconds", "100000")]);
     check(before, server(&[]), vec![], &[], &[]);
+}
+
+/// `count` keys of `session:` with a TTL of `ttl_ms` (their PTTL spread over it), of which the first `watched`
+/// were seen expiring: `back[i]` milliseconds later they came back, or (None) were still gone after 5 s.
+fn expiring(count: usize, ttl_ms: i64, back: &[Option<u64>]) -> Vec<SampledKey> {
+    (0..count)
+        .map(|id| SampledKey {
+            key: format!("session:{id}").into_bytes(),
+            kind: Some("string".into()),
+            ttl_ms: Some(ttl_ms * (id as i64 + 1) / count as i64),
+            memory: Some(100),
+            idle_seconds: Some(0),
+            expiry: back.get(id).map(|after| match after {
+                Some(after_ms) => ExpiryWatch::Back { after_ms: *after_ms, ttl_ms: Some(ttl_ms as u64) },
+                None => ExpiryWatch::StillGone { watched_ms: 5_000 },
+            }),
+        })
+        .collect()
+}
+
+#[test]
+fn keys_read_again_soon_after_they_expire_have_a_ttl_too_short() {
+    // A TTL of 2 s and keys back about 1 s after expiring: a third of their reads miss.
+    let busy = [("keyspace_hits", "19000"), ("keyspace_misses", "2000")];
+    let back_soon: Vec<Option<u64>> = (0..20).map(|i| Some(500 + i * 50)).collect();
+    check(server(&[]), server(&busy), expiring(200, 2_000, &back_soon), &["ttl_too_short/critical"], &[]);
+    let report = diagnose(
+        &Snapshot {
+            before: server(&[]),
+            after: server(&busy),
+            interval_seconds: 10.0,
+            db: 0,
+            sample: expiring(200, 2_000, &back_soon),
+            expiry_watch_seconds: 10.0,
+            skipped: Vec::new(),
+        },
+        FoldConfig::default(),
+    );
+    let finding = &report.findings[0];
+    assert_eq!(finding.pattern, "session:{num}");
+    assert!(finding.evidence.summary.starts_with("Of 20 keys of `session:{num}` seen expiring, 20 were written again"));
+    // Back within 1.5 s at the 90th percentile of an exponential wait: 2 s + ln 10 / λ, with a tenth more.
+    match &finding.suggestion.action {
+        Action::RaiseTtl { ttl_seconds, current_ttl_seconds } => {
+            assert!((current_ttl_seconds.unwrap() - 2.0).abs() < 0.05, "{current_ttl_seconds:?}");
+            assert!((4..=10).contains(ttl_seconds), "{ttl_seconds}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let watch = report.server.unwrap().expiry_watch.unwrap();
+    assert_eq!((watch.watched_keys, watch.expired, watch.came_back), (20, 20, 20));
+}
+
+#[test]
+fn keys_not_read_again_or_read_often_in_a_long_life_are_fine() {
+    let busy = [("keyspace_hits", "19000"), ("keyspace_misses", "2000")];
+    // Nobody reads them after expiry: nothing misses for it.
+    let never: Vec<Option<u64>> = vec![None; 20];
+    check(server(&[]), server(&busy), expiring(200, 2_000, &never), &[], &[]);
+    // Read about every 100 ms for an hour: one miss in 36,000 reads.
+    let hot: Vec<Option<u64>> = (0..20).map(|_| Some(100)).collect();
+    check(server(&[]), server(&busy), expiring(200, 3_600_000, &hot), &[], &[]);
+    // Too few keys seen expiring to say.
+    let few: Vec<Option<u64>> = (0..4).map(|_| Some(500)).collect();
+    check(server(&[]), server(&busy), expiring(200, 2_000, &few), &[], &[]);
+    // A pattern of ten keys on a server missing 20,000 times a second: not 1% of its misses.
+    let flood = [("keyspace_hits", "2000000"), ("keyspace_misses", "200000")];
+    check(server(&[]), server(&flood), expiring(10, 2_000, &[Some(500); 10]), &[], &[]);
 }

@@ -135,6 +135,16 @@ fn server_section(out: &mut String, report: &Report, server: &ServerReport, pain
         human::count(server.keys),
         human::count(server.sampled_keys)
     );
+    if let Some(watch) = &server.expiry_watch {
+        let _ = writeln!(
+            out,
+            "Expiry watch {} · {} sampled keys due to expire followed, {} expired, {} of them written again since",
+            human::duration((watch.seconds * 1e6) as u64),
+            human::count(watch.watched_keys),
+            human::count(watch.expired),
+            human::count(watch.came_back)
+        );
+    }
     for line in server.notes.iter().chain(&server.skipped) {
         let _ = writeln!(out, "{}", paint.dim(&format!("· {line}")));
     }

@@ -2,7 +2,10 @@
 //! else is sent meanwhile: TYPE and PTTL count as keyspace hits and would skew the hit ratio being measured),
 //! then a bounded, throttled SCAN with TYPE, PTTL, MEMORY USAGE and OBJECT IDLETIME (not under an LFU policy,
 //! which keeps no idle times) pipelined per batch. A command the server refuses (managed services disable some)
-//! is not sent again and the report says so; only a refused INFO stops the check.
+//! is not sent again and the report says so; only a refused INFO stops the check. Last, the sampled keys due to
+//! expire soon are followed through their expiry (`expiry.rs`).
+
+mod expiry;
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,8 @@ pub struct DoctorOptions {
     pub interval: Duration,
     pub sample: usize,
     pub timeout: Duration,
+    /// How long to follow the sampled keys due to expire through their expiry (zero: not at all).
+    pub expiry_watch: Duration,
 }
 
 /// Keys per SCAN call and pipeline.
@@ -54,7 +59,15 @@ fn info(connection: &mut redis::Connection, url: &RedisUrl) -> anyhow::Result<In
     Ok(Info::parse(&text))
 }
 
-pub fn collect(options: &DoctorOptions, measuring: &ProgressBar, sampling: &ProgressBar) -> anyhow::Result<Snapshot> {
+/// The progress bars of the three phases.
+pub struct Progress {
+    pub measuring: ProgressBar,
+    pub sampling: ProgressBar,
+    pub watching: ProgressBar,
+}
+
+pub fn collect(options: &DoctorOptions, progress: &Progress) -> anyhow::Result<Snapshot> {
+    let Progress { measuring, sampling, watching } = progress;
     let url = &options.url;
     if url.tls {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -87,9 +100,25 @@ pub fn collect(options: &DoctorOptions, measuring: &ProgressBar, sampling: &Prog
 
     let mut skipped = Vec::new();
     let lfu = after.get("maxmemory_policy").is_some_and(|p| p.contains("lfu"));
-    let sample = sample_keys(&mut connection, options.sample, lfu, &mut skipped, sampling);
+    let mut sample = sample_keys(&mut connection, options.sample, lfu, &mut skipped, sampling);
     sampling.finish_and_clear();
-    Ok(Snapshot { before, after, interval_seconds, db: url.db, sample, skipped })
+    let expiry_watch_seconds = if options.expiry_watch.is_zero() {
+        0.0
+    } else {
+        watching.set_message(format!(
+            "following keys through their expiry for {}",
+            humantime::format_duration(options.expiry_watch)
+        ));
+        match expiry::watch(&mut connection, &mut sample, options.expiry_watch, watching) {
+            Ok(()) => options.expiry_watch.as_secs_f64(),
+            Err(error) => {
+                skipped.push(format!("the expiry watch failed ({error}): no TTL check per pattern"));
+                0.0
+            }
+        }
+    };
+    watching.finish_and_clear();
+    Ok(Snapshot { before, after, interval_seconds, db: url.db, sample, expiry_watch_seconds, skipped })
 }
 
 fn sample_keys(
@@ -166,7 +195,7 @@ fn sample_keys(
                 let ttl_ms = number(answer[1]).filter(|&ms| ms != -2);
                 let memory = number(answer[2]).map(|b| b.max(0) as u64);
                 let idle_seconds = number(answer[3]).map(|n| n.max(0) as u64);
-                sample.push(SampledKey { key, kind, ttl_ms, memory, idle_seconds });
+                sample.push(SampledKey { key, kind, ttl_ms, memory, idle_seconds, expiry: None });
             }
         }
         bar.set_position(sample.len() as u64);
