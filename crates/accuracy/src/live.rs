@@ -365,7 +365,7 @@ impl Replay {
                 batch.pipe.cmd("FLUSHDB");
                 Kind::Other
             }
-            Cmd::Expire | Cmd::Marker => return Ok(()),
+            Cmd::Expire | Cmd::Marker | Cmd::Removed(_) => return Ok(()),
         };
         batch.sent.push((kind, counted));
         Ok(())

@@ -192,7 +192,7 @@ pub fn suggestions(summary: &Summary, limit: usize) -> String {
         let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
         let _ = writeln!(
             out,
-            "{kind}: the suggested value over the smallest sufficient one is {:.2} at the median, {:.2} at the 10th              percentile and {:.2} at the 90th ({} values).\n",
+            "{kind}: the suggested value over the smallest sufficient one is {:.2} at the median, {:.2} at the 10th percentile and {:.2} at the 90th ({} values).\n",
             at(0.5),
             at(0.1),
             at(0.9),

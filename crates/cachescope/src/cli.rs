@@ -55,6 +55,9 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// Check a live Redis, read-only: hit ratio, evictions, memory, policy, errors, restarts, and a key sample.
     Doctor(DoctorArgs),
+    /// Follow a live Redis through its keyspace notifications, with no proxy: every miss, and why the server
+    /// says the key was gone. Report when stopped.
+    Watch(WatchArgs),
     /// The miss ratio an LRU cache would have at every size, from a trace: as a table, JSON, or an SVG chart.
     Mrc(MrcArgs),
     /// Replay a trace with other TTLs, memory or eviction policy, and compare hit ratios before and after.
@@ -185,6 +188,38 @@ pub struct DoctorArgs {
     /// read again soon after (what tells a TTL too short); `0s` skips it.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub expiry_watch: std::time::Duration,
+
+    /// How long to wait for the server to connect or answer.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Needs notify-keyspace-events to include E, m, x, e, g and $ (\"AEm\" does): watch checks, and \
+    says how to set it when it does not. Sees every miss and its cause, not hits: the hit ratio is the server's \
+    own (INFO), and per pattern the report gives misses, their causes and their share of all misses."
+)]
+pub struct WatchArgs {
+    /// The server: redis://[user:password@]host:port, or rediss:// for TLS (add #insecure to accept any
+    /// certificate). Every database is followed.
+    #[arg(default_value = crate::redis_url::DEFAULT, value_name = "URL")]
+    pub url: String,
+
+    /// Set notify-keyspace-events with CONFIG SET when it lacks what watch needs, and put the old value back
+    /// when the watch stops: the only write cachescope makes, and only with this flag.
+    #[arg(long)]
+    pub enable_notifications: bool,
+
+    /// Stop after this long (`30s`, `1h`); without it, Ctrl-C or SIGTERM stops.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
 
     /// How long to wait for the server to connect or answer.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]

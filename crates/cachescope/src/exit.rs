@@ -23,6 +23,11 @@ pub struct UsageError(pub String);
 #[error("{0}")]
 pub struct NoPermission(pub String);
 
+/// The server lacks a setting the command needs (`notify-keyspace-events` for `watch`); the message says how to set it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ServerSettingMissing(pub String);
+
 /// An output the user named (`--record FILE`) could not be created or written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {path}: {source}")]
@@ -78,6 +83,7 @@ impl Exit {
                 return Exit::Usage;
             }
             if cause.downcast_ref::<ConfigError>().is_some()
+                || cause.downcast_ref::<ServerSettingMissing>().is_some()
                 || cause.downcast_ref::<crate::sources::proxy::TlsSetupError>().is_some()
             {
                 return Exit::Config;

@@ -5,6 +5,8 @@ use std::fmt;
 
 use url::Url;
 
+use crate::exit::{NoPermission, Unavailable};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisUrl {
     /// `rediss://`: TLS.
@@ -121,6 +123,27 @@ impl fmt::Display for RedisUrl {
         }
         Ok(())
     }
+}
+
+/// Turns a connection or command error into the error a user should see, with its exit code.
+pub fn explain(url: &RedisUrl, error: redis::RedisError) -> anyhow::Error {
+    let text = error.to_string();
+    if error.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") || text.contains("NOAUTH") {
+        return NoPermission(format!(
+            "{url} refused the credentials: {text} (put them in the URL: redis://user:password@host:port)"
+        ))
+        .into();
+    }
+    if text.contains("certificate") {
+        return Unavailable(format!(
+            "cannot reach {url}: {text} (for a self-signed certificate, add #insecure to the URL: {url}#insecure)"
+        ))
+        .into();
+    }
+    if error.is_timeout() {
+        return Unavailable(format!("{url} did not answer in time: {text}")).into();
+    }
+    Unavailable(format!("cannot reach {url}: {text}")).into()
 }
 
 #[cfg(test)]

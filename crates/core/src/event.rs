@@ -132,6 +132,8 @@ pub enum Command {
     Delete,
     /// EXPIRE, PEXPIRE, PERSIST...: changes the TTL of an existing key.
     Expire,
+    /// The server removed the key itself, as it said (keyspace notifications): observed, not inferred.
+    Removed(Removal),
     /// FLUSHDB, FLUSHALL or a server restart: every key of the scope is gone.
     Flush(FlushScope),
     /// A point in time worth knowing about, such as a deploy; the key holds its label.
@@ -139,6 +141,15 @@ pub enum Command {
 }
 
 /// When a write stores its value. Observed outcomes make this moot; a model replaying a trace needs it.
+/// Why the server removed a key of its own accord.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Removal {
+    /// Its TTL ran out.
+    Expired,
+    /// Evicted for memory under `maxmemory`.
+    Evicted,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WriteCondition {
     /// SET, HSET, memcached `set`.

@@ -16,6 +16,8 @@ pub mod report;
 pub mod sketch;
 
 pub use engine::{Engine, EngineConfig, InitialState, Window, WindowCounts, key_hash};
-pub use event::{Command, ErrorKind, Event, FlushScope, Micros, Outcome, OwnedEvent, TtlChange, WriteCondition};
+pub use event::{
+    Command, ErrorKind, Event, FlushScope, Micros, Outcome, OwnedEvent, Removal, TtlChange, WriteCondition,
+};
 pub use findings::Thresholds;
 pub use report::{FindingCause, MissCause, Report, Severity};

@@ -58,12 +58,24 @@ pub struct ServerReport {
     /// Sampled keys due to expire soon, watched through their expiry; absent when the watch was off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry_watch: Option<ExpiryWatchReport>,
+    /// `watch`: the times its key events were lost (disconnected, or dropped by the server as a slow subscriber).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<EventGap>,
     /// Commands the server refused (disabled or renamed on managed services), and what was skipped for it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
     /// Facts worth knowing that are not findings (a replica, statistics reset during the check).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// A time a live source lost events.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EventGap {
+    /// When the loss began, in microseconds since the Unix epoch.
+    pub start_us: u64,
+    pub seconds: f64,
+    pub reason: String,
 }
 
 /// The doctor's expiry watch: sampled keys due to expire, followed through it for `seconds`.
@@ -554,7 +566,7 @@ pub struct TimelineReport {
     pub buckets: Vec<TimelineBucket>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Notes {
     /// Set when per-key state outgrew its budget and keys were sampled: miss causes, refill and re-access
     /// figures are then estimates scaled from the sampled keys; reads, hits, misses and writes stay exact.
@@ -573,6 +585,32 @@ pub struct Notes {
     pub initial_state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_capacity_bytes: Option<u64>,
+    /// False when the source cannot see hits (keyspace notifications): hit ratios are then null, and reads
+    /// count only misses.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub hits_observed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Notes {
+    fn default() -> Self {
+        Notes {
+            sampling: None,
+            pattern_overflow: None,
+            skipped_lines: 0,
+            unobserved_events: 0,
+            initial_state: String::new(),
+            cache_capacity_bytes: None,
+            hits_observed: true,
+        }
+    }
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]

@@ -149,6 +149,7 @@ pub fn diagnose(snapshot: &Snapshot, fold: FoldConfig) -> Report {
                 came_back: watched.iter().filter(|w| matches!(w, ExpiryWatch::Back { .. })).count() as u64,
             }
         }),
+        gaps: Vec::new(),
         skipped: snapshot.skipped.clone(),
         notes,
     };

@@ -17,6 +17,7 @@ fn render(event: &OwnedEvent) -> String {
         Command::Expire => "expire",
         Command::Flush(scope) => return format!("flush {scope:?} db={}", event.db),
         Command::Marker => "marker",
+        Command::Removed(removal) => return format!("removed {removal:?}"),
     };
     let outcome = match event.outcome {
         Outcome::Hit => "hit".to_string(),

@@ -1,8 +1,8 @@
 //! Names and numbers of commands and outcomes, shared by the readable and the compact format.
 
-use cachescope_core::{Command, ErrorKind, FlushScope, Outcome, WriteCondition};
+use cachescope_core::{Command, ErrorKind, FlushScope, Outcome, Removal, WriteCondition};
 
-pub const COMMANDS: [(Command, &str); 10] = [
+pub const COMMANDS: [(Command, &str); 12] = [
     (Command::Read, "read"),
     (Command::Write(WriteCondition::Always), "write"),
     (Command::Write(WriteCondition::IfAbsent), "write_nx"),
@@ -13,6 +13,8 @@ pub const COMMANDS: [(Command, &str); 10] = [
     (Command::Flush(FlushScope::All), "flushall"),
     (Command::Flush(FlushScope::Restart), "restart"),
     (Command::Marker, "marker"),
+    (Command::Removed(Removal::Expired), "expired"),
+    (Command::Removed(Removal::Evicted), "evicted"),
 ];
 
 pub fn command_name(command: Command) -> &'static str {

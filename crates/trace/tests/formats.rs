@@ -45,6 +45,8 @@ fn command() -> impl Strategy<Value = Command> {
         Just(Command::Flush(FlushScope::All)),
         Just(Command::Flush(FlushScope::Restart)),
         Just(Command::Marker),
+        Just(Command::Removed(cachescope_core::Removal::Expired)),
+        Just(Command::Removed(cachescope_core::Removal::Evicted)),
     ]
 }
 

@@ -7,6 +7,7 @@ pub mod mark;
 pub mod mrc;
 pub mod proxy;
 pub mod top;
+pub mod watch;
 pub mod whatif;
 
 use std::io::Write;

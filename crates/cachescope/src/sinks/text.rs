@@ -104,9 +104,10 @@ fn header(out: &mut String, report: &Report, paint: &Paint) {
 /// What the doctor measured on a live server.
 fn server_section(out: &mut String, report: &Report, server: &ServerReport, paint: &Paint) {
     let name = report.source.as_ref().map_or("server", |s| s.name.as_str());
+    let kind = report.source.as_ref().map_or("doctor", |s| s.kind.as_str());
     let _ = writeln!(
         out,
-        "{} doctor · {name} · {} ({}) · up {}",
+        "{} {kind} · {name} · {} ({}) · up {}",
         paint.bold("cachescope"),
         server.version,
         server.role,
@@ -130,10 +131,10 @@ fn server_section(out: &mut String, report: &Report, server: &ServerReport, pain
     };
     let _ = writeln!(
         out,
-        "Memory {limit} · policy {} · {} keys, {} sampled",
+        "Memory {limit} · policy {} · {} keys{}",
         server.maxmemory_policy,
         human::count(server.keys),
-        human::count(server.sampled_keys)
+        if kind == "doctor" { format!(", {} sampled", human::count(server.sampled_keys)) } else { String::new() }
     );
     if let Some(watch) = &server.expiry_watch {
         let _ = writeln!(
@@ -147,6 +148,17 @@ fn server_section(out: &mut String, report: &Report, server: &ServerReport, pain
     }
     for line in server.notes.iter().chain(&server.skipped) {
         let _ = writeln!(out, "{}", paint.dim(&format!("· {line}")));
+    }
+    let summary = &report.summary;
+    if !report.notes.hits_observed && summary.misses > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} · {} writes · {} patterns",
+            paint.bold(&format!("{} misses seen", human::count(summary.misses))),
+            human::count(summary.writes),
+            summary.patterns
+        );
+        let _ = writeln!(out, "Misses by cause: {}", cause_list(&summary.miss_causes, summary.misses, 7, true));
     }
 }
 
@@ -236,6 +248,10 @@ fn patterns(out: &mut String, report: &Report, options: &TextOptions, paint: &Pa
     if report.patterns.is_empty() {
         return;
     }
+    if !report.notes.hits_observed {
+        misses_table(out, report, options, paint);
+        return;
+    }
     if report.server.is_some() {
         sample_table(out, report, options, paint);
         return;
@@ -279,6 +295,32 @@ fn patterns(out: &mut String, report: &Report, options: &TextOptions, paint: &Pa
     if shown < report.patterns.len() {
         let _ = writeln!(out, "{}", paint.dim("(--top N shows more; --output json lists them all)"));
     }
+}
+
+/// Patterns from a source that sees misses and not hits (`watch`): misses, their share of all, their causes.
+fn misses_table(out: &mut String, report: &Report, options: &TextOptions, paint: &Paint) {
+    let shown = report.patterns.len().min(options.top.max(1));
+    let title = format!("Patterns, most misses first ({shown} of {})", report.patterns.len());
+    let _ = writeln!(out, "\n{}", paint.bold(&title));
+    let mut table = new_table(options.color, options.width);
+    table.set_header(vec!["pattern", "misses", "share of misses", "writes", "keys", "misses by cause"]);
+    let all = report.summary.misses.max(1) as f64;
+    for pattern in report.patterns.iter().take(shown) {
+        table.add_row(vec![
+            Cell::new(&pattern.pattern),
+            Cell::new(human::count_short(pattern.misses)),
+            Cell::new(human::percent(pattern.misses as f64 / all)),
+            Cell::new(human::count_short(pattern.writes)),
+            Cell::new(human::count_short(pattern.distinct_keys)),
+            Cell::new(cause_list(&pattern.miss_causes, pattern.misses, 3, false)),
+        ]);
+    }
+    for (index, column) in table.column_iter_mut().enumerate() {
+        if index > 0 && index < 5 {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let _ = writeln!(out, "{table}");
 }
 
 /// The doctor's patterns: what the key sample says of each (no hit ratios: the server does not count them per

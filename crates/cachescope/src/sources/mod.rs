@@ -5,3 +5,4 @@ pub mod doctor;
 pub mod proxy;
 pub mod replay;
 pub mod simulation;
+pub mod watch;

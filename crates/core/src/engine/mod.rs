@@ -17,7 +17,7 @@ mod window;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::event::{Command, Event, MICROS_PER_MILLI, MICROS_PER_SEC, Micros, Outcome, TtlChange};
+use crate::event::{Command, Event, MICROS_PER_MILLI, MICROS_PER_SEC, Micros, Outcome, Removal, TtlChange};
 use crate::findings::Thresholds;
 use crate::pattern::{FoldConfig, PatternFolder, PatternId, PatternTable};
 use crate::report::{MissCause, Report};
@@ -65,6 +65,9 @@ pub struct EngineConfig {
     /// the working set with it.
     pub cache_capacity: Option<u64>,
     pub thresholds: Thresholds,
+    /// Whether the source sees hits. Keyspace notifications tell misses and not hits: the report then gives no
+    /// hit ratio rather than 0%.
+    pub hits_observed: bool,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +79,7 @@ impl Default for EngineConfig {
             initial_state: InitialState::Empty,
             cache_capacity: None,
             thresholds: Thresholds::default(),
+            hits_observed: true,
         }
     }
 }
@@ -237,7 +241,7 @@ impl Engine {
                 self.window.labels.push((event.time, label.clone()));
                 self.markers.label(event.time, label);
             }
-            Command::Read | Command::Write(_) | Command::Delete | Command::Expire => {
+            Command::Read | Command::Write(_) | Command::Delete | Command::Expire | Command::Removed(_) => {
                 return self.on_key_event(event, hash, bucket);
             }
         }
@@ -408,6 +412,8 @@ impl Engine {
                 Outcome::Unobserved => stats.unobserved += 1,
                 _ => stats.expires += 1,
             },
+            Command::Removed(Removal::Expired) => stats.removed_expired += 1,
+            Command::Removed(Removal::Evicted) => stats.removed_evicted += 1,
             Command::Flush(_) | Command::Marker => {}
         }
     }
@@ -586,6 +592,23 @@ impl Engine {
                 state.flags &= !(flags::WRITTEN | flags::WRITE_FAILED);
                 state.flags |= flags::DELETED;
                 state.expires_at = 0;
+            }
+            (Command::Removed(removal), _) => {
+                // The server said why the key went: the next miss is that, whatever the TTL we inferred says.
+                let state = self.keys.get_or_track(lookup, hash, new_state)?;
+                if state.has(flags::WRITTEN) && !state.has(flags::READ_SINCE_WRITE) {
+                    stats.unread_writes += weight;
+                }
+                // A source that sees writes but not their TTLs (keyspace events) learns the TTL from the key's
+                // life: from its write to the server's expiry of it.
+                if removal == Removal::Expired && state.has(flags::WRITTEN) && state.expires_at == 0 {
+                    stats.ttl_ms.record(now.saturating_sub(state.last_write) / MICROS_PER_MILLI);
+                }
+                state.set_absence(Some(match removal {
+                    Removal::Expired => MissCause::Expired,
+                    Removal::Evicted => MissCause::Evicted,
+                }));
+                state.flags &= !(flags::WRITTEN | flags::WRITE_FAILED | flags::DELETED);
             }
             (Command::Expire, Outcome::Ok) => {
                 if let Lookup::Found(slot) = lookup {

@@ -59,7 +59,8 @@ pub(super) fn build(engine: &Engine) -> Report {
         summary.deletes += view.stats.deletes;
         summary.miss_causes.add(&view.causes);
     }
-    summary.hit_ratio = ratio(summary.hits, summary.hits + summary.misses);
+    let hits_observed = engine.config.hits_observed;
+    summary.hit_ratio = ratio(summary.hits, summary.hits + summary.misses).filter(|_| hits_observed);
     summary.patterns = views.len() as u64;
 
     let analysis = Analysis {
@@ -74,11 +75,19 @@ pub(super) fn build(engine: &Engine) -> Report {
         thresholds: &engine.config.thresholds,
         top_evicted: &engine.top_evicted,
         top_flushed: &engine.top_flushed,
+        hits_observed,
         patterns: views,
     };
     let findings = findings::detect(&analysis);
 
-    let mut patterns: Vec<PatternReport> = analysis.patterns.iter().map(pattern_report).collect();
+    let mut patterns: Vec<PatternReport> = analysis
+        .patterns
+        .iter()
+        .map(|view| PatternReport {
+            hit_ratio: view.stats.hit_ratio().filter(|_| hits_observed),
+            ..pattern_report(view)
+        })
+        .collect();
     patterns
         .sort_by(|a, b| b.misses.cmp(&a.misses).then(b.reads.cmp(&a.reads)).then_with(|| a.pattern.cmp(&b.pattern)));
 
@@ -123,6 +132,7 @@ pub(super) fn build(engine: &Engine) -> Report {
             }),
             skipped_lines: engine.skipped_lines,
             unobserved_events: unobserved,
+            hits_observed,
             initial_state: engine.config.initial_state.as_str().to_string(),
             cache_capacity_bytes: engine.config.cache_capacity,
         },

@@ -24,6 +24,9 @@ pub(crate) struct PatternStats {
     pub deletes: u64,
     pub expires: u64,
     pub unobserved: u64,
+    /// Keys the server said it expired or evicted (keyspace notifications).
+    pub removed_expired: u64,
+    pub removed_evicted: u64,
 
     /// Misses by cause, from tracked keys, each weighted by the keys it stands for.
     pub cause_weights: [f64; MissCause::ALL.len()],
@@ -86,6 +89,8 @@ impl PatternStats {
             *ours += theirs;
         }
         self.deletes += other.deletes;
+        self.removed_expired += other.removed_expired;
+        self.removed_evicted += other.removed_evicted;
         self.expires += other.expires;
         self.unobserved += other.unobserved;
         for (ours, theirs) in self.cause_weights.iter_mut().zip(other.cause_weights) {
@@ -118,6 +123,7 @@ impl PatternStats {
     pub fn is_empty(&self) -> bool {
         self.reads + self.writes + self.writes_not_stored + self.write_errors + self.deletes + self.expires == 0
             && self.unobserved == 0
+            && self.removed_expired + self.removed_evicted == 0
     }
 
     pub fn hit_ratio(&self) -> Option<f64> {

@@ -1,9 +1,12 @@
 //! Miss attribution on hand-built event sequences whose answer is known.
 //!
 //! Scripts have one event per line: `SECONDS COMMAND [KEY] [OUTCOME] [ttl=SECONDS|persist|keep] [db=N]`,
-//! with commands `get`, `set`, `setnx`, `del`, `expire`, `flushdb`, `flushall`, `restart`, `marker`.
+//! with commands `get`, `set`, `setnx`, `del`, `expire`, `flushdb`, `flushall`, `restart`, `marker`, and what the
+//! server says it removed: `expired`, `evicted`.
 
-use crate::event::{Command, ErrorKind, Event, FlushScope, MICROS_PER_SEC, Outcome, TtlChange, WriteCondition};
+use crate::event::{
+    Command, ErrorKind, Event, FlushScope, MICROS_PER_SEC, Outcome, Removal, TtlChange, WriteCondition,
+};
 use crate::report::{MissCause, MissCauses, Report};
 
 use super::{Engine, EngineConfig, InitialState};
@@ -23,6 +26,8 @@ pub(crate) fn run_script(config: EngineConfig, script: &str) -> Report {
             "flushall" => Command::Flush(FlushScope::All),
             "restart" => Command::Flush(FlushScope::Restart),
             "marker" => Command::Marker,
+            "expired" => Command::Removed(Removal::Expired),
+            "evicted" => Command::Removed(Removal::Evicted),
             other => panic!("unknown command {other}"),
         };
         let mut event = Event::keyless(time, command);
@@ -242,4 +247,18 @@ fn windows_count_what_the_report_counts_and_announce_merges() {
         .sum();
     assert_eq!(user_reads, 60);
     assert!(engine.take_window().global.is_empty(), "a take starts a new window");
+}
+
+#[test]
+fn removals_the_server_reports_are_facts() {
+    // Joining a running cache: a key never seen, expired or evicted by the server, then missed.
+    check_with(InitialState::Unknown, "0 expired user:1\n1 get user:1 miss", &[Expired]);
+    check_with(InitialState::Unknown, "0 evicted user:1\n1 get user:1 miss", &[Evicted]);
+    // Whatever the TTL we saw says: evicted before it ran out, or expired by a TTL set unseen.
+    check("0 set user:1 ok ttl=10\n2 evicted user:1\n3 get user:1 miss", &[Evicted]);
+    check("0 set user:1 ok\n2 expired user:1\n3 get user:1 miss", &[Expired]);
+    // Written again since: present, and the next removal is what counts.
+    check("0 set k ok\n1 evicted k\n2 set k ok\n3 expired k\n4 get k miss\n5 get k miss", &[Expired, Expired]);
+    // A flush after the removal empties it anyway, but it was already gone: the removal stands.
+    check("0 set k ok\n1 evicted k\n2 flushall\n3 get k miss", &[Evicted]);
 }

@@ -11,6 +11,9 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
     let t = analysis.thresholds;
     let min_reads = t.min_reads.max((analysis.reads as f64 * t.low_hit_ratio_min_read_share) as u64);
     let mut found = Vec::new();
+    if !analysis.hits_observed {
+        return found;
+    }
     for p in &analysis.patterns {
         if claims.with_finding.contains(&p.id)
             || claims.mismatched_writers.contains(&p.id)

@@ -73,6 +73,8 @@ pub(crate) struct Analysis<'a> {
     pub thresholds: &'a Thresholds,
     pub top_evicted: &'a KeyTopK,
     pub top_flushed: &'a KeyTopK,
+    /// False when the source sees misses only: no hit ratio to judge.
+    pub hits_observed: bool,
 }
 
 impl Analysis<'_> {

@@ -10,6 +10,10 @@ use super::{Analysis, Claims, Draft, quoted, round};
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
     let t = analysis.thresholds;
     let mut found = Vec::new();
+    // Reads that hit are what shows a write was read: without them every write looks unread.
+    if !analysis.hits_observed {
+        return found;
+    }
     for p in &analysis.patterns {
         if claims.mismatched_writers.contains(&p.id) {
             continue;

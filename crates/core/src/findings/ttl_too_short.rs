@@ -52,11 +52,16 @@ pub(crate) fn detect(analysis: &Analysis<'_>) -> Vec<(PatternId, Finding)> {
         };
 
         let mut draft = Draft::new(FindingCause::TtlTooShort, p.name, expired);
+        // Without hits seen, reads are misses only: their share says nothing.
+        let of_reads = if analysis.hits_observed {
+            format!(" ({} of its reads)", human::percent(expired as f64 / p.stats.reads.max(1) as f64))
+        } else {
+            String::new()
+        };
         draft.evidence = format!(
-            "{} of the misses of {} are expirations ({} of its reads): {reread}.",
+            "{} of the misses of {} are expirations{of_reads}: {reread}.",
             human::percent(expired_share),
             quoted(p.name),
-            human::percent(expired as f64 / p.stats.reads.max(1) as f64),
         );
         draft.details.push(format!(
             "{} of its expired misses came less than {} after the key was written (reads do not renew a TTL: a key \

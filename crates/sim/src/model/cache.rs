@@ -251,7 +251,16 @@ impl<E: Eviction> CacheModel for Cache<E> {
                 self.flush(scope, event.db);
                 Outcome::Ok
             }
-            Command::Marker => Outcome::Ok,
+            // The server's expirations are the TTLs' and happen here too; its evictions are its memory's, and the
+            // model evicts by its own.
+            Command::Removed(Removal::Expired) => match self.index.get(&id).copied() {
+                Some(slot) => {
+                    self.remove(slot);
+                    Outcome::Ok
+                }
+                None => Outcome::Miss,
+            },
+            Command::Removed(Removal::Evicted) | Command::Marker => Outcome::Ok,
         }
     }
 

@@ -53,14 +53,8 @@ pub trait CacheModel: Send {
     fn drain_journal(&mut self, _out: &mut Vec<(u64, Removal)>) {}
 }
 
-/// Why the cache removed a key by itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Removal {
-    /// Its TTL ran out.
-    Expired,
-    /// It made room for a write.
-    Evicted,
-}
+/// Why the cache removed a key by itself: the same as a server says it.
+pub use cachescope_core::Removal;
 
 /// What to build.
 #[derive(Debug, Clone, Copy, PartialEq)]

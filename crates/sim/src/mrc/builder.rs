@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use cachescope_core::pattern::FoldConfig;
-use cachescope_core::{Command, Event, Micros, TtlChange, key_hash};
+use cachescope_core::{Command, Event, Micros, Removal, TtlChange, key_hash};
 use foldhash::fast::FixedState;
 
 use super::curve::Curve;
@@ -107,7 +107,8 @@ impl MrcBuilder {
                 let id = key_hash(event.db, event.key);
                 self.set_ttl(id, event.ttl, event.time);
             }
-            Command::Delete => {
+            // An expiry the server saw happens at every size; an eviction depends on the size, which the curve varies.
+            Command::Delete | Command::Removed(Removal::Expired) => {
                 let id = key_hash(event.db, event.key);
                 self.expiries.remove(&id);
                 self.shards.forget(id);
@@ -117,7 +118,7 @@ impl MrcBuilder {
                 self.expiries.clear();
                 self.shards.forget_all();
             }
-            Command::Marker => {}
+            Command::Marker | Command::Removed(Removal::Evicted) => {}
         }
     }
 

@@ -87,7 +87,7 @@ impl Truth {
                 }
                 None
             }
-            Command::Marker => None,
+            Command::Marker | Command::Removed(_) => None,
             Command::Read | Command::Write(_) | Command::Delete | Command::Expire => {
                 let id = key_hash(event.db, event.key);
                 let key = self.keys.entry(id).or_insert(KeyTruth {

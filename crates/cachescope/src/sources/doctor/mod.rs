@@ -13,8 +13,8 @@ use cachescope_doctor::{Info, SampledKey, Snapshot};
 use indicatif::ProgressBar;
 use redis::Value;
 
-use crate::exit::{NoPermission, Unavailable};
-use crate::redis_url::RedisUrl;
+use crate::exit::Unavailable;
+use crate::redis_url::{RedisUrl, explain};
 
 pub struct DoctorOptions {
     pub url: RedisUrl,
@@ -29,27 +29,6 @@ pub struct DoctorOptions {
 const BATCH: usize = 500;
 /// Pause between batches, so a large sample never hogs the server.
 const PAUSE: Duration = Duration::from_millis(5);
-
-/// Turns a connection or command error into the error a user should see, with its exit code.
-fn explain(url: &RedisUrl, error: redis::RedisError) -> anyhow::Error {
-    let text = error.to_string();
-    if error.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") || text.contains("NOAUTH") {
-        return NoPermission(format!(
-            "{url} refused the credentials: {text} (put them in the URL: redis://user:password@host:port)"
-        ))
-        .into();
-    }
-    if text.contains("certificate") {
-        return Unavailable(format!(
-            "cannot reach {url}: {text} (for a self-signed certificate, add #insecure to the URL: {url}#insecure)"
-        ))
-        .into();
-    }
-    if error.is_timeout() {
-        return Unavailable(format!("{url} did not answer in time: {text}")).into();
-    }
-    Unavailable(format!("cannot reach {url}: {text}")).into()
-}
 
 fn info(connection: &mut redis::Connection, url: &RedisUrl) -> anyhow::Result<Info> {
     let text: String = redis::cmd("INFO").arg("all").query(connection).map_err(|e| match e.kind() {

@@ -1,0 +1,155 @@
+//! `cachescope watch URL`: follow a live server through its keyspace notifications until stopped, then report.
+//! Checks `notify-keyspace-events` first, and sets it (then puts it back) only with `--enable-notifications`.
+
+use anyhow::Result;
+use cachescope_core::report::{ServerReport, SourceInfo};
+use cachescope_core::{Engine, InitialState};
+use cachescope_doctor::Info;
+
+use crate::cli::WatchArgs;
+use crate::config::engine_config;
+use crate::exit::{Exit, ServerSettingMissing};
+use crate::redis_url::{RedisUrl, explain};
+use crate::sources::watch::{self, Watch, Watched, notifications};
+use crate::{logging, shutdown};
+
+const SETTING: &str = "notify-keyspace-events";
+
+/// Puts `notify-keyspace-events` back as it was when dropped: on the way out, whatever the way.
+struct Restore {
+    url: RedisUrl,
+    timeout: std::time::Duration,
+    previous: String,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let restored = watch::connect(&self.url, self.timeout).and_then(|mut connection| {
+            redis::cmd("CONFIG").arg("SET").arg(SETTING).arg(&self.previous).query::<()>(&mut connection)
+        });
+        match restored {
+            Ok(()) => logging::status(&format!("cachescope watch: {SETTING} is back to \"{}\"", self.previous)),
+            Err(error) => logging::warning(&format!(
+                "could not put {SETTING} back to \"{}\" ({error}): run redis-cli CONFIG SET {SETTING} \"{}\"",
+                self.previous, self.previous
+            )),
+        }
+    }
+}
+
+/// Checks the setting; sets it when asked. Returns what to restore.
+fn prepare(args: &WatchArgs, url: &RedisUrl, connection: &mut redis::Connection) -> Result<Option<Restore>> {
+    let current: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG").arg("GET").arg(SETTING).query(connection);
+    let flags = match current {
+        Ok(pair) if pair.len() == 2 => pair[1].clone(),
+        Ok(_) | Err(_) => {
+            logging::warning(&format!(
+                "cannot read {SETTING} (CONFIG GET is refused, as on managed services): make sure it includes \
+                 \"AEm\" (its parameter group's {SETTING}), or watch sees nothing"
+            ));
+            return Ok(None);
+        }
+    };
+    if notifications::missing(&flags).is_empty() {
+        return Ok(None);
+    }
+    if !args.enable_notifications {
+        return Err(ServerSettingMissing(notifications::how_to_set(&flags)).into());
+    }
+    let wanted = notifications::with_needed(&flags);
+    redis::cmd("CONFIG").arg("SET").arg(SETTING).arg(&wanted).query::<()>(connection).map_err(|error| {
+        ServerSettingMissing(format!(
+            "--enable-notifications: CONFIG SET {SETTING} {wanted} was refused ({error}); set it as an administrator \
+             (redis.conf or the service's parameter group)"
+        ))
+    })?;
+    logging::status(&format!("cachescope watch: {SETTING} set to \"{wanted}\" (was \"{flags}\"); put back on exit"));
+    Ok(Some(Restore { url: url.clone(), timeout: args.timeout, previous: flags }))
+}
+
+pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
+    let url = RedisUrl::parse(&args.url)?;
+    if url.tls {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let mut connection = watch::connect(&url, args.timeout).map_err(|e| explain(&url, e))?;
+    let _: String = redis::cmd("PING").query(&mut connection).map_err(|e| explain(&url, e))?;
+    let restore = prepare(args, &url, &mut connection)?;
+
+    let mut config = engine_config(&args.engine, InitialState::Unknown)?;
+    config.hits_observed = false;
+    let (sink, source) = cachescope_live::channel();
+    let analysis = cachescope_live::spawn(
+        Engine::new(config),
+        source,
+        cachescope_live::Options { wall_clock: true, ..cachescope_live::Options::new(Default::default()) },
+    )?;
+    let started = Watch::start(url.clone(), args.timeout, sink);
+    logging::status(&format!(
+        "cachescope watch: following the keyspace events of {url}. Ctrl-C (or SIGTERM) stops and prints the report."
+    ));
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(shutdown::requested(args.duration));
+    let watched = started.stop();
+    drop(restore);
+    let cachescope_live::Final { mut report, counters, .. } =
+        analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
+    if counters.dropped > 0 {
+        logging::warning(&format!("{} events were dropped because the analysis fell behind", counters.dropped));
+    }
+    if watched.events == 0 {
+        logging::warning(
+            "no keyspace event arrived: is anything using the server, and does notify-keyspace-events include \"AEm\"?",
+        );
+    }
+    report.source = Some(SourceInfo { kind: "watch".into(), name: url.to_string(), format: None });
+    report.server = Some(server_report(&watched));
+    super::emit(&report, &args.output, color, None)?;
+    Ok(Exit::Success)
+}
+
+/// The server's side of the watch: its hit ratio over it (from INFO: events tell no hits), and the gaps.
+fn server_report(watched: &Watched) -> ServerReport {
+    let empty = Info::default();
+    let (first, last) = (watched.first.as_ref().unwrap_or(&empty), watched.last.as_ref().unwrap_or(&empty));
+    let delta = |name: &str| last.number(name).unwrap_or(0).saturating_sub(first.number(name).unwrap_or(0));
+    let ratio = |hits: u64, misses: u64| (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
+    let interval = watched.seconds.max(1e-3);
+    let mut notes = vec![format!(
+        "Keyspace events tell every miss and why the key was gone, not hits: the hit ratio is the server's own, and \
+         per pattern the report gives misses and their causes ({} events followed).",
+        watched.events
+    )];
+    if watched.restarts > 0 {
+        notes.push(format!("The server restarted {} time(s) during the watch.", watched.restarts));
+    }
+    let lost: f64 = watched.gaps.iter().map(|g| g.seconds).sum();
+    if !watched.gaps.is_empty() {
+        notes.push(format!(
+            "Events were lost {} time(s), {lost:.1} s in all: misses in those times are not counted.",
+            watched.gaps.len()
+        ));
+    }
+    ServerReport {
+        version: last.version(),
+        role: last.get("role").unwrap_or("master").to_string(),
+        uptime_seconds: last.number("uptime_in_seconds").unwrap_or(0),
+        used_memory_bytes: last.number("used_memory").unwrap_or(0),
+        maxmemory_bytes: last.number("maxmemory").unwrap_or(0),
+        maxmemory_policy: last.get("maxmemory_policy").unwrap_or("unknown").to_string(),
+        hit_ratio_now: ratio(delta("keyspace_hits"), delta("keyspace_misses")),
+        hit_ratio_since_start: ratio(
+            last.number("keyspace_hits").unwrap_or(0),
+            last.number("keyspace_misses").unwrap_or(0),
+        ),
+        evictions_per_second: delta("evicted_keys") as f64 / interval,
+        expirations_per_second: delta("expired_keys") as f64 / interval,
+        commands_per_second: delta("total_commands_processed") as f64 / interval,
+        interval_seconds: watched.seconds,
+        keys: (0..16).map(|db| last.db_keys(db)).sum(),
+        sampled_keys: 0,
+        expiry_watch: None,
+        gaps: watched.gaps.clone(),
+        skipped: Vec::new(),
+        notes,
+    }
+}

@@ -1,0 +1,154 @@
+//! `cachescope watch` against real servers it starts itself: the setting it needs (refused without it, set and
+//! put back with --enable-notifications), the causes the server tells (expired, evicted, deleted), no hit ratio
+//! where no hit was seen, and the events lost when the server drops the subscriber.
+
+mod common;
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use common::{findings, run};
+use redis::Connection;
+
+fn flags(connection: &mut Connection) -> String {
+    let pair: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("notify-keyspace-events").query(connection).unwrap();
+    pair[1].clone()
+}
+
+/// A read-through application on its own thread for `duration`: `key(i)` read, and written with `ttl_ms` when
+/// missing.
+fn read_through(
+    server: &RedisServer,
+    duration: Duration,
+    key: impl Fn(u64) -> String + Send + 'static,
+    ttl_ms: Option<u64>,
+    value: usize,
+) -> std::thread::JoinHandle<()> {
+    let mut connection = server.client();
+    std::thread::spawn(move || {
+        let end = Instant::now() + duration;
+        let payload = vec![b'v'; value];
+        let mut i = 0;
+        while Instant::now() < end {
+            let key = key(i);
+            let found: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
+            if found.is_none() {
+                let mut set = redis::cmd("SET");
+                set.arg(&key).arg(&payload);
+                if let Some(ms) = ttl_ms {
+                    set.arg("PX").arg(ms);
+                }
+                let _: redis::RedisResult<()> = set.query(&mut connection);
+            }
+            i += 1;
+            if i % 50 == 0 {
+                sleep(Duration::from_millis(2));
+            }
+        }
+    })
+}
+
+#[test]
+fn without_notifications_it_says_how_to_turn_them_on() {
+    let server = RedisServer::start(&[]);
+    let result = run(&["watch", &server.url(), "--duration", "1s"]);
+    assert_eq!(result.code, 78, "{}", result.stderr);
+    assert!(result.stderr.contains("CONFIG SET notify-keyspace-events AEm"), "{}", result.stderr);
+    assert!(result.stderr.contains("--enable-notifications"), "{}", result.stderr);
+    assert_eq!(flags(&mut server.client()), "");
+}
+
+#[test]
+fn enable_notifications_sets_them_and_puts_them_back() {
+    let server = RedisServer::start(&["--notify-keyspace-events", "Kx"]);
+    // Sessions live 300 ms and are read again about every 100 ms: most misses are expirations.
+    let before = flags(&mut server.client());
+    let traffic = read_through(&server, Duration::from_secs(4), |i| format!("session:{}", i % 200), Some(300), 10);
+    let result = run(&["watch", &server.url(), "--enable-notifications", "--duration", "3s", "-o", "json"]);
+    traffic.join().unwrap();
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    // The server writes the classes in its own order (`xK`).
+    assert!(result.stderr.contains(&format!("set to \"{before}AEm\" (was \"{before}\")")), "{}", result.stderr);
+    assert!(result.stderr.contains(&format!("back to \"{before}\"")), "{}", result.stderr);
+    assert_eq!(flags(&mut server.client()), before);
+    let report = result.json();
+    // No hit is seen: no hit ratio, rather than 0%. The server's own is there.
+    assert!(report["summary"]["hit_ratio"].is_null(), "{}", report["summary"]);
+    assert_eq!(report["notes"]["hits_observed"], false);
+    let server_ratio = report["server"]["hit_ratio_now"].as_f64().unwrap();
+    assert!(server_ratio > 0.2 && server_ratio < 1.0, "{server_ratio}");
+    let session = &report["patterns"][0];
+    assert_eq!(session["pattern"], "session:{num}");
+    assert!(session["hit_ratio"].is_null());
+    let misses = session["misses"].as_u64().unwrap();
+    let expired = session["miss_causes"]["expired"].as_u64().unwrap();
+    assert!(misses > 100 && expired * 10 >= misses * 7, "{session}");
+    assert!(findings(&report).contains(&("ttl_too_short".into(), "session:{num}".into())), "{}", result.stdout);
+}
+
+#[test]
+fn evictions_and_deletes_the_server_tells() {
+    let server = RedisServer::start(&[
+        "--notify-keyspace-events",
+        "AEm",
+        "--maxmemory",
+        "4mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ]);
+    let traffic = read_through(&server, Duration::from_secs(4), |i| format!("img:{}", i % 1500), None, 16 << 10);
+    let deleter = {
+        let mut connection = server.client();
+        std::thread::spawn(move || {
+            for round in 0..30 {
+                for id in 0..20 {
+                    let _: () = redis::cmd("SET").arg(format!("cart:{id}")).arg("v").query(&mut connection).unwrap();
+                    let _: () = redis::cmd("DEL").arg(format!("cart:{id}")).query(&mut connection).unwrap();
+                    let _: Option<String> = redis::cmd("GET").arg(format!("cart:{id}")).query(&mut connection).unwrap();
+                }
+                sleep(Duration::from_millis(100 + round));
+            }
+        })
+    };
+    let result = run(&["watch", &server.url(), "--duration", "3s", "-o", "json"]);
+    traffic.join().unwrap();
+    deleter.join().unwrap();
+    let report = result.json();
+    let pattern = |name: &str| {
+        report["patterns"].as_array().unwrap().iter().find(|p| p["pattern"] == name).cloned().unwrap_or_default()
+    };
+    let images = pattern("img:{num}");
+    let evicted = images["miss_causes"]["evicted"].as_u64().unwrap();
+    assert!(evicted * 2 > images["misses"].as_u64().unwrap(), "{images}");
+    let carts = pattern("cart:{num}");
+    // All deleted, but for a delete the watch may have started just after.
+    let deleted = carts["miss_causes"]["deleted"].as_u64().unwrap();
+    assert!(deleted > 100 && deleted + 2 >= carts["misses"].as_u64().unwrap(), "{carts}");
+    assert!(findings(&report).contains(&("memory_pressure".into(), "img:{num}".into())), "{}", result.stdout);
+}
+
+#[test]
+fn a_dropped_subscriber_is_a_gap_in_the_report() {
+    let server = RedisServer::start(&["--notify-keyspace-events", "AEm"]);
+    let traffic = read_through(&server, Duration::from_secs(5), |i| format!("user:{}", i % 300), Some(200), 10);
+    let killer = {
+        let mut connection = server.client();
+        std::thread::spawn(move || {
+            sleep(Duration::from_millis(1500));
+            // What the server does to a subscriber past client-output-buffer-limit pubsub.
+            let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query(&mut connection).unwrap();
+        })
+    };
+    let result = run(&["watch", &server.url(), "--duration", "4s", "-o", "json"]);
+    traffic.join().unwrap();
+    killer.join().unwrap();
+    let report = result.json();
+    let gaps = report["server"]["gaps"].as_array().expect("a gap");
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0]["seconds"].as_f64().unwrap() < 2.0, "{gaps:?}");
+    assert!(gaps[0]["reason"].as_str().unwrap().contains("closed the subscription"), "{gaps:?}");
+    assert!(result.stderr.contains("keyspace events lost"), "{}", result.stderr);
+    // Events came again after it.
+    assert!(report["summary"]["misses"].as_u64().unwrap() > 100);
+}
