@@ -9,6 +9,7 @@
 use cachescope_core::pattern::FoldConfig;
 use cachescope_core::report::{Action, Finding, Report};
 use cachescope_sim::scenario::Scenario;
+use cachescope_sim::whatif::tune::{MAX_TUNED, Playbook};
 use cachescope_sim::whatif::{Selector, Settings, TtlOverride, WhatIf, suggested_change};
 use cachescope_sim::{ModelConfig, Policy};
 
@@ -39,6 +40,8 @@ pub struct Search {
     /// The value now (a TTL), when known.
     pub current: Option<f64>,
     pub suggested: f64,
+    /// The detector's own value, before the simulator tuned it (what a live source, with no replay, gives).
+    pub detector: f64,
     pub smallest_sufficient: Option<f64>,
     pub best_gain: f64,
 }
@@ -56,6 +59,12 @@ impl Search {
         let smallest = self.smallest_sufficient?;
         Some(self.suggested <= 2.0 * smallest && self.suggested >= smallest / 2.0)
     }
+
+    /// The same for the detector's value before tuning.
+    pub fn detector_within_2x(&self) -> Option<bool> {
+        let smallest = self.smallest_sufficient?;
+        Some(self.detector <= 2.0 * smallest && self.detector >= smallest / 2.0)
+    }
 }
 
 /// What to run for one finding: the suggestion, then the values searched.
@@ -65,6 +74,8 @@ struct Plan {
     /// Indices into the settings and the value each stands for.
     grid: Vec<(usize, f64)>,
     suggested_value: Option<f64>,
+    /// The detector's value before tuning.
+    detector_value: Option<f64>,
     current_value: Option<f64>,
     frees_memory: bool,
 }
@@ -72,20 +83,35 @@ struct Plan {
 /// Plays every playable suggestion of `report` (findings of `scenario`'s traffic) in one pass over the traffic.
 pub fn play(scenario: &Scenario, report: &Report) -> Vec<Played> {
     let base = Settings::new(ModelConfig::new(Some(scenario.cache_capacity), scenario.policy));
+    // The suggestions as the product gives them: TTLs and memory sizes tuned on the traffic, as `analyze` does.
+    let mut findings = report.findings.clone();
+    let playbook = Playbook::new(&findings, &base, MAX_TUNED);
+    if !playbook.is_empty() {
+        let mut whatif = WhatIf::new(playbook.runs.clone(), FoldConfig::default(), 500, false);
+        scenario.run(&mut |event, _| whatif.observe(event), &mut |_| {});
+        let ratios: Vec<Option<f64>> = whatif.finish().runs.iter().map(|run| run.reads.hit_ratio()).collect();
+        playbook.settle(&mut findings, &ratios);
+    }
     let mut settings = vec![base.clone()];
     let mut plans = Vec::new();
-    for finding in &report.findings {
+    for (finding, detected) in findings.iter().zip(&report.findings) {
         let Some((_, changed)) = suggested_change(finding, &base) else { continue };
         let mut plan = Plan {
             finding: format!("{} on {}", finding.cause.as_str(), finding.pattern),
             suggested: settings.len(),
             grid: Vec::new(),
             suggested_value: None,
+            detector_value: None,
             current_value: None,
             frees_memory: matches!(finding.suggestion.action, Action::StopCaching { .. }),
         };
         settings.push(changed);
         grid(finding, &base, &mut settings, &mut plan);
+        plan.detector_value = match detected.suggestion.action {
+            Action::RaiseTtl { ttl_seconds, .. } => Some(ttl_seconds as f64),
+            Action::RaiseMaxmemory { maxmemory_bytes, .. } => Some(maxmemory_bytes as f64),
+            _ => None,
+        };
         plans.push(plan);
     }
     if plans.is_empty() {
@@ -105,7 +131,13 @@ pub fn play(scenario: &Scenario, report: &Report) -> Vec<Played> {
                 let smallest_sufficient = (best_gain > 0.0)
                     .then(|| gains.iter().find(|&&(_, g)| g >= SUFFICIENT * best_gain).map(|&(v, _)| v))
                     .flatten();
-                Search { current: plan.current_value, suggested, smallest_sufficient, best_gain }
+                Search {
+                    current: plan.current_value,
+                    suggested,
+                    detector: plan.detector_value.unwrap_or(suggested),
+                    smallest_sufficient,
+                    best_gain,
+                }
             });
             Played {
                 seed: scenario.seed,

@@ -9,6 +9,7 @@
 
 mod change;
 mod suggest;
+pub mod tune;
 
 pub use change::{BadSelector, Selector, Settings, TtlOverride};
 pub use suggest::suggested_change;
