@@ -225,6 +225,13 @@ pub struct WatchArgs {
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub timeout: std::time::Duration,
 
+    /// How often to print the findings while watching, when they changed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub report_every: std::time::Duration,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 

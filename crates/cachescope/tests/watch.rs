@@ -7,7 +7,8 @@ mod common;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::redis_server::RedisServer;
+use common::http::{http, wait_for};
+use common::redis_server::{RedisServer, free_port};
 use common::{findings, run};
 use redis::Connection;
 
@@ -151,4 +152,49 @@ fn a_dropped_subscriber_is_a_gap_in_the_report() {
     assert!(result.stderr.contains("keyspace events lost"), "{}", result.stderr);
     // Events came again after it.
     assert!(report["summary"]["misses"].as_u64().unwrap() > 100);
+}
+
+#[test]
+fn live_metrics_and_overview_know_no_hits() {
+    let server = RedisServer::start(&["--notify-keyspace-events", "AEm"]);
+    let address = format!("127.0.0.1:{}", free_port());
+    let watch = std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
+        .args(["watch", &server.url(), "--http", &address, "--window", "1s", "--duration", "6s", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let traffic = read_through(&server, Duration::from_secs(4), |i| format!("user:{}", i % 300), Some(200), 10);
+    wait_for("the HTTP API", || std::net::TcpStream::connect(&address).is_ok());
+    wait_for("misses in /metrics", || {
+        let (status, text) = http(&address, "GET", "/metrics", None, "");
+        status == 200 && text.contains("cachescope_misses_total{pattern=\"user:{num}\"}")
+    });
+    let (_, metrics) = http(&address, "GET", "/metrics", None, "");
+    // Nothing measured, nothing exported: no hits, reads or hit ratio at 0.
+    assert!(!metrics.contains("cachescope_hit_ratio"), "{metrics}");
+    assert!(!metrics.contains("cachescope_hits_total"), "{metrics}");
+    assert!(
+        metrics.contains("cachescope_misses_by_cause_total{pattern=\"user:{num}\",cause=\"expired\"}"),
+        "{metrics}"
+    );
+    let (status, overview) = http(&address, "GET", "/api/overview", None, "");
+    assert_eq!(status, 200);
+    let overview: serde_json::Value = serde_json::from_str(&overview).unwrap();
+    assert_eq!(overview["misses_only"], true);
+    traffic.join().unwrap();
+    // --duration 6s: it stops by itself, with its report.
+    let mut watch = watch;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while watch.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = watch.kill();
+            panic!("watch did not stop at the end of --duration");
+        }
+        sleep(Duration::from_millis(100));
+    }
+    let output = watch.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["summary"]["misses"].as_u64().unwrap() > 0);
 }

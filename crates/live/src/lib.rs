@@ -73,6 +73,9 @@ pub struct LiveSnapshot {
     pub time: Micros,
     pub windows: u64,
     pub window_seconds: f64,
+    /// The source sees misses but not hits (keyspace notifications): reads count misses only, and no hit ratio
+    /// is known.
+    pub misses_only: bool,
     pub counters: Counters,
     pub tallies: Tallies,
     /// Open anomalies, then the recently closed ones, newest first.

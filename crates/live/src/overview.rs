@@ -36,6 +36,9 @@ pub struct Overview {
     pub time: Micros,
     pub windows: u64,
     pub window_seconds: f64,
+    /// The source sees misses but not hits: no hit ratio is known (reads count misses only).
+    #[serde(default)]
+    pub misses_only: bool,
     pub events: u64,
     pub dropped: u64,
     /// The whole cache over the horizon, oldest first (points older than an hour cover several windows).
@@ -63,6 +66,7 @@ impl Overview {
             time: snapshot.time,
             windows: snapshot.windows,
             window_seconds: snapshot.window_seconds,
+            misses_only: snapshot.misses_only,
             events: snapshot.counters.events,
             dropped: snapshot.counters.dropped,
             global: series.global.points().map(|p| Tick { start: p.start, span: p.span, counts: p.counts }).collect(),

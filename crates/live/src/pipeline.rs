@@ -66,6 +66,10 @@ impl Pipeline {
         self.report = report;
     }
 
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     pub fn store(&self) -> &SeriesStore {
         &self.store
     }

@@ -171,6 +171,7 @@ impl Runner {
             time,
             windows: self.pipeline.windows(),
             window_seconds: self.pipeline.width() as f64 / 1e6,
+            misses_only: !self.pipeline.engine().config().hits_observed,
             counters: self.counters,
             tallies: self.tallies.clone(),
             anomalies,

@@ -97,6 +97,7 @@ pub(crate) mod tests {
                 time: T0 + 359 * WINDOW,
                 windows: 360,
                 window_seconds: 10.0,
+                misses_only: false,
                 events: 1_234_567,
                 dropped: 0,
                 global,

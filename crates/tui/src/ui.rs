@@ -86,7 +86,11 @@ fn count(n: f64) -> String {
     }
 }
 
-fn hit_ratio_of(counts: &cachescope_core::WindowCounts) -> Option<f64> {
+/// The hit ratio of `counts`; None when unknown, as from a source that sees misses only (`watch`).
+fn hit_ratio_of(counts: &cachescope_core::WindowCounts, misses_only: bool) -> Option<f64> {
+    if misses_only {
+        return None;
+    }
     counts.miss_ratio().map(|m| 1.0 - m)
 }
 
@@ -153,7 +157,7 @@ fn centered(area: Rect, width_percent: u16, height_percent: u16) -> Rect {
 
 fn draw_header(frame: &mut Frame, area: Rect, app: &App, screen: &Screen, theme: Theme) {
     let overview = &screen.overview;
-    let now = overview.global.last().map(|t| hit_ratio_of(&t.counts)).unwrap_or(None);
+    let now = overview.global.last().map(|t| hit_ratio_of(&t.counts, overview.misses_only)).unwrap_or(None);
     let open = overview.anomalies.iter().filter(|a| a.is_open()).count();
     let mut spans = vec![
         Span::styled("cachescope top", theme.bold()),
@@ -195,7 +199,9 @@ fn draw_chart(frame: &mut Frame, area: Rect, app: &App, screen: &Screen, theme: 
         .global
         .iter()
         .filter(|t| t.start >= start)
-        .filter_map(|t| hit_ratio_of(&t.counts).map(|r| (x(t.start + t.span / 2), r * 100.0)))
+        .filter_map(|t| {
+            hit_ratio_of(&t.counts, screen.overview.misses_only).map(|r| (x(t.start + t.span / 2), r * 100.0))
+        })
         .collect();
     let floor = points.iter().map(|p| p.1).fold(100.0f64, f64::min);
     let low = ((floor - 5.0) / 10.0).floor().clamp(0.0, 9.0) * 10.0;
@@ -260,7 +266,7 @@ fn draw_patterns(frame: &mut Frame, area: Rect, app: &App, screen: &Screen, them
     let body: Vec<Row> = rows
         .iter()
         .map(|row| {
-            let hit = hit_ratio_of(&row.last);
+            let hit = hit_ratio_of(&row.last, screen.overview.misses_only);
             let mut cells = vec![
                 Cell::from(row.name.clone()),
                 Cell::from(Span::styled(percent(hit), theme.ratio(hit))),
@@ -378,20 +384,21 @@ fn draw_detail(frame: &mut Frame, area: Rect, name: &str, screen: &Screen, theme
         .y_axis(Axis::default().bounds([0.0, 100.0]).labels([Line::from("0%"), Line::from("100%")]));
     frame.render_widget(chart, chart_area);
     frame.render_widget(
-        Paragraph::new(detail_lines(row, screen.report.as_ref(), theme)).wrap(Wrap { trim: true }),
+        Paragraph::new(detail_lines(row, screen.report.as_ref(), screen.overview.misses_only, theme))
+            .wrap(Wrap { trim: true }),
         text_area,
     );
 }
 
-fn detail_lines(row: &PatternRow, report: Option<&Report>, theme: Theme) -> Vec<Line<'static>> {
+fn detail_lines(row: &PatternRow, report: Option<&Report>, misses_only: bool, theme: Theme) -> Vec<Line<'static>> {
     let total = &row.total;
     let mut lines = vec![Line::from(format!(
         "{} reads · {} hits · {} misses · hit ratio {} since the start, {} in the last window · {} writes, {} refused",
         count(total.reads as f64),
         count(total.hits as f64),
         count(total.misses as f64),
-        percent(hit_ratio_of(total)),
-        percent(hit_ratio_of(&row.last)),
+        percent(hit_ratio_of(total, misses_only)),
+        percent(hit_ratio_of(&row.last, misses_only)),
         count(total.writes as f64),
         count(total.write_errors as f64),
     ))];

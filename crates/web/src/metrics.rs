@@ -77,8 +77,11 @@ fn register_patterns(registry: &mut Registry, snapshot: &LiveSnapshot) {
     for (name, s) in series.patterns() {
         add(name, series.total(name).unwrap_or(&WindowCounts::default()), s.last(1).next().map(|p| &p.counts));
     }
-    registry.register("reads", "Reads, whole cache (pattern=\"*\") and per key pattern", reads);
-    registry.register("hits", "Reads that hit", hits);
+    // A source that sees misses only (watch) knows no reads, hits or hit ratio: absent, not 0.
+    if !snapshot.misses_only {
+        registry.register("reads", "Reads, whole cache (pattern=\"*\") and per key pattern", reads);
+        registry.register("hits", "Reads that hit", hits);
+    }
     registry.register("misses", "Reads that missed", misses);
     registry.register(
         "misses_by_cause",
@@ -88,7 +91,9 @@ fn register_patterns(registry: &mut Registry, snapshot: &LiveSnapshot) {
     );
     registry.register("writes", "Writes that stored a value", writes);
     registry.register("write_errors", "Writes answered with an error (OOM, WRONGTYPE...)", write_errors);
-    registry.register("hit_ratio", "Hit ratio over the last window", hit_ratio);
+    if !snapshot.misses_only {
+        registry.register("hit_ratio", "Hit ratio over the last window", hit_ratio);
+    }
 }
 
 fn register_anomalies(registry: &mut Registry, snapshot: &LiveSnapshot) {

@@ -7,11 +7,11 @@ use cachescope_core::{Engine, InitialState};
 use cachescope_doctor::Info;
 
 use crate::cli::WatchArgs;
-use crate::config::engine_config;
+use crate::config::{engine_config, live_config};
 use crate::exit::{Exit, ServerSettingMissing};
 use crate::redis_url::{RedisUrl, explain};
 use crate::sources::watch::{self, Watch, Watched, notifications};
-use crate::{logging, shutdown};
+use crate::{logging, shutdown, sinks};
 
 const SETTING: &str = "notify-keyspace-events";
 
@@ -76,23 +76,43 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
     let _: String = redis::cmd("PING").query(&mut connection).map_err(|e| explain(&url, e))?;
     let restore = prepare(args, &url, &mut connection)?;
 
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let http = sinks::http::bind(&runtime, &args.live.http)?;
+    sinks::webhook::check(&args.live)?;
     let mut config = engine_config(&args.engine, InitialState::Unknown)?;
     config.hits_observed = false;
     let (sink, source) = cachescope_live::channel();
+    let output = args.output.output;
     let analysis = cachescope_live::spawn(
         Engine::new(config),
         source,
-        cachescope_live::Options { wall_clock: true, ..cachescope_live::Options::new(Default::default()) },
+        cachescope_live::Options {
+            report_every: args.report_every,
+            on_change: Some(Box::new(move |report, counters| sinks::live::print(report, counters, output))),
+            wall_clock: true,
+            ..cachescope_live::Options::new(live_config(&args.live, &args.engine)?)
+        },
     )?;
+    if output == crate::cli::OutputFormat::Text {
+        sinks::live::follow_anomalies(analysis.changes.subscribe(), color);
+    }
+    let serving = http.map(|bound| bound.serve(&runtime, "watch", &analysis, Some(sink.clone())));
+    let webhook = sinks::webhook::start(&args.live, &format!("watch {url}"), &analysis)?;
     let started = Watch::start(url.clone(), args.timeout, sink);
     logging::status(&format!(
         "cachescope watch: following the keyspace events of {url}. Ctrl-C (or SIGTERM) stops and prints the report."
     ));
-    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(shutdown::requested(args.duration));
+    runtime.block_on(shutdown::requested(args.duration));
     let watched = started.stop();
     drop(restore);
+    if let Some(serving) = serving {
+        serving.stop();
+    }
+    // The HTTP tasks hold a sender for markers: the analysis ends once the runtime that runs them is gone.
+    drop(runtime);
     let cachescope_live::Final { mut report, counters, .. } =
         analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
+    sinks::webhook::finish(webhook);
     if counters.dropped > 0 {
         logging::warning(&format!("{} events were dropped because the analysis fell behind", counters.dropped));
     }

@@ -16,7 +16,11 @@ function percent(ratio) {
   return ratio === null || ratio === undefined ? "-" : (ratio * 100).toFixed(1) + "%";
 }
 
+// A source that sees misses only (watch) knows no hit ratio: shown as "-", never 0%.
+let missesOnly = false;
+
 function hitRatio(counts) {
+  if (missesOnly) return null;
   const answered = counts.hits + counts.misses;
   return answered > 0 ? counts.hits / answered : null;
 }
@@ -254,6 +258,7 @@ function refresh(delay) {
     pending = null;
     try {
       state.overview = await api("/api/overview");
+      missesOnly = Boolean(state.overview.misses_only);
       document.body.classList.remove("stale");
       drawAll();
     } catch (error) {
