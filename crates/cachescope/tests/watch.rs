@@ -198,3 +198,36 @@ fn live_metrics_and_overview_know_no_hits() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["summary"]["misses"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_restart_during_the_watch_empties_the_cache_and_is_a_gap() {
+    let mut server = RedisServer::start(&["--notify-keyspace-events", "AEm"]);
+    let watch = std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
+        .args(["watch", &server.url(), "--duration", "7s", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(1500));
+    let mut app = server.client();
+    for id in 0..100 {
+        let _: () = redis::cmd("SET").arg(format!("page:{id}")).arg("v").query(&mut app).unwrap();
+    }
+    sleep(Duration::from_millis(1200));
+    server.restart();
+    // The restarted server keeps its notifications (given on its command line): the watch resubscribes.
+    sleep(Duration::from_millis(2000));
+    let mut app = server.client();
+    for id in 0..100 {
+        let _: Option<String> = redis::cmd("GET").arg(format!("page:{id}")).query(&mut app).unwrap();
+    }
+    let output = watch.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let page = &report["patterns"][0];
+    assert_eq!(page["pattern"], "page:{num}");
+    assert_eq!(page["miss_causes"]["flushed"], 100, "{page}");
+    assert_eq!(report["markers"][0]["kind"], "restart", "{}", report["markers"]);
+    assert!(!report["server"]["gaps"].as_array().unwrap().is_empty());
+    assert!(findings(&report).contains(&("cold_cache".into(), "page:{num}".into())), "{}", report["findings"]);
+}
