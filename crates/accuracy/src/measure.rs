@@ -84,7 +84,6 @@ pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
     let mut engine = Engine::new(EngineConfig {
         initial_state: initial,
         cache_capacity: Some(scenario.cache_capacity),
-        outcomes_modelled: source == Source::Model,
         ..EngineConfig::default()
     });
     let mut model = build(&ModelConfig::new(Some(scenario.cache_capacity), scenario.policy));

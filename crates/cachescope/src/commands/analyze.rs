@@ -21,7 +21,6 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     let requests_only = format == TraceFormat::TwitterCsv || reader.header().read_through;
     let initial_state = if requests_only { InitialState::Empty } else { reader.header().initial_state };
     let mut config = engine_config(&args.engine, initial_state)?;
-    config.outcomes_modelled = requests_only;
     // Objects counted rather than sized say nothing of bytes.
     config.cache_capacity =
         if requests_only { args.model.cache_size } else { args.model.cache_size.or(reader.header().cache_capacity) }

@@ -46,7 +46,6 @@ pub fn replay(
         let cache = model.get_or_insert_with(|| {
             // The model starts empty, whatever the recording said of the cache it watched.
             engine.set_initial_state(InitialState::Empty);
-            engine.set_outcomes_modelled(true);
             engine.set_cache_capacity(options.model.capacity.filter(|_| !options.model.unit_size));
             build(&options.model)
         });

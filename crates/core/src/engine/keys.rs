@@ -29,8 +29,6 @@ pub(crate) mod flags {
     pub const IDS_READ: u8 = 1 << 5;
     /// The ids of the key were added to its pattern's set of ids written.
     pub const IDS_WRITTEN: u8 = 1 << 6;
-    /// A write of the key was stored at some point since observation began (never cleared).
-    pub const WRITTEN_EVER: u8 = 1 << 7;
 }
 
 /// No absence recorded: the key is believed present, or was never found missing.

@@ -68,10 +68,6 @@ pub struct EngineConfig {
     /// Whether the source sees hits. Keyspace notifications tell misses and not hits: the report then gives no
     /// hit ratio rather than 0%.
     pub hits_observed: bool,
-    /// Whether hits and misses come from a cache model rather than the server (a trace of requests only). A model
-    /// starts empty: its misses of keys the trace never writes may have been hits of a cache that held them
-    /// before the trace began, so they are no evidence that a fill failed.
-    pub outcomes_modelled: bool,
 }
 
 impl Default for EngineConfig {
@@ -84,7 +80,6 @@ impl Default for EngineConfig {
             cache_capacity: None,
             thresholds: Thresholds::default(),
             hits_observed: true,
-            outcomes_modelled: false,
         }
     }
 }
@@ -151,11 +146,6 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    /// Says that the outcomes come from a cache model from now on (a replay that turns out to need one).
-    pub fn set_outcomes_modelled(&mut self, modelled: bool) {
-        self.config.outcomes_modelled = modelled;
     }
 
     /// Sets the cache's memory limit once a source learns it.
@@ -465,8 +455,7 @@ impl Engine {
         let stamps = self.stamps();
         let stamp = stamps.stamp(now);
         let weight = self.keys.weight();
-        let config = &self.config;
-        let thresholds = &config.thresholds;
+        let thresholds = &self.config.thresholds;
         let stats = &mut self.stats[pattern as usize];
         let new_state = || KeyState::new(pattern, event.key.len());
 
@@ -553,7 +542,7 @@ impl Engine {
                     stats.unread_writes += weight;
                 }
                 if state.pending_misses > 0 {
-                    settle_refill(stats, state, stamp, true, weight, config, event.key);
+                    settle_refill(stats, state, stamp, true, weight, thresholds, event.key);
                 }
                 // KEEPTTL keeps a TTL only if the key is still there: not known missing, deleted, expired or
                 // flushed since its last write.
@@ -566,7 +555,7 @@ impl Engine {
                     && !flushed_since;
                 state.set_absence(None);
                 state.flags &= !(flags::READ_SINCE_WRITE | flags::DELETED | flags::WRITE_FAILED);
-                state.flags |= flags::WRITTEN | flags::WRITTEN_EVER | ids_flag;
+                state.flags |= flags::WRITTEN | ids_flag;
                 // A write in the same microsecond as a flush came after it: keep it strictly later.
                 state.last_write = match self.markers.last_flush(event.db) {
                     Some((flush, _)) if flush >= now => flush + 1,
@@ -590,7 +579,7 @@ impl Engine {
                     state.set_absence(None);
                     state.flags |= flags::WRITE_FAILED;
                     if state.pending_misses > 0 {
-                        settle_refill(stats, state, stamp, false, weight, config, event.key);
+                        settle_refill(stats, state, stamp, false, weight, thresholds, event.key);
                     }
                 }
             }
@@ -657,16 +646,15 @@ fn settle_refill(
     stamp: Stamp,
     stored: bool,
     weight: f64,
-    config: &EngineConfig,
+    thresholds: &Thresholds,
     key: &[u8],
 ) {
-    let thresholds = &config.thresholds;
     let since_first = u64::from(stamp.saturating_sub(state.first_pending_miss)) * MICROS_PER_MILLI;
     let is_refill = since_first <= thresholds.refill_window;
     let pending = f64::from(state.pending_misses) * weight;
     if is_refill && stored {
         stats.refilled_misses += pending;
-    } else if unrefilled_is_evidence(config, state) {
+    } else {
         stats.unrefilled_misses += pending;
     }
     // A write long after the burst is more likely an update than the refill the burst waited for.
@@ -684,12 +672,6 @@ fn settle_refill(
     }
     state.pending_misses = 0;
     state.piled = 0;
-}
-
-/// Whether the misses of `state` not followed by a write say that a fill failed. Through a cache model, only for
-/// keys the trace wrote, or tried to: the model's misses of others may have been the server's hits.
-pub(crate) fn unrefilled_is_evidence(config: &EngineConfig, state: &KeyState) -> bool {
-    !config.outcomes_modelled || state.has(flags::WRITTEN_EVER) || state.has(flags::WRITE_FAILED)
 }
 
 /// Re-access intervals of every read while a pattern has few, then of one key in eight (by hash): the

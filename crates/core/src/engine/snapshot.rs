@@ -150,10 +150,7 @@ fn walk_keys(engine: &Engine, last: Micros, refill_grace: Micros, unread_grace: 
             continue;
         };
         let first_pending_miss = stamps.time(state.first_pending_miss).unwrap_or(0);
-        if state.pending_misses > 0
-            && first_pending_miss.saturating_add(refill_grace) <= last
-            && super::unrefilled_is_evidence(&engine.config, state)
-        {
+        if state.pending_misses > 0 && first_pending_miss.saturating_add(refill_grace) <= last {
             total.unrefilled_misses += f64::from(state.pending_misses) * weight;
         }
         if state.has(flags::WRITTEN)
