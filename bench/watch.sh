@@ -21,8 +21,9 @@ cargo build --release --quiet --bin cachescope
 . bench/lib/common.sh
 
 start_redis "$WORK"
-# A small memory limit, so that evictions publish too.
-redis-cli -p "$REDIS" config set maxmemory 8mb >/dev/null
+# A memory limit under the benchmark's data (100,000 keys of 400 bytes), so that evictions publish too, with room
+# for a subscriber's backlog: a pubsub client's output buffer counts in used memory.
+redis-cli -p "$REDIS" config set maxmemory 32mb >/dev/null
 redis-cli -p "$REDIS" config set maxmemory-policy allkeys-lru >/dev/null
 
 RESULTS="$WORK/results.tsv"
@@ -46,10 +47,14 @@ for run in $(seq "$RUNS"); do
                 MONITOR_PID=$!
                 sleep 0.2
             fi
-            redis-benchmark -p "$REDIS" -t get,set -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" -r 100000 --csv 2>/dev/null \
+            { redis-benchmark -p "$REDIS" -t get,set -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" -r 100000 -d 400 --csv 2>/dev/null \
+                || echo "redis-benchmark failed: run $run, -P $pipeline, $state" >&2; } \
                 | tr -d '"' | awk -F, -v n="$state" -v p="$pipeline" '$1=="SET"||$1=="GET" {print n "\t" p "\t" $1 "\t" $2}' >>"$RESULTS"
-            [ -n "$MONITOR_PID" ] && { kill "$MONITOR_PID"; wait "$MONITOR_PID" 2>/dev/null || true; }
-            [ -n "$WATCH_PID" ] && { kill -INT "$WATCH_PID"; wait "$WATCH_PID" || true; }
+            if [ -n "$MONITOR_PID" ]; then kill "$MONITOR_PID"; wait "$MONITOR_PID" 2>/dev/null || true; fi
+            if [ -n "$WATCH_PID" ]; then
+                kill -INT "$WATCH_PID" 2>/dev/null || echo "cachescope watch had stopped by itself: $(tail -3 "$WORK/watch-$run-$pipeline.log")" >&2
+                wait "$WATCH_PID" || true
+            fi
             echo "run $run/$RUNS · -P $pipeline · $state" >&2
         done
     done
@@ -69,8 +74,8 @@ cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], captu
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 lines = [
     f"Measured {datetime.date.today()} on {cpu}, {cores} cores shared by Redis, redis-benchmark and the watcher "
-    f"(Linux {platform.release()}): `redis-benchmark -t get,set -n {requests} -c {clients} -r 100000`, medians of "
-    f"{runs} interleaved runs, maxmemory 8 MB under allkeys-lru (misses, writes and evictions all publish). "
+    f"(Linux {platform.release()}): `redis-benchmark -t get,set -n {requests} -c {clients} -r 100000 -d 400`, medians of "
+    f"{runs} interleaved runs, maxmemory 32 MB under allkeys-lru (misses, writes and evictions all publish). "
     f"`cachescope watch` ran for its rounds only, and followed {followed:,} misses and writes in all, with "
     f"{len(gaps)} gap(s) of lost events ({sum(g['seconds'] for g in gaps):.1f} s).",
     "",
