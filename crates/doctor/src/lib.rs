@@ -10,6 +10,7 @@ mod checks;
 mod expiry;
 pub mod info;
 pub mod sample;
+pub mod server;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ use cachescope_core::sketch::Distribution;
 
 pub use info::Info;
 pub use sample::{ExpiryWatch, SampledKey};
+pub use server::{Deltas, server_report};
 
 /// What the doctor read from the server.
 #[derive(Debug, Clone, Default)]
@@ -39,20 +41,10 @@ pub struct Snapshot {
     pub skipped: Vec<String>,
 }
 
-/// Counters between the two INFO readings.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Deltas {
-    pub hits: u64,
-    pub misses: u64,
-    pub evictions: u64,
-    pub expirations: u64,
-    pub commands: u64,
-}
-
 impl Snapshot {
     /// Whether the server restarted between the two readings.
     pub(crate) fn restarted_during(&self) -> bool {
-        matches!((self.before.get("run_id"), self.after.get("run_id")), (Some(a), Some(b)) if a != b)
+        server::restarted(&self.before, &self.after)
     }
 
     /// Whether a counter present in both readings went backwards without a restart: CONFIG RESETSTAT.
@@ -80,24 +72,13 @@ impl Snapshot {
 
     /// The counters' growth over the interval; None when they went backwards (CONFIG RESETSTAT, a restart).
     pub(crate) fn deltas(&self) -> Option<Deltas> {
-        let delta = |name: &str| self.after.number(name)?.checked_sub(self.before.number(name).unwrap_or(0));
-        if self.restarted_during() {
-            return None;
-        }
-        Some(Deltas {
-            hits: delta("keyspace_hits")?,
-            misses: delta("keyspace_misses")?,
-            evictions: delta("evicted_keys")?,
-            expirations: delta("expired_keys")?,
-            commands: delta("total_commands_processed")?,
-        })
+        Deltas::between(&self.before, &self.after)
     }
 }
 
 /// The report of a snapshot. Keys are folded with `fold` (the user's rules, if any).
 pub fn diagnose(snapshot: &Snapshot, fold: FoldConfig) -> Report {
     let info = &snapshot.after;
-    let interval = snapshot.interval_seconds.max(1e-3);
     let deltas = snapshot.deltas();
     let ratio = |hits: u64, misses: u64| (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
     let keys = info.db_keys(snapshot.db);
@@ -123,22 +104,6 @@ pub fn diagnose(snapshot: &Snapshot, fold: FoldConfig) -> Report {
         );
     }
     let server = ServerReport {
-        version: info.version(),
-        role: info.get("role").unwrap_or("master").to_string(),
-        uptime_seconds: info.number("uptime_in_seconds").unwrap_or(0),
-        used_memory_bytes: info.number("used_memory").unwrap_or(0),
-        maxmemory_bytes: info.number("maxmemory").unwrap_or(0),
-        maxmemory_policy: info.get("maxmemory_policy").unwrap_or("unknown").to_string(),
-        hit_ratio_now: deltas.and_then(|d| ratio(d.hits, d.misses)),
-        hit_ratio_since_start: ratio(
-            info.number("keyspace_hits").unwrap_or(0),
-            info.number("keyspace_misses").unwrap_or(0),
-        ),
-        evictions_per_second: deltas.map_or(0.0, |d| d.evictions as f64 / interval),
-        expirations_per_second: deltas.map_or(0.0, |d| d.expirations as f64 / interval),
-        commands_per_second: deltas.map_or(0.0, |d| d.commands as f64 / interval),
-        interval_seconds: snapshot.interval_seconds,
-        keys,
         sampled_keys: snapshot.sample.len() as u64,
         expiry_watch: (snapshot.expiry_watch_seconds > 0.0).then(|| {
             let watched: Vec<ExpiryWatch> = snapshot.sample.iter().filter_map(|k| k.expiry).collect();
@@ -149,9 +114,9 @@ pub fn diagnose(snapshot: &Snapshot, fold: FoldConfig) -> Report {
                 came_back: watched.iter().filter(|w| matches!(w, ExpiryWatch::Back { .. })).count() as u64,
             }
         }),
-        gaps: Vec::new(),
         skipped: snapshot.skipped.clone(),
         notes,
+        ..server::server_report(&snapshot.before, info, snapshot.interval_seconds, keys)
     };
 
     let findings = checks::run(snapshot, &server, deltas, &patterns);

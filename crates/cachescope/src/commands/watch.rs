@@ -131,9 +131,6 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
 fn server_report(watched: &Watched) -> ServerReport {
     let empty = Info::default();
     let (first, last) = (watched.first.as_ref().unwrap_or(&empty), watched.last.as_ref().unwrap_or(&empty));
-    let delta = |name: &str| last.number(name).unwrap_or(0).saturating_sub(first.number(name).unwrap_or(0));
-    let ratio = |hits: u64, misses: u64| (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
-    let interval = watched.seconds.max(1e-3);
     let mut notes = vec![format!(
         "Keyspace events tell every miss and why the key was gone, not hits: the hit ratio is the server's own, and \
          per pattern the report gives misses and their causes ({} events followed).",
@@ -149,27 +146,10 @@ fn server_report(watched: &Watched) -> ServerReport {
             watched.gaps.len()
         ));
     }
+    let keys = (0..16).map(|db| last.db_keys(db)).sum();
     ServerReport {
-        version: last.version(),
-        role: last.get("role").unwrap_or("master").to_string(),
-        uptime_seconds: last.number("uptime_in_seconds").unwrap_or(0),
-        used_memory_bytes: last.number("used_memory").unwrap_or(0),
-        maxmemory_bytes: last.number("maxmemory").unwrap_or(0),
-        maxmemory_policy: last.get("maxmemory_policy").unwrap_or("unknown").to_string(),
-        hit_ratio_now: ratio(delta("keyspace_hits"), delta("keyspace_misses")),
-        hit_ratio_since_start: ratio(
-            last.number("keyspace_hits").unwrap_or(0),
-            last.number("keyspace_misses").unwrap_or(0),
-        ),
-        evictions_per_second: delta("evicted_keys") as f64 / interval,
-        expirations_per_second: delta("expired_keys") as f64 / interval,
-        commands_per_second: delta("total_commands_processed") as f64 / interval,
-        interval_seconds: watched.seconds,
-        keys: (0..16).map(|db| last.db_keys(db)).sum(),
-        sampled_keys: 0,
-        expiry_watch: None,
         gaps: watched.gaps.clone(),
-        skipped: Vec::new(),
         notes,
+        ..cachescope_doctor::server_report(first, last, watched.seconds, keys)
     }
 }
