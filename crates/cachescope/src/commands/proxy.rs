@@ -74,11 +74,9 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         "cachescope proxy: listening on {listening}, relaying to {upstream}. Point the application at {listening}; \
          Ctrl-C (or SIGTERM) stops and prints the report."
     ));
-    if output == crate::cli::OutputFormat::Text {
-        sinks::live::follow_anomalies(analysis.changes.subscribe(), color);
-    }
-    let serving = http.map(|bound| bound.serve(&runtime, "proxy", &analysis, Some(sink.clone())));
-    let webhook = sinks::webhook::start(&args.live, &format!("proxy {listening} -> {upstream}"), &analysis)?;
+    let source = format!("{listening} -> {upstream}");
+    let outlets_source = sinks::outlets::Source { command: "proxy", name: &source, markers: sink.clone() };
+    let mut outlets = sinks::outlets::start(&runtime, &args.live, http, outlets_source, &analysis, output, color)?;
     // A wrong port or an untrusted certificate shows now, not when the first client connects.
     if let Err(why) = runtime.block_on(relay_to.connect()) {
         logging::warning(&format!(
@@ -92,16 +90,14 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         max_connections: args.max_connections.max(1),
     };
     let stats = runtime.block_on(proxy::serve(listener, options, sink, shutdown::requested(args.duration)))?;
-    if let Some(serving) = serving {
-        serving.stop();
-    }
+    outlets.stop_serving();
     drop(runtime);
     tracing::info!(connections = stats.connections, unreachable = stats.unreachable, "proxy stopped");
 
     let cachescope_live::Final { mut report, counters, record_error } =
         analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
-    sinks::webhook::finish(webhook);
-    report.source = Some(SourceInfo { kind: "proxy".into(), name: format!("{listening} -> {upstream}"), format: None });
+    outlets.finish();
+    report.source = Some(SourceInfo { kind: "proxy".into(), name: source, format: None });
     if counters.dropped > 0 {
         logging::warning(&format!(
             "{} events were dropped because the analysis fell behind the traffic",

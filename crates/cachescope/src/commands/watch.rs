@@ -93,11 +93,9 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
             ..cachescope_live::Options::new(live_config(&args.live, &args.engine)?)
         },
     )?;
-    if output == crate::cli::OutputFormat::Text {
-        sinks::live::follow_anomalies(analysis.changes.subscribe(), color);
-    }
-    let serving = http.map(|bound| bound.serve(&runtime, "watch", &analysis, Some(sink.clone())));
-    let webhook = sinks::webhook::start(&args.live, &format!("watch {url}"), &analysis)?;
+    let name = url.to_string();
+    let source = sinks::outlets::Source { command: "watch", name: &name, markers: sink.clone() };
+    let mut outlets = sinks::outlets::start(&runtime, &args.live, http, source, &analysis, output, color)?;
     let started = Watch::start(url.clone(), args.timeout, sink);
     logging::status(&format!(
         "cachescope watch: following the keyspace events of {url}. Ctrl-C (or SIGTERM) stops and prints the report."
@@ -105,14 +103,12 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
     runtime.block_on(shutdown::requested(args.duration));
     let watched = started.stop();
     drop(restore);
-    if let Some(serving) = serving {
-        serving.stop();
-    }
+    outlets.stop_serving();
     // The HTTP tasks hold a sender for markers: the analysis ends once the runtime that runs them is gone.
     drop(runtime);
     let cachescope_live::Final { mut report, counters, .. } =
         analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
-    sinks::webhook::finish(webhook);
+    outlets.finish();
     if counters.dropped > 0 {
         logging::warning(&format!("{} events were dropped because the analysis fell behind", counters.dropped));
     }
