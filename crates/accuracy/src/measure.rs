@@ -4,7 +4,7 @@ use cachescope_core::{
     Command, Engine, EngineConfig, FindingCause, FlushScope, InitialState, MissCause, Outcome, Report,
 };
 use cachescope_sim::scenario::Scenario;
-use cachescope_sim::{ModelConfig, build};
+use cachescope_sim::{ModelConfig, Start, build};
 
 use crate::expect::{Expected, Truth};
 
@@ -76,17 +76,20 @@ pub struct CaseResult {
 
 /// Runs `scenario` into a fresh engine fed as `source` feeds it, and scores the findings.
 pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
-    let initial = if scenario.record_from > 0 && source == Source::Outcomes {
-        InitialState::Unknown
+    // A recording knows whether it began with the server or joined it running, and says so in its header; a
+    // model replaying it starts as the server did.
+    let (initial, start) = if scenario.record_from > 0 {
+        (InitialState::Unknown, Start::Running)
     } else {
-        InitialState::Empty
+        (InitialState::Empty, Start::Empty)
     };
     let mut engine = Engine::new(EngineConfig {
         initial_state: initial,
+        presumed_held: source == Source::Model && start == Start::Running,
         cache_capacity: Some(scenario.cache_capacity),
         ..EngineConfig::default()
     });
-    let mut model = build(&ModelConfig::new(Some(scenario.cache_capacity), scenario.policy));
+    let mut model = build(&ModelConfig::new(Some(scenario.cache_capacity), scenario.policy).start(start));
     let mut truth = Truth::new(scenario, source == Source::Outcomes);
     let mut confusion: Confusion = Default::default();
     let mut unexplainable = [0u64; MissCause::ALL.len()];
@@ -102,6 +105,9 @@ pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
             let mut fed = *event;
             if source == Source::Model && !matches!(event.command, Command::Flush(_) | Command::Marker) {
                 fed.outcome = model.apply(&event.with_outcome(Outcome::Unobserved));
+                if model.presumed() && !engine.presumption_holds(&fed) {
+                    fed.outcome = Outcome::Miss;
+                }
             }
             if source == Source::Model && matches!(event.command, Command::Flush(_)) {
                 model.apply(event);

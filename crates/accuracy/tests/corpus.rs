@@ -25,4 +25,9 @@ fn the_first_scenarios_of_the_corpus_are_diagnosed_right() {
         assert!(counts.missed + counts.invented <= 1, "{}: {counts:?}\n{report}", cause.as_str());
     }
     assert_eq!(outcomes.findings_on_healthy, 0, "{report}");
+    // Requests only, joining a running cache: the model presumes held what the trace never wrote, and invents
+    // no broken fill paths, stampedes or mismatches from it.
+    let warm = model.warm_model;
+    assert!(model.warm_model_scenarios >= 4, "{}", model.warm_model_scenarios);
+    assert!(warm.precision().unwrap() >= 0.95, "{warm:?}\n{}", render::findings(model));
 }

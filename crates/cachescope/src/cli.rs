@@ -350,6 +350,13 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub model: ModelArgs,
 
+    /// What the cache held when a trace of requests only began. `running`: keys the trace reads before it
+    /// writes them are presumed held (the default for Twitter traces and for recordings that joined a running
+    /// server). `empty`: every key the trace has not written misses (the default for block and libCacheSim
+    /// traces, and for recordings from the server's start).
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub cache_start: Option<CacheStart>,
+
     /// Exit with 1 (warning) or 2 (critical) when a finding is at least this severe.
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
@@ -541,6 +548,22 @@ pub struct OutputArgs {
     /// Patterns shown in the text report, most misses first.
     #[arg(long, default_value_t = 15, value_name = "N")]
     pub top: usize,
+}
+
+/// What the cache held when a trace of requests only began (`--cache-start`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheStart {
+    Empty,
+    Running,
+}
+
+impl From<CacheStart> for cachescope_sim::Start {
+    fn from(start: CacheStart) -> Self {
+        match start {
+            CacheStart::Empty => cachescope_sim::Start::Empty,
+            CacheStart::Running => cachescope_sim::Start::Running,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

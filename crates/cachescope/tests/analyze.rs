@@ -51,14 +51,25 @@ fn twitter_csv_is_replayed_through_the_cache_model() {
     let small = run(&["analyze", path.to_str().unwrap(), "--cache-size", "100KB", "-o", "json"]);
     assert_eq!(small.code, 0, "{}", small.stderr);
     let report = small.json();
-    assert_eq!(report["summary"]["hits"], 0, "LRU on a loop larger than the cache never hits");
+    // Twitter's traces come from running caches: each key's first read, before the trace writes it, is
+    // presumed to find what the cache held; after that, LRU on a loop larger than the cache never hits.
+    assert_eq!(report["summary"]["hits"], 500);
     assert_eq!(report["summary"]["miss_causes"]["evicted"], 2500);
+    assert_eq!(report["notes"]["presumed_held"], true);
+    assert_eq!(report["notes"]["initial_state"], "unknown");
     assert_eq!(findings(&report), vec![("memory_pressure".into(), "obj:{num}".into())]);
     assert!(report["source"]["format"].as_str().unwrap().contains("replayed through a cache model: allkeys-lru-exact"));
 
+    let empty =
+        run(&["analyze", path.to_str().unwrap(), "--cache-size", "100KB", "--cache-start", "empty", "-o", "json"]);
+    let empty = empty.json();
+    assert_eq!(empty["summary"]["hits"], 0, "from an empty cache, the first reads miss too");
+    assert_eq!(empty["summary"]["miss_causes"]["never_written"], 500);
+    assert_eq!(empty["notes"]["initial_state"], "empty");
+    assert!(empty["notes"].get("presumed_held").is_none());
+
     let unbounded = run(&["analyze", path.to_str().unwrap(), "-o", "json"]).json();
-    assert_eq!(unbounded["summary"]["hits"], 2500);
-    assert_eq!(unbounded["summary"]["miss_causes"]["never_written"], 500);
+    assert_eq!(unbounded["summary"]["hits"], 3000);
     assert!(findings(&unbounded).is_empty());
 }
 
@@ -76,15 +87,60 @@ fn a_recorded_trace_without_outcomes_is_replayed_with_its_own_capacity() {
     }
     let path = trace(dir.path(), "unobserved.trace", "#initial-state unknown\n#cache-capacity 1000\n", &lines);
     let report = run(&["analyze", path.to_str().unwrap(), "-o", "json"]).json();
-    assert_eq!(report["summary"]["hits"], 0);
+    assert_eq!(report["summary"]["hits"], 20, "the recording joined a running cache: first reads presumed held");
     assert_eq!(report["summary"]["miss_causes"]["evicted"], 80);
-    assert_eq!(report["summary"]["miss_causes"]["never_written"], 20, "the model starts empty");
-    assert_eq!(report["notes"]["initial_state"], "empty");
+    assert_eq!(report["notes"]["initial_state"], "unknown");
     assert!(
         report["source"]["format"].as_str().unwrap().contains("cache model: allkeys-lru-exact, 1000 B"),
         "{}",
         report["source"]
     );
+    let empty = run(&["analyze", path.to_str().unwrap(), "--cache-start", "empty", "-o", "json"]).json();
+    assert_eq!(empty["summary"]["hits"], 0);
+    assert_eq!(empty["summary"]["miss_causes"]["never_written"], 20, "the model starts empty");
+    assert_eq!(empty["notes"]["initial_state"], "empty");
+}
+
+/// A Twitter trace of a running cache: `config:{num}` is only read (loaded before the trace began) and
+/// `sess:{num}`, read every second, is refilled with a 10 s TTL as it expires (a TTL too short), except its odd
+/// keys, whose fill fails.
+#[test]
+fn a_trace_of_a_running_cache_presumes_keys_held_within_their_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("running.csv");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for t in 0..120u64 {
+        for key in 0..50 {
+            writeln!(file, "{t},config:{key},9,200,1,get,0").unwrap();
+        }
+        for key in 0..100u64 {
+            writeln!(file, "{t},sess:{key},8,0,2,get,0").unwrap();
+            if key % 2 == 0 && (t + key) % 10 == 0 {
+                writeln!(file, "{t},sess:{key},8,300,2,set,10").unwrap();
+            }
+        }
+    }
+    drop(file);
+    let report = run(&["analyze", path.to_str().unwrap(), "-o", "json", "--no-simulation"]).json();
+    let mut found = findings(&report);
+    found.sort();
+    let on_sess =
+        [("failed_write".to_string(), "sess:{num}".to_string()), ("ttl_too_short".into(), "sess:{num}".into())];
+    assert_eq!(found, on_sess.to_vec(), "{report:#}");
+    let config = report["patterns"].as_array().unwrap().iter().find(|p| p["pattern"] == "config:{num}").unwrap();
+    assert_eq!(config["misses"], 0, "read only, no TTL: held all along");
+    let sess = report["patterns"].as_array().unwrap().iter().find(|p| p["pattern"] == "sess:{num}").unwrap();
+    // Odd keys: presumed held for the 10 s TTL and some slack (14.5 s), then missing at each of the remaining 105
+    // reads, never refilled; even keys: one expiry in each of the 11 later TTL cycles.
+    assert_eq!(sess["misses"], 50 * 105 + 50 * 11);
+
+    let text = run(&["analyze", path.to_str().unwrap(), "--no-simulation", "--color", "never"]).stdout;
+    assert!(text.contains("The trace joined a running cache"), "{text}");
+
+    // Replayed as from an empty cache, every read of the read-only pattern misses, and it gets the blame.
+    let empty = run(&["analyze", path.to_str().unwrap(), "-o", "json", "--no-simulation", "--cache-start", "empty"]);
+    let found = findings(&empty.json());
+    assert!(found.iter().any(|(_, pattern)| pattern == "config:{num}"), "{found:?}");
 }
 
 #[test]

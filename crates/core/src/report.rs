@@ -589,6 +589,14 @@ pub struct Notes {
     /// count only misses.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub hits_observed: bool,
+    /// True when a cache model replayed a trace that joined a running cache: the first read of a key the trace
+    /// had not mentioned counted as a hit, and a pattern never written has no known misses.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub presumed_held: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 fn yes() -> bool {
@@ -605,6 +613,7 @@ impl Default for Notes {
             initial_state: String::new(),
             cache_capacity_bytes: None,
             hits_observed: true,
+            presumed_held: false,
         }
     }
 }

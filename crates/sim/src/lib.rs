@@ -9,4 +9,4 @@ pub mod mrc;
 pub mod scenario;
 pub mod whatif;
 
-pub use model::{CacheModel, ModelConfig, Policy, build, exact_lru};
+pub use model::{CacheModel, ModelConfig, Policy, Start, build, exact_lru};

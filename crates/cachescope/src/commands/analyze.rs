@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use cachescope_core::report::SourceInfo;
 use cachescope_core::{Engine, InitialState};
-use cachescope_sim::Policy;
 use cachescope_sim::whatif::Settings;
+use cachescope_sim::{Policy, Start};
 use cachescope_trace::{TraceFormat, TraceReader};
 
 use crate::cli::AnalyzeArgs;
@@ -17,9 +17,24 @@ use crate::terminal;
 pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     let mut reader = TraceReader::open_with_columns(&args.input.trace, args.input.format, args.input.csv_columns)?;
     let format = reader.format();
-    // A trace of requests only is replayed through a model that starts empty.
+    // A trace of requests only is replayed through a model, which starts as the cache did: running for
+    // production traces (Twitter's) and recordings that joined a running server, empty for miss-ratio traces
+    // (each miss brings its object in) and recordings from the server's start.
     let requests_only = format == TraceFormat::TwitterCsv || reader.header().read_through;
-    let initial_state = if requests_only { InitialState::Empty } else { reader.header().initial_state };
+    let start = args.cache_start.map(Start::from).unwrap_or(
+        if !reader.header().read_through
+            && (format == TraceFormat::TwitterCsv || reader.header().initial_state == InitialState::Unknown)
+        {
+            Start::Running
+        } else {
+            Start::Empty
+        },
+    );
+    let initial_state = match (requests_only, start) {
+        (true, Start::Running) => InitialState::Unknown,
+        (true, Start::Empty) => InitialState::Empty,
+        (false, _) => reader.header().initial_state,
+    };
     let mut config = engine_config(&args.engine, initial_state)?;
     // Objects counted rather than sized say nothing of bytes.
     config.cache_capacity =
@@ -33,7 +48,7 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     let policy = args.policy.unwrap_or(Policy::EXACT_LRU);
     let options = ReplayOptions {
         skip_bad_lines: args.input.skip_bad_lines,
-        model: args.model.config(model_size, policy),
+        model: args.model.config(model_size, policy).start(start),
         read_through: reader.header().read_through,
     };
     let replayed = replay(&mut reader, &mut engine, &options, &bar)

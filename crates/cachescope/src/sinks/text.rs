@@ -416,7 +416,15 @@ fn notes(out: &mut String, report: &Report, paint: &Paint) {
             human::count(notes.unobserved_events)
         ));
     }
-    if notes.initial_state == "unknown" && report.summary.miss_causes.unknown > 0 && report.server.is_none() {
+    if notes.presumed_held {
+        lines.push(
+            "The trace joined a running cache, so the model replaying it presumed held the keys read before the \
+             trace wrote them (within their pattern's TTL), and counted those reads as hits. A fill path that fails \
+             for keys the trace never writes cannot show here; `--cache-start empty` replays as from an empty \
+             cache, and a proxy recording shows the real outcomes."
+                .to_string(),
+        );
+    } else if notes.initial_state == "unknown" && report.summary.miss_causes.unknown > 0 && report.server.is_none() {
         lines.push(
             "The cache held keys before the trace began: first misses on keys never seen are `unknown`.".to_string(),
         );

@@ -1,10 +1,12 @@
 //! Replaying a trace file. Events with recorded outcomes go to the engine as they are; a trace of requests only
 //! (the Twitter CSV, block traces) goes through a cache model first (exact LRU unless `--policy` says otherwise),
-//! which answers each request as a cache of `--cache-size` would.
+//! which answers each request as a cache of `--cache-size` would. A model that joins a running cache
+//! (`--cache-start running`) presumes held the keys the trace reads before it writes them, for as long as their
+//! pattern's TTL allows ([`Engine::presumption_holds`]).
 
 use anyhow::Result;
 use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange};
-use cachescope_sim::{CacheModel, ModelConfig, build};
+use cachescope_sim::{CacheModel, ModelConfig, Start, build};
 use cachescope_trace::{Batch, TraceError, TraceReader};
 use indicatif::ProgressBar;
 
@@ -44,13 +46,18 @@ pub fn replay(
         }
         // Requests without replies: a cache model answers them (and, once it exists, sees everything).
         let cache = model.get_or_insert_with(|| {
-            // The model starts empty, whatever the recording said of the cache it watched.
-            engine.set_initial_state(InitialState::Empty);
+            // The model starts as the options say, whatever the recording said of the cache it watched.
+            let running = options.model.start == Start::Running;
+            engine.set_initial_state(if running { InitialState::Unknown } else { InitialState::Empty });
+            engine.set_presumed_held(running);
             engine.set_cache_capacity(options.model.capacity.filter(|_| !options.model.unit_size));
             build(&options.model)
         });
         for mut event in batch.iter() {
-            let outcome = cache.apply(&event);
+            let mut outcome = cache.apply(&event);
+            if cache.presumed() && !engine.presumption_holds(&event) {
+                outcome = Outcome::Miss;
+            }
             if event.outcome == Outcome::Unobserved {
                 event.outcome = outcome;
             }

@@ -68,6 +68,10 @@ pub struct EngineConfig {
     /// Whether the source sees hits. Keyspace notifications tell misses and not hits: the report then gives no
     /// hit ratio rather than 0%.
     pub hits_observed: bool,
+    /// A cache model joined a running cache and answered the first read of each key the trace had not mentioned
+    /// as a hit ([`InitialState::Unknown`] replayed through a model): a hit on a key the trace never wrote is a
+    /// presumption, not an observation, and a pattern never written has no known misses.
+    pub presumed_held: bool,
 }
 
 impl Default for EngineConfig {
@@ -80,6 +84,7 @@ impl Default for EngineConfig {
             cache_capacity: None,
             thresholds: Thresholds::default(),
             hits_observed: true,
+            presumed_held: false,
         }
     }
 }
@@ -159,6 +164,11 @@ impl Engine {
         self.config.initial_state = state;
     }
 
+    /// See [`EngineConfig::presumed_held`].
+    pub fn set_presumed_held(&mut self, presumed: bool) {
+        self.config.presumed_held = presumed;
+    }
+
     /// Counts input lines a source skipped as malformed, so that the report can say so.
     pub fn note_skipped_lines(&mut self, lines: u64) {
         self.skipped_lines += lines;
@@ -194,6 +204,23 @@ impl Engine {
     /// attribution against a known truth.
     pub fn observe_attributed(&mut self, event: &Event<'_>) -> Option<MissCause> {
         self.observe_hashed(event, key_hash(event.db, event.key))
+    }
+
+    /// For a replay through a cache model that joined a running cache ([`EngineConfig::presumed_held`]): whether
+    /// a read of a key the trace has never changed may still find what the cache held before the trace began.
+    /// Not later than the longest TTL its pattern's keys are written with (and some slack): a key held then
+    /// would have expired since and been refilled, and the refill would be in the trace.
+    pub fn presumption_holds(&mut self, event: &Event<'_>) -> bool {
+        let Some(first) = self.clock.first else { return true };
+        let (pattern, _) = self.fold(key_hash(event.db, event.key), event.key);
+        let stats = &self.stats[pattern as usize];
+        match stats.ttl_ms.max() {
+            Some(ms) if stats.writes_without_ttl == 0 => {
+                let lifetime = ms.saturating_mul(MICROS_PER_MILLI) / 4 * 5 + 2 * MICROS_PER_SEC;
+                event.time.saturating_sub(first) <= lifetime
+            }
+            _ => true,
+        }
     }
 
     /// Feeds events in order, as [`Engine::observe`] does one by one, but faster: per-key state is looked up in

@@ -76,6 +76,7 @@ pub(super) fn build(engine: &Engine) -> Report {
         top_evicted: &engine.top_evicted,
         top_flushed: &engine.top_flushed,
         hits_observed,
+        presumed_held: engine.config.presumed_held,
         patterns: views,
     };
     let findings = findings::detect(&analysis);
@@ -133,6 +134,7 @@ pub(super) fn build(engine: &Engine) -> Report {
             skipped_lines: engine.skipped_lines,
             unobserved_events: unobserved,
             hits_observed,
+            presumed_held: engine.config.presumed_held,
             initial_state: engine.config.initial_state.as_str().to_string(),
             cache_capacity_bytes: engine.config.cache_capacity,
         },

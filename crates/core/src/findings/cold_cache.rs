@@ -18,7 +18,11 @@ const BASELINE_BUCKETS: usize = 10;
 pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId, Finding)> {
     let mut found = Vec::new();
     for p in &analysis.patterns {
-        let flushed = p.causes.get(MissCause::Flushed);
+        // A mismatched reader's keys were never there to flush: its misses are the mismatch's.
+        if claims.mismatched_readers.contains(&p.id) {
+            continue;
+        }
+        let flushed = flushed_misses(analysis, claims, p);
         let weights: f64 = p.stats.flushed_by_marker.iter().map(|(_, w)| w).sum();
         let largest = p
             .stats
@@ -52,6 +56,18 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
     found
 }
 
+/// The misses a flush or restart explains. When a model presumed held the keys the trace had not written (it
+/// joined a running cache), keys whose fill path is broken were presumed too, and their misses after a flush
+/// were never the flush's: only the refilled share of those misses counts.
+fn flushed_misses(analysis: &Analysis<'_>, claims: &Claims, p: &PatternView<'_>) -> u64 {
+    let flushed = p.causes.get(MissCause::Flushed);
+    if analysis.presumed_held && claims.failed_fill.contains(&p.id) {
+        (flushed as f64 * (1.0 - p.unrefilled_share())).round() as u64
+    } else {
+        flushed
+    }
+}
+
 fn flush_finding(
     analysis: &Analysis<'_>,
     p: &PatternView<'_>,
@@ -81,7 +97,7 @@ fn flush_finding(
     };
     draft.evidence = format!(
         "{} of the misses of {} ({}) came after {which}.",
-        human::percent(p.cause_share(MissCause::Flushed)),
+        human::percent(flushed as f64 / p.stats.misses.max(1) as f64),
         quoted(p.name),
         human::count(flushed)
     );

@@ -75,6 +75,8 @@ pub(crate) struct Analysis<'a> {
     pub top_flushed: &'a KeyTopK,
     /// False when the source sees misses only: no hit ratio to judge.
     pub hits_observed: bool,
+    /// Hits on keys the trace never wrote are a model's presumption (see `EngineConfig::presumed_held`).
+    pub presumed_held: bool,
 }
 
 impl Analysis<'_> {

@@ -16,7 +16,8 @@ use cachescope_core::{Command, ErrorKind, Event, FlushScope, Micros, Outcome, Tt
 use foldhash::fast::FixedState;
 
 use super::eviction::Eviction;
-use super::{CacheModel, Removal};
+use super::key_filter::KeyFilter;
+use super::{CacheModel, Removal, Start};
 
 const MICROS_PER_MILLI: Micros = 1_000;
 
@@ -45,6 +46,14 @@ pub(crate) struct Cache<E> {
     evictions: u64,
     /// The keys the cache removed by itself, and why, when a simulator asked for them.
     journal: Option<Vec<(u64, Removal)>>,
+    /// Joining a running cache ([`Start::Running`]): the keys the trace has changed (written, deleted, expired),
+    /// so that a read of any other is presumed to find what the cache held before. None once a flush of every
+    /// database emptied it.
+    changed: Option<KeyFilter>,
+    /// Databases flushed since: what they held before is gone.
+    flushed_dbs: Vec<u32>,
+    /// Whether the last read was answered by that presumption.
+    presumed: bool,
 }
 
 impl<E: Eviction> Cache<E> {
@@ -60,6 +69,39 @@ impl<E: Eviction> Cache<E> {
             expiries: BinaryHeap::new(),
             evictions: 0,
             journal: None,
+            changed: None,
+            flushed_dbs: Vec::new(),
+            presumed: false,
+        }
+    }
+
+    pub fn starting(mut self, start: Start) -> Self {
+        self.changed = (start == Start::Running).then(KeyFilter::new);
+        self
+    }
+
+    /// Joining a running cache: whether a read of `id`, which the model does not hold, finds what the cache held
+    /// before the trace (a key the trace never changed). Other commands remember their key as changed; a flush
+    /// ends the presumption.
+    fn presume(&mut self, event: &Event<'_>, id: u64) -> bool {
+        let Some(changed) = &mut self.changed else { return false };
+        match event.command {
+            Command::Read => {
+                !self.index.contains_key(&id) && !self.flushed_dbs.contains(&event.db) && !changed.contains(id)
+            }
+            Command::Flush(FlushScope::Db) => {
+                self.flushed_dbs.push(event.db);
+                false
+            }
+            Command::Flush(FlushScope::All | FlushScope::Restart) => {
+                self.changed = None;
+                false
+            }
+            Command::Marker => false,
+            _ => {
+                changed.insert(id);
+                false
+            }
         }
     }
 
@@ -211,6 +253,10 @@ impl<E: Eviction> CacheModel for Cache<E> {
         let now = event.time;
         self.expire_due(now);
         let id = key_hash(event.db, event.key);
+        self.presumed = self.presume(event, id);
+        if self.presumed {
+            return Outcome::Hit;
+        }
         match event.command {
             Command::Read => match self.index.get(&id).copied() {
                 Some(slot) => {
@@ -294,6 +340,10 @@ impl<E: Eviction> CacheModel for Cache<E> {
 
     fn evictions(&self) -> u64 {
         self.evictions
+    }
+
+    fn presumed(&self) -> bool {
+        self.presumed
     }
 
     fn keep_journal(&mut self) {

@@ -7,6 +7,7 @@
 
 mod cache;
 mod eviction;
+mod key_filter;
 pub mod policy;
 
 pub use policy::{Algorithm, Policy, Rank, RedisTuning, Scope, UnknownPolicy};
@@ -41,6 +42,12 @@ pub trait CacheModel: Send {
         self.len() == 0
     }
 
+    /// Whether the last event, a read, was answered by presuming the key held before the trace began
+    /// ([`Start::Running`]) rather than by what the model holds.
+    fn presumed(&self) -> bool {
+        false
+    }
+
     /// Keys evicted to make room so far.
     fn evictions(&self) -> u64;
 
@@ -67,11 +74,40 @@ pub struct ModelConfig {
     pub unit_size: bool,
     /// Seeds the random draws of random and sampled policies, so that a simulation is repeatable.
     pub seed: u64,
+    /// What the cache held before the first request: see [`Start`].
+    pub start: Start,
+}
+
+/// What a model holds before the first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// Nothing: the trace begins with the cache (a simulation, a recording from the server's start). A read of a
+    /// key never written is a miss.
+    #[default]
+    Empty,
+    /// The trace joined a cache that was already running, whose content it cannot know. A read of a key the
+    /// trace has never written, deleted or expired is presumed to find it (until a flush): the likeliest answer
+    /// for a key read and never written, where a miss would turn every key the cache held into a broken fill
+    /// path. Those presumed keys take no room in the model, which knows neither their size nor their TTL. The
+    /// keys changed are remembered in a fixed-size filter (8 MiB), so memory stays bounded; a key it wrongly
+    /// remembers is answered as by an empty cache.
+    Running,
 }
 
 impl ModelConfig {
     pub fn new(capacity: Option<u64>, policy: Policy) -> Self {
-        ModelConfig { capacity, policy, tuning: RedisTuning::default(), unit_size: false, seed: 0x5eed }
+        ModelConfig {
+            capacity,
+            policy,
+            tuning: RedisTuning::default(),
+            unit_size: false,
+            seed: 0x5eed,
+            start: Start::Empty,
+        }
+    }
+
+    pub fn start(self, start: Start) -> Self {
+        ModelConfig { start, ..self }
     }
 
     pub fn unit_size(self, unit_size: bool) -> Self {
@@ -81,18 +117,24 @@ impl ModelConfig {
 
 /// A model of `config`.
 pub fn build(config: &ModelConfig) -> Box<dyn CacheModel> {
-    let ModelConfig { capacity, policy, tuning, unit_size, seed } = *config;
+    let ModelConfig { capacity, policy, tuning, unit_size, seed, start } = *config;
     let Policy::Evict { scope, rank, algorithm } = policy else {
-        return Box::new(Cache::new(capacity, unit_size, NoEviction));
+        return Box::new(Cache::new(capacity, unit_size, NoEviction).starting(start));
     };
     match (rank, algorithm) {
-        (Rank::Random, _) => Box::new(Cache::new(capacity, unit_size, RandomEviction::new(scope, seed))),
-        (Rank::Fifo, _) => Box::new(Cache::new(capacity, unit_size, Lists::fifo(scope))),
-        (Rank::Lru, Algorithm::Exact) => Box::new(Cache::new(capacity, unit_size, Lists::lru(scope))),
-        (Rank::Lfu, Algorithm::Exact) => Box::new(Cache::new(capacity, unit_size, ExactLfu::new(scope))),
-        (Rank::Ttl, Algorithm::Exact) => Box::new(Cache::new(capacity, unit_size, NearestExpiry::default())),
+        (Rank::Random, _) => {
+            Box::new(Cache::new(capacity, unit_size, RandomEviction::new(scope, seed)).starting(start))
+        }
+        (Rank::Fifo, _) => Box::new(Cache::new(capacity, unit_size, Lists::fifo(scope)).starting(start)),
+        (Rank::Lru, Algorithm::Exact) => Box::new(Cache::new(capacity, unit_size, Lists::lru(scope)).starting(start)),
+        (Rank::Lfu, Algorithm::Exact) => {
+            Box::new(Cache::new(capacity, unit_size, ExactLfu::new(scope)).starting(start))
+        }
+        (Rank::Ttl, Algorithm::Exact) => {
+            Box::new(Cache::new(capacity, unit_size, NearestExpiry::default()).starting(start))
+        }
         (rank, Algorithm::RedisSampled) => {
-            Box::new(Cache::new(capacity, unit_size, RedisSampled::new(scope, rank, tuning, seed)))
+            Box::new(Cache::new(capacity, unit_size, RedisSampled::new(scope, rank, tuning, seed)).starting(start))
         }
     }
 }

@@ -211,3 +211,32 @@ fn the_journal_says_which_keys_the_cache_removed_and_why() {
     cache.drain_journal(&mut journal);
     assert!(journal.is_empty(), "flushes and deletes are the caller's: it knows them");
 }
+
+#[test]
+fn a_model_joining_a_running_cache_presumes_held_what_the_trace_never_changed() {
+    let mut cache = build(&ModelConfig::new(Some(200), Policy::EXACT_LRU).start(Start::Running));
+    assert_eq!(get(&mut *cache, 0, "old"), Outcome::Hit, "never mentioned: held before the trace");
+    assert!(cache.presumed());
+    assert_eq!(get(&mut *cache, 1, "old"), Outcome::Hit);
+    assert_eq!(cache.len(), 0, "presumed keys take no room: their size is unknown");
+    // Written, then evicted: gone for good.
+    set(&mut *cache, 2, "a", 99, TtlChange::Persist);
+    assert!(!cache.presumed());
+    set(&mut *cache, 3, "b", 99, TtlChange::Persist);
+    set(&mut *cache, 4, "c", 99, TtlChange::Persist);
+    assert_eq!(get(&mut *cache, 5, "a"), Outcome::Miss);
+    assert!(!cache.presumed());
+    // Deleted: gone.
+    cache.apply(&Event { command: Command::Delete, ..Event::read(6, b"old", Outcome::Unobserved) });
+    assert_eq!(get(&mut *cache, 7, "old"), Outcome::Miss);
+    // A flush of one database ends the presumption there only; a FLUSHALL everywhere.
+    cache.apply(&Event::keyless(8, Command::Flush(FlushScope::Db)).with_db(1));
+    assert_eq!(cache.apply(&Event::read(9, b"x", Outcome::Unobserved).with_db(1)), Outcome::Miss);
+    assert_eq!(get(&mut *cache, 9, "y"), Outcome::Hit);
+    cache.apply(&Event::keyless(10, Command::Flush(FlushScope::All)));
+    assert_eq!(get(&mut *cache, 11, "z"), Outcome::Miss);
+
+    let mut empty = exact_lru(Some(200));
+    assert_eq!(get(&mut *empty, 0, "old"), Outcome::Miss, "an empty cache holds nothing");
+    assert!(!empty.presumed());
+}
