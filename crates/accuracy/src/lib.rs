@@ -101,8 +101,7 @@ impl Summary {
 
     pub fn add(&mut self, case: &CaseResult) {
         if case.source == Source::Model && case.warm {
-            // Attribution counts (the model's misses of keys whose history the trace holds); findings apart.
-            self.add_attribution(case);
+            // Counted with all, and apart: what a model that joins a running cache must presume.
             self.warm_model_scenarios += 1;
             for judged in &case.judged {
                 self.warm_model.add(judged.verdict);
@@ -110,7 +109,6 @@ impl Summary {
                     counts.add(judged.verdict);
                 }
             }
-            return;
         }
         self.scenarios += 1;
         self.add_attribution(case);

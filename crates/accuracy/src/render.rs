@@ -99,10 +99,10 @@ pub fn findings(summary: &Summary) -> String {
         let w = &summary.warm_model;
         let _ = writeln!(
             out,
-            "\nThe table is of the {} recordings that start with the cache: a model starts empty, and a trace of \
-             requests only cannot tell a key the cache held from one never written. On the {} that join a running \
-             cache, {} findings were right, {} missed, {} invented (recall {}, precision {}).",
-            summary.scenarios,
+            "\nOf these, the {} recordings that join a running cache are replayed by a model that presumes held \
+             the keys the trace reads before it writes them, for as long as their pattern's TTL allows (a trace of \
+             requests only cannot tell a key the cache held from one never written): {} findings were right, {} \
+             missed, {} invented (recall {}, precision {}).",
             summary.warm_model_scenarios,
             w.found,
             w.missed,
