@@ -10,6 +10,7 @@ pub mod commands;
 mod connection;
 pub mod frame;
 mod interpret;
+pub mod pubsub;
 mod reply;
 mod request;
 

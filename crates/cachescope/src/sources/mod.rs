@@ -5,4 +5,5 @@ pub mod doctor;
 pub mod proxy;
 pub mod replay;
 pub mod simulation;
+pub mod upstream;
 pub mod watch;

@@ -6,7 +6,6 @@
 //! commands it has sent (up to `drain_timeout`), then closes the rest.
 
 pub mod relay;
-pub mod upstream;
 pub mod upstream_watch;
 
 use std::future::Future;
@@ -17,9 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use crate::sources::upstream::{TlsSetupError, Upstream};
 use cachescope_live::EventSink;
 pub use relay::Ended;
-pub use upstream::{TlsSetupError, Upstream};
 
 /// What the proxy did, for the final report and the logs.
 #[derive(Debug, Default)]

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, watch};
 
-use super::upstream::{Connected, Upstream};
+use crate::sources::upstream::{Connected, Upstream};
 use cachescope_live::EventSink;
 
 /// Bytes read at a time in each direction: small enough for thousands of connections, large enough for

@@ -9,51 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cachescope_core::{Command, FlushScope, Outcome, OwnedEvent, TtlChange};
 use cachescope_resp::frame::Frame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use super::upstream::{Stream, Upstream};
 use crate::redis_url::RedisUrl;
+use crate::sources::upstream::{Stream, Upstream, call, connect_authenticated as connect};
 use cachescope_live::{EventSink, Message, ServerCounters};
-
-/// How long one call to the upstream may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Sends one command and reads its whole reply, within [`CALL_TIMEOUT`].
-async fn call(stream: &mut Box<dyn Stream>, args: &[&[u8]]) -> std::io::Result<Frame> {
-    let exchange = async {
-        stream.write_all(&Frame::command(args).to_bytes()).await?;
-        let mut buffer = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Ok(Some((frame, _))) = Frame::parse(&buffer) {
-                return Ok(frame);
-            }
-            let read = stream.read(&mut chunk).await?;
-            if read == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            buffer.extend_from_slice(&chunk[..read]);
-        }
-    };
-    tokio::time::timeout(CALL_TIMEOUT, exchange)
-        .await
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
-}
-
-async fn connect(upstream: &Upstream, url: &RedisUrl) -> std::io::Result<Box<dyn Stream>> {
-    let mut stream = upstream.connect().await.map_err(std::io::Error::other)?.boxed();
-    if let Some(password) = &url.password {
-        let reply = match &url.username {
-            Some(user) => call(&mut stream, &[b"AUTH", user.as_bytes(), password.as_bytes()]).await?,
-            None => call(&mut stream, &[b"AUTH", password.as_bytes()]).await?,
-        };
-        if let Frame::Error(text) = reply {
-            return Err(std::io::Error::other(String::from_utf8_lossy(&text).into_owned()));
-        }
-    }
-    Ok(stream)
-}
 
 /// What one reading of `INFO` tells.
 struct Info {

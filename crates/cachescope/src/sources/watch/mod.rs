@@ -1,6 +1,6 @@
 //! `cachescope watch`'s source: the server's own keyspace events, with no hop in the request path. One
-//! connection subscribes to every database's key events (`__keyevent@*__:*`) and turns them into the engine's
-//! events (`keyevents.rs`); another reads `INFO` every second, for the hit ratio events cannot tell (no event
+//! connection subscribes to every database's key events (`__keyevent@*__:*`, `subscriber.rs`) and turns them
+//! into the engine's events (`keyevents.rs`); another reads `INFO` every second, for the hit ratio events cannot tell (no event
 //! says a read hit) and for restarts (a new run id). The only write, `CONFIG SET notify-keyspace-events`, is made
 //! with `--enable-notifications` only, and undone when the watch stops (`notifications.rs`).
 //!
@@ -10,13 +10,13 @@
 
 pub mod keyevents;
 pub mod notifications;
+mod subscriber;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cachescope_core::OwnedEvent;
 use cachescope_core::report::EventGap;
 use cachescope_doctor::Info;
 use cachescope_live::{EventSink, Message, ServerCounters};
@@ -77,7 +77,7 @@ impl Watch {
             let (url, sink, stop) = (url.clone(), sink.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("cachescope-watch".into())
-                .spawn(move || subscribe(&url, timeout, &sink, &stop))
+                .spawn(move || subscriber::run(&url, timeout, &sink, &stop))
                 .expect("a thread")
         };
         let poller = {
@@ -96,87 +96,6 @@ impl Watch {
         let (first, last, restarts) = self.poller.join().unwrap_or_default();
         Watched { first, last, restarts, gaps, events, seconds: self.started.elapsed().as_secs_f64() }
     }
-}
-
-/// Subscribes until `stop`, reconnecting after a loss; returns the gaps and the events received.
-fn subscribe(url: &RedisUrl, timeout: Duration, sink: &EventSink, stop: &AtomicBool) -> (Vec<EventGap>, u64) {
-    let mut gaps = Vec::new();
-    let mut events = 0u64;
-    let mut retry = FIRST_RETRY;
-    // Since when events have been lost, and why.
-    let mut lost: Option<(u64, String)> = None;
-    while !stop.load(Ordering::Relaxed) {
-        let mut connection = match connect(url, timeout) {
-            Ok(connection) => connection,
-            Err(error) => {
-                lost.get_or_insert_with(|| (now_micros(), format!("cannot reconnect: {error}")));
-                std::thread::sleep(retry);
-                retry = (retry * 2).min(LAST_RETRY);
-                continue;
-            }
-        };
-        let mut pubsub = connection.as_pubsub();
-        let subscribed = pubsub
-            .psubscribe("__keyevent@*__:*")
-            .and_then(|()| pubsub.set_read_timeout(Some(Duration::from_millis(200))));
-        if let Err(error) = subscribed {
-            lost.get_or_insert_with(|| (now_micros(), format!("cannot subscribe: {error}")));
-            std::thread::sleep(retry);
-            retry = (retry * 2).min(LAST_RETRY);
-            continue;
-        }
-        retry = FIRST_RETRY;
-        if let Some((since, why)) = lost.take() {
-            let until = now_micros();
-            tracing::warn!("keyspace events resumed after {:.1} s lost ({why})", (until - since) as f64 / 1e6);
-            gaps.push(EventGap { start_us: since, seconds: (until - since) as f64 / 1e6, reason: why });
-        }
-        let mut batch: Vec<OwnedEvent> = Vec::with_capacity(BATCH_LEN);
-        let mut oldest = Instant::now();
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                sink.send_waiting(std::mem::take(&mut batch));
-                return (gaps, events);
-            }
-            match pubsub.get_message() {
-                Ok(message) => {
-                    let channel = message.get_channel_name().as_bytes();
-                    if let Some((db, name)) = keyevents::parse_channel(channel)
-                        && let Some(event) = keyevents::to_event(now_micros(), db, name, message.get_payload_bytes())
-                    {
-                        if batch.is_empty() {
-                            oldest = Instant::now();
-                        }
-                        batch.push(event);
-                        events += 1;
-                    }
-                }
-                Err(error) if error.is_timeout() => {}
-                Err(error) => {
-                    sink.send_waiting(std::mem::take(&mut batch));
-                    let why = if error.is_connection_dropped() || error.is_io_error() {
-                        format!(
-                            "the server closed the subscription ({error}): it drops subscribers that read too \
-                             slowly (client-output-buffer-limit pubsub), or the network broke"
-                        )
-                    } else {
-                        format!("the subscription failed: {error}")
-                    };
-                    tracing::warn!("keyspace events lost: {why}; reconnecting");
-                    lost = Some((now_micros(), why));
-                    break;
-                }
-            }
-            if batch.len() >= BATCH_LEN || (!batch.is_empty() && oldest.elapsed() >= BATCH_AGE) {
-                sink.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LEN)));
-            }
-        }
-    }
-    if let Some((since, why)) = lost {
-        let until = now_micros();
-        gaps.push(EventGap { start_us: since, seconds: (until - since) as f64 / 1e6, reason: why });
-    }
-    (gaps, events)
 }
 
 /// Reads `INFO` every [`POLL`] until `stop`: the first and last readings, and restarts (a new run id), which go

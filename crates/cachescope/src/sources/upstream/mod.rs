@@ -1,4 +1,6 @@
-//! Where the upstream is and how to reach it: plain TCP for `redis://`, TLS for `rediss://`.
+//! How a live source reaches its Redis server (the proxy's upstream, the server `watch` follows): plain TCP for
+//! `redis://`, TLS for `rediss://`; and, for the side connections that ask the server things (`INFO`, `AUTH`,
+//! `PSUBSCRIBE`), a command call with a timeout ([`call`]).
 //!
 //! Applications speak plain TCP to the proxy, which speaks TLS to the server: the proxy sits next to the
 //! application (a sidecar) in front of a managed service that requires encryption in transit. The server's
@@ -22,6 +24,9 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::redis_url::RedisUrl;
+
+mod call;
+pub use call::{call, connect_authenticated};
 
 /// Where the upstream is and how long to try reaching it.
 #[derive(Clone)]
