@@ -69,6 +69,30 @@ pub struct ServerReport {
     pub notes: Vec<String>,
 }
 
+/// What a packet capture could and could not follow, beyond its events: so that no loss is silent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CaptureNotes {
+    /// The cache's ports, given or found in the traffic.
+    pub ports: Vec<u16>,
+    pub connections: u64,
+    /// Connections already open when the capture began: followed from their first safe point.
+    pub joined_open: u64,
+    /// Connections that began with a TLS handshake: encrypted, not read.
+    pub tls_connections: u64,
+    /// Holes in a connection's bytes that never filled (packets the capture dropped), and their bytes.
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    /// Segments that came out of order, and those that came again (retransmissions).
+    pub out_of_order: u64,
+    pub retransmitted: u64,
+    /// Times following resumed after a join or a gap, and the bytes skipped meanwhile.
+    pub resyncs: u64,
+    pub skipped_bytes: u64,
+    /// Streams the RESP scanners could not follow.
+    pub unreadable: u64,
+    pub commands: u64,
+}
+
 /// A time a live source lost events.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EventGap {
@@ -593,6 +617,9 @@ pub struct Notes {
     /// had not mentioned counted as a hit, and a pattern never written has no known misses.
     #[serde(default, skip_serializing_if = "is_false")]
     pub presumed_held: bool,
+    /// For a packet capture: what it could and could not follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureNotes>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -614,6 +641,7 @@ impl Default for Notes {
             cache_capacity_bytes: None,
             hits_observed: true,
             presumed_held: false,
+            capture: None,
         }
     }
 }

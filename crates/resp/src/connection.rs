@@ -63,6 +63,9 @@ pub struct Connection {
     reply_mode: ReplyMode,
     /// Why analysis stopped, once it did.
     stopped: Option<&'static str>,
+    /// Whether it stopped because the streams could not be followed (not RESP, a reply no command asked for),
+    /// rather than because the client left request-reply.
+    out_of_step: bool,
     /// Set when the client left request-reply (SUBSCRIBE, MONITOR): the commands sent before still get their
     /// replies, then analysis stops.
     leaving: Option<&'static str>,
@@ -84,6 +87,7 @@ impl Connection {
             db_before_multi: None,
             reply_mode: ReplyMode::On,
             stopped: None,
+            out_of_step: false,
             leaving: None,
             commands: 0,
         }
@@ -92,6 +96,13 @@ impl Connection {
     /// Why analysis of this connection stopped (the bytes still flow), if it did.
     pub fn stopped(&self) -> Option<&'static str> {
         self.stopped
+    }
+
+    /// Whether analysis stopped because the streams could not be followed: bytes that are not RESP, a reply no
+    /// command asked for. A capture that joined mid-stream or lost bytes takes it as out of step, not as the
+    /// client's doing.
+    pub fn out_of_step(&self) -> bool {
+        self.out_of_step
     }
 
     pub fn commands(&self) -> u64 {
@@ -124,6 +135,7 @@ impl Connection {
         }
         let mut requests = std::mem::take(&mut self.parsed_requests);
         if self.requests.feed(bytes, &mut requests).is_err() {
+            self.out_of_step = true;
             self.stop("the client's stream is not RESP");
         }
         for request in requests.drain(..) {
@@ -212,6 +224,7 @@ impl Connection {
         }
         let mut replies = std::mem::take(&mut self.parsed_replies);
         if self.replies.feed(bytes, &mut replies).is_err() {
+            self.out_of_step = true;
             self.stop("the server's stream is not RESP");
         }
         for reply in replies.drain(..) {
@@ -228,6 +241,7 @@ impl Connection {
             self.pending.pop_front();
         }
         let Some(front) = self.pending.front_mut() else {
+            self.out_of_step = self.leaving.is_none();
             self.stop(self.leaving.unwrap_or("a reply came that no command asked for"));
             return;
         };

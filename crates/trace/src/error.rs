@@ -10,6 +10,8 @@ pub enum Location {
     Line(u64),
     /// Byte offset (after decompression) of a binary format.
     Offset(u64),
+    /// Events read before, in a packet capture (whose records are packets, not events).
+    Event(u64),
 }
 
 impl fmt::Display for Location {
@@ -17,6 +19,7 @@ impl fmt::Display for Location {
         match self {
             Location::Line(line) => write!(f, "{line}"),
             Location::Offset(offset) => write!(f, "byte {offset}"),
+            Location::Event(events) => write!(f, "after {events} events"),
         }
     }
 }
@@ -34,7 +37,7 @@ pub enum TraceError {
     Malformed { path: PathBuf, location: Location, expected: String, found: String },
     #[error(
         "{}: cannot tell its format ({found}): it is not a cachescope trace (readable or compact), a Twitter \
-         cache-trace CSV, an ARC trace, nor named `*.oracleGeneral*`; {what_to_do}",
+         cache-trace CSV, an ARC trace, a pcap or pcapng capture, nor named `*.oracleGeneral*`; {what_to_do}",
         path.display()
     )]
     UnknownFormat { path: PathBuf, found: String, what_to_do: String },

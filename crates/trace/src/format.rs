@@ -21,16 +21,19 @@ pub enum TraceFormat {
     OracleGeneral,
     /// Any CSV, with its columns named by `--csv-columns`.
     Csv,
+    /// A packet capture (pcap or pcapng, as tcpdump and Wireshark write them) of RESP traffic.
+    Pcap,
 }
 
 impl TraceFormat {
-    pub const ALL: [TraceFormat; 6] = [
+    pub const ALL: [TraceFormat; 7] = [
         TraceFormat::Cachescope,
         TraceFormat::CachescopeCompact,
         TraceFormat::TwitterCsv,
         TraceFormat::Arc,
         TraceFormat::OracleGeneral,
         TraceFormat::Csv,
+        TraceFormat::Pcap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +44,7 @@ impl TraceFormat {
             TraceFormat::Arc => "arc",
             TraceFormat::OracleGeneral => "oracle-general",
             TraceFormat::Csv => "csv",
+            TraceFormat::Pcap => "pcap",
         }
     }
 
@@ -57,6 +61,9 @@ impl TraceFormat {
     pub fn detect(head: &[u8]) -> Option<TraceFormat> {
         if head.starts_with(MAGIC) {
             return Some(TraceFormat::CachescopeCompact);
+        }
+        if cachescope_capture::is_capture(head) {
+            return Some(TraceFormat::Pcap);
         }
         if head.starts_with(HEADER_LINE.as_bytes()) {
             return Some(TraceFormat::Cachescope);

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cachescope_core::Event;
 
 use crate::arc::ArcReader;
+use crate::capture::CaptureReader;
 use crate::columns::{Columns, ColumnsReader};
 use crate::compact::CompactReader;
 use crate::error::{TraceError, shown};
@@ -89,6 +90,7 @@ enum Reader {
     Arc(ArcReader<Input>),
     Oracle(OracleReader<Input>),
     Columns(ColumnsReader<Input>),
+    Capture(Box<CaptureReader>),
 }
 
 /// A trace being read, whatever its format.
@@ -158,6 +160,7 @@ impl TraceReader {
             TraceFormat::TwitterCsv => Reader::Twitter(TwitterReader::new(input, path)),
             TraceFormat::Arc => Reader::Arc(ArcReader::new(input, path)),
             TraceFormat::OracleGeneral => Reader::Oracle(OracleReader::new(input, path)),
+            TraceFormat::Pcap => Reader::Capture(Box::new(CaptureReader::new(input, path)?)),
             TraceFormat::Csv => match columns {
                 Some(columns) => Reader::Columns(ColumnsReader::new(input, path, columns)),
                 None => {
@@ -184,6 +187,7 @@ impl TraceReader {
             Reader::Arc(r) => r.header(),
             Reader::Oracle(r) => r.header(),
             Reader::Columns(r) => r.header(),
+            Reader::Capture(r) => r.header(),
         }
     }
 
@@ -197,6 +201,7 @@ impl TraceReader {
             Reader::Arc(r) => r.next_event(),
             Reader::Oracle(r) => r.next_event(),
             Reader::Columns(r) => r.next_event(),
+            Reader::Capture(r) => r.next_event(),
         }
     }
 
@@ -210,7 +215,24 @@ impl TraceReader {
             Reader::Arc(r) => Batch::One(r.next_event()?),
             Reader::Oracle(r) => Batch::One(r.next_event()?),
             Reader::Columns(r) => Batch::One(r.next_event()?),
+            Reader::Capture(r) => Batch::One(r.next_event()?),
         })
+    }
+
+    /// For a packet capture: what it saw beyond its events (connections, losses, resynchronisations, TLS).
+    pub fn capture_stats(&self) -> Option<&cachescope_capture::CaptureStats> {
+        match &self.reader {
+            Reader::Capture(r) => Some(r.stats()),
+            _ => None,
+        }
+    }
+
+    /// For a packet capture: the cache's ports, as found in the traffic.
+    pub fn capture_ports(&self) -> &[u16] {
+        match &self.reader {
+            Reader::Capture(r) => r.ports(),
+            _ => &[],
+        }
     }
 
     pub fn progress(&self) -> Progress {

@@ -2,12 +2,15 @@
 //!
 //! - cachescope's own format records observed outcomes (hit, miss, ok, error), as live sources see them; it has
 //!   a readable encoding ([`text`]) and a compact one ([`compact`]);
-//! - Twitter's cache-trace CSV ([`twitter`]) records requests only: a cache model gives them outcomes.
+//! - Twitter's cache-trace CSV ([`twitter`]) records requests only: a cache model gives them outcomes;
+//! - packet captures (pcap, pcapng) of RESP traffic are followed by `cachescope-capture` into events with
+//!   observed outcomes, as the proxy's.
 //!
 //! [`TraceReader::open`] recognises the format and decompresses zstd; [`TraceWriter::create`] records. Errors
 //! name the file and the line (or byte) and say what was expected there.
 
 pub mod arc;
+mod capture;
 mod codes;
 pub mod columns;
 pub mod compact;

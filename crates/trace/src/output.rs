@@ -63,10 +63,14 @@ impl TraceWriter {
         let writer = match format {
             TraceFormat::Cachescope => Writer::Text(TextWriter::new(sink, header)?),
             TraceFormat::CachescopeCompact => Writer::Compact(CompactWriter::new(sink, header)?),
-            TraceFormat::TwitterCsv | TraceFormat::Arc | TraceFormat::OracleGeneral | TraceFormat::Csv => {
+            TraceFormat::TwitterCsv
+            | TraceFormat::Arc
+            | TraceFormat::OracleGeneral
+            | TraceFormat::Csv
+            | TraceFormat::Pcap => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
-                    "traces are recorded in the cachescope formats; the others have no outcomes",
+                    "traces are recorded in the cachescope formats; the others have no outcomes, or are packets",
                 ));
             }
         };

@@ -416,6 +416,9 @@ fn notes(out: &mut String, report: &Report, paint: &Paint) {
             human::count(notes.unobserved_events)
         ));
     }
+    if let Some(capture) = &notes.capture {
+        lines.push(capture_line(capture));
+    }
     if notes.presumed_held {
         lines.push(
             "The trace joined a running cache, so the model replaying it presumed held the keys read before the \
@@ -436,4 +439,43 @@ fn notes(out: &mut String, report: &Report, paint: &Paint) {
     for line in lines {
         let _ = writeln!(out, "{}", wrap(&line, 100, "  · ", "    "));
     }
+}
+
+/// What a packet capture followed and what it lost, in one sentence.
+fn capture_line(c: &cachescope_core::report::CaptureNotes) -> String {
+    let ports: Vec<String> = c.ports.iter().map(u16::to_string).collect();
+    let mut line = format!(
+        "The capture held {} connections to port {} ({} commands followed)",
+        human::count(c.connections),
+        if ports.is_empty() { "none found".to_string() } else { ports.join(", ") },
+        human::count(c.commands)
+    );
+    if c.joined_open > 0 {
+        line.push_str(&format!(
+            "; {} were open before it began and were followed from their first safe point",
+            human::count(c.joined_open)
+        ));
+    }
+    if c.gaps > 0 {
+        line.push_str(&format!(
+            "; {} holes of {} never filled (packets the capture dropped)",
+            human::count(c.gaps),
+            human::bytes(c.gap_bytes as f64)
+        ));
+    }
+    if c.skipped_bytes > 0 {
+        line.push_str(&format!(
+            "; {} skipped while resynchronising ({} times)",
+            human::bytes(c.skipped_bytes as f64),
+            human::count(c.resyncs)
+        ));
+    }
+    if c.tls_connections > 0 {
+        line.push_str(&format!("; {} connections were TLS and could not be read", human::count(c.tls_connections)));
+    }
+    if c.unreadable > 0 {
+        line.push_str(&format!("; {} streams were not RESP", human::count(c.unreadable)));
+    }
+    line.push('.');
+    line
 }

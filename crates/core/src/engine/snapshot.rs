@@ -135,6 +135,7 @@ pub(super) fn build(engine: &Engine) -> Report {
             unobserved_events: unobserved,
             hits_observed,
             presumed_held: engine.config.presumed_held,
+            capture: None,
             initial_state: engine.config.initial_state.as_str().to_string(),
             cache_capacity_bytes: engine.config.cache_capacity,
         },
