@@ -58,6 +58,9 @@ pub enum Command {
     /// Follow a live Redis through its keyspace notifications, with no proxy: every miss, and why the server
     /// says the key was gone. Report when stopped.
     Watch(WatchArgs),
+    /// Read the RESP traffic off the network (a packet capture, Linux, root or CAP_NET_RAW), with no proxy and
+    /// nothing to reconfigure, and report live why it misses. Report when stopped.
+    Capture(CaptureArgs),
     /// The miss ratio an LRU cache would have at every size, from a trace: as a table, JSON, or an SVG chart.
     Mrc(MrcArgs),
     /// Replay a trace with other TTLs, memory or eviction policy, and compare hit ratios before and after.
@@ -228,6 +231,45 @@ pub struct WatchArgs {
     /// How often to print the findings while watching, when they changed.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub report_every: std::time::Duration,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Capture on the cache's host or an application's. Needs root, or once: \
+    sudo setcap cap_net_raw+ep $(command -v cachescope). TLS traffic cannot be read; `cachescope analyze FILE` \
+    reads what tcpdump or Wireshark captured.")]
+pub struct CaptureArgs {
+    /// The network interface to capture on (`any`: all of them; `lo` for a server on this host).
+    #[arg(long, short = 'i', default_value = "any", value_name = "NAME")]
+    pub interface: String,
+
+    /// The cache's port; repeat it for several instances (`--port 6379 --port 6380`).
+    #[arg(long, short = 'p', default_value = "6379", value_name = "PORT")]
+    pub port: Vec<u16>,
+
+    /// Stop after this long and print the report (default: run until Ctrl-C).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
+
+    /// How often to print the findings while capturing, when they changed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub report_every: std::time::Duration,
+
+    /// Also record the traffic as a trace (`.zst` compresses): `cachescope analyze FILE` reads it later.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Format of --record.
+    #[arg(long, default_value = "cachescope", value_parser = parse_record_format, value_name = "FORMAT")]
+    pub record_format: TraceFormat,
 
     #[command(flatten)]
     pub live: LiveArgs,

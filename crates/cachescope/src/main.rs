@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => commands::proxy::run(args, color),
         Command::Doctor(args) => commands::doctor::run(args, color, cli.quiet),
         Command::Watch(args) => commands::watch::run(args, color),
+        Command::Capture(args) => commands::capture::run(args, color),
         Command::Mrc(args) => commands::mrc::run(args, color, cli.quiet),
         Command::Whatif(args) => commands::whatif::run(args, color, cli.quiet),
         Command::Mark(args) => commands::mark::run(args),

@@ -200,3 +200,93 @@ fn a_capture_gives_what_the_proxy_recorded() {
     let text = run(&["analyze", capture.to_str().unwrap(), "--no-simulation", "--color", "never"]).stdout;
     assert!(text.contains("The capture held"), "{text}");
 }
+
+/// `cachescope capture` live, on loopback, while the same application runs.
+struct LiveCapture {
+    child: Child,
+}
+
+impl LiveCapture {
+    fn start(port: u16, test: &str) -> Option<LiveCapture> {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
+            .args(["capture", "--interface", "lo", "--port", &port.to_string(), "-o", "json", "--report-every", "1h"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let _ = stderr.read_line(&mut line);
+        if !line.contains("reading the RESP traffic") {
+            let status = child.wait().unwrap();
+            assert_eq!(status.code(), Some(77), "only a missing permission may stop it: {line}");
+            assert!(line.contains("setcap cap_net_raw+ep"), "{line}");
+            cachescope_testkit::skip(test, "capturing needs root or CAP_NET_RAW");
+            return None;
+        }
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        Some(LiveCapture { child })
+    }
+
+    /// Stops it as Ctrl-C does and returns its report.
+    fn stop(mut self) -> Value {
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(&mut self.child.stdout.take().unwrap(), &mut stdout).unwrap();
+        assert!(self.child.wait().unwrap().success(), "{stdout}");
+        serde_json::from_str(&stdout).unwrap()
+    }
+}
+
+#[test]
+fn a_live_capture_gives_what_the_proxy_recorded() {
+    let server = RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("proxy.trace.zst");
+    let proxy = Proxy::start(&server.url(), &["--record", recording.to_str().unwrap()]);
+    let mut opened_before = proxy.client();
+    let _: String = redis::cmd("PING").query(&mut opened_before).unwrap();
+    let Some(capture) = LiveCapture::start(port_of(&server.url()), "a_live_capture_gives_what_the_proxy_recorded")
+    else {
+        return;
+    };
+    application(&proxy, &mut opened_before);
+    drop(opened_before);
+    std::thread::sleep(Duration::from_millis(500));
+    let live = capture.stop();
+    proxy.stop();
+    let proxy_report = run(&["analyze", recording.to_str().unwrap(), "-o", "json", "--no-simulation"]).json();
+
+    let notes = &live["notes"]["capture"];
+    assert_eq!(notes["kernel_drops"], 0, "{notes}");
+    assert_eq!(notes["gaps"], 0, "{notes}");
+    assert_eq!(notes["unreadable"], 0, "{notes}");
+    assert_eq!(live["source"]["kind"], "capture");
+    assert_eq!(findings(&live), findings(&proxy_report));
+    assert_eq!(counts(&live), counts(&proxy_report), "{notes}");
+}
+
+#[test]
+fn without_the_capability_it_says_how_to_grant_it() {
+    let cachescope = assert_cmd::cargo::cargo_bin("cachescope");
+    // Root keeps every capability but those taken out of its bounding set.
+    let output = Command::new("setpriv")
+        .args(["--inh-caps=-all", "--bounding-set=-net_raw"])
+        .arg(&cachescope)
+        .args(["capture", "--interface", "lo", "--duration", "1s"])
+        .output();
+    let Ok(output) = output else {
+        cachescope_testkit::skip("without_the_capability_it_says_how_to_grant_it", "setpriv (util-linux) is missing");
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(77), "{stderr}");
+    assert!(stderr.contains(&format!("sudo setcap cap_net_raw+ep {}", cachescope.display())), "{stderr}");
+
+    let unknown = run(&["capture", "--interface", "no-such-interface0", "--duration", "1s"]);
+    if unknown.code != 77 {
+        assert_eq!(unknown.code, 64, "{}", unknown.stderr);
+        assert!(unknown.stderr.contains("no network interface is called `no-such-interface0`"), "{}", unknown.stderr);
+    }
+}

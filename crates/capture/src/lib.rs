@@ -7,6 +7,7 @@
 //! could not be followed is counted ([`CaptureStats`]): a silent loss would be a bug. No I/O beyond reading the
 //! file a caller hands over.
 
+pub mod bpf;
 mod file;
 pub mod packet;
 mod stream;

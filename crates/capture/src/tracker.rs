@@ -45,6 +45,25 @@ pub struct CaptureStats {
 }
 
 impl CaptureStats {
+    /// The report's account of the capture, with the cache's `ports`.
+    pub fn notes(&self, ports: &[u16]) -> cachescope_core::report::CaptureNotes {
+        cachescope_core::report::CaptureNotes {
+            ports: ports.to_vec(),
+            connections: self.connections,
+            joined_open: self.joined_open,
+            tls_connections: self.tls_connections,
+            gaps: self.streams.gaps,
+            gap_bytes: self.streams.gap_bytes,
+            out_of_order: self.streams.out_of_order,
+            retransmitted: self.streams.retransmitted,
+            resyncs: self.resyncs,
+            skipped_bytes: self.skipped_bytes,
+            unreadable: self.unreadable,
+            commands: self.commands,
+            kernel_drops: None,
+        }
+    }
+
     fn add_stream(&mut self, stats: &StreamStats) {
         self.streams.out_of_order += stats.out_of_order;
         self.streams.retransmitted += stats.retransmitted;

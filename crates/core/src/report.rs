@@ -91,6 +91,9 @@ pub struct CaptureNotes {
     /// Streams the RESP scanners could not follow.
     pub unreadable: u64,
     pub commands: u64,
+    /// Live capture only: packets the kernel dropped because the capture could not keep up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_drops: Option<u64>,
 }
 
 /// A time a live source lost events.

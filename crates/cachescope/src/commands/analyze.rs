@@ -1,7 +1,7 @@
 //! `cachescope analyze TRACE`: replays a trace and reports why it missed.
 
 use anyhow::{Context, Result};
-use cachescope_core::report::{CaptureNotes, SourceInfo};
+use cachescope_core::report::SourceInfo;
 use cachescope_core::{Engine, InitialState};
 use cachescope_sim::whatif::Settings;
 use cachescope_sim::{Policy, Start};
@@ -62,7 +62,7 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     );
 
     let mut report = engine.report();
-    report.notes.capture = reader.capture_stats().map(|stats| capture_notes(stats, &reader));
+    report.notes.capture = reader.capture_stats().map(|stats| stats.notes(reader.capture_ports()));
     if !args.no_simulation {
         // The cache as it is: the model that replayed the trace, or Redis's LRU where the trace has outcomes.
         let policy = args.policy.unwrap_or(if replayed.modelled { Policy::EXACT_LRU } else { Policy::REDIS_LRU });
@@ -111,21 +111,4 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         }
         None => Exit::Success,
     })
-}
-
-fn capture_notes(stats: &cachescope_capture::CaptureStats, reader: &TraceReader) -> CaptureNotes {
-    CaptureNotes {
-        ports: reader.capture_ports().to_vec(),
-        connections: stats.connections,
-        joined_open: stats.joined_open,
-        tls_connections: stats.tls_connections,
-        gaps: stats.streams.gaps,
-        gap_bytes: stats.streams.gap_bytes,
-        out_of_order: stats.streams.out_of_order,
-        retransmitted: stats.streams.retransmitted,
-        resyncs: stats.resyncs,
-        skipped_bytes: stats.skipped_bytes,
-        unreadable: stats.unreadable,
-        commands: stats.commands,
-    }
 }

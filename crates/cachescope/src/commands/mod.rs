@@ -1,6 +1,7 @@
 //! One module per subcommand: each wires a source to the engine and the engine's report to a sink.
 
 pub mod analyze;
+pub mod capture;
 pub mod demo;
 pub mod doctor;
 pub mod mark;
