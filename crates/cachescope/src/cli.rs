@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use cachescope_trace::TraceFormat;
+use cachescope_trace::{TraceFormat, TraceHeader};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -263,13 +263,8 @@ pub struct CaptureArgs {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub report_every: std::time::Duration,
 
-    /// Also record the traffic as a trace (`.zst` compresses): `cachescope analyze FILE` reads it later.
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
-
-    /// Format of --record.
-    #[arg(long, default_value = "cachescope", value_parser = parse_record_format, value_name = "FORMAT")]
-    pub record_format: TraceFormat,
+    #[command(flatten)]
+    pub recording: RecordArgs,
 
     #[command(flatten)]
     pub live: LiveArgs,
@@ -279,6 +274,25 @@ pub struct CaptureArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `--record`, for the commands that can write what they see as a trace.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Also record the traffic as a trace (`.zst` compresses): `cachescope analyze FILE` reads it later.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Format of --record.
+    #[arg(long, default_value = "cachescope", value_parser = parse_record_format, value_name = "FORMAT")]
+    pub record_format: TraceFormat,
+}
+
+impl RecordArgs {
+    /// Where to record, in which format, under `header`; None without --record.
+    pub fn with_header(&self, header: TraceHeader) -> Option<(PathBuf, TraceFormat, TraceHeader)> {
+        self.record.as_ref().map(|path| (path.clone(), self.record_format, header))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -305,13 +319,8 @@ pub struct ProxyArgs {
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub duration: Option<std::time::Duration>,
 
-    /// Also record the traffic as a trace (`.zst` compresses): `cachescope analyze FILE` reads it later.
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
-
-    /// Format of --record.
-    #[arg(long, default_value = "cachescope", value_parser = parse_record_format, value_name = "FORMAT")]
-    pub record_format: TraceFormat,
+    #[command(flatten)]
+    pub recording: RecordArgs,
 
     /// Clients served at once, at most.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
@@ -346,13 +355,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Also write the simulated traffic as a trace (`.zst` compresses), to try `cachescope analyze` on.
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
-
-    /// Format of --record.
-    #[arg(long, default_value = "cachescope", value_parser = parse_record_format, value_name = "FORMAT")]
-    pub record_format: TraceFormat,
+    #[command(flatten)]
+    pub recording: RecordArgs,
 
     /// Do not replay the suggestions through a cache model to put a number on them (the scenario runs again).
     #[arg(long)]

@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod capture;
 pub mod demo;
 pub mod doctor;
+mod live_session;
 pub mod mark;
 pub mod mrc;
 pub mod proxy;

@@ -3,16 +3,17 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use cachescope_core::InitialState;
 use cachescope_core::report::SourceInfo;
-use cachescope_core::{Engine, InitialState};
 use cachescope_trace::TraceHeader;
 
+use super::live_session;
 use crate::cli::ProxyArgs;
-use crate::config::{engine_config, live_config};
-use crate::exit::{Exit, OutputError, Unavailable, UsageError};
+use crate::config::engine_config;
+use crate::exit::{Exit, Unavailable, UsageError};
 use crate::redis_url::RedisUrl;
 use crate::sources::proxy::{self, ProxyOptions, Upstream};
-use crate::{logging, shutdown, sinks};
+use crate::{logging, shutdown};
 
 pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
     let upstream = RedisUrl::parse(&args.upstream)?;
@@ -38,45 +39,31 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         Unavailable(format!("cannot listen on {}: {error} (is another process using it? choose --listen)", args.listen))
     })?;
     let listening = listener.local_addr()?;
-    let http = sinks::http::bind(&runtime, &args.live.http)?;
-    sinks::webhook::check(&args.live)?;
-
-    let config = engine_config(&args.engine, InitialState::Unknown)?;
-    let engine = Engine::new(config);
-    let (sink, source) = cachescope_live::channel();
-    let output = args.output.output;
-    let record = args.record.as_ref().map(|path| {
-        let header = TraceHeader {
-            initial_state: InitialState::Unknown,
-            cache_capacity: None,
-            source: Some(format!("cachescope proxy {listening} -> {upstream}")),
-            read_through: false,
-        };
-        (path.clone(), args.record_format, header)
+    let http = live_session::prepare(&runtime, &args.live)?;
+    let record = args.recording.with_header(TraceHeader {
+        initial_state: InitialState::Unknown,
+        cache_capacity: None,
+        source: Some(format!("cachescope proxy {listening} -> {upstream}")),
+        read_through: false,
     });
-    let analysis = cachescope_live::spawn(
-        engine,
-        source,
-        cachescope_live::Options {
-            report_every: args.report_every,
-            on_change: Some(Box::new(move |report, counters| sinks::live::print(report, counters, output))),
-            record,
-            wall_clock: true,
-            ..cachescope_live::Options::new(live_config(&args.live, &args.engine)?)
-        },
-    )
-    .map_err(|source| OutputError {
-        path: args.record.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-        source,
-    })?;
-
-    logging::status(&format!(
-        "cachescope proxy: listening on {listening}, relaying to {upstream}. Point the application at {listening}; \
-         Ctrl-C (or SIGTERM) stops and prints the report."
-    ));
     let source = format!("{listening} -> {upstream}");
-    let outlets_source = sinks::outlets::Source { command: "proxy", name: &source, markers: sink.clone() };
-    let mut outlets = sinks::outlets::start(&runtime, &args.live, http, outlets_source, &analysis, output, color)?;
+    let options = live_session::Options {
+        command: "proxy",
+        name: &source,
+        live: &args.live,
+        engine: &args.engine,
+        config: engine_config(&args.engine, InitialState::Unknown)?,
+        report_every: args.report_every,
+        record,
+        output: args.output.output,
+        color,
+    };
+    let (session, sink) = live_session::start(&runtime, http, options, || {
+        logging::status(&format!(
+            "cachescope proxy: listening on {listening}, relaying to {upstream}. Point the application at \
+             {listening}; Ctrl-C (or SIGTERM) stops and prints the report."
+        ))
+    })?;
     // A wrong port or an untrusted certificate shows now, not when the first client connects.
     if let Err(why) = runtime.block_on(relay_to.connect()) {
         logging::warning(&format!(
@@ -90,26 +77,13 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         max_connections: args.max_connections.max(1),
     };
     let stats = runtime.block_on(proxy::serve(listener, options, sink, shutdown::requested(args.duration)))?;
-    outlets.stop_serving();
-    drop(runtime);
     tracing::info!(connections = stats.connections, unreachable = stats.unreachable, "proxy stopped");
-
-    let cachescope_live::Final { mut report, counters, record_error } =
-        analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
-    outlets.finish();
+    let (mut report, record_error) = session.finish(runtime)?;
     report.source = Some(SourceInfo { kind: "proxy".into(), name: source, format: None });
-    if counters.dropped > 0 {
-        logging::warning(&format!(
-            "{} events were dropped because the analysis fell behind the traffic",
-            counters.dropped
-        ));
-    }
     if stats.unreachable > 0 {
         logging::warning(&format!("{} client connections could not reach the upstream {upstream}", stats.unreachable));
     }
     super::emit(&report, &args.output, color, None)?;
-    if let Some((path, error)) = record_error {
-        return Err(OutputError { path: path.display().to_string(), source: error }.into());
-    }
+    live_session::record_failed(record_error)?;
     Ok(Exit::Success)
 }

@@ -2,16 +2,17 @@
 //! Checks `notify-keyspace-events` first, and sets it (then puts it back) only with `--enable-notifications`.
 
 use anyhow::Result;
+use cachescope_core::InitialState;
 use cachescope_core::report::{ServerReport, SourceInfo};
-use cachescope_core::{Engine, InitialState};
 use cachescope_doctor::Info;
 
+use super::live_session;
 use crate::cli::WatchArgs;
-use crate::config::{engine_config, live_config};
+use crate::config::engine_config;
 use crate::exit::{Exit, ServerSettingMissing};
 use crate::redis_url::{RedisUrl, explain};
 use crate::sources::watch::{self, Watch, Watched, notifications};
-use crate::{logging, shutdown, sinks};
+use crate::{logging, shutdown};
 
 const SETTING: &str = "notify-keyspace-events";
 
@@ -77,25 +78,22 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
     let restore = prepare(args, &url, &mut connection)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let http = sinks::http::bind(&runtime, &args.live.http)?;
-    sinks::webhook::check(&args.live)?;
+    let http = live_session::prepare(&runtime, &args.live)?;
     let mut config = engine_config(&args.engine, InitialState::Unknown)?;
     config.hits_observed = false;
-    let (sink, source) = cachescope_live::channel();
-    let output = args.output.output;
-    let analysis = cachescope_live::spawn(
-        Engine::new(config),
-        source,
-        cachescope_live::Options {
-            report_every: args.report_every,
-            on_change: Some(Box::new(move |report, counters| sinks::live::print(report, counters, output))),
-            wall_clock: true,
-            ..cachescope_live::Options::new(live_config(&args.live, &args.engine)?)
-        },
-    )?;
     let name = url.to_string();
-    let source = sinks::outlets::Source { command: "watch", name: &name, markers: sink.clone() };
-    let mut outlets = sinks::outlets::start(&runtime, &args.live, http, source, &analysis, output, color)?;
+    let options = live_session::Options {
+        command: "watch",
+        name: &name,
+        live: &args.live,
+        engine: &args.engine,
+        config,
+        report_every: args.report_every,
+        record: None,
+        output: args.output.output,
+        color,
+    };
+    let (session, sink) = live_session::start(&runtime, http, options, || {})?;
     let started = Watch::start(url.clone(), args.timeout, sink);
     logging::status(&format!(
         "cachescope watch: following the keyspace events of {url}. Ctrl-C (or SIGTERM) stops and prints the report."
@@ -103,15 +101,7 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
     runtime.block_on(shutdown::requested(args.duration));
     let watched = started.stop();
     drop(restore);
-    outlets.stop_serving();
-    // The HTTP tasks hold a sender for markers: the analysis ends once the runtime that runs them is gone.
-    drop(runtime);
-    let cachescope_live::Final { mut report, counters, .. } =
-        analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
-    outlets.finish();
-    if counters.dropped > 0 {
-        logging::warning(&format!("{} events were dropped because the analysis fell behind", counters.dropped));
-    }
+    let (mut report, _) = session.finish(runtime)?;
     if watched.events == 0 {
         logging::warning(
             "no keyspace event arrived: is anything using the server, and does notify-keyspace-events include \"AEm\"?",

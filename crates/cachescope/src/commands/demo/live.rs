@@ -27,14 +27,11 @@ pub fn run(args: &DemoArgs, scenario: Scenario, color: bool) -> Result<Exit> {
     config.cache_capacity = Some(scenario.cache_capacity);
     let (sink, source) = cachescope_live::channel();
     let output = args.output.output;
-    let record = args.record.as_ref().map(|path| {
-        let header = TraceHeader {
-            initial_state: InitialState::Empty,
-            cache_capacity: Some(scenario.cache_capacity),
-            source: Some(format!("cachescope demo --live --scenario {} --seed {}", scenario.name, scenario.seed)),
-            read_through: false,
-        };
-        (path.clone(), args.record_format, header)
+    let record = args.recording.with_header(TraceHeader {
+        initial_state: InitialState::Empty,
+        cache_capacity: Some(scenario.cache_capacity),
+        source: Some(format!("cachescope demo --live --scenario {} --seed {}", scenario.name, scenario.seed)),
+        read_through: false,
     });
     let live = cachescope_live::spawn(
         Engine::new(config),
@@ -47,7 +44,7 @@ pub fn run(args: &DemoArgs, scenario: Scenario, color: bool) -> Result<Exit> {
         },
     )
     .map_err(|source| OutputError {
-        path: args.record.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        path: args.recording.record.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         source,
     })?;
     if output == crate::cli::OutputFormat::Text {

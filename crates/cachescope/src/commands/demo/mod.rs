@@ -59,7 +59,12 @@ pub fn run(args: &DemoArgs, color: bool, quiet: bool) -> Result<Exit> {
 
     let bar = terminal::progress_bar(1000, "of simulated time", quiet);
     bar.set_message(format!("simulating `{}`", scenario.name));
-    simulate(&scenario, &mut engine, args.record.as_deref().map(|p| (p, args.record_format)), &bar)?;
+    simulate(
+        &scenario,
+        &mut engine,
+        args.recording.record.as_deref().map(|p| (p, args.recording.record_format)),
+        &bar,
+    )?;
     bar.finish_and_clear();
 
     let mut report = engine.report();
@@ -75,7 +80,7 @@ pub fn run(args: &DemoArgs, color: bool, quiet: bool) -> Result<Exit> {
         })?;
         bar.finish_and_clear();
     }
-    let footer = planted_footer(&scenario, &report, color, args.record.as_deref());
+    let footer = planted_footer(&scenario, &report, color, args.recording.record.as_deref());
     super::emit(&report, &args.output, color, Some(footer))?;
     Ok(Exit::Success)
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use cachescope_capture::bpf::Instruction;
 
 const ETH_P_ALL: u16 = 0x0003;
+/// `PACKET_IGNORE_OUTGOING` (Linux 4.20), which the libc crate does not name.
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 /// Asked of the kernel for the socket's receive buffer: room for bursts while the analysis catches up.
 const RECEIVE_BUFFER: libc::c_int = 64 << 20;
 
@@ -104,7 +106,13 @@ impl PacketSocket {
                 ))
                 .map_err(OpenError::Other)?;
             }
-            Ok(PacketSocket { fd, loopback: index("lo").unwrap_or(-1), packets: 0, drops: 0 })
+            let loopback = index("lo").unwrap_or(-1);
+            // On loopback every packet is both sent and received: have the kernel hand over one copy only.
+            // (Elsewhere the packets this host sends are traffic too: a client here, the server away.)
+            if interface == Some("lo") {
+                let _ = set_int(raw, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
+            }
+            Ok(PacketSocket { fd, loopback, packets: 0, drops: 0 })
         }
     }
 
@@ -132,8 +140,7 @@ impl PacketSocket {
             Ok(Some(Received {
                 len: (read as usize).min(buffer.len()),
                 protocol: u16::from_be(address.sll_protocol),
-                looped_back_copy: address.sll_ifindex == self.loopback
-                    && address.sll_pkttype == libc::PACKET_OUTGOING,
+                looped_back_copy: address.sll_ifindex == self.loopback && address.sll_pkttype == libc::PACKET_OUTGOING,
             }))
         }
     }
