@@ -18,6 +18,29 @@ pub enum Message {
     CacheCapacity(Option<u64>),
     /// The server's own counters as it reports them now (`INFO stats`), for sources that watch it.
     Server(ServerCounters),
+    /// What the source could not follow so far (totals since it started).
+    Losses(SourceLosses),
+}
+
+/// What a source lost, as totals since it started: shown in the metrics and the live line as they grow, so that
+/// no loss is silent. Each source fills in what applies to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SourceLosses {
+    /// Packets the kernel dropped because a capture fell behind.
+    pub kernel_drops: u64,
+    /// Holes in a captured connection's bytes that never filled.
+    pub stream_gaps: u64,
+    /// Times a capture resumed following a connection at a safe point, and the bytes skipped meanwhile.
+    pub resyncs: u64,
+    pub skipped_bytes: u64,
+    /// Times a subscription was lost and events with it (`watch`).
+    pub event_gaps: u64,
+}
+
+impl SourceLosses {
+    pub fn is_empty(&self) -> bool {
+        *self == SourceLosses::default()
+    }
 }
 
 /// Counters the server keeps itself, for the whole server.

@@ -29,7 +29,7 @@ use cachescope_trace::{TraceFormat, TraceHeader};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-pub use channel::{EventSink, EventSource, Message, ServerCounters, channel};
+pub use channel::{EventSink, EventSource, Message, ServerCounters, SourceLosses, channel};
 pub use detect::{Anomaly, AnomalyKind, Change, Detector, cusum::CusumConfig};
 pub use overview::Overview;
 pub use pipeline::Pipeline;
@@ -50,6 +50,8 @@ pub struct Counters {
     pub events: u64,
     /// Events the engine could not keep up with, dropped rather than slow the traffic.
     pub dropped: u64,
+    /// What the source itself lost, as it last said.
+    pub source: SourceLosses,
 }
 
 /// Running totals beside the windows' counts, for metrics.

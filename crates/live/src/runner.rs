@@ -80,6 +80,7 @@ impl Runner {
             match source.receiver.try_recv() {
                 Ok(Message::CacheCapacity(bytes)) => self.pipeline.engine.set_cache_capacity(bytes),
                 Ok(Message::Server(counters)) => self.server(counters),
+                Ok(Message::Losses(losses)) => self.counters.source = losses,
                 Ok(Message::Events(batch)) => {
                     for event in &batch {
                         self.event(&event.as_event());

@@ -32,6 +32,11 @@ pub const NAMES: &[&str] = &[
     "cachescope_anomalies_active",
     "cachescope_events_total",
     "cachescope_events_dropped_total",
+    "cachescope_source_kernel_drops_total",
+    "cachescope_source_stream_gaps_total",
+    "cachescope_source_resyncs_total",
+    "cachescope_source_skipped_bytes_total",
+    "cachescope_source_event_gaps_total",
     "cachescope_windows_total",
     "cachescope_window_seconds",
 ];
@@ -140,6 +145,19 @@ fn register_source(registry: &mut Registry, snapshot: &LiveSnapshot) {
         "Events dropped because the analysis fell behind the traffic (the traffic itself is never touched)",
         counter(snapshot.counters.dropped),
     );
+    let losses = snapshot.counters.source;
+    if !losses.is_empty() {
+        let lost = [
+            ("kernel_drops", "Packets the kernel dropped because the capture fell behind", losses.kernel_drops),
+            ("stream_gaps", "Holes in captured connections' bytes that never filled", losses.stream_gaps),
+            ("resyncs", "Times the capture resumed following a connection at a safe point", losses.resyncs),
+            ("skipped_bytes", "Bytes the capture skipped while resynchronising", losses.skipped_bytes),
+            ("event_gaps", "Times the keyspace-event subscription was lost, and events with it", losses.event_gaps),
+        ];
+        for (name, help, value) in lost {
+            registry.register(format!("source_{name}"), help, counter(value));
+        }
+    }
     registry.register("windows", "Windows closed", counter(snapshot.windows));
     let window = FloatGauge::default();
     window.set(snapshot.window_seconds);
@@ -193,9 +211,11 @@ mod tests {
             after_marker: None,
             text: "the cache was flushed".into(),
         };
+        let source = cachescope_live::SourceLosses { kernel_drops: 5, event_gaps: 1, ..Default::default() };
         let snapshot = LiveSnapshot {
             series: Arc::new(store),
             tallies,
+            counters: cachescope_live::Counters { source, ..Default::default() },
             windows: 1,
             anomalies: vec![anomaly],
             ..LiveSnapshot::default()
@@ -204,6 +224,7 @@ mod tests {
         let names: BTreeSet<String> = NAMES.iter().map(|n| n.to_string()).collect();
         assert_eq!(exported(&text), names, "{text}");
         assert!(text.contains("cachescope_server_evicted_keys_total 3"), "{text}");
+        assert!(text.contains("cachescope_source_kernel_drops_total 5"), "{text}");
         assert!(text.contains("cachescope_markers_total{kind=\"deploy\"} 1"), "{text}");
         assert!(text.contains("cachescope_anomalies_opened_total{kind=\"flush\"} 1"), "{text}");
     }
@@ -212,5 +233,6 @@ mod tests {
     fn server_counters_are_absent_when_the_source_does_not_watch_the_server() {
         let text = render(&LiveSnapshot::default());
         assert!(!text.contains("cachescope_server_"), "{text}");
+        assert!(!text.contains("cachescope_source_"), "a source that lost nothing shows no loss counters: {text}");
     }
 }

@@ -40,6 +40,16 @@ fn render(report: &Report, counters: &Counters) -> String {
     if counters.dropped > 0 {
         let _ = write!(out, " · {} events dropped (the analysis fell behind)", human::count(counters.dropped));
     }
+    let losses = counters.source;
+    if losses.kernel_drops > 0 {
+        let _ = write!(out, " · {} packets dropped by the kernel", human::count(losses.kernel_drops));
+    }
+    if losses.stream_gaps > 0 {
+        let _ = write!(out, " · {} holes in captured streams", human::count(losses.stream_gaps));
+    }
+    if losses.event_gaps > 0 {
+        let _ = write!(out, " · events lost {} times", human::count(losses.event_gaps));
+    }
     out.push('\n');
     for finding in &report.findings {
         let _ = writeln!(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cachescope_capture::packet::{Link, segment};
 use cachescope_capture::{CaptureStats, Tracker};
 use cachescope_core::OwnedEvent;
-use cachescope_live::EventSink;
+use cachescope_live::{EventSink, Message, SourceLosses};
 
 use socket::PacketSocket;
 
@@ -105,6 +105,7 @@ fn follow(mut socket: PacketSocket, ports: Vec<u16>, sink: &EventSink, stop: &At
         if last_statistics.elapsed() >= Duration::from_secs(1) {
             socket.read_statistics();
             last_statistics = Instant::now();
+            sink.send_control(Message::Losses(losses(tracker.stats(), &socket)));
         }
     }
     tracker.finish(crate::sources::watch::now_micros(), &mut batch);
@@ -115,5 +116,16 @@ fn follow(mut socket: PacketSocket, ports: Vec<u16>, sink: &EventSink, stop: &At
         ports: tracker.ports().to_vec(),
         packets: socket.packets,
         kernel_drops: socket.drops,
+    }
+}
+
+/// What the capture lost so far, for the live layer.
+fn losses(stats: &CaptureStats, socket: &PacketSocket) -> SourceLosses {
+    SourceLosses {
+        kernel_drops: socket.drops,
+        stream_gaps: stats.streams.gaps,
+        resyncs: stats.resyncs,
+        skipped_bytes: stats.skipped_bytes,
+        event_gaps: 0,
     }
 }

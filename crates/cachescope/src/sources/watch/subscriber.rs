@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use cachescope_core::OwnedEvent;
 use cachescope_core::report::EventGap;
-use cachescope_live::EventSink;
+use cachescope_live::{EventSink, Message, SourceLosses};
 use cachescope_resp::frame::Frame;
 use cachescope_resp::pubsub::{self, Other, PubSub};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -110,6 +110,8 @@ impl<'a> Subscriber<'a> {
             let seconds = until.saturating_sub(since) as f64 / 1e6;
             tracing::warn!("keyspace events resumed after {seconds:.1} s lost ({why})");
             self.gaps.push(EventGap { start_us: since, seconds, reason: why });
+            let losses = SourceLosses { event_gaps: self.gaps.len() as u64, ..SourceLosses::default() };
+            self.sink.send_control(Message::Losses(losses));
         }
     }
 
