@@ -103,16 +103,18 @@ pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
                 return;
             }
             let mut fed = *event;
+            let mut presumed = false;
             if source == Source::Model && !matches!(event.command, Command::Flush(_) | Command::Marker) {
                 fed.outcome = model.apply(&event.with_outcome(Outcome::Unobserved));
-                if model.presumed() && !engine.presumption_holds(&fed) {
-                    fed.outcome = Outcome::Miss;
+                presumed = model.presumed();
+                if presumed && !engine.presumption_holds(&fed) {
+                    (fed.outcome, presumed) = (Outcome::Miss, false);
                 }
             }
             if source == Source::Model && matches!(event.command, Command::Flush(_)) {
                 model.apply(event);
             }
-            let attributed = engine.observe_attributed(&fed);
+            let attributed = if presumed { engine.observe_presumed(&fed) } else { engine.observe_attributed(&fed) };
             if event.command != Command::Read {
                 return;
             }

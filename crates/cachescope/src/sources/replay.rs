@@ -55,13 +55,18 @@ pub fn replay(
         });
         for mut event in batch.iter() {
             let mut outcome = cache.apply(&event);
-            if cache.presumed() && !engine.presumption_holds(&event) {
-                outcome = Outcome::Miss;
+            let mut presumed = cache.presumed();
+            if presumed && !engine.presumption_holds(&event) {
+                (outcome, presumed) = (Outcome::Miss, false);
             }
             if event.outcome == Outcome::Unobserved {
                 event.outcome = outcome;
             }
-            engine.observe(&event);
+            if presumed {
+                engine.observe_presumed(&event);
+            } else {
+                engine.observe(&event);
+            }
             // Block traces and libCacheSim's: a miss brings the object in.
             if options.read_through && event.command == Command::Read && event.outcome == Outcome::Miss {
                 let mut fill =

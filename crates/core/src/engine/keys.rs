@@ -29,6 +29,8 @@ pub(crate) mod flags {
     pub const IDS_READ: u8 = 1 << 5;
     /// The ids of the key were added to its pattern's set of ids written.
     pub const IDS_WRITTEN: u8 = 1 << 6;
+    /// Its last read was a hit a cache model presumed (the key held before the trace began), not observed.
+    pub const PRESUMED_READ: u8 = 1 << 7;
 }
 
 /// No absence recorded: the key is believed present, or was never found missing.

@@ -89,6 +89,11 @@ impl Default for EngineConfig {
     }
 }
 
+/// How soon after a presumed hit a first write of its key shows the read missed and was refilled: an
+/// application refills within milliseconds of its miss (computing the value), far sooner than it rewrites a key
+/// it found.
+pub const REFILL_WINDOW: Micros = MICROS_PER_SEC;
+
 /// Recent folds, by key hash: most events are for keys seen a moment ago, and folding costs more than a lookup.
 const FOLD_CACHE_SLOTS: usize = 1 << 14;
 
@@ -127,6 +132,8 @@ pub struct Engine {
     skipped_lines: u64,
     /// The counts since the last [`Engine::take_window`].
     window: WindowCounter,
+    /// The event being observed is a read a cache model presumed a hit ([`Engine::observe_presumed`]).
+    presuming: bool,
 }
 
 impl Engine {
@@ -145,6 +152,7 @@ impl Engine {
             events: 0,
             skipped_lines: 0,
             window: WindowCounter::default(),
+            presuming: false,
             config,
         }
     }
@@ -204,6 +212,16 @@ impl Engine {
     /// attribution against a known truth.
     pub fn observe_attributed(&mut self, event: &Event<'_>) -> Option<MissCause> {
         self.observe_hashed(event, key_hash(event.db, event.key))
+    }
+
+    /// Feeds a read that a cache model answered by presuming its key held before the trace began (it is counted
+    /// as the hit it probably was). If the key's first write follows within [`REFILL_WINDOW`], before any other
+    /// read of it, that write was the refill of a miss: the read is counted as the miss it was, then.
+    pub fn observe_presumed(&mut self, event: &Event<'_>) -> Option<MissCause> {
+        self.presuming = true;
+        let cause = self.observe_hashed(event, key_hash(event.db, event.key));
+        self.presuming = false;
+        cause
     }
 
     /// For a replay through a cache model that joined a running cache ([`EngineConfig::presumed_held`]): whether
@@ -370,11 +388,48 @@ impl Engine {
             ids = Some(self.fold(hash, event.key).1);
         }
 
+        if let (Command::Write(_), Outcome::Ok, Lookup::Found(slot)) = (event.command, event.outcome, lookup) {
+            self.unpresume(slot, pattern, event.time);
+        }
         self.count(event, pattern, ids, hash, bucket);
         if lookup == Lookup::Untracked {
             return None;
         }
         self.track(event, lookup, hash, pattern, ids_flag)
+    }
+
+    /// A write of a key whose last read was presumed a hit, never written before and read a moment ago: the
+    /// write refills a miss, and the read is counted as that miss (cause unknown: the trace cannot tell why the
+    /// key was missing), pending until this write settles it as refilled.
+    fn unpresume(&mut self, slot: usize, pattern: PatternId, now: Micros) {
+        let stamps = self.stamps();
+        let state = *self.keys.at(slot);
+        if !state.has(flags::PRESUMED_READ) || state.has(flags::WRITTEN) {
+            return;
+        }
+        let Some(read_at) = stamps.time(state.last_read) else { return };
+        let state = self.keys.at_mut(slot);
+        state.flags &= !flags::PRESUMED_READ;
+        if now.saturating_sub(read_at) > REFILL_WINDOW {
+            return;
+        }
+        state.pending_misses = 1;
+        state.first_pending_miss = state.last_read;
+        let cause = if self.config.initial_state == InitialState::Unknown {
+            MissCause::Unknown
+        } else {
+            MissCause::NeverWritten
+        };
+        let bucket = self.bucket_of(read_at);
+        let weight = self.keys.weight();
+        let stats = &mut self.stats[pattern as usize];
+        stats.hits = stats.hits.saturating_sub(1);
+        stats.misses += 1;
+        stats.cause_weights[cause.index()] += weight;
+        for counts in [self.timeline.bucket_mut(bucket), stats.timeline.bucket_mut(bucket)] {
+            counts.hits = counts.hits.saturating_sub(1);
+            counts.misses += 1;
+        }
     }
 
     /// Counts the event on its pattern and on the global timeline: exact, for every event.
@@ -526,6 +581,7 @@ impl Engine {
                 state.flags |= flags::REREAD;
             }
             state.flags |= flags::READ_SINCE_WRITE | ids_flag;
+            state.flags &= !flags::PRESUMED_READ;
             state.last_read = stamp;
             if state.pending_misses == 0 {
                 state.first_pending_miss = stamp;
@@ -561,6 +617,11 @@ impl Engine {
                     state.value_size = event.value_size;
                 }
                 state.flags |= flags::READ_SINCE_WRITE | ids_flag;
+                if self.presuming {
+                    state.flags |= flags::PRESUMED_READ;
+                } else {
+                    state.flags &= !flags::PRESUMED_READ;
+                }
                 state.last_read = stamp;
             }
             (Command::Write(_), Outcome::Ok) => {
@@ -616,7 +677,7 @@ impl Engine {
                     stats.unread_writes += weight;
                 }
                 state.set_absence(None);
-                state.flags &= !(flags::WRITTEN | flags::WRITE_FAILED);
+                state.flags &= !(flags::WRITTEN | flags::WRITE_FAILED | flags::PRESUMED_READ);
                 state.flags |= flags::DELETED;
                 state.expires_at = 0;
             }
@@ -635,7 +696,7 @@ impl Engine {
                     Removal::Expired => MissCause::Expired,
                     Removal::Evicted => MissCause::Evicted,
                 }));
-                state.flags &= !(flags::WRITTEN | flags::WRITE_FAILED | flags::DELETED);
+                state.flags &= !(flags::WRITTEN | flags::WRITE_FAILED | flags::DELETED | flags::PRESUMED_READ);
             }
             (Command::Expire, Outcome::Ok) => {
                 if let Lookup::Found(slot) = lookup {

@@ -262,3 +262,28 @@ fn removals_the_server_reports_are_facts() {
     // A flush after the removal empties it anyway, but it was already gone: the removal stands.
     check("0 set k ok\n1 evicted k\n2 flushall\n3 get k miss", &[Evicted]);
 }
+
+/// A read a model presumed a hit, then the key's first write a moment later: the read was a miss, refilled.
+/// Later, or after the key was written before, the presumed hit stands.
+#[test]
+fn a_presumed_hit_refilled_at_once_was_a_miss() {
+    let mut engine = Engine::new(EngineConfig { initial_state: InitialState::Unknown, ..EngineConfig::default() });
+    let at = |seconds: f64| (seconds * MICROS_PER_SEC as f64) as u64;
+    let presumed = |key: &'static [u8], time| Event::read(time, key, Outcome::Hit);
+    let write = |key: &'static [u8], time| Event::write(time, key, TtlChange::Persist);
+    engine.observe_presumed(&presumed(b"user:1", at(0.0)));
+    engine.observe(&write(b"user:1", at(0.02)));
+    engine.observe_presumed(&presumed(b"user:2", at(0.0)));
+    engine.observe(&write(b"user:2", at(5.0)));
+    engine.observe_presumed(&presumed(b"user:3", at(0.0)));
+    engine.observe(&Event::read(at(0.01), b"user:3", Outcome::Hit));
+    engine.observe(&write(b"user:3", at(0.02)));
+    let report = engine.report();
+    assert_eq!((report.summary.reads, report.summary.hits, report.summary.misses), (4, 3, 1));
+    assert_eq!(report.summary.miss_causes, MissCauses { unknown: 1, ..MissCauses::default() });
+    assert_eq!(
+        report.patterns[0].timeline.iter().map(|b| (b.hits, b.misses)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        (3, 1)
+    );
+    assert_eq!(report.timeline.buckets[0].misses, 1, "counted when the read happened");
+}

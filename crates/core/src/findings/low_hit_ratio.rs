@@ -25,6 +25,11 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
         let Some(hit_ratio) = p.stats.hit_ratio() else {
             continue;
         };
+        // Misses of keys whose history predates the recording (a trace that joined a running cache) say nothing
+        // of the pattern yet: most of them unknown, there is nothing to point at.
+        if p.cause_share(MissCause::Unknown) >= 0.5 {
+            continue;
+        }
         let (rest_hits, rest_answered) =
             (analysis.hits - p.stats.hits, (analysis.hits + analysis.misses) - (p.stats.hits + p.stats.misses));
         if rest_answered == 0 {
