@@ -143,6 +143,25 @@ fn application(proxy: &Proxy, opened_before: &mut redis::Connection) {
     std::thread::sleep(Duration::from_millis(100));
 }
 
+/// A redis-server behind a proxy that records, and a client connection opened (and used) before any capture.
+struct Setup {
+    server: RedisServer,
+    dir: tempfile::TempDir,
+    recording: PathBuf,
+    proxy: Proxy,
+    opened_before: redis::Connection,
+}
+
+fn setup() -> Setup {
+    let server = RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("proxy.trace.zst");
+    let proxy = Proxy::start(&server.url(), &["--record", recording.to_str().unwrap()]);
+    let mut opened_before = proxy.client();
+    let _: String = redis::cmd("PING").query(&mut opened_before).unwrap();
+    Setup { server, dir, recording, proxy, opened_before }
+}
+
 /// Per pattern: reads, hits, misses, writes.
 fn counts(report: &Value) -> Vec<(String, u64, u64, u64, u64)> {
     let mut rows: Vec<_> = report["patterns"]
@@ -160,12 +179,7 @@ fn counts(report: &Value) -> Vec<(String, u64, u64, u64, u64)> {
 
 #[test]
 fn a_capture_gives_what_the_proxy_recorded() {
-    let server = RedisServer::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let recording = dir.path().join("proxy.trace.zst");
-    let proxy = Proxy::start(&server.url(), &["--record", recording.to_str().unwrap()]);
-    let mut opened_before = proxy.client();
-    let _: String = redis::cmd("PING").query(&mut opened_before).unwrap();
+    let Setup { server, dir, recording, proxy, mut opened_before } = setup();
     let Some(tcpdump) = Tcpdump::start(
         port_of(&server.url()),
         &dir.path().join("traffic.pcap"),
@@ -241,12 +255,7 @@ impl LiveCapture {
 
 #[test]
 fn a_live_capture_gives_what_the_proxy_recorded() {
-    let server = RedisServer::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let recording = dir.path().join("proxy.trace.zst");
-    let proxy = Proxy::start(&server.url(), &["--record", recording.to_str().unwrap()]);
-    let mut opened_before = proxy.client();
-    let _: String = redis::cmd("PING").query(&mut opened_before).unwrap();
+    let Setup { server, dir: _dir, recording, proxy, mut opened_before } = setup();
     let Some(capture) = LiveCapture::start(port_of(&server.url()), "a_live_capture_gives_what_the_proxy_recorded")
     else {
         return;

@@ -65,29 +65,15 @@ impl PacketSocket {
             let fd = OwnedFd::from_raw_fd(raw);
             let program =
                 libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
-            check(libc::setsockopt(
-                raw,
-                libc::SOL_SOCKET,
-                libc::SO_ATTACH_FILTER,
-                (&program as *const libc::sock_fprog).cast(),
-                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-            ))
-            .map_err(OpenError::Other)?;
+            set_option(raw, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &program).map_err(OpenError::Other)?;
             // Root may raise the buffer past the system's maximum; others get what the maximum allows.
             for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-                if set_int(raw, libc::SOL_SOCKET, option, RECEIVE_BUFFER).is_ok() {
+                if set_option(raw, libc::SOL_SOCKET, option, &RECEIVE_BUFFER).is_ok() {
                     break;
                 }
             }
             let timeout = libc::timeval { tv_sec: wait.as_secs() as libc::time_t, tv_usec: wait.subsec_micros() as _ };
-            check(libc::setsockopt(
-                raw,
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            ))
-            .map_err(OpenError::Other)?;
+            set_option(raw, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout).map_err(OpenError::Other)?;
             let index = |name: &str| {
                 let name = std::ffi::CString::new(name).ok()?;
                 let index = libc::if_nametoindex(name.as_ptr());
@@ -110,7 +96,7 @@ impl PacketSocket {
             // On loopback every packet is both sent and received: have the kernel hand over one copy only.
             // (Elsewhere the packets this host sends are traffic too: a client here, the server away.)
             if interface == Some("lo") {
-                let _ = set_int(raw, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
+                let _ = set_option(raw, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, &1 as &libc::c_int);
             }
             Ok(PacketSocket { fd, loopback, packets: 0, drops: 0 })
         }
@@ -170,16 +156,12 @@ fn check(result: libc::c_int) -> io::Result<()> {
     if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
-/// SAFETY: `fd` must be an open socket.
-unsafe fn set_int(fd: libc::c_int, level: libc::c_int, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: `value` is live and its size is given.
+/// Sets a socket option to `value`, a plain C value of the type the option takes.
+///
+/// SAFETY: `fd` must be an open socket, and `T` the type the kernel expects for `option`.
+unsafe fn set_option<T>(fd: libc::c_int, level: libc::c_int, option: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is live for the call and its size is given.
     check(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            option,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
+        libc::setsockopt(fd, level, option, (value as *const T).cast(), std::mem::size_of::<T>() as libc::socklen_t)
     })
 }
