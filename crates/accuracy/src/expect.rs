@@ -18,7 +18,11 @@
 //!   [`cachescope_sim::scenario::MissTruth`]);
 //! - `key_mismatch`: misses of clients reading a key format nobody writes (on the reader's pattern);
 //! - `failed_write`: misses of keys whose fill fails, and misses of keys whose write the server refused (not
-//!   counting the misses of mismatched clients, which the mismatch explains); or, by themselves, the writes the
+//!   counting the misses of mismatched clients, which the mismatch explains); through a model that presumes held
+//!   what a recording of a running cache reads before writing it, only the misses the requests can show: of a
+//!   key written (or refused) earlier in the recording, or unwritten for longer than its TTL (a key read again
+//!   and again, never written, with no TTL, is what a cache that held it all along shows too: those misses make
+//!   the fault on the edge at most); or, by themselves, the writes the
 //!   server refused (material at 30 or more, 5% of the pattern's write attempts and 1% of all of them: a server
 //!   refusing writes is worth a finding even for keys nobody reads again);
 //! - `stampede`: misses of a key while the refill of an earlier miss had not landed; material when at least
@@ -35,7 +39,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cachescope_core::{Command, Event, FindingCause, MissCause, Outcome};
+use cachescope_core::{Command, Event, FindingCause, Micros, MissCause, Outcome};
 use cachescope_sim::scenario::{Scenario, Simulated};
 
 /// Where a (cause, pattern) stands.
@@ -63,6 +67,8 @@ pub struct PatternTruth {
     pub expired_first: u64,
     pub mismatched_misses: u64,
     pub failed_fill_misses: u64,
+    /// Of those, the misses a model presuming held what was never written cannot tell from hits.
+    pub failed_fill_hidden: u64,
     pub piled_up_misses: u64,
     /// Runs of five or more misses piled on one key.
     pub bursts: u64,
@@ -76,8 +82,7 @@ pub struct PatternTruth {
 #[derive(Debug, Default)]
 pub struct Truth {
     pub patterns: BTreeMap<String, PatternTruth>,
-    /// Per key: its pattern, a write not read yet, and misses piled since the last one that was not.
-    keys: HashMap<Vec<u8>, (String, bool, u32)>,
+    keys: HashMap<Vec<u8>, KeyTruth>,
     pub all_misses: u64,
     pub all_writes: u64,
     pub all_refused: u64,
@@ -86,6 +91,21 @@ pub struct Truth {
     /// The source shows server restarts (a trace of requests alone does not: its flushed misses are then not
     /// explainable).
     pub sees_restarts: bool,
+    /// The source replays requests alone through a model that presumes held what a recording of a running cache
+    /// reads before writing it: from when the recording starts (0: it does not).
+    presumed_from: Option<Micros>,
+}
+
+/// One key as far as the expectations go.
+#[derive(Debug)]
+struct KeyTruth {
+    pattern: String,
+    /// Written, and not requested since.
+    unread: bool,
+    /// Misses piled since the last one that was not.
+    piled: u32,
+    /// A write of it (stored or refused) is in the recording.
+    write_seen: bool,
 }
 
 impl Truth {
@@ -101,6 +121,12 @@ impl Truth {
         truth
     }
 
+    /// The source is a model that presumes held, from `recording_from`, the keys read before they are written.
+    pub fn presuming_held(mut self, recording_from: Micros) -> Self {
+        self.presumed_from = Some(recording_from);
+        self
+    }
+
     /// Takes in one recorded event and what the simulator knows of it.
     pub fn observe(&mut self, scenario: &Scenario, event: &Event<'_>, simulated: Option<Simulated>) {
         let Some(simulated) = simulated else { return };
@@ -109,8 +135,22 @@ impl Truth {
             (Some(mismatch), true) => mismatch.reader.pattern(),
             _ => workload.pattern(),
         };
-        let key = self.keys.entry(event.key.to_vec()).or_insert_with(|| (pattern.clone(), false, 0));
-        let key = (&mut key.1, &mut key.2);
+        let key = self.keys.entry(event.key.to_vec()).or_insert_with(|| KeyTruth {
+            pattern: pattern.clone(),
+            unread: false,
+            piled: 0,
+            write_seen: false,
+        });
+        // A key never written in the recording, with no TTL or not yet past it, may be one the cache held all
+        // along, for all its requests show.
+        let ttl = workload.ttl.map(|ttl| (ttl as f64 * (1.0 + workload.ttl_jitter)) as Micros);
+        let hidden = self
+            .presumed_from
+            .is_some_and(|from| !key.write_seen && ttl.is_none_or(|ttl| event.time.saturating_sub(from) <= ttl));
+        if matches!(event.command, Command::Write(_)) {
+            key.write_seen = true;
+        }
+        let key = (&mut key.unread, &mut key.piled);
         let p = self.patterns.entry(pattern).or_default();
         match (event.command, event.outcome) {
             (Command::Read, Outcome::Hit) => {
@@ -137,6 +177,9 @@ impl Truth {
                 // A mismatched client's miss is the mismatch's, whatever its fill does.
                 if !simulated.mismatched && (miss.fill_fails || miss.truth.cause == MissCause::FailedWrite) {
                     p.failed_fill_misses += 1;
+                    if hidden {
+                        p.failed_fill_hidden += 1;
+                    }
                 }
                 if miss.piled_up {
                     p.piled_up_misses += 1;
@@ -166,8 +209,10 @@ impl Truth {
 
     /// Writes still unread at the end count as unread.
     pub fn finish(&mut self) {
-        for (_, (pattern, unread, _)) in self.keys.drain() {
-            if unread && let Some(p) = self.patterns.get_mut(&pattern) {
+        for (_, key) in self.keys.drain() {
+            if key.unread
+                && let Some(p) = self.patterns.get_mut(&key.pattern)
+            {
                 p.unread_writes += 1;
             }
         }
@@ -182,7 +227,15 @@ impl Truth {
             FindingCause::ColdCache => self.by_misses(p, p.causes[MissCause::Flushed.index()], false),
             FindingCause::KeyMismatch => self.by_misses(p, p.mismatched_misses, false),
             FindingCause::FailedWrite => {
-                let by_misses = self.by_misses(p, p.failed_fill_misses, false);
+                // Material when the misses the source can show are; negligible when all of them would be.
+                let by_misses = match (
+                    self.by_misses(p, p.failed_fill_misses - p.failed_fill_hidden, false),
+                    self.by_misses(p, p.failed_fill_misses, false),
+                ) {
+                    (Expected::Material, _) => Expected::Material,
+                    (_, Expected::Negligible) => Expected::Negligible,
+                    _ => Expected::Either,
+                };
                 let by_refusals = self.by_refusals(p);
                 if by_misses == Expected::Material || by_refusals == Expected::Material {
                     Expected::Material
@@ -259,6 +312,20 @@ impl Truth {
         }
     }
 
+    /// Broken fill paths that would be material but for the misses the source cannot tell from hits (see
+    /// [`Truth::presuming_held`]): judged on the edge.
+    pub fn hidden_failed_fills(&self) -> u64 {
+        self.patterns
+            .values()
+            .filter(|p| {
+                p.failed_fill_hidden > 0
+                    && self.by_misses(p, p.failed_fill_misses, false) == Expected::Material
+                    && self.by_misses(p, p.failed_fill_misses - p.failed_fill_hidden, false) != Expected::Material
+                    && self.by_refusals(p) != Expected::Material
+            })
+            .count() as u64
+    }
+
     /// Every (cause, pattern) a finding must name.
     pub fn material(&self) -> Vec<(FindingCause, String)> {
         let mut out = Vec::new();
@@ -316,6 +383,16 @@ mod tests {
         check(&truth(0, 0, 0, |p| (p.writes, p.unread_writes) = (1_000, 400)), OneHitWonder, Negligible);
         // Refused writes, alone.
         check(&truth(0, 0, 0, |p| (p.writes, p.refused_writes) = (500, 100)), FailedWrite, Material);
+        // A broken fill path: material on the misses the source shows, on the edge on those it cannot.
+        check(&truth(1_500, 600, 3_000, |p| p.failed_fill_misses = 300), FailedWrite, Material);
+        let hidden = truth(1_500, 600, 3_000, |p| (p.failed_fill_misses, p.failed_fill_hidden) = (300, 290));
+        check(&hidden, FailedWrite, Either);
+        assert_eq!(hidden.hidden_failed_fills(), 1);
+        check(
+            &truth(1_500, 600, 3_000, |p| (p.failed_fill_misses, p.failed_fill_hidden) = (9, 9)),
+            FailedWrite,
+            Negligible,
+        );
         // Any material cause makes a low hit ratio finding right; none, wrong.
         check(&truth(1_500, 600, 3_000, |p| p.expired_first = 30), LowHitRatio, Material);
         check(&truth(1_500, 600, 3_000, |_| {}), LowHitRatio, Negligible);

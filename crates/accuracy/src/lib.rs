@@ -72,6 +72,8 @@ pub struct Summary {
     pub warm_model: Counts,
     pub warm_model_by_cause: Vec<(FindingCause, Counts)>,
     pub warm_model_scenarios: u64,
+    /// Of those, broken fill paths only the server's replies would show.
+    pub hidden_failed_fills: u64,
     /// Every wrong case: (seed, what was wrong).
     pub failures: Vec<(u64, Vec<Judged>)>,
     /// The suggestions played, on the scenarios they were played for.
@@ -94,6 +96,7 @@ impl Summary {
             warm_model: Counts::default(),
             warm_model_by_cause: expect::CAUSES.iter().map(|&c| (c, Counts::default())).collect(),
             warm_model_scenarios: 0,
+            hidden_failed_fills: 0,
             failures: Vec::new(),
             played: Vec::new(),
         }
@@ -103,6 +106,7 @@ impl Summary {
         if case.source == Source::Model && case.warm {
             // Counted with all, and apart: what a model that joins a running cache must presume.
             self.warm_model_scenarios += 1;
+            self.hidden_failed_fills += case.hidden_failed_fills;
             for judged in &case.judged {
                 self.warm_model.add(judged.verdict);
                 if let Some((_, counts)) = self.warm_model_by_cause.iter_mut().find(|(c, _)| *c == judged.cause) {

@@ -69,6 +69,8 @@ pub struct CaseResult {
     pub judged: Vec<Judged>,
     /// A finding named a pattern with no fault worth one, nor any on the edge.
     pub finding_on_healthy: bool,
+    /// Broken fill paths the source cannot show (requests alone, keys presumed held).
+    pub hidden_failed_fills: u64,
     pub report: Report,
     /// What the simulator knows, pattern by pattern.
     pub truth: Truth,
@@ -91,6 +93,9 @@ pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
     });
     let mut model = build(&ModelConfig::new(Some(scenario.cache_capacity), scenario.policy).start(start));
     let mut truth = Truth::new(scenario, source == Source::Outcomes);
+    if source == Source::Model && start == Start::Running {
+        truth = truth.presuming_held(scenario.record_from);
+    }
     let mut confusion: Confusion = Default::default();
     let mut unexplainable = [0u64; MissCause::ALL.len()];
     let mut outcome_disagreements = 0;
@@ -148,6 +153,7 @@ pub fn measure(scenario: &Scenario, source: Source) -> CaseResult {
         reads,
         judged,
         finding_on_healthy,
+        hidden_failed_fills: truth.hidden_failed_fills(),
         report,
         truth,
     }

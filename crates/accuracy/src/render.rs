@@ -118,6 +118,17 @@ pub fn findings(summary: &Summary) -> String {
         for (cause, counts) in &summary.warm_model_by_cause {
             let _ = writeln!(out, "{}", counts_row(cause.as_str(), counts));
         }
+        if summary.hidden_failed_fills > 0 {
+            let _ = writeln!(
+                out,
+                "\nNot counted as missed: {} broken fill paths material only through misses of keys the recording reads \
+                 and never writes, in patterns with no TTL (or not yet past it). Requests alone show such a key \
+                 exactly as they show one the cache held all along; only the server's replies (the proxy, a \
+                 recording of it, `watch`) tell them apart. They are judged on the edge: not missed, and not \
+                 invented when named.",
+                summary.hidden_failed_fills
+            );
+        }
     }
     let _ = writeln!(
         out,
