@@ -21,8 +21,12 @@ pub struct Event<'a> {
     pub client: u32,
     /// Redis database number; keys of different databases are different keys, and FLUSHDB empties just one.
     pub db: u32,
+    /// The server the event comes from, as the source numbers the nodes of a cluster (from 1); 0 for a single
+    /// server. A key lives on one node: a flush or a restart from a node empties that node's keys only.
+    pub node: u16,
     pub command: Command,
-    /// The key, or for a [`Command::Marker`] the marker's label. Empty for flushes and restarts.
+    /// The key, or for a [`Command::Marker`] the marker's label. Empty for flushes and restarts, but for a
+    /// node's, which may carry the node's name.
     pub key: &'a [u8],
     pub outcome: Outcome,
     /// How a write or an EXPIRE changes the key's time to live. Ignored for other commands.
@@ -34,7 +38,17 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// A read of `key` at `time` with the given outcome, other fields at their defaults.
     pub fn read(time: Micros, key: &'a [u8], outcome: Outcome) -> Self {
-        Event { time, client: 0, db: 0, command: Command::Read, key, outcome, ttl: TtlChange::Keep, value_size: 0 }
+        Event {
+            time,
+            client: 0,
+            db: 0,
+            node: 0,
+            command: Command::Read,
+            key,
+            outcome,
+            ttl: TtlChange::Keep,
+            value_size: 0,
+        }
     }
 
     /// A plain SET of `key` (no condition) that succeeded, with the given TTL change.
@@ -43,6 +57,7 @@ impl<'a> Event<'a> {
             time,
             client: 0,
             db: 0,
+            node: 0,
             command: Command::Write(WriteCondition::Always),
             key,
             outcome: Outcome::Ok,
@@ -53,11 +68,26 @@ impl<'a> Event<'a> {
 
     /// An event without a key: a flush, a restart or a marker.
     pub fn keyless(time: Micros, command: Command) -> Self {
-        Event { time, client: 0, db: 0, command, key: b"", outcome: Outcome::Ok, ttl: TtlChange::Keep, value_size: 0 }
+        Event {
+            time,
+            client: 0,
+            db: 0,
+            node: 0,
+            command,
+            key: b"",
+            outcome: Outcome::Ok,
+            ttl: TtlChange::Keep,
+            value_size: 0,
+        }
     }
 
     pub fn with_db(mut self, db: u32) -> Self {
         self.db = db;
+        self
+    }
+
+    pub fn with_node(mut self, node: u16) -> Self {
+        self.node = node;
         self
     }
 
@@ -83,6 +113,7 @@ pub struct OwnedEvent {
     pub time: Micros,
     pub client: u32,
     pub db: u32,
+    pub node: u16,
     pub command: Command,
     pub key: Vec<u8>,
     pub outcome: Outcome,
@@ -96,6 +127,7 @@ impl OwnedEvent {
             time: self.time,
             client: self.client,
             db: self.db,
+            node: self.node,
             command: self.command,
             key: &self.key,
             outcome: self.outcome,
@@ -111,6 +143,7 @@ impl From<&Event<'_>> for OwnedEvent {
             time: event.time,
             client: event.client,
             db: event.db,
+            node: event.node,
             command: event.command,
             key: event.key.to_vec(),
             outcome: event.outcome,

@@ -583,6 +583,11 @@ pub struct MarkerReport {
     /// The database flushed, for `flushdb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db: Option<u32>,
+    /// The cluster node flushed or restarted, as the source numbers them (from 1); absent when the flush
+    /// emptied the whole server. Its name is the label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<u16>,
+    /// A marker's label (a deploy), or the name of the node flushed or restarted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }

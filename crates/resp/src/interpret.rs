@@ -29,6 +29,7 @@ pub(crate) fn interpret(
         return;
     }
     let event = |command: Command, key: usize, outcome: Outcome, ttl: TtlChange, value_size: usize| OwnedEvent {
+        node: 0,
         time: context.time,
         client: context.client,
         db: context.db,
@@ -189,6 +190,7 @@ pub(crate) fn interpret(
         Access::Flush(scope) => {
             if error.is_none() {
                 let mut flush = OwnedEvent {
+                    node: 0,
                     time: context.time,
                     client: context.client,
                     db: context.db,

@@ -72,6 +72,7 @@ impl<R: BufRead> ArcReader<R> {
         self.key.clear();
         self.key.extend_from_slice(block.to_string().as_bytes());
         Ok(Some(Event {
+            node: 0,
             time: self.requests,
             client: 0,
             db: 0,

@@ -65,6 +65,7 @@ impl<R: Read> OracleReader<R> {
         self.key.clear();
         self.key.extend_from_slice(id.to_string().as_bytes());
         Ok(Some(Event {
+            node: 0,
             time: u64::from(time) * 1_000_000,
             client: 0,
             db: 0,

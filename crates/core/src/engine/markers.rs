@@ -1,4 +1,5 @@
-//! Flushes, restarts and labelled markers (deploys): when they happened, and which databases they emptied.
+//! Flushes, restarts and labelled markers (deploys): when they happened, and which databases (or, in a cluster,
+//! which node's keys) they emptied.
 
 use std::collections::HashMap;
 
@@ -48,6 +49,9 @@ pub(crate) struct Marker {
     pub time: Micros,
     pub kind: MarkerKind,
     pub db: u32,
+    /// The node flushed or restarted (0: a single server, or all of them).
+    pub node: u16,
+    /// A marker's label; a node's name for a node's flush or restart.
     pub label: Option<String>,
 }
 
@@ -58,6 +62,8 @@ pub(crate) struct Markers {
     per_db: HashMap<u32, (Micros, MarkerIndex), FixedState>,
     /// Last FLUSHALL or restart.
     all: Option<(Micros, MarkerIndex)>,
+    /// Last flush or restart of each node of a cluster.
+    per_node: HashMap<u16, (Micros, MarkerIndex), FixedState>,
 }
 
 impl Markers {
@@ -69,13 +75,20 @@ impl Markers {
         (self.list.len() - 1) as MarkerIndex
     }
 
-    pub fn flush(&mut self, time: Micros, scope: FlushScope, db: u32) {
+    /// A flush of `scope` at `time`: of database `db` of node `node` (0: of a single server, or of all nodes),
+    /// whose name may be given.
+    pub fn flush(&mut self, time: Micros, scope: FlushScope, db: u32, node: u16, name: Option<String>) {
         let kind = match scope {
             FlushScope::Db => MarkerKind::FlushDb,
             FlushScope::All => MarkerKind::FlushAll,
             FlushScope::Restart => MarkerKind::Restart,
         };
-        let index = self.push(Marker { time, kind, db, label: None });
+        let index = self.push(Marker { time, kind, db, node, label: name });
+        // A node of a cluster holds only its own keys (and one database): its flush empties those.
+        if node != 0 {
+            self.per_node.insert(node, (time, index));
+            return;
+        }
         match scope {
             FlushScope::Db => {
                 self.per_db.insert(db, (time, index));
@@ -83,20 +96,23 @@ impl Markers {
             FlushScope::All | FlushScope::Restart => {
                 self.all = Some((time, index));
                 self.per_db.clear();
+                self.per_node.clear();
             }
         }
     }
 
     pub fn label(&mut self, time: Micros, label: String) {
-        self.push(Marker { time, kind: MarkerKind::Label, db: 0, label: Some(label) });
+        self.push(Marker { time, kind: MarkerKind::Label, db: 0, node: 0, label: Some(label) });
     }
 
-    /// The last flush or restart that emptied database `db`.
+    /// The last flush or restart that emptied database `db` of node `node`.
     #[inline]
-    pub fn last_flush(&self, db: u32) -> Option<(Micros, MarkerIndex)> {
-        match (self.per_db.get(&db).copied(), self.all) {
-            (Some(db_flush), Some(all)) => Some(if db_flush.0 >= all.0 { db_flush } else { all }),
-            (db_flush, all) => db_flush.or(all),
-        }
+    pub fn last_flush(&self, db: u32, node: u16) -> Option<(Micros, MarkerIndex)> {
+        let latest = |a: Option<(Micros, MarkerIndex)>, b: Option<(Micros, MarkerIndex)>| match (a, b) {
+            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        let of_node = if self.per_node.is_empty() { None } else { self.per_node.get(&node).copied() };
+        latest(latest(self.per_db.get(&db).copied(), self.all), of_node)
     }
 }

@@ -278,7 +278,9 @@ impl Engine {
         let bucket = self.bucket_of(event.time);
         match event.command {
             Command::Flush(scope) => {
-                self.markers.flush(event.time, scope, event.db);
+                let name =
+                    (event.node != 0 && !event.key.is_empty()).then(|| String::from_utf8_lossy(event.key).into_owned());
+                self.markers.flush(event.time, scope, event.db, event.node, name);
                 self.window.flushes.push((event.time, scope, event.db));
             }
             Command::Marker => {
@@ -542,7 +544,7 @@ impl Engine {
         let new_state = || KeyState::new(pattern, event.key.len());
 
         if event.command == Command::Read && event.outcome == Outcome::Miss {
-            let last_flush = self.markers.last_flush(event.db);
+            let last_flush = self.markers.last_flush(event.db, event.node);
             let context = MissContext {
                 now,
                 flushed_at: last_flush.map(|(time, _)| time),
@@ -635,7 +637,7 @@ impl Engine {
                 // KEEPTTL keeps a TTL only if the key is still there: not known missing, deleted, expired or
                 // flushed since its last write.
                 let flushed_since =
-                    self.markers.last_flush(event.db).is_some_and(|(flush, _)| flush >= state.last_write);
+                    self.markers.last_flush(event.db, event.node).is_some_and(|(flush, _)| flush >= state.last_write);
                 let was_present = state.absence().is_none()
                     && !state.has(flags::DELETED)
                     && state.has(flags::WRITTEN)
@@ -645,7 +647,7 @@ impl Engine {
                 state.flags &= !(flags::READ_SINCE_WRITE | flags::DELETED | flags::WRITE_FAILED);
                 state.flags |= flags::WRITTEN | ids_flag;
                 // A write in the same microsecond as a flush came after it: keep it strictly later.
-                state.last_write = match self.markers.last_flush(event.db) {
+                state.last_write = match self.markers.last_flush(event.db, event.node) {
                     Some((flush, _)) if flush >= now => flush + 1,
                     _ => now,
                 };

@@ -114,6 +114,7 @@ pub(super) fn build(engine: &Engine) -> Report {
                 time_us: m.time,
                 kind: m.kind.as_str().to_string(),
                 db: (m.kind == MarkerKind::FlushDb).then_some(m.db),
+                node: (m.node != 0).then_some(m.node),
                 label: m.label.clone(),
             })
             .collect(),

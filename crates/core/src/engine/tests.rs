@@ -1,6 +1,6 @@
 //! Miss attribution on hand-built event sequences whose answer is known.
 //!
-//! Scripts have one event per line: `SECONDS COMMAND [KEY] [OUTCOME] [ttl=SECONDS|persist|keep] [db=N]`,
+//! Scripts have one event per line: `SECONDS COMMAND [KEY] [OUTCOME] [ttl=SECONDS|persist|keep] [db=N] [node=N]`,
 //! with commands `get`, `set`, `setnx`, `del`, `expire`, `flushdb`, `flushall`, `restart`, `marker`, and what the
 //! server says it removed: `expired`, `evicted`.
 
@@ -49,6 +49,7 @@ pub(crate) fn run_script(config: EngineConfig, script: &str) -> Report {
                     event.ttl = TtlChange::ExpireIn((w[4..].parse::<f64>().expect("ttl") * 1000.0) as u64)
                 }
                 w if w.starts_with("db=") => event.db = w[3..].parse().expect("db"),
+                w if w.starts_with("node=") => event.node = w[5..].parse().expect("node"),
                 w if w.starts_with("size=") => event.value_size = w[5..].parse().expect("size"),
                 other => panic!("unknown word {other}"),
             }
@@ -131,6 +132,20 @@ fn flushed_by_flushdb_flushall_and_restart() {
     check("0 set user:1 ok db=1\n1 flushdb db=2\n2 get user:1 miss db=1", &[Evicted]);
     // Written again after the flush: a later miss is not the flush's doing.
     check("0 set user:1 ok\n1 flushdb\n1 set user:1 ok ttl=1\n5 get user:1 miss", &[Expired]);
+}
+
+/// A node of a cluster holds its own keys: its restart empties those, not the other nodes'.
+#[test]
+fn a_restart_of_one_node_empties_that_node_only() {
+    let script = "0 set a ok node=1\n0 set b ok node=2\n1 restart node=1\n2 get a miss node=1\n2 get b miss node=2";
+    check(script, &[Flushed, Evicted]);
+    // A restart of the whole server (node 0) empties every node's keys.
+    check(
+        "0 set a ok node=1\n0 set b ok node=2\n1 restart\n2 get a miss node=1\n2 get b miss node=2",
+        &[Flushed, Flushed],
+    );
+    // A whole restart, then a node's: each key is judged by the latest that emptied it.
+    check("0 set a ok node=1\n1 restart\n1 set a ok node=1\n2 restart node=2\n3 get a miss node=1", &[Evicted]);
 }
 
 /// The latest event that would have removed the key is the cause: a flush empties a key whether or not its TTL

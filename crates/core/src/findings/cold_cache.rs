@@ -147,6 +147,7 @@ fn describe(analysis: &Analysis<'_>, marker: &Marker) -> String {
     match (&marker.kind, &marker.label) {
         (MarkerKind::FlushDb, _) => format!("FLUSHDB of db {} at +{at}", marker.db),
         (MarkerKind::Label, Some(label)) => format!("marker `{label}` at +{at}"),
+        (kind, Some(node)) => format!("{} of node {node} at +{at}", kind.describe()),
         (kind, _) => format!("{} at +{at}", kind.describe()),
     }
 }

@@ -79,12 +79,23 @@ pub fn to_event(time: Micros, db: u32, name: &[u8], key: &[u8]) -> Option<OwnedE
         name if WRITES.contains(&name) => (Command::Write(WriteCondition::Always), Outcome::Ok),
         _ => return None,
     };
-    Some(OwnedEvent { time, client: 0, db, command, key: key.to_vec(), outcome, ttl: TtlChange::Keep, value_size: 0 })
+    Some(OwnedEvent {
+        node: 0,
+        time,
+        client: 0,
+        db,
+        command,
+        key: key.to_vec(),
+        outcome,
+        ttl: TtlChange::Keep,
+        value_size: 0,
+    })
 }
 
 /// A restart: the server came back empty (its run id changed).
 pub fn restart(time: Micros) -> OwnedEvent {
     OwnedEvent {
+        node: 0,
         time,
         client: 0,
         db: 0,
