@@ -211,9 +211,10 @@ pub struct DoctorArgs {
 )]
 pub struct WatchArgs {
     /// The server: redis://[user:password@]host:port, or rediss:// for TLS (add #insecure to accept any
-    /// certificate). Every database is followed.
-    #[arg(default_value = crate::redis_url::DEFAULT, value_name = "URL")]
-    pub url: String,
+    /// certificate). Every database is followed. For a Redis Cluster, one node's URL: every primary it lists
+    /// (CLUSTER NODES) is followed, with the same credentials; or the URL of each node to follow.
+    #[arg(default_value = crate::redis_url::DEFAULT, value_name = "URL", num_args = 1..)]
+    pub urls: Vec<String>,
 
     /// Set notify-keyspace-events with CONFIG SET when it lacks what watch needs, and put the old value back
     /// when the watch stops: the only write cachescope makes, and only with this flag.

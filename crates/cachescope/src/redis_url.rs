@@ -65,6 +65,16 @@ impl RedisUrl {
         Ok(info.set_redis_settings(settings))
     }
 
+    /// The same server's credentials, TLS and database, at another address (another node of a cluster).
+    pub fn at(&self, host: &str, port: u16) -> Result<RedisUrl, BadUrl> {
+        let bad = |why: &str| BadUrl { url: format!("{host}:{port}"), why: why.to_string() };
+        let mut url = Url::parse(&self.original).map_err(|e| bad(&e.to_string()))?;
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+        url.set_host(Some(&host)).map_err(|e| bad(&e.to_string()))?;
+        url.set_port(Some(port)).map_err(|()| bad("the port cannot be set"))?;
+        RedisUrl::parse(url.as_str())
+    }
+
     /// `host:port`, for connecting a socket.
     pub fn address(&self) -> String {
         if self.host.contains(':') {
@@ -169,5 +179,14 @@ mod tests {
         let error = RedisUrl::parse("http://:hunter2@host").unwrap_err().to_string();
         assert!(error.contains("`http://:***@host`"), "{error}");
         assert_eq!(redact("host:6379"), "host:6379");
+    }
+
+    #[test]
+    fn another_node_keeps_the_credentials_and_tls() {
+        let seed = RedisUrl::parse("rediss://alice:s%40cret@10.0.0.1:7000#insecure").unwrap();
+        let node = seed.at("10.0.0.2", 7001).unwrap();
+        assert_eq!((node.host.as_str(), node.port, node.tls, node.insecure), ("10.0.0.2", 7001, true, true));
+        assert_eq!((node.username.as_deref(), node.password.as_deref()), (Some("alice"), Some("s@cret")));
+        assert_eq!(seed.at("::1", 7002).unwrap().address(), "[::1]:7002");
     }
 }

@@ -70,7 +70,9 @@ fn enable_notifications_sets_them_and_puts_them_back() {
     traffic.join().unwrap();
     assert_eq!(result.code, 0, "{}", result.stderr);
     // The server writes the classes in its own order (`xK`).
-    assert!(result.stderr.contains(&format!("set to \"{before}AEm\" (was \"{before}\")")), "{}", result.stderr);
+    let address = server.url().trim_start_matches("redis://").to_string();
+    let set = format!("set to \"{before}AEm\" on {address} (was \"{before}\")");
+    assert!(result.stderr.contains(&set), "{}", result.stderr);
     assert!(result.stderr.contains(&format!("back to \"{before}\"")), "{}", result.stderr);
     assert_eq!(flags(&mut server.client()), before);
     let report = result.json();
@@ -149,7 +151,8 @@ fn a_dropped_subscriber_is_a_gap_in_the_report() {
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     assert!(gaps[0]["seconds"].as_f64().unwrap() < 2.0, "{gaps:?}");
     assert!(gaps[0]["reason"].as_str().unwrap().contains("closed the subscription"), "{gaps:?}");
-    assert!(result.stderr.contains("keyspace events lost"), "{}", result.stderr);
+    assert!(result.stderr.contains("keyspace events of 127.0.0.1:"), "{}", result.stderr);
+    assert!(result.stderr.contains(" lost: "), "{}", result.stderr);
     // Events came again after it.
     assert!(report["summary"]["misses"].as_u64().unwrap() > 100);
 }
@@ -230,4 +233,108 @@ fn a_restart_during_the_watch_empties_the_cache_and_is_a_gap() {
     assert_eq!(report["markers"][0]["kind"], "restart", "{}", report["markers"]);
     assert!(!report["server"]["gaps"].as_array().unwrap().is_empty());
     assert!(findings(&report).contains(&("cold_cache".into(), "page:{num}".into())), "{}", report["findings"]);
+}
+
+/// A Redis Cluster of `n` primaries on free ports (their bus ports too), slots split evenly, key events on.
+fn cluster(n: usize) -> Vec<RedisServer> {
+    let buses: Vec<String> = (0..n).map(|_| free_port().to_string()).collect();
+    let nodes: Vec<RedisServer> = buses
+        .iter()
+        .map(|bus| {
+            RedisServer::start(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-port",
+                bus,
+                "--notify-keyspace-events",
+                "AEm",
+            ])
+        })
+        .collect();
+    for (i, node) in nodes.iter().enumerate() {
+        let mut add = redis::cmd("CLUSTER");
+        add.arg("ADDSLOTS");
+        for slot in 16384 * i / n..16384 * (i + 1) / n {
+            add.arg(slot);
+        }
+        let () = add.query(&mut node.client()).unwrap();
+    }
+    let mut first = nodes[0].client();
+    for (node, bus) in nodes.iter().zip(&buses).skip(1) {
+        let () = redis::cmd("CLUSTER").arg("MEET").arg("127.0.0.1").arg(node.port).arg(bus).query(&mut first).unwrap();
+    }
+    wait_for_cluster(&nodes);
+    nodes
+}
+
+fn wait_for_cluster(nodes: &[RedisServer]) {
+    wait_for("the cluster to be up", || {
+        nodes.iter().all(|node| {
+            let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut node.client()).unwrap();
+            let known: String = redis::cmd("CLUSTER").arg("NODES").query(&mut node.client()).unwrap();
+            info.contains("cluster_state:ok") && known.lines().filter(|l| l.contains("master")).count() == nodes.len()
+        })
+    });
+}
+
+/// The node of `nodes` (split as [`cluster`] splits them) that holds `key`.
+fn owner(nodes: &[RedisServer], key: &str) -> usize {
+    let slot: usize = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut nodes[0].client()).unwrap();
+    (0..nodes.len()).find(|&i| slot < 16384 * (i + 1) / nodes.len()).unwrap()
+}
+
+#[test]
+fn a_cluster_is_followed_node_by_node_and_a_node_restart_empties_its_keys_only() {
+    let mut nodes = cluster(3);
+    // One node's URL: watch finds the others.
+    let watch = std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
+        .args(["watch", &nodes[0].url(), "--duration", "9s", "--report-every", "1h", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(1500));
+    let keys: Vec<(String, usize)> =
+        (0..300).map(|id| format!("page:{id}")).map(|k| (k.clone(), owner(&nodes, &k))).collect();
+    let mut on = vec![0; 3];
+    for (key, node) in &keys {
+        let () = redis::cmd("SET").arg(key).arg("v").query(&mut nodes[*node].client()).unwrap();
+        on[*node] += 1;
+    }
+    assert!(on.iter().all(|&n| n > 50), "{on:?}");
+    sleep(Duration::from_millis(1200));
+    nodes[1].restart();
+    wait_for_cluster(&nodes);
+    sleep(Duration::from_millis(1500));
+    let mut missed = 0;
+    for (key, node) in &keys {
+        let found: Option<String> = redis::cmd("GET").arg(key).query(&mut nodes[*node].client()).unwrap();
+        missed += u64::from(found.is_none());
+    }
+    assert_eq!(missed, on[1], "only the restarted node lost its keys");
+    let output = watch.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("following its 3 primaries"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    // Every node's events: the writes of all three, the misses of the one that restarted, all `flushed`.
+    assert_eq!(report["summary"]["writes"], 300, "{}", report["summary"]);
+    assert_eq!(report["summary"]["misses"], on[1], "{}", report["summary"]);
+    assert_eq!(report["summary"]["miss_causes"]["flushed"], on[1], "{}", report["summary"]);
+    let name = format!("127.0.0.1:{}", nodes[1].port);
+    let markers = report["markers"].as_array().unwrap();
+    assert_eq!(markers.len(), 1, "{markers:?}");
+    assert_eq!(markers[0]["kind"], "restart");
+    assert!(matches!(markers[0]["node"].as_u64(), Some(1..=3)), "{markers:?}");
+    assert_eq!(markers[0]["label"], name.as_str());
+    // The node's subscription was lost while it was down: a gap, of that node.
+    let gaps = report["server"]["gaps"].as_array().unwrap();
+    assert!(gaps.iter().any(|gap| gap["node"] == name.as_str()), "{gaps:?}");
+    let notes = report["server"]["notes"].to_string();
+    assert!(notes.contains("3 nodes followed") && notes.contains(&format!("The node {name} restarted")), "{notes}");
+    let cold = report["findings"].as_array().unwrap().iter().find(|f| f["cause"] == "cold_cache").expect("cold_cache");
+    assert!(cold["evidence"]["summary"].as_str().unwrap().contains(&format!("restart of node {name}")), "{cold}");
+    // With no hits to see, no miss ratio is made up.
+    assert!(cold["evidence"]["metrics"].get("miss_ratio_after").is_none(), "{cold}");
 }

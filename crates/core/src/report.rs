@@ -103,6 +103,9 @@ pub struct EventGap {
     pub start_us: u64,
     pub seconds: f64,
     pub reason: String,
+    /// The node whose events were lost (`host:port`), when several are followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// The doctor's expiry watch: sampled keys due to expire, followed through it for `seconds`.

@@ -11,6 +11,7 @@ use crate::cli::WatchArgs;
 use crate::config::engine_config;
 use crate::exit::{Exit, ServerSettingMissing};
 use crate::redis_url::{RedisUrl, explain};
+use crate::sources::watch::nodes::{self, Node};
 use crate::sources::watch::{self, Watch, Watched, notifications};
 use crate::{logging, shutdown};
 
@@ -38,7 +39,7 @@ impl Drop for Restore {
     }
 }
 
-/// Checks the setting; sets it when asked. Returns what to restore.
+/// Checks the setting on `url`; sets it when asked. Returns what to restore.
 fn prepare(args: &WatchArgs, url: &RedisUrl, connection: &mut redis::Connection) -> Result<Option<Restore>> {
     let current: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG").arg("GET").arg(SETTING).query(connection);
     let flags = match current {
@@ -55,33 +56,87 @@ fn prepare(args: &WatchArgs, url: &RedisUrl, connection: &mut redis::Connection)
         return Ok(None);
     }
     if !args.enable_notifications {
-        return Err(ServerSettingMissing(notifications::how_to_set(&flags)).into());
+        return Err(ServerSettingMissing(format!("{}: {}", url.address(), notifications::how_to_set(&flags))).into());
     }
     let wanted = notifications::with_needed(&flags);
     redis::cmd("CONFIG").arg("SET").arg(SETTING).arg(&wanted).query::<()>(connection).map_err(|error| {
         ServerSettingMissing(format!(
-            "--enable-notifications: CONFIG SET {SETTING} {wanted} was refused ({error}); set it as an administrator \
-             (redis.conf or the service's parameter group)"
+            "--enable-notifications: CONFIG SET {SETTING} {wanted} was refused by {} ({error}); set it as an \
+             administrator (redis.conf or the service's parameter group)",
+            url.address()
         ))
     })?;
-    logging::status(&format!("cachescope watch: {SETTING} set to \"{wanted}\" (was \"{flags}\"); put back on exit"));
+    logging::status(&format!(
+        "cachescope watch: {SETTING} set to \"{wanted}\" on {} (was \"{flags}\"); put back on exit",
+        url.address()
+    ));
     Ok(Some(Restore { url: url.clone(), timeout: args.timeout, previous: flags }))
 }
 
+/// The servers to follow: the URLs given, or, from one node of a Redis Cluster, every primary it lists.
+fn nodes(given: Vec<RedisUrl>, timeout: std::time::Duration) -> Result<Vec<Node>> {
+    if given.len() > 1 {
+        return Ok(nodes::numbered(given));
+    }
+    let seed = &given[0];
+    let mut connection = watch::connect(seed, timeout).map_err(|e| explain(seed, e))?;
+    let info: String = redis::cmd("INFO").arg("cluster").query(&mut connection).map_err(|e| explain(seed, e))?;
+    if Info::parse(&info).get("cluster_enabled") != Some("1") {
+        return Ok(nodes::numbered(given));
+    }
+    let listed: String = redis::cmd("CLUSTER").arg("NODES").query(&mut connection).map_err(|e| explain(seed, e))?;
+    let primaries = nodes::primaries(&listed, &seed.host);
+    if primaries.is_empty() {
+        anyhow::bail!(
+            "{seed} is a Redis Cluster node, but CLUSTER NODES lists no primary in service: give the URL of each \
+             node to follow (cachescope watch redis://host1:7000 redis://host2:7001 ...)"
+        );
+    }
+    let urls = primaries.iter().map(|(host, port)| seed.at(host, *port)).collect::<Result<Vec<_>, _>>()?;
+    logging::status(&format!(
+        "cachescope watch: {seed} is a Redis Cluster node; following its {} primaries ({}): each publishes the \
+         events of its own keys",
+        urls.len(),
+        urls.iter().map(RedisUrl::address).collect::<Vec<_>>().join(", ")
+    ));
+    Ok(nodes::numbered(urls))
+}
+
 pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
-    let url = RedisUrl::parse(&args.url)?;
-    if url.tls {
+    let given = args.urls.iter().map(|url| RedisUrl::parse(url)).collect::<Result<Vec<_>, _>>()?;
+    if given.iter().any(|url| url.tls) {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    let mut connection = watch::connect(&url, args.timeout).map_err(|e| explain(&url, e))?;
-    let _: String = redis::cmd("PING").query(&mut connection).map_err(|e| explain(&url, e))?;
-    let restore = prepare(args, &url, &mut connection)?;
+    let nodes = nodes(given, args.timeout)?;
+    let several = nodes.len() > 1;
+    let mut restore = Vec::new();
+    for node in &nodes {
+        let unreachable = |error| {
+            let error = explain(&node.url, error);
+            if several {
+                error.context(format!(
+                    "cannot reach the cluster node {}: if the cluster announces addresses this host cannot reach, \
+                     give the URL of each node yourself",
+                    node.name()
+                ))
+            } else {
+                error
+            }
+        };
+        let mut connection = watch::connect(&node.url, args.timeout).map_err(unreachable)?;
+        let _: String = redis::cmd("PING").query(&mut connection).map_err(unreachable)?;
+        restore.extend(prepare(args, &node.url, &mut connection)?);
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let http = live_session::prepare(&runtime, &args.live)?;
     let mut config = engine_config(&args.engine, InitialState::Unknown)?;
     config.hits_observed = false;
-    let name = url.to_string();
+    let name = match nodes.as_slice() {
+        [one] => one.url.to_string(),
+        [first, ..] => format!("{} ({} nodes)", first.url, nodes.len()),
+        [] => unreachable!("at least one URL"),
+    };
     let options = live_session::Options {
         command: "watch",
         name: &name,
@@ -94,9 +149,10 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
         color,
     };
     let (session, sink) = live_session::start(&runtime, http, options, || {})?;
-    let started = Watch::start(url.clone(), args.timeout, sink);
+    let started = Watch::start(nodes, args.timeout, sink);
     logging::status(&format!(
-        "cachescope watch: following the keyspace events of {url}. Ctrl-C (or SIGTERM) stops and prints the report."
+        "cachescope watch: following the keyspace events of {name}. Ctrl-C (or SIGTERM) stops and prints the \
+         report."
     ));
     runtime.block_on(shutdown::requested(args.duration));
     let watched = started.stop();
@@ -107,7 +163,7 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
             "no keyspace event arrived: is anything using the server, and does notify-keyspace-events include \"AEm\"?",
         );
     }
-    report.source = Some(SourceInfo { kind: "watch".into(), name: url.to_string(), format: None });
+    report.source = Some(SourceInfo { kind: "watch".into(), name, format: None });
     report.server = Some(server_report(&watched));
     super::emit(&report, &args.output, color, None)?;
     Ok(Exit::Success)
@@ -122,8 +178,23 @@ fn server_report(watched: &Watched) -> ServerReport {
          per pattern the report gives misses and their causes ({} events followed).",
         watched.events
     )];
-    if watched.restarts > 0 {
-        notes.push(format!("The server restarted {} time(s) during the watch.", watched.restarts));
+    if watched.nodes.len() > 1 {
+        notes.push(format!(
+            "{} nodes followed ({}): their counters are summed, and a node's restart empties its own keys only.",
+            watched.nodes.len(),
+            watched.nodes.join(", ")
+        ));
+    }
+    let mut restarted: Vec<(&String, usize)> = Vec::new();
+    for name in &watched.restarts {
+        match restarted.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, times)) => *times += 1,
+            None => restarted.push((name, 1)),
+        }
+    }
+    for (name, times) in restarted {
+        let who = if watched.nodes.len() > 1 { format!("The node {name}") } else { "The server".to_string() };
+        notes.push(format!("{who} restarted {times} time(s) during the watch."));
     }
     let lost: f64 = watched.gaps.iter().map(|g| g.seconds).sum();
     if !watched.gaps.is_empty() {

@@ -101,7 +101,7 @@ fn flush_finding(
         quoted(p.name),
         human::count(flushed)
     );
-    draft.details.push(shape.sentence(from_marker));
+    draft.details.push(shape.sentence(from_marker, analysis.hits_observed));
     if !hot.is_empty() {
         draft.details.push(format!("Hottest keys missed after it: {}.", key_list(&hot, 5)));
     }
@@ -132,7 +132,7 @@ fn deploy_finding(analysis: &Analysis<'_>, p: &PatternView<'_>, marker: &Marker,
         describe(analysis, marker),
         human::count(shape.excess_misses)
     );
-    draft.details.push(shape.sentence(shape.excess_misses));
+    draft.details.push(shape.sentence(shape.excess_misses, analysis.hits_observed));
     add_metrics(&mut draft, analysis, marker, shape);
     draft.suggestion = format!(
         "Warm {} before traffic reaches a new deploy (or keep its keys stable across deploys).",
@@ -155,6 +155,10 @@ fn describe(analysis: &Analysis<'_>, marker: &Marker) -> String {
 fn add_metrics(draft: &mut Draft, analysis: &Analysis<'_>, marker: &Marker, shape: &Shape) {
     draft.metric("marker_kind", marker.kind.as_str());
     draft.metric("marker_offset_seconds", round(marker.time.saturating_sub(analysis.first_time) as f64 / 1e6, 3));
+    // A source that sees misses only (keyspace events) has no miss ratio to give.
+    if !analysis.hits_observed {
+        return;
+    }
     if let Some(before) = shape.before {
         draft.metric("miss_ratio_before", round(before, 4));
     }
@@ -178,7 +182,11 @@ struct Shape {
 }
 
 impl Shape {
-    fn sentence(&self, from_marker: u64) -> String {
+    /// What the misses did after the marker; the miss ratio only when the source sees hits.
+    fn sentence(&self, from_marker: u64, hits_observed: bool) -> String {
+        if !hits_observed {
+            return format!("{} misses followed this one event.", human::count(from_marker));
+        }
         let settle = match self.recovered_after {
             Some(after) => format!("took {} to settle back", human::duration(after)),
             None => "had not settled back by the end".to_string(),

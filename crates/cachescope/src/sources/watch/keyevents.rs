@@ -92,15 +92,15 @@ pub fn to_event(time: Micros, db: u32, name: &[u8], key: &[u8]) -> Option<OwnedE
     })
 }
 
-/// A restart: the server came back empty (its run id changed).
-pub fn restart(time: Micros) -> OwnedEvent {
+/// A restart: the server (`node` of a cluster, named `name`) came back empty (its run id changed).
+pub fn restart(time: Micros, node: u16, name: Option<String>) -> OwnedEvent {
     OwnedEvent {
-        node: 0,
         time,
         client: 0,
         db: 0,
+        node,
         command: Command::Flush(FlushScope::Restart),
-        key: Vec::new(),
+        key: name.map(String::into_bytes).unwrap_or_default(),
         outcome: Outcome::Ok,
         ttl: TtlChange::Keep,
         value_size: 0,

@@ -7,7 +7,7 @@
 //! After a loss (the server dropped the subscriber, the network broke, the server restarted) it reconnects with
 //! backoff and records the gap: from when events stopped to when the subscription was confirmed again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cachescope_core::OwnedEvent;
@@ -17,8 +17,8 @@ use cachescope_resp::frame::Frame;
 use cachescope_resp::pubsub::{self, Other, PubSub};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::nodes::Node;
 use super::{BATCH_AGE, BATCH_LEN, FIRST_RETRY, LAST_RETRY, keyevents, now_micros};
-use crate::redis_url::RedisUrl;
 use crate::sources::upstream::{Stream, Upstream, connect_authenticated};
 
 /// The channels followed: every database's key events.
@@ -28,8 +28,14 @@ const CHUNK: usize = 256 << 10;
 /// How long a read waits when no batch is pending, before checking whether to stop.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
 
-/// Subscribes until `stop`, reconnecting after a loss; returns the gaps and the events received.
-pub fn run(url: &RedisUrl, timeout: Duration, sink: &EventSink, stop: &AtomicBool) -> (Vec<EventGap>, u64) {
+/// Subscribes to `node` until `stop`, reconnecting after a loss; returns the gaps and the events received.
+pub fn run(
+    node: &Node,
+    timeout: Duration,
+    sink: &EventSink,
+    stop: &AtomicBool,
+    all_gaps: &AtomicU64,
+) -> (Vec<EventGap>, u64) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -37,14 +43,17 @@ pub fn run(url: &RedisUrl, timeout: Duration, sink: &EventSink, stop: &AtomicBoo
             return (Vec::new(), 0);
         }
     };
-    runtime.block_on(Subscriber::new(url, timeout, sink, stop).run())
+    let subscriber = Subscriber { node, timeout, sink, stop, all_gaps, gaps: Vec::new(), events: 0, lost: None };
+    runtime.block_on(subscriber.run())
 }
 
 struct Subscriber<'a> {
-    url: &'a RedisUrl,
+    node: &'a Node,
     timeout: Duration,
     sink: &'a EventSink,
     stop: &'a AtomicBool,
+    /// Gaps of every node's subscriber.
+    all_gaps: &'a AtomicU64,
     gaps: Vec<EventGap>,
     events: u64,
     /// Since when events have been lost, and why.
@@ -59,12 +68,8 @@ enum Ended {
 }
 
 impl<'a> Subscriber<'a> {
-    fn new(url: &'a RedisUrl, timeout: Duration, sink: &'a EventSink, stop: &'a AtomicBool) -> Self {
-        Subscriber { url, timeout, sink, stop, gaps: Vec::new(), events: 0, lost: None }
-    }
-
     async fn run(mut self) -> (Vec<EventGap>, u64) {
-        let upstream = match Upstream::new(self.url, None, self.timeout) {
+        let upstream = match Upstream::new(&self.node.url, None, self.timeout) {
             Ok(upstream) => upstream,
             Err(error) => {
                 tracing::error!("cannot follow keyspace events: {error}");
@@ -75,7 +80,7 @@ impl<'a> Subscriber<'a> {
         };
         let mut retry = FIRST_RETRY;
         while !self.stop.load(Ordering::Relaxed) {
-            let ended = match connect_authenticated(&upstream, self.url).await {
+            let ended = match connect_authenticated(&upstream, &self.node.url).await {
                 Ok(stream) => self.follow(stream, &mut retry).await,
                 Err(error) => Ended::Lost(format!("cannot reconnect: {error}")),
             };
@@ -83,7 +88,7 @@ impl<'a> Subscriber<'a> {
                 Ended::Stopped => break,
                 Ended::Lost(why) => {
                     if self.lost.is_none() {
-                        tracing::warn!("keyspace events lost: {why}; reconnecting");
+                        tracing::warn!("keyspace events of {} lost: {why}; reconnecting", self.node.name());
                     }
                     self.lost.get_or_insert_with(|| (now_micros(), why));
                     self.pause(retry).await;
@@ -108,9 +113,12 @@ impl<'a> Subscriber<'a> {
         if let Some((since, why)) = self.lost.take() {
             let until = now_micros();
             let seconds = until.saturating_sub(since) as f64 / 1e6;
-            tracing::warn!("keyspace events resumed after {seconds:.1} s lost ({why})");
-            self.gaps.push(EventGap { start_us: since, seconds, reason: why });
-            let losses = SourceLosses { event_gaps: self.gaps.len() as u64, ..SourceLosses::default() };
+            tracing::warn!("keyspace events of {} resumed after {seconds:.1} s lost ({why})", self.node.name());
+            let node = (self.node.number != 0).then(|| self.node.name());
+            self.gaps.push(EventGap { start_us: since, seconds, reason: why, node });
+            // The live layer takes totals: of every node's subscriber.
+            let total = self.all_gaps.fetch_add(1, Ordering::Relaxed) + 1;
+            let losses = SourceLosses { event_gaps: total, ..SourceLosses::default() };
             self.sink.send_control(Message::Losses(losses));
         }
     }
@@ -153,8 +161,9 @@ impl<'a> Subscriber<'a> {
                         match message {
                             PubSub::Message { channel, payload, .. } => {
                                 if let Some((db, name)) = keyevents::parse_channel(channel)
-                                    && let Some(event) = keyevents::to_event(now, db, name, payload)
+                                    && let Some(mut event) = keyevents::to_event(now, db, name, payload)
                                 {
+                                    event.node = self.node.number;
                                     if batch.is_empty() {
                                         oldest = Instant::now();
                                     }
