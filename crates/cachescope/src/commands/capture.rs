@@ -12,7 +12,7 @@ use crate::cli::CaptureArgs;
 use crate::config::engine_config;
 use crate::exit::{Exit, NoPermission, UsageError};
 use crate::sources::capture::socket::{OpenError, PacketSocket};
-use crate::sources::capture::{self, Capture};
+use crate::sources::capture::Capture;
 use crate::{logging, shutdown};
 
 pub fn run(args: &CaptureArgs, color: bool) -> Result<Exit> {
@@ -22,7 +22,7 @@ pub fn run(args: &CaptureArgs, color: bool) -> Result<Exit> {
     if ports.len() > bpf::MAX_PORTS {
         return Err(UsageError(format!("--port: at most {} ports in one capture", bpf::MAX_PORTS)).into());
     }
-    let socket = PacketSocket::open(Some(&args.interface), &bpf::port_filter(&ports), capture::WAIT).map_err(
+    let socket = PacketSocket::open(Some(&args.interface), &bpf::port_filter(&ports)).map_err(
         |error| -> anyhow::Error {
             match error {
                 OpenError::Permission { .. } => NoPermission(error.to_string()).into(),

@@ -62,7 +62,6 @@ impl Capture {
 
 fn follow(mut socket: PacketSocket, ports: Vec<u16>, sink: &EventSink, stop: &AtomicBool) -> Captured {
     let mut tracker = Tracker::new(&ports);
-    let mut buffer = vec![0u8; 1 << 18];
     let mut batch: Vec<OwnedEvent> = Vec::with_capacity(BATCH_LEN);
     let mut oldest = Instant::now();
     let mut last_statistics = Instant::now();
@@ -75,25 +74,28 @@ fn follow(mut socket: PacketSocket, ports: Vec<u16>, sink: &EventSink, stop: &At
         if draining.is_some_and(|since| since.elapsed() > DRAIN) {
             break;
         }
-        match socket.receive(&mut buffer) {
-            Ok(Some(received)) if !received.looped_back_copy => {
-                let now = crate::sources::watch::now_micros();
-                let link = match received.protocol {
-                    0x0800 | 0x86dd => Some(Link::Raw),
-                    _ => None,
-                };
-                let before = batch.len();
-                match link.and_then(|link| segment(link, &buffer[..received.len])) {
-                    Some(segment) => tracker.segment(now, &segment, &mut batch),
-                    None => tracker.other_frame(),
-                }
-                if before == 0 && !batch.is_empty() {
-                    oldest = Instant::now();
-                }
+        let received = socket.receive(WAIT, |received, packet| {
+            if received.looped_back_copy {
+                return;
             }
-            Ok(Some(_)) => {}
-            Ok(None) if draining.is_some() => break,
-            Ok(None) => {}
+            let now = received.time;
+            let link = match received.protocol {
+                0x0800 | 0x86dd => Some(Link::Raw),
+                _ => None,
+            };
+            let before = batch.len();
+            match link.and_then(|link| segment(link, packet)) {
+                Some(segment) => tracker.segment(now, &segment, &mut batch),
+                None => tracker.other_frame(),
+            }
+            if before == 0 && !batch.is_empty() {
+                oldest = Instant::now();
+            }
+        });
+        match received {
+            Ok(true) => {}
+            Ok(false) if draining.is_some() => break,
+            Ok(false) => {}
             Err(error) => {
                 tracing::error!("the capture stopped: {error}");
                 break;
