@@ -11,8 +11,8 @@ use super::live_session;
 use crate::cli::CaptureArgs;
 use crate::config::engine_config;
 use crate::exit::{Exit, NoPermission, UsageError};
-use crate::sources::capture::socket::{OpenError, PacketSocket};
 use crate::sources::capture::Capture;
+use crate::sources::capture::socket::{OpenError, PacketSocket};
 use crate::{logging, shutdown};
 
 pub fn run(args: &CaptureArgs, color: bool) -> Result<Exit> {
@@ -22,15 +22,14 @@ pub fn run(args: &CaptureArgs, color: bool) -> Result<Exit> {
     if ports.len() > bpf::MAX_PORTS {
         return Err(UsageError(format!("--port: at most {} ports in one capture", bpf::MAX_PORTS)).into());
     }
-    let socket = PacketSocket::open(Some(&args.interface), &bpf::port_filter(&ports)).map_err(
-        |error| -> anyhow::Error {
+    let socket =
+        PacketSocket::open(Some(&args.interface), &bpf::port_filter(&ports)).map_err(|error| -> anyhow::Error {
             match error {
                 OpenError::Permission { .. } => NoPermission(error.to_string()).into(),
                 OpenError::NoInterface(_) => UsageError(error.to_string()).into(),
                 OpenError::Other(_) => error.into(),
             }
-        },
-    )?;
+        })?;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let http = live_session::prepare(&runtime, &args.live)?;
