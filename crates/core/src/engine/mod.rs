@@ -569,6 +569,9 @@ impl Engine {
                     if let Some((_, marker)) = last_flush {
                         stats.add_flushed(marker, weight);
                     }
+                    if !known.is_some_and(|state| state.has(flags::WRITTEN)) {
+                        stats.flushed_unwritten += weight;
+                    }
                     self.top_flushed.insert(hash, event.key, pattern, weight);
                 }
                 _ => {}

@@ -32,6 +32,9 @@ pub(crate) struct PatternStats {
     pub cause_weights: [f64; MissCause::ALL.len()],
     /// Flushed misses by the flush or restart that emptied the key.
     pub flushed_by_marker: Vec<(MarkerIndex, f64)>,
+    /// Of the flushed misses, those of keys the source never saw written, only read (hits before the flush, which
+    /// a model may have presumed) (weighted).
+    pub flushed_unwritten: f64,
 
     /// Hashes of the keys: distinct count.
     pub distinct: BottomK,
@@ -99,6 +102,7 @@ impl PatternStats {
         for (marker, weight) in other.flushed_by_marker {
             self.add_flushed(marker, weight);
         }
+        self.flushed_unwritten += other.flushed_unwritten;
         self.distinct.merge(&other.distinct);
         self.ids_read.merge(&other.ids_read);
         self.ids_written.merge(&other.ids_written);

@@ -302,3 +302,24 @@ fn a_presumed_hit_refilled_at_once_was_a_miss() {
     );
     assert_eq!(report.timeline.buckets[0].misses, 1, "counted when the read happened");
 }
+
+/// A flushed miss of a key the source only saw read (a hit a model may have presumed) is counted apart from one
+/// of a key it saw written: cold_cache weighs the first by how often the pattern's misses are refilled.
+#[test]
+fn flushed_misses_of_keys_never_seen_written_are_counted_apart() {
+    let script = "0 get user:1 hit\n0 set user:2 ok\n1 flushall\n2 get user:1 miss\n2 get user:2 miss";
+    let mut engine = Engine::new(EngineConfig::default());
+    for line in script.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let time = words[0].parse::<u64>().unwrap() * MICROS_PER_SEC;
+        let event = match (words[1], words.get(2).map(|k| k.as_bytes())) {
+            ("get", Some(key)) => Event::read(time, key, if words[3] == "hit" { Outcome::Hit } else { Outcome::Miss }),
+            ("set", Some(key)) => Event::write(time, key, TtlChange::Persist),
+            _ => Event::keyless(time, Command::Flush(FlushScope::All)),
+        };
+        engine.observe(&event);
+    }
+    let flushed: f64 = engine.stats.iter().map(|s| s.cause_weights[MissCause::Flushed.index()]).sum();
+    let unwritten: f64 = engine.stats.iter().map(|s| s.flushed_unwritten).sum();
+    assert_eq!((flushed, unwritten), (2.0, 1.0));
+}

@@ -58,11 +58,13 @@ pub(crate) fn detect(analysis: &Analysis<'_>, claims: &Claims) -> Vec<(PatternId
 
 /// The misses a flush or restart explains. When a model presumed held the keys the trace had not written (it
 /// joined a running cache), keys whose fill path is broken were presumed too, and their misses after a flush
-/// were never the flush's: only the refilled share of those misses counts.
+/// were never the flush's: of the flushed keys never seen written, only the refilled share counts (those written
+/// before the flush were surely there).
 fn flushed_misses(analysis: &Analysis<'_>, claims: &Claims, p: &PatternView<'_>) -> u64 {
     let flushed = p.causes.get(MissCause::Flushed);
     if analysis.presumed_held && claims.failed_fill.contains(&p.id) {
-        (flushed as f64 * (1.0 - p.unrefilled_share())).round() as u64
+        let unwritten = (p.stats.flushed_unwritten.round() as u64).min(flushed);
+        flushed - unwritten + (unwritten as f64 * (1.0 - p.unrefilled_share())).round() as u64
     } else {
         flushed
     }
