@@ -29,10 +29,10 @@ pub(crate) fn interpret(
         return;
     }
     let event = |command: Command, key: usize, outcome: Outcome, ttl: TtlChange, value_size: usize| OwnedEvent {
-        node: 0,
         time: context.time,
         client: context.client,
         db: context.db,
+        node: 0,
         command,
         key: request.args[key].bytes.clone(),
         outcome,
@@ -190,10 +190,10 @@ pub(crate) fn interpret(
         Access::Flush(scope) => {
             if error.is_none() {
                 let mut flush = OwnedEvent {
-                    node: 0,
                     time: context.time,
                     client: context.client,
                     db: context.db,
+                    node: 0,
                     command: Command::Flush(scope),
                     key: Vec::new(),
                     outcome: Outcome::Ok,

@@ -124,10 +124,10 @@ impl<R: BufRead> ColumnsReader<R> {
             let key_len = (b - a) as u64;
             let value_size = size.map_or(0, |s| s.saturating_sub(key_len).min(u64::from(u32::MAX)) as u32);
             return Ok(Some(Event {
-                node: 0,
                 time,
                 client: 0,
                 db: 0,
+                node: 0,
                 command: Command::Read,
                 key: &self.lines.line()[self.key_range.clone()],
                 outcome: Outcome::Unobserved,

@@ -321,7 +321,7 @@ fn decode(bytes: &[u8], last_time: u64) -> Result<(Event<'static>, std::ops::Ran
         _ => return Err(Short::Bad("a record tag with a known outcome code")),
     };
     let key = if has_key(command) { key_start..key_start + key_len as usize } else { key_start..key_start };
-    Ok((Event { node: 0, time, client, db, command, key: b"", outcome, ttl, value_size }, key, at))
+    Ok((Event { time, client, db, node: 0, command, key: b"", outcome, ttl, value_size }, key, at))
 }
 
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {

@@ -159,7 +159,7 @@ fn parse_fields(line: &[u8]) -> Result<(Event<'static>, &[u8]), FieldError<'_>> 
             return Err(("ttl=... or size=... after the outcome".to_string(), attribute));
         }
     }
-    Ok((Event { node: 0, time, client, db, command, key: b"", outcome, ttl, value_size }, key_field))
+    Ok((Event { time, client, db, node: 0, command, key: b"", outcome, ttl, value_size }, key_field))
 }
 
 fn parse_u32(digits: &[u8]) -> Option<u32> {

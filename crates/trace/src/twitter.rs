@@ -99,10 +99,10 @@ impl<R: BufRead> TwitterReader<R> {
             _ => TtlChange::Keep,
         };
         Ok(Some(Event {
-            node: 0,
             time: seconds.saturating_mul(1_000_000),
             client: client as u32,
             db: 0,
+            node: 0,
             command,
             key,
             outcome: Outcome::Unobserved,

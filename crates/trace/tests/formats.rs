@@ -88,7 +88,7 @@ fn events() -> impl Strategy<Value = Vec<Owned>> {
                     Command::Write(_) | Command::Expire => ttl,
                     _ => TtlChange::Keep,
                 };
-                Owned { node: 0, time, client, db, command, key, outcome, ttl, value_size }
+                Owned { time, client, db, node: 0, command, key, outcome, ttl, value_size }
             })
             .collect()
     })
@@ -263,10 +263,10 @@ fn a_truncated_compact_trace_names_the_byte() {
     let path = dir.path().join("t.bin");
     let events = vec![
         Owned {
-            node: 0,
             time: 5,
             client: 1,
             db: 0,
+            node: 0,
             command: Command::Read,
             key: b"user:1".to_vec(),
             outcome: Outcome::Hit,

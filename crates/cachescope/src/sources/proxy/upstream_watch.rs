@@ -93,10 +93,10 @@ pub async fn watch_upstream(
 fn restart_event(db: u32) -> OwnedEvent {
     let time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
     OwnedEvent {
-        node: 0,
         time,
         client: 0,
         db,
+        node: 0,
         command: Command::Flush(FlushScope::Restart),
         key: Vec::new(),
         outcome: Outcome::Ok,

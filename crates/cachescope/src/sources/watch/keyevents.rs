@@ -80,10 +80,10 @@ pub fn to_event(time: Micros, db: u32, name: &[u8], key: &[u8]) -> Option<OwnedE
         _ => return None,
     };
     Some(OwnedEvent {
-        node: 0,
         time,
         client: 0,
         db,
+        node: 0,
         command,
         key: key.to_vec(),
         outcome,
