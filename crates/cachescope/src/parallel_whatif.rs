@@ -1,15 +1,19 @@
 //! What-if runs on several threads: the runs' cache models are independent, so they split into groups, one
-//! thread each, all fed the same events from one pass over the traffic. The result is the one a single
-//! [`WhatIf`] would give (every model is deterministic, and each thread folds patterns from the same events).
+//! thread each, all fed the same events from one pass over the traffic. The reading thread folds each key's
+//! pattern once for all of them and hands out batches that hold the events, their keys in one buffer and their
+//! patterns' numbers. The result is the one a single [`WhatIf`] would give (every model is deterministic, and the
+//! patterns come from one folder that saw every event in order).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 
 use anyhow::{Result, anyhow};
 use cachescope_core::pattern::FoldConfig;
-use cachescope_core::{Event, OwnedEvent};
-use cachescope_sim::whatif::{PatternResult, Settings, WhatIf, WhatIfResult};
+use cachescope_core::{Command, Event};
+use cachescope_sim::by_pattern::{Indexed, PatternIndex};
+use cachescope_sim::whatif::{PatternResult, Runs, Settings, WhatIf, WhatIfResult};
 
 /// Events handed to the threads at a time.
 const BATCH: usize = 4096;
@@ -19,6 +23,50 @@ const QUEUE: usize = 16;
 /// The threads worth using: one a core.
 pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Events for the threads, in order: each with its key (in `keys`) and its pattern's number; and what changed in
+/// the patterns' numbering before an event.
+#[derive(Default)]
+struct Batch {
+    keys: Vec<u8>,
+    /// The event (its key left empty), where its key is in `keys`, its pattern.
+    events: Vec<(Event<'static>, Range<usize>, usize)>,
+    /// Before event `.0`: a pattern got the next number, or patterns were merged.
+    renames: Vec<(usize, Rename)>,
+}
+
+enum Rename {
+    New(String),
+    /// Where each old number went, and the names now.
+    Refold(Vec<usize>, Vec<String>),
+}
+
+impl Batch {
+    fn push(&mut self, event: &Event<'_>, pattern: usize) {
+        let start = self.keys.len();
+        self.keys.extend_from_slice(event.key);
+        self.events.push((Event { key: &[], ..*event }, start..self.keys.len(), pattern));
+    }
+
+    /// Plays the batch into `runs`, keeping `names` (by number) up to date.
+    fn play(&self, runs: &mut Runs, names: &mut Vec<String>) {
+        let mut renames = self.renames.iter().peekable();
+        for (at, (event, key, pattern)) in self.events.iter().enumerate() {
+            while let Some((_, rename)) = renames.next_if(|(before, _)| *before == at) {
+                match rename {
+                    Rename::New(name) => names.push(name.clone()),
+                    Rename::Refold(map, now) => {
+                        runs.refold(map);
+                        names.clone_from(now);
+                    }
+                }
+            }
+            let event = Event { key: &self.keys[key.clone()], ..*event };
+            let name = names.get(*pattern).map_or("", String::as_str);
+            runs.observe(&event, *pattern, name);
+        }
+    }
 }
 
 /// Plays `runs` over the events `replay` feeds, on up to `threads` threads.
@@ -38,42 +86,52 @@ pub fn play(
     }
     // Run i goes to thread i % threads: the first thread has the baseline, and groups differ by one at most.
     let groups: Vec<Vec<usize>> = (0..threads).map(|t| (t..runs.len()).step_by(threads).collect()).collect();
+    let mut patterns = PatternIndex::new(fold.clone(), max_patterns);
     let results = std::thread::scope(|scope| -> Result<Vec<WhatIfResult>> {
         let mut senders = Vec::with_capacity(threads);
         let mut workers = Vec::with_capacity(threads);
         for group in &groups {
-            let (sender, receiver) = sync_channel::<Arc<Vec<OwnedEvent>>>(QUEUE);
-            let mut whatif = WhatIf::new(
-                group.iter().map(|&run| runs[run].clone()).collect(),
-                fold.clone(),
-                max_patterns,
-                read_through,
-            );
+            let (sender, receiver) = sync_channel::<Arc<Batch>>(QUEUE);
+            let mut played = Runs::new(group.iter().map(|&run| runs[run].clone()).collect(), read_through);
             workers.push(scope.spawn(move || {
+                let mut names = Vec::new();
                 for batch in receiver {
-                    for event in batch.iter() {
-                        whatif.observe(&event.as_event());
-                    }
+                    batch.play(&mut played, &mut names);
                 }
-                whatif.finish()
+                played.finish(&names)
             }));
             senders.push(sender);
         }
-        let hand_out = |batch: Vec<OwnedEvent>| {
+        let hand_out = |batch: Batch| {
             let batch = Arc::new(batch);
             for sender in &senders {
                 // A thread that is gone panicked: joining it below says so.
                 let _ = sender.send(batch.clone());
             }
         };
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut batch = Batch::default();
         let replayed = replay(&mut |event| {
-            batch.push(OwnedEvent::from(event));
-            if batch.len() == BATCH {
-                hand_out(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            let mut pattern = 0;
+            if !matches!(event.command, Command::Flush(_) | Command::Marker) {
+                let known = patterns.names().len();
+                let Indexed { id, refold } = patterns.index(event.key);
+                match refold {
+                    Some(map) => {
+                        batch.renames.push((batch.events.len(), Rename::Refold(map, patterns.names().to_vec())))
+                    }
+                    None if patterns.names().len() > known => {
+                        batch.renames.push((batch.events.len(), Rename::New(patterns.name(id).to_string())))
+                    }
+                    None => {}
+                }
+                pattern = id;
+            }
+            batch.push(event, pattern);
+            if batch.events.len() == BATCH {
+                hand_out(std::mem::take(&mut batch));
             }
         });
-        if replayed.is_ok() && !batch.is_empty() {
+        if replayed.is_ok() && !batch.events.is_empty() {
             hand_out(batch);
         }
         drop(senders);
@@ -123,7 +181,7 @@ fn merge(results: Vec<WhatIfResult>, groups: &[Vec<usize>], run_count: usize) ->
 
 #[cfg(test)]
 mod tests {
-    use cachescope_core::{Outcome, TtlChange};
+    use cachescope_core::{Outcome, OwnedEvent, TtlChange};
     use cachescope_sim::whatif::{Selector, TtlOverride};
     use cachescope_sim::{ModelConfig, Policy};
 
@@ -135,7 +193,13 @@ mod tests {
     fn threads_change_nothing_in_the_result() {
         let mut events = Vec::new();
         for i in 0..60_000u64 {
-            let key = if i % 3 == 0 { format!("session:{}", i % 500) } else { format!("page:{}", (i * 7919) % 3_000) };
+            // Team names are words: the folder learns `team:{id}` part-way, merging the patterns it named before.
+            let word: String = (0..3).map(|d| char::from(b'a' + ((i / 5 % 700) / 26u64.pow(d) % 26) as u8)).collect();
+            let key = match i % 5 {
+                0 | 3 => format!("session:{}", i % 500),
+                4 => format!("team:{word}"),
+                _ => format!("page:{}", (i * 7919) % 3_000),
+            };
             let time = i * 1_000;
             let hit = i % 4 != 0;
             events.push(OwnedEvent::from(&Event::read(
@@ -151,6 +215,8 @@ mod tests {
         let model = |policy| ModelConfig::new(Some(200_000), policy);
         let mut longer = Settings::new(model(Policy::EXACT_LRU));
         longer.ttls.push(TtlOverride { selector: Selector::parse("session:*").unwrap(), ttl_ms: 600_000 });
+        // A pattern's name, known only once learned, selects too.
+        longer.not_cached.push(Selector::parse("team:{id}").unwrap());
         let runs = vec![
             Settings::new(model(Policy::EXACT_LRU)),
             longer,
@@ -172,6 +238,10 @@ mod tests {
             (result.observed, runs, patterns)
         };
         assert_eq!(figures(&one), figures(&three));
+        let names: Vec<&str> = one.patterns.iter().map(|p| p.pattern.as_str()).collect();
+        assert_eq!(names, ["page:{num}", "session:{num}", "team:{id}"]);
+        let team = &one.patterns[2];
+        assert!(team.runs[1].hits < team.runs[0].hits, "not caching team:{{id}} in the second run: {team:?}");
         assert_ne!(one.runs[0].reads, one.runs[1].reads, "the runs differ, so that the order of runs is tested");
     }
 }

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
+
 use cachescope_core::pattern::{FoldConfig, PatternFolder};
 
 pub const OTHER: &str = "{other}";
@@ -14,28 +16,45 @@ pub trait Merge {
     fn merge(&mut self, other: Self);
 }
 
+/// Key patterns numbered in the order they appear: what [`ByPattern`] keeps its figures by, and what a replay
+/// split over threads folds once, handing the numbers to the threads.
 #[derive(Debug)]
-pub struct ByPattern<T> {
+pub struct PatternIndex {
     folder: PatternFolder,
-    ids: HashMap<String, usize>,
-    entries: Vec<(String, T)>,
+    ids: HashMap<String, usize, FixedState>,
+    names: Vec<String>,
     max: usize,
 }
 
-impl<T: Default + Merge> ByPattern<T> {
+/// Where a key's pattern is.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Indexed {
+    pub id: usize,
+    /// Learning merged patterns before this key: the number each pattern known so far has now (old to new).
+    pub refold: Option<Vec<usize>>,
+}
+
+impl PatternIndex {
     pub fn new(fold: FoldConfig, max: usize) -> Self {
-        ByPattern { folder: PatternFolder::new(fold), ids: HashMap::new(), entries: Vec::new(), max: max.max(1) }
+        PatternIndex { folder: PatternFolder::new(fold), ids: HashMap::default(), names: Vec::new(), max: max.max(1) }
     }
 
-    /// The figures of `key`'s pattern, and its name.
-    pub fn entry(&mut self, key: &[u8]) -> (&str, &mut T) {
-        let mut id = self.id(key, true);
-        if self.folder.take_learned() {
-            self.refold();
-            id = self.id(key, false);
+    /// The number of `key`'s pattern (a new one gets the next number).
+    pub fn index(&mut self, key: &[u8]) -> Indexed {
+        let id = self.id(key, true);
+        if !self.folder.take_learned() {
+            return Indexed { id, refold: None };
         }
-        let (name, figures) = &mut self.entries[id];
-        (name.as_str(), figures)
+        let map = self.refold();
+        Indexed { id: self.id(key, false), refold: Some(map) }
+    }
+
+    pub fn name(&self, id: usize) -> &str {
+        &self.names[id]
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     fn id(&mut self, key: &[u8], learn: bool) -> usize {
@@ -43,37 +62,77 @@ impl<T: Default + Merge> ByPattern<T> {
         if let Some(&id) = self.ids.get(folded.pattern) {
             return id;
         }
-        let name = if self.entries.len() + 1 >= self.max { OTHER } else { folded.pattern };
+        let name = if self.names.len() + 1 >= self.max { OTHER } else { folded.pattern };
         if let Some(&id) = self.ids.get(name) {
             return id;
         }
         let name = name.to_string();
-        self.entries.push((name.clone(), T::default()));
-        self.ids.insert(name, self.entries.len() - 1);
-        self.entries.len() - 1
+        self.names.push(name.clone());
+        self.ids.insert(name, self.names.len() - 1);
+        self.names.len() - 1
     }
 
-    fn refold(&mut self) {
-        let mut merged: Vec<(String, T)> = Vec::with_capacity(self.entries.len());
-        let mut ids: HashMap<String, usize> = HashMap::new();
-        for (mut name, figures) in std::mem::take(&mut self.entries) {
+    /// Folds the names again with what was learned; names that become one are merged. Returns where each old
+    /// number went.
+    fn refold(&mut self) -> Vec<usize> {
+        let mut names: Vec<String> = Vec::with_capacity(self.names.len());
+        let mut ids: HashMap<String, usize, FixedState> = HashMap::default();
+        let mut map = Vec::with_capacity(self.names.len());
+        for mut name in std::mem::take(&mut self.names) {
             if name != OTHER {
                 name = self.folder.refold(&name).to_string();
             }
-            match ids.get(&name) {
-                Some(&id) => merged[id].1.merge(figures),
-                None => {
-                    ids.insert(name.clone(), merged.len());
-                    merged.push((name, figures));
-                }
-            }
+            let id = *ids.entry(name.clone()).or_insert_with(|| {
+                names.push(name);
+                names.len() - 1
+            });
+            map.push(id);
         }
-        self.entries = merged;
+        self.names = names;
         self.ids = ids;
+        map
+    }
+}
+
+/// Figures moved to the patterns they belong to after a refold (see [`Indexed::refold`]): those that now
+/// share a pattern merged, in the order of the old numbers.
+pub fn refold<T: Default + Merge>(figures: &mut Vec<T>, map: &[usize]) {
+    let len = map.iter().map(|&id| id + 1).max().unwrap_or(0);
+    let mut moved: Vec<T> = (0..len).map(|_| T::default()).collect();
+    for (old, figures) in std::mem::take(figures).into_iter().enumerate() {
+        if let Some(&new) = map.get(old) {
+            moved[new].merge(figures);
+        }
+    }
+    *figures = moved;
+}
+
+#[derive(Debug)]
+pub struct ByPattern<T> {
+    index: PatternIndex,
+    figures: Vec<T>,
+}
+
+impl<T: Default + Merge> ByPattern<T> {
+    pub fn new(fold: FoldConfig, max: usize) -> Self {
+        ByPattern { index: PatternIndex::new(fold, max), figures: Vec::new() }
     }
 
-    pub fn into_entries(self) -> Vec<(String, T)> {
-        self.entries
+    /// The figures of `key`'s pattern, and its name.
+    pub fn entry(&mut self, key: &[u8]) -> (&str, &mut T) {
+        let Indexed { id, refold: map } = self.index.index(key);
+        if let Some(map) = map {
+            refold(&mut self.figures, &map);
+        }
+        if id >= self.figures.len() {
+            self.figures.resize_with(id + 1, T::default);
+        }
+        (self.index.name(id), &mut self.figures[id])
+    }
+
+    pub fn into_entries(mut self) -> Vec<(String, T)> {
+        self.figures.resize_with(self.index.names.len(), T::default);
+        self.index.names.into_iter().zip(self.figures).collect()
     }
 }
 

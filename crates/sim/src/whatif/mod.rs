@@ -17,7 +17,7 @@ pub use suggest::suggested_change;
 use cachescope_core::pattern::FoldConfig;
 use cachescope_core::{Command, ErrorKind, Event, Outcome, TtlChange, WriteCondition};
 
-use crate::by_pattern::{ByPattern, Merge};
+use crate::by_pattern::{Indexed, Merge, PatternIndex};
 use crate::model::{CacheModel, build};
 
 /// Reads and the hits among them.
@@ -97,31 +97,71 @@ pub struct WhatIfResult {
     pub patterns: Vec<PatternResult>,
 }
 
+/// A what-if on one thread: folds each key's pattern and plays every run.
 pub struct WhatIf {
-    runs: Vec<Run>,
-    patterns: ByPattern<PatternFigures>,
-    observed: Reads,
-    read_through: bool,
+    patterns: PatternIndex,
+    runs: Runs,
 }
 
 impl WhatIf {
     /// Runs for each of `settings`, in that order. `read_through`: the trace's misses bring their objects in.
     pub fn new(settings: Vec<Settings>, fold: FoldConfig, max_patterns: usize, read_through: bool) -> Self {
+        WhatIf { patterns: PatternIndex::new(fold, max_patterns), runs: Runs::new(settings, read_through) }
+    }
+
+    pub fn observe(&mut self, event: &Event<'_>) {
+        if matches!(event.command, Command::Flush(_) | Command::Marker) {
+            self.runs.observe(event, 0, "");
+            return;
+        }
+        let Indexed { id, refold } = self.patterns.index(event.key);
+        if let Some(map) = refold {
+            self.runs.refold(&map);
+        }
+        self.runs.observe(event, id, self.patterns.name(id));
+    }
+
+    pub fn finish(self) -> WhatIfResult {
+        self.runs.finish(self.patterns.names())
+    }
+}
+
+/// The runs of a what-if, fed each event with the number of its pattern (as a [`PatternIndex`] gives it, once
+/// for all the threads that share the runs out) and the pattern's name, which selectors may name.
+pub struct Runs {
+    runs: Vec<Run>,
+    /// By pattern number.
+    patterns: Vec<PatternFigures>,
+    observed: Reads,
+    read_through: bool,
+}
+
+impl Runs {
+    pub fn new(settings: Vec<Settings>, read_through: bool) -> Self {
         let runs = settings
             .into_iter()
             .map(|settings| Run { model: build(&settings.model), settings, reads: Reads::default(), refused_writes: 0 })
             .collect();
-        WhatIf { runs, patterns: ByPattern::new(fold, max_patterns), observed: Reads::default(), read_through }
+        Runs { runs, patterns: Vec::new(), observed: Reads::default(), read_through }
     }
 
-    pub fn observe(&mut self, event: &Event<'_>) {
+    /// Patterns were merged (see [`Indexed::refold`]): their figures too.
+    pub fn refold(&mut self, map: &[usize]) {
+        crate::by_pattern::refold(&mut self.patterns, map);
+    }
+
+    /// Plays `event`, of pattern number `id` named `pattern` (both ignored for flushes and markers).
+    pub fn observe(&mut self, event: &Event<'_>, id: usize, pattern: &str) {
         if matches!(event.command, Command::Flush(_) | Command::Marker) {
             for run in &mut self.runs {
                 run.model.apply(event);
             }
             return;
         }
-        let (pattern, figures) = self.patterns.entry(event.key);
+        if id >= self.patterns.len() {
+            self.patterns.resize_with(id + 1, PatternFigures::default);
+        }
+        let figures = &mut self.patterns[id];
         figures.runs.resize(self.runs.len(), Reads::default());
         match (event.command, event.ttl) {
             (Command::Write(_), TtlChange::ExpireIn(ms)) => figures.usual_ttl = Some(ms),
@@ -180,12 +220,14 @@ impl WhatIf {
         }
     }
 
-    pub fn finish(self) -> WhatIfResult {
+    /// The results, with the patterns' names by number.
+    pub fn finish(mut self, names: &[String]) -> WhatIfResult {
         let runs_count = self.runs.len();
-        let mut patterns: Vec<PatternResult> = self
-            .patterns
-            .into_entries()
-            .into_iter()
+        self.patterns.resize_with(names.len(), PatternFigures::default);
+        let mut patterns: Vec<PatternResult> = names
+            .iter()
+            .cloned()
+            .zip(self.patterns)
             .map(|(pattern, mut figures)| {
                 figures.runs.resize(runs_count, Reads::default());
                 PatternResult { pattern, observed: figures.observed, runs: figures.runs }
