@@ -70,12 +70,12 @@ impl<R: BufRead> ArcReader<R> {
         self.next_block += 1;
         self.requests += 1;
         self.key.clear();
-        self.key.extend_from_slice(block.to_string().as_bytes());
+        self.key.extend_from_slice(itoa::Buffer::new().format(block).as_bytes());
         Ok(Some(Event {
-            node: 0,
             time: self.requests,
             client: 0,
             db: 0,
+            node: 0,
             command: Command::Read,
             key: &self.key,
             outcome: Outcome::Unobserved,

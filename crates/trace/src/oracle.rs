@@ -63,12 +63,12 @@ impl<R: Read> OracleReader<R> {
         let id = u64::from_le_bytes(record[4..12].try_into().expect("8 bytes"));
         let size = u32::from_le_bytes(record[12..16].try_into().expect("4 bytes"));
         self.key.clear();
-        self.key.extend_from_slice(id.to_string().as_bytes());
+        self.key.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
         Ok(Some(Event {
-            node: 0,
             time: u64::from(time) * 1_000_000,
             client: 0,
             db: 0,
+            node: 0,
             command: Command::Read,
             key: &self.key,
             outcome: Outcome::Unobserved,
