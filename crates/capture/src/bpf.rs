@@ -1,7 +1,11 @@
 //! The kernel-side filter of a live capture: a classic BPF program that keeps TCP segments from or to the cache's
 //! ports and drops everything else before it is copied to the capture, so that a busy host hands over only cache
 //! traffic. It reads packets from the network header on (a cooked, `SOCK_DGRAM` packet socket): IPv4 (first
-//! fragments only, which carry the ports) and IPv6 (TCP as the first next header).
+//! fragments only, which carry the ports) and IPv6 (TCP as the first next header). An IPv6 packet with extension
+//! headers before its TCP header (hop-by-hop, routing, fragment, destination options) is kept whatever its
+//! ports: walking a chain of headers is more than a filter without loops should do, such packets are rare, and
+//! the capture itself skips those not for the cache (a filter that dropped them would lose cache traffic
+//! silently).
 
 /// One instruction, as `struct sock_filter` lays it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +59,13 @@ pub fn port_filter(ports: &[u16]) -> Vec<Instruction> {
     code.push((LDH_IND, Target::Next, Target::Next, 2));
     jump_on_ports(&mut code);
     code.push((RET_K, Target::Next, Target::Next, 0));
-    // IPv6: TCP right after the fixed 40-byte header.
+    // IPv6: TCP right after the fixed 40-byte header, or extension headers first (kept, see above).
     let ipv6_at = code.len();
     code.push((JEQ_K, Target::Next, Target::Drop, 6));
     code.push((LDB_ABS, Target::Next, Target::Next, 6));
+    for extension in IPV6_EXTENSIONS {
+        code.push((JEQ_K, Target::Accept, Target::Next, u32::from(extension)));
+    }
     code.push((JEQ_K, Target::Next, Target::Drop, 6));
     code.push((LDH_ABS, Target::Next, Target::Next, 40));
     jump_on_ports(&mut code);
@@ -82,6 +89,9 @@ pub fn port_filter(ports: &[u16]) -> Vec<Instruction> {
         .map(|(at, &(op, jt, jf, k))| Instruction { code: op, jt: offset(at, jt), jf: offset(at, jf), k })
         .collect()
 }
+
+/// IPv6 extension headers that may come before TCP: hop-by-hop options, routing, fragment, destination options.
+const IPV6_EXTENSIONS: [u8; 4] = [0, 43, 44, 60];
 
 /// Ports at most in one filter: each costs four instructions, and jumps must stay within 255.
 pub const MAX_PORTS: usize = 50;
@@ -157,6 +167,11 @@ mod tests {
         assert!(kept(&ipv6(6, (50000, 6379))));
         assert!(kept(&ipv6(6, (6380, 1))));
         assert!(!kept(&ipv6(17, (50000, 6379))));
+        // Extension headers before TCP: kept, for the capture to look at the ports.
+        for extension in [0, 43, 44, 60] {
+            assert!(kept(&ipv6(extension, (0, 0))), "next header {extension}");
+        }
+        assert!(!kept(&ipv6(58, (50000, 6379))), "ICMPv6");
         assert!(!kept(&ipv6(6, (1, 2))));
         assert!(!kept(&[0x45]), "cut short");
         assert!(!kept(&[]));

@@ -77,3 +77,31 @@ pub fn segment(link: Link, frame: &[u8]) -> Option<Segment<'_>> {
         payload: tcp.payload(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IPv6 with a hop-by-hop options header before TCP (what the kernel filter lets through whatever its
+    /// ports): the segment is found past it.
+    #[test]
+    fn tcp_after_ipv6_extension_headers() {
+        let payload = b"PING\r\n";
+        let mut packet = vec![0x60, 0, 0, 0];
+        packet.extend_from_slice(&((8 + 20 + payload.len()) as u16).to_be_bytes());
+        packet.extend_from_slice(&[0, 64]); // next: hop-by-hop options; hop limit
+        packet.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        packet.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        packet.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]); // next: TCP; PadN
+        packet.extend_from_slice(&50000u16.to_be_bytes());
+        packet.extend_from_slice(&6379u16.to_be_bytes());
+        packet.extend_from_slice(&7u32.to_be_bytes());
+        packet.extend_from_slice(&9u32.to_be_bytes());
+        packet.extend_from_slice(&[0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]); // offset 5, ACK+PSH
+        packet.extend_from_slice(payload);
+        let segment = segment(Link::Raw, &packet).expect("a TCP segment");
+        assert_eq!((segment.source.port(), segment.destination.port()), (50000, 6379));
+        assert_eq!((segment.seq, segment.ack, segment.has_ack), (7, 9, true));
+        assert_eq!(segment.payload, payload);
+    }
+}
