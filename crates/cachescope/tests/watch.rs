@@ -235,24 +235,27 @@ fn a_restart_during_the_watch_empties_the_cache_and_is_a_gap() {
     assert!(findings(&report).contains(&("cold_cache".into(), "page:{num}".into())), "{}", report["findings"]);
 }
 
-/// A Redis Cluster of `n` primaries on free ports (their bus ports too), slots split evenly, key events on.
+/// A cluster node on a free port (its bus port too), key events on, failures told within a second.
+fn cluster_node() -> (RedisServer, String) {
+    let bus = free_port().to_string();
+    let node = RedisServer::start(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-port",
+        &bus,
+        "--cluster-node-timeout",
+        "1000",
+        "--notify-keyspace-events",
+        "AEm",
+    ]);
+    (node, bus)
+}
+
+/// A Redis Cluster of `n` primaries, slots split evenly.
 fn cluster(n: usize) -> Vec<RedisServer> {
-    let buses: Vec<String> = (0..n).map(|_| free_port().to_string()).collect();
-    let nodes: Vec<RedisServer> = buses
-        .iter()
-        .map(|bus| {
-            RedisServer::start(&[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-port",
-                bus,
-                "--notify-keyspace-events",
-                "AEm",
-            ])
-        })
-        .collect();
+    let (nodes, buses): (Vec<RedisServer>, Vec<String>) = (0..n).map(|_| cluster_node()).unzip();
     for (i, node) in nodes.iter().enumerate() {
         let mut add = redis::cmd("CLUSTER");
         add.arg("ADDSLOTS");
@@ -279,9 +282,10 @@ fn wait_for_cluster(nodes: &[RedisServer]) {
     });
 }
 
-/// The node of `nodes` (split as [`cluster`] splits them) that holds `key`.
+/// The node of `nodes` (split as [`cluster`] splits them) that holds `key` (the last node must be up).
 fn owner(nodes: &[RedisServer], key: &str) -> usize {
-    let slot: usize = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut nodes[0].client()).unwrap();
+    let last = nodes.last().expect("a node");
+    let slot: usize = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut last.client()).unwrap();
     (0..nodes.len()).find(|&i| slot < 16384 * (i + 1) / nodes.len()).unwrap()
 }
 
@@ -337,4 +341,66 @@ fn a_cluster_is_followed_node_by_node_and_a_node_restart_empties_its_keys_only()
     assert!(cold["evidence"]["summary"].as_str().unwrap().contains(&format!("restart of node {name}")), "{cold}");
     // With no hits to see, no miss ratio is made up.
     assert!(cold["evidence"]["metrics"].get("miss_ratio_after").is_none(), "{cold}");
+}
+
+/// A replica of the cluster's first primary, in sync.
+fn replica_of_first(nodes: &[RedisServer]) -> RedisServer {
+    let (replica, bus) = cluster_node();
+    let () = redis::cmd("CLUSTER")
+        .arg("MEET")
+        .arg("127.0.0.1")
+        .arg(replica.port)
+        .arg(&bus)
+        .query(&mut nodes[0].client())
+        .unwrap();
+    let id: String = redis::cmd("CLUSTER").arg("MYID").query(&mut nodes[0].client()).unwrap();
+    wait_for("the replica to know the primary", || {
+        let known: String = redis::cmd("CLUSTER").arg("NODES").query(&mut replica.client()).unwrap();
+        known.contains(&id)
+    });
+    let () = redis::cmd("CLUSTER").arg("REPLICATE").arg(&id).query(&mut replica.client()).unwrap();
+    wait_for("the replica to be in sync", || {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut replica.client()).unwrap();
+        info.contains("master_link_status:up")
+    });
+    replica
+}
+
+#[test]
+fn after_a_failover_the_promoted_replica_is_followed() {
+    // Three primaries: a failover needs a majority of them to vote.
+    let mut nodes = cluster(3);
+    let replica = replica_of_first(&nodes);
+    let watch = std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
+        .args(["watch", &nodes[1].url(), "--duration", "18s", "--report-every", "1h", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(1500));
+    nodes[0].stop();
+    let replica_id: String = redis::cmd("CLUSTER").arg("MYID").query(&mut replica.client()).unwrap();
+    wait_for("the replica to be promoted", || {
+        let known: String = redis::cmd("CLUSTER").arg("NODES").query(&mut nodes[1].client()).unwrap();
+        known.lines().any(|l| l.starts_with(&replica_id) && l.contains("master") && !l.contains("fail"))
+    });
+    // The watch reads the primaries again every 5 s.
+    sleep(Duration::from_millis(6500));
+    let mut written = 0;
+    for id in 0..400 {
+        let key = format!("order:{id}");
+        if owner(&nodes, &key) == 0 {
+            let () = redis::cmd("SET").arg(&key).arg("v").query(&mut replica.client()).unwrap();
+            written += 1;
+        }
+    }
+    assert!(written > 100, "{written}");
+    let output = watch.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let promoted = format!("127.0.0.1:{}", replica.port);
+    assert!(stderr.contains(&format!("{promoted} is a primary now")), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(report["summary"]["writes"], written, "{}", report["summary"]);
+    let notes = report["server"]["notes"].to_string();
+    assert!(notes.contains(&promoted), "{notes}");
 }

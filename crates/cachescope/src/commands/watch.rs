@@ -73,16 +73,17 @@ fn prepare(args: &WatchArgs, url: &RedisUrl, connection: &mut redis::Connection)
     Ok(Some(Restore { url: url.clone(), timeout: args.timeout, previous: flags }))
 }
 
-/// The servers to follow: the URLs given, or, from one node of a Redis Cluster, every primary it lists.
-fn nodes(given: Vec<RedisUrl>, timeout: std::time::Duration) -> Result<Vec<Node>> {
+/// The servers to follow: the URLs given, or, from one node of a Redis Cluster, every primary it lists (and
+/// then true: the primaries are followed as they change).
+fn nodes(given: Vec<RedisUrl>, timeout: std::time::Duration) -> Result<(Vec<Node>, bool)> {
     if given.len() > 1 {
-        return Ok(nodes::numbered(given));
+        return Ok((nodes::numbered(given), false));
     }
     let seed = &given[0];
     let mut connection = watch::connect(seed, timeout).map_err(|e| explain(seed, e))?;
     let info: String = redis::cmd("INFO").arg("cluster").query(&mut connection).map_err(|e| explain(seed, e))?;
     if Info::parse(&info).get("cluster_enabled") != Some("1") {
-        return Ok(nodes::numbered(given));
+        return Ok((nodes::numbered(given), false));
     }
     let listed: String = redis::cmd("CLUSTER").arg("NODES").query(&mut connection).map_err(|e| explain(seed, e))?;
     let primaries = nodes::primaries(&listed, &seed.host);
@@ -99,7 +100,8 @@ fn nodes(given: Vec<RedisUrl>, timeout: std::time::Duration) -> Result<Vec<Node>
         urls.len(),
         urls.iter().map(RedisUrl::address).collect::<Vec<_>>().join(", ")
     ));
-    Ok(nodes::numbered(urls))
+    // Numbered from 1 even when there is one primary: a primary added later is another node.
+    Ok((urls.into_iter().zip(1u16..).map(|(url, number)| Node { number, url }).collect(), true))
 }
 
 pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
@@ -107,7 +109,7 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
     if given.iter().any(|url| url.tls) {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    let nodes = nodes(given, args.timeout)?;
+    let (nodes, cluster) = nodes(given, args.timeout)?;
     let several = nodes.len() > 1;
     let mut restore = Vec::new();
     for node in &nodes {
@@ -149,7 +151,7 @@ pub fn run(args: &WatchArgs, color: bool) -> Result<Exit> {
         color,
     };
     let (session, sink) = live_session::start(&runtime, http, options, || {})?;
-    let started = Watch::start(nodes, args.timeout, sink);
+    let started = Watch::start(nodes, cluster, args.timeout, sink);
     logging::status(&format!(
         "cachescope watch: following the keyspace events of {name}. Ctrl-C (or SIGTERM) stops and prints the \
          report."

@@ -9,13 +9,13 @@
 //! slowly (`client-output-buffer-limit pubsub`), and a network cut loses events too. The subscriber reconnects
 //! with backoff, and every gap (when, how long, why) goes into the report.
 
+mod followers;
 pub mod keyevents;
 pub mod nodes;
 pub mod notifications;
 mod subscriber;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +24,7 @@ use cachescope_doctor::Info;
 use cachescope_live::{EventSink, Message, ServerCounters};
 
 use crate::redis_url::RedisUrl;
+use followers::Followers;
 use nodes::Node;
 
 /// Events handed to the engine at most this long after they arrive, or in batches of this many.
@@ -31,6 +32,8 @@ const BATCH_AGE: Duration = Duration::from_millis(50);
 const BATCH_LEN: usize = 1024;
 /// How often the server's counters are read.
 const POLL: Duration = Duration::from_secs(1);
+/// How often a cluster's primaries are read again.
+const REDISCOVER: Duration = Duration::from_secs(5);
 /// Reconnection backoff.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
@@ -70,48 +73,34 @@ pub struct Watched {
 
 /// The running watch: a subscriber per node and one `INFO` poller for all, stopped by [`Watch::stop`].
 pub struct Watch {
-    stop: Arc<AtomicBool>,
+    followers: Arc<Followers>,
     started: Instant,
-    subscribers: Vec<JoinHandle<(Vec<EventGap>, u64)>>,
     poller: JoinHandle<Polled>,
-    nodes: Vec<String>,
 }
 
 impl Watch {
-    pub fn start(nodes: Vec<Node>, timeout: Duration, sink: EventSink) -> Watch {
-        let stop = Arc::new(AtomicBool::new(false));
-        let all_gaps = Arc::new(AtomicU64::new(0));
-        let subscribers = nodes
-            .iter()
-            .map(|node| {
-                let (node, sink, stop, all_gaps) = (node.clone(), sink.clone(), stop.clone(), all_gaps.clone());
-                std::thread::Builder::new()
-                    .name(format!("cachescope-watch-{}", node.number))
-                    .spawn(move || subscriber::run(&node, timeout, &sink, &stop, &all_gaps))
-                    .expect("a thread")
-            })
-            .collect();
-        let names = nodes.iter().map(Node::name).collect();
+    /// Follows `nodes`; with `cluster`, also reads the cluster's primaries again every [`REDISCOVER`], follows
+    /// new ones (a failover promoted a replica, a node was added) and stops following those that became
+    /// replicas.
+    pub fn start(nodes: Vec<Node>, cluster: bool, timeout: Duration, sink: EventSink) -> Watch {
+        let followers = Arc::new(Followers::new(timeout, sink.clone()));
+        for node in &nodes {
+            followers.follow(node.clone());
+        }
         let poller = {
-            let stop = stop.clone();
+            let followers = followers.clone();
             std::thread::Builder::new()
                 .name("cachescope-info".into())
-                .spawn(move || poll(&nodes, timeout, &sink, &stop))
+                .spawn(move || poll(nodes, cluster, timeout, &sink, &followers))
                 .expect("a thread")
         };
-        Watch { stop, started: Instant::now(), subscribers, poller, nodes: names }
+        Watch { followers, started: Instant::now(), poller }
     }
 
     pub fn stop(self) -> Watched {
-        self.stop.store(true, Ordering::Relaxed);
-        let (mut gaps, mut events) = (Vec::new(), 0);
-        for subscriber in self.subscribers {
-            let (node_gaps, node_events) = subscriber.join().unwrap_or_default();
-            gaps.extend(node_gaps);
-            events += node_events;
-        }
-        gaps.sort_by_key(|gap| gap.start_us);
+        self.followers.stop_all();
         let polled = self.poller.join().unwrap_or_default();
+        let (gaps, events, nodes) = self.followers.join();
         Watched {
             first: polled.first,
             last: polled.last,
@@ -119,7 +108,7 @@ impl Watch {
             gaps,
             events,
             seconds: self.started.elapsed().as_secs_f64(),
-            nodes: self.nodes,
+            nodes,
         }
     }
 }
@@ -133,17 +122,26 @@ struct Polled {
 }
 
 /// One node as the poller follows it.
-struct Polling<'a> {
-    node: &'a Node,
+struct Polling {
+    node: Node,
+    /// No longer followed (it became a replica): its readings so far still count.
+    retired: bool,
     connection: Option<redis::Connection>,
     /// Its reading at the start (or since its last restart: counters start again with the server), and last.
     first: Option<Info>,
     last: Option<Info>,
 }
 
-impl Polling<'_> {
+impl Polling {
+    fn new(node: Node) -> Self {
+        Polling { node, retired: false, connection: None, first: None, last: None }
+    }
+
     /// Reads `INFO`; whether the node restarted since the last reading (a new run id).
     fn read(&mut self, timeout: Duration) -> Option<bool> {
+        if self.retired {
+            return None;
+        }
         if self.connection.is_none() {
             self.connection = connect(&self.node.url, timeout).ok();
         }
@@ -164,20 +162,25 @@ impl Polling<'_> {
     }
 }
 
-/// Reads every node's `INFO` every [`POLL`] until `stop`: the hit ratio and counters summed over the nodes, and
-/// the restarts (a new run id), which go to the engine as the restart of that node.
-fn poll(nodes: &[Node], timeout: Duration, sink: &EventSink, stop: &AtomicBool) -> Polled {
-    let mut polling: Vec<Polling> =
-        nodes.iter().map(|node| Polling { node, connection: None, first: None, last: None }).collect();
+/// Reads every node's `INFO` every [`POLL`] until the watch stops: the hit ratio and counters summed over the
+/// nodes, and the restarts (a new run id), which go to the engine as the restart of that node. For a cluster,
+/// follows its primaries as they change.
+fn poll(nodes: Vec<Node>, cluster: bool, timeout: Duration, sink: &EventSink, followers: &Followers) -> Polled {
+    let mut polling: Vec<Polling> = nodes.into_iter().map(Polling::new).collect();
     let mut restarts = Vec::new();
     let mut capacity_sent = false;
     let mut next = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
+    let mut next_discovery = Instant::now() + REDISCOVER;
+    while !followers.stopping() {
         if Instant::now() < next {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         }
         next += POLL;
+        if cluster && Instant::now() >= next_discovery {
+            next_discovery = Instant::now() + REDISCOVER;
+            rediscover(&mut polling, followers);
+        }
         for node in &mut polling {
             if node.read(timeout) == Some(true) {
                 restarts.push(node.node.name());
@@ -194,7 +197,7 @@ fn poll(nodes: &[Node], timeout: Duration, sink: &EventSink, stop: &AtomicBool) 
             sink.send_control(Message::Server(ServerCounters { evicted_keys, expired_keys }));
         }
         // The cache's size: every node's maxmemory, once all answered (0 on any: no limit).
-        if !capacity_sent && last.len() == polling.len() {
+        if !capacity_sent && last.len() == polling.iter().filter(|n| !n.retired).count() {
             capacity_sent = true;
             let unlimited = last.iter().any(|info| info.number("maxmemory").is_none_or(|bytes| bytes == 0));
             let maxmemory = sum.number("maxmemory").filter(|_| !unlimited);
@@ -206,4 +209,43 @@ fn poll(nodes: &[Node], timeout: Duration, sink: &EventSink, stop: &AtomicBool) 
         (!readings.is_empty()).then(|| Info::summed(&readings))
     };
     Polled { first: summed(|n| n.first.clone()), last: summed(|n| n.last.clone()), restarts }
+}
+
+/// Reads `CLUSTER NODES` from a node that answers, and follows the primaries it lists that are not followed yet;
+/// stops following nodes it lists as replicas (they publish their primary's writes again).
+fn rediscover(polling: &mut Vec<Polling>, followers: &Followers) {
+    let Some(listed) = polling
+        .iter_mut()
+        .filter(|n| !n.retired)
+        .find_map(|n| redis::cmd("CLUSTER").arg("NODES").query::<String>(n.connection.as_mut()?).ok())
+    else {
+        return;
+    };
+    let seed = polling[0].node.url.clone();
+    let at = |node: &Node, (host, port): &(String, u16)| node.url.host == *host && node.url.port == *port;
+    for replica in nodes::listed(&listed, &seed.host, nodes::Role::Replica) {
+        for node in polling.iter_mut().filter(|n| !n.retired && at(&n.node, &replica)) {
+            crate::logging::status(&format!(
+                "cachescope watch: {} is a replica now: no longer followed (its primary's events are)",
+                node.node.name()
+            ));
+            node.retired = true;
+            node.connection = None;
+            followers.unfollow(node.node.number);
+        }
+    }
+    for primary in nodes::listed(&listed, &seed.host, nodes::Role::Primary) {
+        if polling.iter().any(|n| !n.retired && at(&n.node, &primary)) {
+            continue;
+        }
+        let Ok(url) = seed.at(&primary.0, primary.1) else { continue };
+        let number = polling.iter().map(|n| n.node.number).max().unwrap_or(0) + 1;
+        let node = Node { number, url };
+        crate::logging::status(&format!(
+            "cachescope watch: {} is a primary now (a failover, or a node added): following it too",
+            node.name()
+        ));
+        followers.follow(node.clone());
+        polling.push(Polling::new(node));
+    }
 }

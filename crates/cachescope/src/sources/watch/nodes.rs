@@ -20,18 +20,34 @@ impl Node {
     }
 }
 
+/// A node's role in a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Replica,
+}
+
 /// The primaries of a `CLUSTER NODES` reply, as `(host, port)`: the nodes that hold keys and publish their
 /// events (replicas serve reads only when clients ask them to, and replay the writes their primary publishes).
 /// Failed nodes and nodes still joining are left out; `seed_host` stands for a node that does not know its own
 /// address yet.
 pub fn primaries(cluster_nodes: &str, seed_host: &str) -> Vec<(String, u16)> {
+    listed(cluster_nodes, seed_host, Role::Primary)
+}
+
+/// The nodes of a `CLUSTER NODES` reply in `role`, in service, as `(host, port)` (see [`primaries`]).
+pub fn listed(cluster_nodes: &str, seed_host: &str, role: Role) -> Vec<(String, u16)> {
     let mut found = Vec::new();
     for line in cluster_nodes.lines() {
         // <id> <ip:port@cport[,hostname]> <flags> <master> <ping-sent> <pong-recv> <epoch> <link-state> <slots>...
         let fields: Vec<&str> = line.split_whitespace().collect();
         let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else { continue };
         let flags: Vec<&str> = flags.split(',').collect();
-        let usable = flags.contains(&"master")
+        let in_role = match role {
+            Role::Primary => flags.contains(&"master"),
+            Role::Replica => flags.contains(&"slave") || flags.contains(&"replica"),
+        };
+        let usable = in_role
             && !flags.iter().any(|f| matches!(*f, "fail" | "fail?" | "handshake" | "noaddr"))
             && fields.get(7) != Some(&"disconnected");
         if !usable {
@@ -85,6 +101,7 @@ c3 :0@0 master,noaddr - 0 0 0 disconnected
                 ("::1".to_string(), 30008),
             ]
         );
+        assert_eq!(listed(reply, "h", Role::Replica), vec![("127.0.0.1".to_string(), 30004)]);
         assert!(primaries("", "h").is_empty());
         assert!(primaries("garbage\n\n x y", "h").is_empty());
     }
