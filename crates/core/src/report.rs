@@ -418,6 +418,10 @@ pub struct SimulatedGain {
     pub pattern_hit_ratio_before: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern_hit_ratio_after: Option<f64>,
+    /// The share of keys replayed, when the traffic has too many keys to replay them all within bounded memory
+    /// (the cache's memory scaled alike); absent when every key was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_keys: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]

@@ -241,7 +241,11 @@ fn gain_text(finding: &Finding, gain: &SimulatedGain) -> String {
         }
         _ => String::new(),
     };
-    format!("{}: {pattern}{whole}.", gain.change)
+    let sampled = match gain.sampled_keys {
+        Some(rate) => format!(" (played on {} of the keys, memory scaled alike)", percent(rate)),
+        None => String::new(),
+    };
+    format!("{}: {pattern}{whole}{sampled}.", gain.change)
 }
 
 fn patterns(out: &mut String, report: &Report, options: &TextOptions, paint: &Paint) {
