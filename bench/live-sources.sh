@@ -10,17 +10,11 @@
 #   bash bench/live-sources.sh          RUNS=7 REQUESTS=500000 bash bench/live-sources.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-5}
-REQUESTS=${REQUESTS:-300000}
-CLIENTS=${CLIENTS:-50}
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+. bench/lib/common.sh
+redis_benchmark_setup
 
-command -v redis-benchmark >/dev/null || { echo "redis-benchmark is missing: apt-get install redis-tools" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench/live-sources.sh runs cachescope capture, which needs root" >&2; exit 77; }
 cargo build --release --quiet --bin cachescope
-
-. bench/lib/common.sh
 
 start_redis "$WORK"
 # A memory limit under the benchmark's data (100,000 keys of 400 bytes), so that evictions publish too, with room

@@ -8,17 +8,11 @@
 #   bash bench/proxy.sh          RUNS=7 REQUESTS=500000 bash bench/proxy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-5}
-REQUESTS=${REQUESTS:-300000}
-CLIENTS=${CLIENTS:-50}
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+. bench/lib/common.sh
+redis_benchmark_setup
 
 command -v nutcracker >/dev/null || { echo "twemproxy is missing: apt-get install nutcracker" >&2; exit 1; }
-command -v redis-benchmark >/dev/null || { echo "redis-benchmark is missing: apt-get install redis-tools" >&2; exit 1; }
 cargo build --release --quiet --bin cachescope
-
-. bench/lib/common.sh
 
 start_redis "$WORK"
 

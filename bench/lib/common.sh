@@ -20,3 +20,17 @@ start_redis() {
 # Replaces the block between `<!-- $1:begin -->` and `<!-- $1:end -->` in BENCHMARKS.md with stdin (a section
 # titled $2 is added at the end when there is no such block yet), and prints it.
 write_block() { python3 "$(dirname "${BASH_SOURCE[0]}")/write_block.py" "$1" "$2"; }
+
+# What the redis-benchmark scripts share: RUNS, REQUESTS and CLIENTS (defaults 5, 300,000 and 50, overridden from
+# the environment), a work folder in WORK removed on exit with every background job stopped, and redis-benchmark.
+redis_benchmark_setup() {
+    RUNS=${RUNS:-5}
+    REQUESTS=${REQUESTS:-300000}
+    CLIENTS=${CLIENTS:-50}
+    WORK=$(mktemp -d)
+    trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+    command -v redis-benchmark >/dev/null || {
+        echo "redis-benchmark is missing: apt-get install redis-tools" >&2
+        exit 1
+    }
+}
