@@ -202,15 +202,29 @@ fn live_metrics_and_overview_know_no_hits() {
     assert!(report["summary"]["misses"].as_u64().unwrap() > 0);
 }
 
-#[test]
-fn a_restart_during_the_watch_empties_the_cache_and_is_a_gap() {
-    let mut server = RedisServer::start(&["--notify-keyspace-events", "AEm"]);
-    let watch = std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
-        .args(["watch", &server.url(), "--duration", "7s", "-o", "json"])
+/// `cachescope watch` with `args` (the URL and options), running while the test drives the servers.
+fn start_watch(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
+        .arg("watch")
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Waits for a watch started by [`start_watch`] (with `-o json`): its report and what it said on stderr.
+fn finish_watch(watch: std::process::Child) -> (serde_json::Value, String) {
+    let output = watch.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (report, stderr)
+}
+
+#[test]
+fn a_restart_during_the_watch_empties_the_cache_and_is_a_gap() {
+    let mut server = RedisServer::start(&["--notify-keyspace-events", "AEm"]);
+    let watch = start_watch(&[&server.url(), "--duration", "7s", "-o", "json"]);
     sleep(Duration::from_millis(1500));
     let mut app = server.client();
     for id in 0..100 {
@@ -224,9 +238,7 @@ fn a_restart_during_the_watch_empties_the_cache_and_is_a_gap() {
     for id in 0..100 {
         let _: Option<String> = redis::cmd("GET").arg(format!("page:{id}")).query(&mut app).unwrap();
     }
-    let output = watch.wait_with_output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let (report, _) = finish_watch(watch);
     let page = &report["patterns"][0];
     assert_eq!(page["pattern"], "page:{num}");
     assert_eq!(page["miss_causes"]["flushed"], 100, "{page}");
@@ -293,12 +305,7 @@ fn owner(nodes: &[RedisServer], key: &str) -> usize {
 fn a_cluster_is_followed_node_by_node_and_a_node_restart_empties_its_keys_only() {
     let mut nodes = cluster(3);
     // One node's URL: watch finds the others.
-    let watch = std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
-        .args(["watch", &nodes[0].url(), "--duration", "9s", "--report-every", "1h", "-o", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let watch = start_watch(&[&nodes[0].url(), "--duration", "9s", "--report-every", "1h", "-o", "json"]);
     sleep(Duration::from_millis(1500));
     let keys: Vec<(String, usize)> =
         (0..300).map(|id| format!("page:{id}")).map(|k| (k.clone(), owner(&nodes, &k))).collect();
@@ -318,10 +325,8 @@ fn a_cluster_is_followed_node_by_node_and_a_node_restart_empties_its_keys_only()
         missed += u64::from(found.is_none());
     }
     assert_eq!(missed, on[1], "only the restarted node lost its keys");
-    let output = watch.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (report, stderr) = finish_watch(watch);
     assert!(stderr.contains("following its 3 primaries"), "{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     // Every node's events: the writes of all three, the misses of the one that restarted, all `flushed`.
     assert_eq!(report["summary"]["writes"], 300, "{}", report["summary"]);
     assert_eq!(report["summary"]["misses"], on[1], "{}", report["summary"]);
@@ -371,12 +376,7 @@ fn after_a_failover_the_promoted_replica_is_followed() {
     // Three primaries: a failover needs a majority of them to vote.
     let mut nodes = cluster(3);
     let replica = replica_of_first(&nodes);
-    let watch = std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
-        .args(["watch", &nodes[1].url(), "--duration", "18s", "--report-every", "1h", "-o", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let watch = start_watch(&[&nodes[1].url(), "--duration", "18s", "--report-every", "1h", "-o", "json"]);
     sleep(Duration::from_millis(1500));
     nodes[0].stop();
     let replica_id: String = redis::cmd("CLUSTER").arg("MYID").query(&mut replica.client()).unwrap();
@@ -395,11 +395,9 @@ fn after_a_failover_the_promoted_replica_is_followed() {
         }
     }
     assert!(written > 100, "{written}");
-    let output = watch.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (report, stderr) = finish_watch(watch);
     let promoted = format!("127.0.0.1:{}", replica.port);
     assert!(stderr.contains(&format!("{promoted} is a primary now")), "{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     assert_eq!(report["summary"]["writes"], written, "{}", report["summary"]);
     let notes = report["server"]["notes"].to_string();
     assert!(notes.contains(&promoted), "{notes}");
