@@ -15,7 +15,7 @@ pub mod pattern;
 pub mod report;
 pub mod sketch;
 
-pub use engine::{Engine, EngineConfig, InitialState, Window, WindowCounts, key_hash};
+pub use engine::{Engine, EngineConfig, InitialState, MergeError, Partial, Shard, Window, WindowCounts, key_hash};
 pub use event::{
     Command, ErrorKind, Event, FlushScope, Micros, Outcome, OwnedEvent, Removal, TtlChange, WriteCondition,
 };

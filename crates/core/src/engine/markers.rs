@@ -14,7 +14,8 @@ const MAX_MARKERS: usize = 1024;
 /// The index of a marker that was not listed.
 pub(crate) const UNLISTED: MarkerIndex = MarkerIndex::MAX;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum MarkerKind {
     FlushDb,
     FlushAll,
@@ -44,7 +45,7 @@ impl MarkerKind {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Marker {
     pub time: Micros,
     pub kind: MarkerKind,

@@ -11,6 +11,8 @@ mod attribution;
 mod key_table;
 mod keys;
 mod markers;
+mod partial;
+mod shard;
 mod snapshot;
 mod stats;
 mod window;
@@ -29,12 +31,15 @@ use markers::Markers;
 use stats::PatternStats;
 
 pub(crate) use markers::{Marker, MarkerKind};
+pub use partial::{MergeError, Partial};
+pub use shard::Shard;
 pub(crate) use stats::PatternStats as Stats;
 use window::WindowCounter;
 pub use window::{Window, WindowCounts};
 
 /// What the cache held before the first event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum InitialState {
     /// Empty: a simulation, or a trace replayed through a cache model from scratch. A miss on a key never seen
     /// is `never_written`.
@@ -72,6 +77,8 @@ pub struct EngineConfig {
     /// as a hit ([`InitialState::Unknown`] replayed through a model): a hit on a key the trace never wrote is a
     /// presumption, not an observation, and a pattern never written has no known misses.
     pub presumed_held: bool,
+    /// The share of the keys this engine analyses ([`Shard::WHOLE`]: all of them). It still reads every event.
+    pub shard: Shard,
 }
 
 impl Default for EngineConfig {
@@ -85,6 +92,7 @@ impl Default for EngineConfig {
             thresholds: Thresholds::default(),
             hits_observed: true,
             presumed_held: false,
+            shard: Shard::WHOLE,
         }
     }
 }
@@ -107,8 +115,8 @@ struct CachedFold {
 const EMPTY_FOLD: CachedFold = CachedFold { hash: 0, pattern: PatternId::MAX, ids: 0 };
 
 /// The start and the bucket width shared by every timeline.
-#[derive(Debug, Clone, Copy)]
-struct Clock {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Clock {
     first: Option<Micros>,
     last: Micros,
     bucket_width: Micros,
@@ -229,8 +237,12 @@ impl Engine {
     /// Not later than the longest TTL its pattern's keys are written with (and some slack): a key held then
     /// would have expired since and been refilled, and the refill would be in the trace.
     pub fn presumption_holds(&mut self, event: &Event<'_>) -> bool {
+        let hash = key_hash(event.db, event.key);
         let Some(first) = self.clock.first else { return true };
-        let (pattern, _) = self.fold(key_hash(event.db, event.key), event.key);
+        if !self.config.shard.owns(hash) {
+            return true;
+        }
+        let (pattern, _) = self.fold(hash, event.key);
         let stats = &self.stats[pattern as usize];
         match stats.ttl_ms.max() {
             Some(ms) if stats.writes_without_ttl == 0 => {
@@ -260,7 +272,8 @@ impl Engine {
             }
             // The loads back to back, with nothing in between: the processor keeps them all in flight at once.
             let mut touched = 0;
-            for &hash in &hashes[..len] {
+            let shard = self.config.shard;
+            for &hash in hashes[..len].iter().filter(|&&hash| shard.owns(hash)) {
                 touched ^= self.keys.touch(hash);
             }
             std::hint::black_box(touched);
@@ -289,6 +302,10 @@ impl Engine {
                 self.markers.label(event.time, label);
             }
             Command::Read | Command::Write(_) | Command::Delete | Command::Expire | Command::Removed(_) => {
+                // Another shard's key: it still moved the clock.
+                if !self.config.shard.owns(hash) {
+                    return None;
+                }
                 return self.on_key_event(event, hash, bucket);
             }
         }
@@ -579,7 +596,7 @@ impl Engine {
             if state.absence().is_none() {
                 state.set_absence(Some(cause));
             }
-            if state.last_read > 0 && stamp < Stamp::MAX && samples_reaccess(&stats.reaccess_ms, hash) {
+            if state.last_read > 0 && stamp < Stamp::MAX {
                 stats.reaccess_ms.record(u64::from(stamp.saturating_sub(state.last_read)));
             }
             if state.has(flags::WRITTEN) {
@@ -603,7 +620,7 @@ impl Engine {
         match (event.command, event.outcome) {
             (Command::Read, Outcome::Hit) => {
                 let state = self.keys.get_or_track(lookup, hash, new_state)?;
-                if state.last_read > 0 && stamp < Stamp::MAX && samples_reaccess(&stats.reaccess_ms, hash) {
+                if state.last_read > 0 && stamp < Stamp::MAX {
                     stats.reaccess_ms.record(u64::from(stamp.saturating_sub(state.last_read)));
                 }
                 if state.absence().is_some() || state.has(flags::DELETED) {
@@ -725,7 +742,7 @@ impl Engine {
 
     /// Builds the report of everything observed so far.
     pub fn report(&self) -> Report {
-        snapshot::build(self)
+        snapshot::build_from_engine(self)
     }
 }
 
@@ -765,13 +782,6 @@ fn settle_refill(
     }
     state.pending_misses = 0;
     state.piled = 0;
-}
-
-/// Re-access intervals of every read while a pattern has few, then of one key in eight (by hash): the
-/// distribution stays the same, the per-read cost drops.
-#[inline]
-fn samples_reaccess(distribution: &crate::sketch::Distribution, hash: u64) -> bool {
-    distribution.count() < 1 << 16 || hash & 7 == 0
 }
 
 /// The hash that identifies a key: its bytes, seeded with its database.

@@ -1,46 +1,126 @@
 //! Building a [`Report`] from the engine's state: estimated miss causes, a walk over the tracked keys for what
 //! only the end of the trace can tell (misses never refilled, writes never read, the working set), the
-//! findings, and the serialisable figures.
+//! findings, and the serialisable figures. The same build serves one engine and shards merged
+//! ([`super::Partial`]): both hand it their [`Parts`].
 
 use crate::event::{MICROS_PER_SEC, Micros};
 use crate::findings::{self, Analysis, PatternView};
-
+use crate::pattern::PatternId;
 use crate::report::{
     MarkerReport, MissCause, MissCauses, Notes, PatternOverflow, PatternReport, Quantiles, REPORT_VERSION, Report,
     Sampling, Summary, TimelineReport, Window,
 };
-use crate::sketch::Distribution;
+use crate::sketch::{Distribution, KeyTopK, Timeline};
 
 use super::keys::flags;
 use super::stats::PatternStats;
-use super::{Engine, MarkerKind};
+use super::{Clock, Engine, EngineConfig, Marker, MarkerKind};
 
 /// What the walk over tracked keys finds for one pattern (weighted).
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyTotals {
-    unrefilled_misses: f64,
-    unread_writes: f64,
-    working_set_bytes: f64,
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct KeyTotals {
+    pub unrefilled_misses: f64,
+    pub unread_writes: f64,
+    pub working_set_bytes: f64,
 }
 
-pub(super) fn build(engine: &Engine) -> Report {
-    let first = engine.clock.first.unwrap_or(0);
-    let last = engine.clock.last;
-    let duration = last.saturating_sub(first);
-    // Misses and writes this close to the end may still be refilled or read: not counted against the pattern.
-    let refill_grace = (5 * MICROS_PER_SEC).min(duration / 20);
-    let unread_grace = (60 * MICROS_PER_SEC).min(duration / 10);
+impl KeyTotals {
+    pub fn add(&mut self, other: &KeyTotals) {
+        self.unrefilled_misses += other.unrefilled_misses;
+        self.unread_writes += other.unread_writes;
+        self.working_set_bytes += other.working_set_bytes;
+    }
+}
 
-    let totals = walk_keys(engine, last, refill_grace, unread_grace);
+/// One pattern as the report sees it: `id` is what the top-key sketches label its keys with.
+pub(crate) struct PatternPart<'a> {
+    pub id: PatternId,
+    pub name: &'a str,
+    pub stats: &'a PatternStats,
+    pub totals: KeyTotals,
+}
+
+/// Everything a report is built from.
+pub(crate) struct Parts<'a> {
+    pub config: &'a EngineConfig,
+    pub clock: Clock,
+    pub events: u64,
+    pub skipped_lines: u64,
+    pub markers: &'a [Marker],
+    pub timeline: &'a Timeline,
+    pub patterns: Vec<PatternPart<'a>>,
+    pub top_evicted: &'a KeyTopK,
+    pub top_flushed: &'a KeyTopK,
+    pub sampling: Option<Sampling>,
+    pub pattern_overflow: Option<PatternOverflow>,
+}
+
+/// Misses and writes this close to the end may still be refilled or read: not counted against the pattern.
+/// Returns the grace for refills and the one for reads.
+pub(crate) fn graces(clock: &Clock) -> (Micros, Micros) {
+    let duration = clock.last.saturating_sub(clock.first.unwrap_or(0));
+    ((5 * MICROS_PER_SEC).min(duration / 20), (60 * MICROS_PER_SEC).min(duration / 10))
+}
+
+impl Engine {
+    /// The walk over the tracked keys, per pattern id.
+    pub(crate) fn key_totals(&self) -> Vec<KeyTotals> {
+        let (refill_grace, unread_grace) = graces(&self.clock);
+        walk_keys(self, self.clock.last, refill_grace, unread_grace)
+    }
+
+    pub(crate) fn sampling(&self) -> Option<Sampling> {
+        (self.keys.rate() < 1.0).then(|| Sampling {
+            rate: self.keys.rate(),
+            tracked_keys: self.keys.len() as u64,
+            budget_bytes: self.keys.budget_bytes() as u64,
+        })
+    }
+
+    pub(crate) fn pattern_overflow(&self) -> Option<PatternOverflow> {
+        self.table
+            .overflowed()
+            .map(|overflowed_keys| PatternOverflow { max_patterns: self.table.max_patterns() as u64, overflowed_keys })
+    }
+}
+
+pub(super) fn build_from_engine(engine: &Engine) -> Report {
+    let totals = engine.key_totals();
+    let patterns = engine
+        .table
+        .live_ids()
+        .filter_map(|id| {
+            let stats = engine.stats.get(id as usize)?;
+            let totals = totals.get(id as usize).copied().unwrap_or_default();
+            Some(PatternPart { id, name: engine.table.name(id), stats, totals })
+        })
+        .collect();
+    build(Parts {
+        config: &engine.config,
+        clock: engine.clock,
+        events: engine.events,
+        skipped_lines: engine.skipped_lines,
+        markers: &engine.markers.list,
+        timeline: &engine.timeline,
+        patterns,
+        top_evicted: &engine.top_evicted,
+        top_flushed: &engine.top_flushed,
+        sampling: engine.sampling(),
+        pattern_overflow: engine.pattern_overflow(),
+    })
+}
+
+pub(crate) fn build(parts: Parts<'_>) -> Report {
+    let first = parts.clock.first.unwrap_or(0);
+    let last = parts.clock.last;
+    let duration = last.saturating_sub(first);
+
     let mut views = Vec::new();
-    for id in engine.table.live_ids() {
-        let Some(stats) = engine.stats.get(id as usize).filter(|s| !s.is_empty()) else {
-            continue;
-        };
-        let key_totals = totals.get(id as usize).copied().unwrap_or_default();
+    for part in parts.patterns.iter().filter(|p| !p.stats.is_empty()) {
+        let (stats, key_totals) = (part.stats, part.totals);
         views.push(PatternView {
-            id,
-            name: engine.table.name(id),
+            id: part.id,
+            name: part.name,
             stats,
             causes: estimate_causes(stats),
             unrefilled_misses: key_totals.unrefilled_misses + stats.unrefilled_misses,
@@ -59,7 +139,8 @@ pub(super) fn build(engine: &Engine) -> Report {
         summary.deletes += view.stats.deletes;
         summary.miss_causes.add(&view.causes);
     }
-    let hits_observed = engine.config.hits_observed;
+    let config = parts.config;
+    let hits_observed = config.hits_observed;
     summary.hit_ratio = ratio(summary.hits, summary.hits + summary.misses).filter(|_| hits_observed);
     summary.patterns = views.len() as u64;
 
@@ -68,15 +149,15 @@ pub(super) fn build(engine: &Engine) -> Report {
         hits: summary.hits,
         misses: summary.misses,
         write_attempts: summary.writes + summary.write_errors,
-        markers: &engine.markers.list,
+        markers: parts.markers,
         first_time: first,
-        bucket_width: engine.clock.bucket_width,
-        cache_capacity: engine.config.cache_capacity,
-        thresholds: &engine.config.thresholds,
-        top_evicted: &engine.top_evicted,
-        top_flushed: &engine.top_flushed,
+        bucket_width: parts.clock.bucket_width,
+        cache_capacity: config.cache_capacity,
+        thresholds: &config.thresholds,
+        top_evicted: parts.top_evicted,
+        top_flushed: parts.top_flushed,
         hits_observed,
-        presumed_held: engine.config.presumed_held,
+        presumed_held: config.presumed_held,
         patterns: views,
     };
     let findings = findings::detect(&analysis);
@@ -97,17 +178,16 @@ pub(super) fn build(engine: &Engine) -> Report {
         version: REPORT_VERSION,
         source: None,
         window: Window {
-            events: engine.events,
-            first_event_us: engine.clock.first,
-            last_event_us: engine.clock.first.map(|_| last),
+            events: parts.events,
+            first_event_us: parts.clock.first,
+            last_event_us: parts.clock.first.map(|_| last),
             duration_seconds: duration as f64 / 1e6,
         },
         summary,
         patterns,
         findings,
-        markers: engine
+        markers: parts
             .markers
-            .list
             .iter()
             .map(|m| MarkerReport {
                 offset_seconds: m.time.saturating_sub(first) as f64 / 1e6,
@@ -119,26 +199,19 @@ pub(super) fn build(engine: &Engine) -> Report {
             })
             .collect(),
         timeline: TimelineReport {
-            bucket_seconds: engine.clock.bucket_width as f64 / 1e6,
-            buckets: engine.timeline.buckets().to_vec(),
+            bucket_seconds: parts.clock.bucket_width as f64 / 1e6,
+            buckets: parts.timeline.buckets().to_vec(),
         },
         notes: Notes {
-            sampling: (engine.keys.rate() < 1.0).then(|| Sampling {
-                rate: engine.keys.rate(),
-                tracked_keys: engine.keys.len() as u64,
-                budget_bytes: engine.keys.budget_bytes() as u64,
-            }),
-            pattern_overflow: engine.table.overflowed().map(|overflowed_keys| PatternOverflow {
-                max_patterns: engine.table.max_patterns() as u64,
-                overflowed_keys,
-            }),
-            skipped_lines: engine.skipped_lines,
+            sampling: parts.sampling,
+            pattern_overflow: parts.pattern_overflow,
+            skipped_lines: parts.skipped_lines,
             unobserved_events: unobserved,
             hits_observed,
-            presumed_held: engine.config.presumed_held,
+            presumed_held: config.presumed_held,
             capture: None,
-            initial_state: engine.config.initial_state.as_str().to_string(),
-            cache_capacity_bytes: engine.config.cache_capacity,
+            initial_state: config.initial_state.as_str().to_string(),
+            cache_capacity_bytes: config.cache_capacity,
         },
         server: None,
     }

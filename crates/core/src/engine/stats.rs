@@ -8,7 +8,7 @@ use crate::sketch::{BottomK, Distribution, Timeline};
 /// An index into the engine's list of markers.
 pub(crate) type MarkerIndex = u16;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PatternStats {
     // Exact counts of every event.
     pub reads: u64,

@@ -81,12 +81,18 @@ fn flush_finding(
     let shape = recovery(analysis, p.stats.timeline.buckets(), marker.time);
     let markers_hit = p.stats.flushed_by_marker.len();
     let hot = analysis.top_flushed.top(10, |id| id == p.id);
-    let others: Vec<String> = analysis
+    // The other patterns it emptied, those it cost most first.
+    let mut others: Vec<(f64, &str)> = analysis
         .patterns
         .iter()
-        .filter(|o| o.id != p.id && o.stats.flushed_by_marker.iter().any(|(m, w)| *m == index && *w >= 1.0))
-        .map(|o| o.name.to_string())
+        .filter(|o| o.id != p.id)
+        .filter_map(|o| {
+            let (_, weight) = o.stats.flushed_by_marker.iter().find(|(m, w)| *m == index && *w >= 1.0)?;
+            Some((*weight, o.name))
+        })
         .collect();
+    others.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let others: Vec<String> = others.into_iter().map(|(_, name)| name.to_string()).collect();
 
     let mut draft = Draft::new(FindingCause::ColdCache, p.name, flushed);
     let which = if markers_hit > 1 {

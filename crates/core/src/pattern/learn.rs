@@ -19,12 +19,13 @@ use super::tokens::looks_like;
 /// Placeholders seen under a prefix before a literal of their shape joins them.
 pub const MIN_SIBLINGS: u32 = 20;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Position {
     /// Hashes of the distinct literal values seen so far, until the position is variable.
     literals: Vec<u64>,
     variable: bool,
     /// The placeholder whole segments at this position folded to most recently, and how often in a row.
+    #[serde(with = "placeholder_run")]
     sibling: Option<(&'static str, u32)>,
     /// The letters every token at this position began with so far, and how many tokens there were.
     glued: Option<(Vec<u8>, u32)>,
@@ -40,7 +41,27 @@ impl Position {
     }
 }
 
-#[derive(Debug)]
+/// A placeholder's name, written as itself and read back as the built-in name it is.
+mod placeholder_run {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::pattern::tokens::PLACEHOLDERS;
+
+    pub fn serialize<S: Serializer>(run: &Option<(&'static str, u32)>, serializer: S) -> Result<S::Ok, S::Error> {
+        run.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<(&'static str, u32)>, D::Error> {
+        let run: Option<(String, u32)> = Option::deserialize(deserializer)?;
+        run.map(|(name, seen)| match PLACEHOLDERS.iter().find(|p| **p == name) {
+            Some(known) => Ok((*known, seen)),
+            None => Err(serde::de::Error::custom(format!("`{name}` is not a placeholder"))),
+        })
+        .transpose()
+    }
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Learner {
     /// Distinct values after which a position is variable.
     threshold: usize,
@@ -48,6 +69,7 @@ pub struct Learner {
     max_prefixes: usize,
     positions: HashMap<u64, Position, FixedState>,
     /// Set when a position became variable; the engine takes it to know when to merge patterns.
+    #[serde(skip)]
     learned_something: bool,
 }
 
@@ -82,6 +104,57 @@ impl Learner {
     fn apply(&self, prefix: &str, value: &[u8]) -> Option<&'static str> {
         let position = self.positions.get(&xxh3_64(prefix.as_bytes()))?;
         position.sibling_for(value).or(position.variable.then_some("id"))
+    }
+
+    /// Adds what another learner saw (a shard's, over other keys of the same trace): a position is variable
+    /// when it was in either, or when their distinct values together reach the threshold; runs of placeholders
+    /// and the words glued to tokens add up. Returns whether a position became variable or learned a shape.
+    pub fn merge(&mut self, other: &Learner) -> bool {
+        let mut learned = false;
+        for (&prefix, theirs) in &other.positions {
+            let room = self.positions.len() < self.max_prefixes;
+            let ours = match self.positions.get_mut(&prefix) {
+                Some(ours) => ours,
+                None if room => {
+                    self.positions.insert(prefix, Position::default());
+                    self.positions.get_mut(&prefix).expect("just inserted")
+                }
+                None => continue,
+            };
+            if !ours.variable {
+                if theirs.variable {
+                    ours.variable = true;
+                } else {
+                    for hash in &theirs.literals {
+                        if !ours.literals.contains(hash) {
+                            ours.literals.push(*hash);
+                        }
+                    }
+                    ours.variable = ours.literals.len() >= self.threshold;
+                }
+                if ours.variable {
+                    ours.literals = Vec::new();
+                    learned = true;
+                }
+            }
+            ours.sibling = match (ours.sibling, theirs.sibling) {
+                (Some((a, n)), Some((b, m))) if a == b => Some((a, n.saturating_add(m))),
+                (Some((a, n)), Some((b, m))) => Some(if m > n { (b, m) } else { (a, n) }),
+                (ours, theirs) => ours.or(theirs),
+            };
+            learned |= ours.sibling.is_some_and(|(_, seen)| seen >= MIN_SIBLINGS);
+            if let Some((word, count)) = &theirs.glued {
+                match &mut ours.glued {
+                    Some((ours_word, ours_count)) => {
+                        let shared = ours_word.iter().zip(word).take_while(|(a, b)| a == b).count();
+                        ours_word.truncate(shared);
+                        *ours_count = ours_count.saturating_add(*count);
+                    }
+                    None => ours.glued = Some((word.clone(), *count)),
+                }
+            }
+        }
+        learned
     }
 
     /// A view that applies what was learned without learning more: used to re-fold known patterns.

@@ -91,6 +91,25 @@ impl PatternFolder {
         self.learner.as_mut().is_some_and(Learner::take_learned)
     }
 
+    /// Adds what another folder with the same rules learned (see [`Learner::merge`]); true when known
+    /// patterns should be folded again.
+    pub fn merge_learned(&mut self, other: &PatternFolder) -> bool {
+        match (&mut self.learner, &other.learner) {
+            (Some(ours), Some(theirs)) => ours.merge(theirs),
+            _ => false,
+        }
+    }
+
+    /// What learned folding knows, to be stored with a shard's share of an analysis.
+    pub fn learner(&self) -> Option<&Learner> {
+        self.learner.as_ref()
+    }
+
+    /// A folder that knows what `learner` learned (read back from a stored share), with `rules`.
+    pub fn with_learner(rules: KeyRules, learner: Option<Learner>) -> Self {
+        PatternFolder { rules, learner, out: FoldOutput::default() }
+    }
+
     /// Folds a known pattern again with what has been learned since, without learning from it.
     pub fn refold(&mut self, pattern: &str) -> &str {
         match &self.learner {

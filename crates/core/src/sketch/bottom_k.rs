@@ -7,11 +7,31 @@
 /// Default size: about 3% relative error on distinct counts, 8 KiB per sketch once full.
 pub const DEFAULT_K: usize = 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "StoredBottomK")]
 pub struct BottomK {
     k: usize,
     /// Sorted ascending, distinct, at most `k` long.
     hashes: Vec<u64>,
+}
+
+/// A bottom-k read back from a file: checked before use.
+#[derive(serde::Deserialize)]
+struct StoredBottomK {
+    k: usize,
+    hashes: Vec<u64>,
+}
+
+impl TryFrom<StoredBottomK> for BottomK {
+    type Error = String;
+
+    fn try_from(stored: StoredBottomK) -> Result<Self, String> {
+        let sorted = stored.hashes.windows(2).all(|w| w[0] < w[1]);
+        if stored.k < 2 || stored.hashes.len() > stored.k || !sorted {
+            return Err("a distinct-count sketch that is not sorted or holds more than k hashes".into());
+        }
+        Ok(BottomK { k: stored.k, hashes: stored.hashes })
+    }
 }
 
 impl Default for BottomK {

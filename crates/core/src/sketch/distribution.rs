@@ -77,6 +77,41 @@ impl Distribution {
     }
 }
 
+/// Stored as its sum and the counts of its non-empty buckets, each under the highest value of the bucket (a
+/// shard's share of an analysis, written to a file): read back, every bucket holds what it held.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredDistribution {
+    sum: u128,
+    buckets: Vec<(u64, u32)>,
+}
+
+impl serde::Serialize for Distribution {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let buckets = match &self.histogram {
+            Some(h) => h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect(),
+            None => Vec::new(),
+        };
+        StoredDistribution { sum: self.sum, buckets }.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Distribution {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredDistribution::deserialize(deserializer)?;
+        let mut distribution = Distribution::default();
+        for (value, count) in stored.buckets {
+            let histogram = distribution.histogram.get_or_insert_with(|| {
+                Box::new(Histogram::new_with_bounds(1, HIGHEST, SIGNIFICANT_DIGITS).expect("valid histogram bounds"))
+            });
+            histogram
+                .record_n(value.clamp(1, HIGHEST), count)
+                .map_err(|_| serde::de::Error::custom(format!("a histogram bucket out of range: {value}")))?;
+        }
+        distribution.sum = stored.sum;
+        Ok(distribution)
+    }
+}
+
 /// `value` to `digits` significant digits.
 fn round_significant(value: u64, digits: u32) -> u64 {
     let magnitude = value.checked_ilog10().unwrap_or(0) + 1;

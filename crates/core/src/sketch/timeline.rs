@@ -27,7 +27,7 @@ impl TimelineBucket {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timeline {
     buckets: Vec<TimelineBucket>,
 }

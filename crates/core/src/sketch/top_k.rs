@@ -1,5 +1,7 @@
 //! The hottest keys of a stream, by the Space-Saving algorithm: a fixed number of counters; a new key takes the
-//! place of the smallest one and inherits its count as possible overestimate.
+//! place of the smallest one and inherits its count as possible overestimate. Keys are ranked by the count they
+//! are sure to have (their count less what they inherited): a long tail of keys seen once each inflates the
+//! counts of the latest of them, never their sure counts, so they do not push the truly hot keys out of a list.
 //!
 //! Counters sit in one small array (the minimum is a scan over a few cache lines) and keep their key buffers, so
 //! replacing a key allocates nothing once warm: evicted misses of a long tail of keys hit this on every event.
@@ -10,22 +12,53 @@ use foldhash::fast::FixedState;
 
 use crate::pattern::PatternId;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Counter {
     count: f64,
+    /// What the key inherited from the one it replaced: its count is at most this much too high.
+    error: f64,
     pattern: PatternId,
     hash: u64,
     key: Vec<u8>,
 }
 
-#[derive(Debug, Clone)]
+impl Counter {
+    /// Highest sure count first, then highest count, then the key.
+    fn rank(a: &Counter, b: &Counter) -> std::cmp::Ordering {
+        (b.count - b.error)
+            .total_cmp(&(a.count - a.error))
+            .then(b.count.total_cmp(&a.count))
+            .then_with(|| a.key.cmp(&b.key))
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "StoredTopK")]
 pub struct KeyTopK {
     capacity: usize,
     counters: Vec<Counter>,
     /// Key hash to index in `counters`.
+    #[serde(skip)]
     index: HashMap<u64, usize, FixedState>,
     /// Calls of [`KeyTopK::insert_sampled`].
     calls: u64,
+}
+
+/// A sketch read back from a file: its index is rebuilt.
+#[derive(serde::Deserialize)]
+struct StoredTopK {
+    capacity: usize,
+    counters: Vec<Counter>,
+    calls: u64,
+}
+
+impl From<StoredTopK> for KeyTopK {
+    fn from(stored: StoredTopK) -> Self {
+        let mut counters = stored.counters;
+        counters.truncate(stored.capacity.max(1));
+        let index = counters.iter().enumerate().map(|(at, c)| (c.hash, at)).collect();
+        KeyTopK { capacity: stored.capacity.max(1), counters, index, calls: stored.calls }
+    }
 }
 
 impl KeyTopK {
@@ -57,7 +90,7 @@ impl KeyTopK {
         }
         if self.counters.len() < self.capacity {
             self.index.insert(hash, self.counters.len());
-            self.counters.push(Counter { count: weight, pattern, hash, key: key.to_vec() });
+            self.counters.push(Counter { count: weight, error: 0.0, pattern, hash, key: key.to_vec() });
             return;
         }
         let (at, _) = self
@@ -68,6 +101,7 @@ impl KeyTopK {
             .expect("capacity is at least 1");
         let counter = &mut self.counters[at];
         self.index.remove(&counter.hash);
+        counter.error = counter.count;
         counter.count += weight;
         counter.pattern = pattern;
         counter.hash = hash;
@@ -76,13 +110,34 @@ impl KeyTopK {
         self.index.insert(hash, at);
     }
 
-    /// The keys with the highest counts, for the patterns `keep` accepts, highest first.
+    /// The keys with the highest sure counts, for the patterns `keep` accepts, highest first, with their
+    /// counts.
     pub fn top(&self, n: usize, keep: impl Fn(PatternId) -> bool) -> Vec<(&[u8], f64)> {
-        let mut keys: Vec<_> =
-            self.counters.iter().filter(|c| keep(c.pattern)).map(|c| (&c.key[..], c.count)).collect();
-        keys.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        keys.truncate(n);
-        keys
+        let mut keys: Vec<&Counter> = self.counters.iter().filter(|c| keep(c.pattern)).collect();
+        keys.sort_by(|a, b| Counter::rank(a, b));
+        keys.into_iter().take(n).map(|c| (&c.key[..], c.count)).collect()
+    }
+
+    /// Adds the counters of a sketch over other keys (another shard's), their patterns renamed by `relabel`,
+    /// and keeps the largest: when each holds its keys' exact counts, so does the result.
+    pub fn merge_disjoint(&mut self, other: &KeyTopK, relabel: impl Fn(PatternId) -> PatternId) {
+        self.calls += other.calls;
+        for counter in &other.counters {
+            match self.index.get(&counter.hash) {
+                Some(&at) => self.counters[at].count += counter.count,
+                None => self.counters.push(Counter { pattern: relabel(counter.pattern), ..counter.clone() }),
+            }
+        }
+        self.counters.sort_by(Counter::rank);
+        self.counters.truncate(self.capacity);
+        self.index = self.counters.iter().enumerate().map(|(at, c)| (c.hash, at)).collect();
+    }
+
+    /// Re-labels every key's pattern.
+    pub fn relabel_all(&mut self, relabel: impl Fn(PatternId) -> PatternId) {
+        for counter in &mut self.counters {
+            counter.pattern = relabel(counter.pattern);
+        }
     }
 
     /// Re-labels keys of a pattern merged into another.
@@ -117,5 +172,23 @@ mod tests {
         let hot: Vec<_> = top.top(2, |p| p == 1).into_iter().map(|(k, _)| k.to_vec()).collect();
         assert_eq!(hot, vec![b"hot:1".to_vec(), b"hot:2".to_vec()]);
         assert!(top.top(100, |_| true).len() <= 32);
+    }
+
+    /// A few hot keys early, then a long tail seen once each: the tail's inflated counts do not outrank them.
+    #[test]
+    fn a_long_tail_after_hot_keys_does_not_hide_them() {
+        let mut top = KeyTopK::new(16);
+        let mut insert = |key: &str| top.insert(xxhash_rust::xxh3::xxh3_64(key.as_bytes()), key.as_bytes(), 0, 1.0);
+        for hot in 0..4u32 {
+            for _ in 0..300 + 10 * hot {
+                insert(&format!("hot:{hot}"));
+            }
+        }
+        for i in 0..3_000u32 {
+            insert(&format!("cold:{i}"));
+        }
+        let listed: Vec<String> =
+            top.top(4, |_| true).into_iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
+        assert_eq!(listed, ["hot:3", "hot:2", "hot:1", "hot:0"]);
     }
 }
