@@ -2,16 +2,17 @@
 
 use anyhow::{Context, Result};
 use cachescope_core::report::SourceInfo;
-use cachescope_core::{Engine, InitialState};
+use cachescope_core::{Engine, EngineConfig, InitialState, Report, Shard};
 use cachescope_sim::whatif::Settings;
 use cachescope_sim::{Policy, Start};
 use cachescope_trace::{TraceFormat, TraceReader};
+use indicatif::ProgressBar;
 
 use crate::cli::AnalyzeArgs;
 use crate::config::engine_config;
 use crate::exit::Exit;
 use crate::simulated_gains;
-use crate::sources::replay::{ReplayOptions, each_batch, replay};
+use crate::sources::replay::{ReplayOptions, Replayed, Skip, each_batch, replay};
 use crate::terminal;
 
 pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
@@ -40,7 +41,6 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     config.cache_capacity =
         if requests_only { args.model.cache_size } else { args.model.cache_size.or(reader.header().cache_capacity) }
             .filter(|_| !args.model.unit_size);
-    let mut engine = Engine::new(config.clone());
 
     let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
     bar.set_message(format!("reading {}", args.input.trace.display()));
@@ -50,18 +50,20 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         skip_bad_lines: args.input.skip_bad_lines,
         model: args.model.config(model_size, policy).start(start),
         read_through: reader.header().read_through,
+        log_skipped: true,
     };
-    let replayed = replay(&mut reader, &mut engine, &options, &bar)
+    let threads = threads_for(args.threads, &args.input.trace);
+    let (mut report, replayed) = analyse(&mut reader, args, &config, &options, threads, &bar)
         .with_context(|| format!("analysing {}", args.input.trace.display()))?;
     bar.finish_and_clear();
     tracing::info!(
         events = replayed.events,
         skipped = replayed.skipped_lines,
         modelled = replayed.modelled,
+        threads,
         "replayed"
     );
 
-    let mut report = engine.report();
     report.notes.capture = reader.capture_stats().map(|stats| stats.notes(reader.capture_ports()));
     if !args.no_simulation {
         // The cache as it is: the model that replayed the trace, or Redis's LRU where the trace has outcomes.
@@ -72,7 +74,8 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         simulated_gains::attach(&mut report, current, &config, options.read_through, |observe| {
             let input = &args.input;
             let mut again = TraceReader::open_with_columns(&input.trace, input.format, input.csv_columns)?;
-            each_batch(&mut again, input.skip_bad_lines, &bar, |batch| {
+            // The first pass logged the lines skipped.
+            each_batch(&mut again, Skip::from_flag(input.skip_bad_lines).quietly(), &bar, |batch| {
                 for event in batch.iter() {
                     observe(&event);
                 }
@@ -111,4 +114,63 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         }
         None => Exit::Success,
     })
+}
+
+/// Threads for the analysis: as asked, else one per core; one when the trace cannot be opened again by each
+/// (a pipe).
+fn threads_for(asked: Option<u32>, trace: &std::path::Path) -> u32 {
+    let reopenable = std::fs::metadata(trace).is_ok_and(|m| m.is_file());
+    match asked {
+        _ if !reopenable => 1,
+        Some(threads) => threads,
+        None => crate::parallel_whatif::available_threads() as u32,
+    }
+}
+
+/// Replays the trace into one engine, or into one per thread, each with a share of the keys and of the key
+/// budget, reading the whole trace (`reader` for the first, the file opened again for the others), their
+/// shares merged.
+fn analyse(
+    reader: &mut TraceReader,
+    args: &AnalyzeArgs,
+    config: &EngineConfig,
+    options: &ReplayOptions,
+    threads: u32,
+    bar: &ProgressBar,
+) -> Result<(Report, Replayed)> {
+    if threads <= 1 {
+        let mut engine = Engine::new(config.clone());
+        let replayed = replay(reader, &mut engine, options, bar)?;
+        return Ok((engine.report(), replayed));
+    }
+    let input = &args.input;
+    let shard_config = |shard: Shard| EngineConfig {
+        shard,
+        key_budget_bytes: config.key_budget_bytes / threads as usize,
+        ..config.clone()
+    };
+    let results = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for shard in Shard::all(threads).skip(1) {
+            let config = shard_config(shard);
+            let options = ReplayOptions { log_skipped: false, ..*options };
+            handles.push(scope.spawn(move || -> Result<_> {
+                let mut reader = TraceReader::open_with_columns(&input.trace, input.format, input.csv_columns)?;
+                let mut engine = Engine::new(config);
+                replay(&mut reader, &mut engine, &options, &ProgressBar::hidden())?;
+                Ok(engine.into_partial())
+            }));
+        }
+        let mut engine = Engine::new(shard_config(Shard { index: 0, count: threads }));
+        let first = replay(reader, &mut engine, options, bar).map(|replayed| (engine.into_partial(), replayed));
+        let others: Vec<Result<_>> =
+            handles.into_iter().map(|h| h.join().expect("an analysis thread panicked")).collect();
+        (first, others)
+    });
+    let (first, others) = results;
+    let (mut whole, replayed) = first?;
+    for part in others {
+        whole.merge(part?).context("merging the threads' shares")?;
+    }
+    Ok((whole.report(), replayed))
 }

@@ -12,7 +12,7 @@ use crate::config::engine_config;
 use crate::contracts::mrc::{CurveReport, PatternPoints, Point, SizeForHitRatio};
 use crate::exit::{Exit, OutputError};
 use crate::sinks::{chart, curve_text, json};
-use crate::sources::replay::each_batch;
+use crate::sources::replay::{Skip, each_batch};
 use crate::terminal;
 
 const CURVE_VERSION: u32 = 1;
@@ -41,7 +41,7 @@ pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
 
     let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
     bar.set_message(format!("reading {}", input.trace.display()));
-    each_batch(&mut reader, input.skip_bad_lines, &bar, |batch| {
+    each_batch(&mut reader, Skip::from_flag(input.skip_bad_lines), &bar, |batch| {
         for event in batch.iter() {
             builder.observe(&event);
         }

@@ -14,7 +14,7 @@ use crate::contracts::whatif::{BeforeAfter, Comparison, PatternComparison, Setti
 use crate::exit::Exit;
 use crate::parallel_whatif;
 use crate::sinks::{json, whatif_text};
-use crate::sources::replay::each_batch;
+use crate::sources::replay::{Skip, each_batch};
 use crate::terminal;
 
 /// Nothing to compare: no change was given.
@@ -52,7 +52,7 @@ pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
     let (fold, max_patterns) = (&engine.fold, engine.max_patterns);
     let result =
         parallel_whatif::play(vec![before, after], fold, max_patterns, header.read_through, threads, |observe| {
-            each_batch(&mut reader, input.skip_bad_lines, &bar, |batch| {
+            each_batch(&mut reader, Skip::from_flag(input.skip_bad_lines), &bar, |batch| {
                 for event in batch.iter() {
                     observe(&event);
                 }

@@ -20,6 +20,7 @@ pub struct Replayed {
     pub modelled: bool,
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct ReplayOptions {
     pub skip_bad_lines: bool,
     /// The model for events without outcomes (its capacity: `--cache-size`, else the trace's own
@@ -27,6 +28,8 @@ pub struct ReplayOptions {
     pub model: ModelConfig,
     /// Each read that misses brings its object into the cache (the trace's header says so).
     pub read_through: bool,
+    /// Log the malformed lines skipped (one of several threads reading the same trace does).
+    pub log_skipped: bool,
 }
 
 /// Errors past the first few skipped lines are counted, not printed.
@@ -39,7 +42,8 @@ pub fn replay(
     bar: &ProgressBar,
 ) -> Result<Replayed> {
     let mut model: Option<Box<dyn CacheModel>> = None;
-    let (events, skipped_lines) = each_batch(reader, options.skip_bad_lines, bar, |batch| {
+    let skip = if options.skip_bad_lines { Skip::Count { log: options.log_skipped } } else { Skip::Stop };
+    let (events, skipped_lines) = each_batch(reader, skip, bar, |batch| {
         if model.is_none() && batch.iter().all(|event| event.outcome != Outcome::Unobserved) {
             engine.observe_batch(batch.iter());
             return;
@@ -83,12 +87,35 @@ pub fn replay(
     Ok(Replayed { events, skipped_lines, modelled: model.is_some() })
 }
 
-/// Reads the whole trace, batch by batch, moving `bar` along the file. With `skip_bad_lines`, malformed lines
-/// are counted (and the first few logged) instead of stopping the read. Returns the events read and the lines
-/// skipped.
+/// What to do with a malformed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Stop with its error.
+    Stop,
+    /// Count it, and log the first few when `log`.
+    Count { log: bool },
+}
+
+impl Skip {
+    /// `--skip-bad-lines` or not, logged.
+    pub fn from_flag(skip_bad_lines: bool) -> Skip {
+        if skip_bad_lines { Skip::Count { log: true } } else { Skip::Stop }
+    }
+
+    /// The same, without logging: for a trace read again.
+    pub fn quietly(self) -> Skip {
+        match self {
+            Skip::Stop => Skip::Stop,
+            Skip::Count { .. } => Skip::Count { log: false },
+        }
+    }
+}
+
+/// Reads the whole trace, batch by batch, moving `bar` along the file. Malformed lines stop the read or are
+/// counted, as `skip` says. Returns the events read and the lines skipped.
 pub fn each_batch(
     reader: &mut TraceReader,
-    skip_bad_lines: bool,
+    skip: Skip,
     bar: &ProgressBar,
     mut handle: impl FnMut(&Batch<'_>),
 ) -> Result<(u64, u64)> {
@@ -98,9 +125,9 @@ pub fn each_batch(
         let batch = match reader.next_batch() {
             Ok(batch) if batch.is_empty() => break,
             Ok(batch) => batch,
-            Err(error) if skip_bad_lines && error.is_skippable() => {
+            Err(error) if skip != Skip::Stop && error.is_skippable() => {
                 skipped += 1;
-                if skipped <= SKIPPED_LINES_SHOWN {
+                if skip == (Skip::Count { log: true }) && skipped <= SKIPPED_LINES_SHOWN {
                     tracing::warn!("skipped: {error}");
                 }
                 continue;
@@ -114,7 +141,7 @@ pub fn each_batch(
             bar.set_position(progress.bytes_read());
         }
     }
-    if skipped > SKIPPED_LINES_SHOWN {
+    if skip == (Skip::Count { log: true }) && skipped > SKIPPED_LINES_SHOWN {
         tracing::warn!("skipped {skipped} malformed lines in all");
     }
     bar.set_position(progress.total_bytes());
