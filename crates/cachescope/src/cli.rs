@@ -51,6 +51,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Replay a trace file and report why its reads missed.
     Analyze(AnalyzeArgs),
+    /// Merge the shares of an analysis run in shards (`analyze --shard I/N`, on one machine or many) into the
+    /// report of the whole trace.
+    Merge(MergeArgs),
     /// Relay an application's Redis traffic, unchanged, and report live why it misses.
     Proxy(ProxyArgs),
     /// Check a live Redis, read-only: hit ratio, evictions, memory, policy, errors, restarts, and a key sample.
@@ -418,8 +421,36 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
 
+    /// Analyse only the I-th of N shares of the keys (`3/16`, by hash) and write that share to a file instead
+    /// of a report: `cachescope merge` turns the N files into the report of the whole trace. Each shard reads
+    /// the whole trace; run them on as many machines as wanted (docs/shards.md).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<cachescope_core::Shard>,
+
+    /// With --shard: the file to write the share to. Default: shard-I-of-N.cs in the current directory.
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub share_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The files written by `cachescope analyze TRACE --shard I/N`, one per shard, in any order.
+    #[arg(value_name = "SHARE", required = true)]
+    pub shares: Vec<PathBuf>,
+
+    /// Report on the shards given even when some are missing: every count is then of their keys only.
+    #[arg(long)]
+    pub allow_missing: bool,
+
+    /// Exit with 1 (warning) or 2 (critical) when a finding is at least this severe.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -79,6 +79,20 @@ impl Exit {
                     | TraceError::CsvColumnsMissing { .. } => Exit::DataError,
                 };
             }
+            if let Some(share) = cause.downcast_ref::<crate::shares::ShareError>() {
+                return match share {
+                    crate::shares::ShareError::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                        Exit::NoInput
+                    }
+                    crate::shares::ShareError::Read { .. } => Exit::IoError,
+                    crate::shares::ShareError::NotAShare { .. } | crate::shares::ShareError::Version { .. } => {
+                        Exit::DataError
+                    }
+                };
+            }
+            if cause.downcast_ref::<cachescope_core::MergeError>().is_some() {
+                return Exit::DataError;
+            }
             if cause.downcast_ref::<UsageError>().is_some() {
                 return Exit::Usage;
             }

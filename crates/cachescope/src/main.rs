@@ -9,6 +9,7 @@ mod exit;
 mod logging;
 mod parallel_whatif;
 mod redis_url;
+mod shares;
 mod shutdown;
 mod simulated_gains;
 mod sinks;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Demo(args) => commands::demo::run(args, color, cli.quiet),
         Command::Analyze(args) => commands::analyze::run(args, color, cli.quiet),
+        Command::Merge(args) => commands::merge::run(args, color),
         Command::Proxy(args) => commands::proxy::run(args, color),
         Command::Doctor(args) => commands::doctor::run(args, color, cli.quiet),
         Command::Watch(args) => commands::watch::run(args, color),

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use cachescope_core::report::SourceInfo;
-use cachescope_core::{Engine, EngineConfig, InitialState, Report, Shard};
+use cachescope_core::{Engine, EngineConfig, InitialState, Partial, Shard};
 use cachescope_sim::whatif::Settings;
 use cachescope_sim::{Policy, Start};
 use cachescope_trace::{TraceFormat, TraceReader};
@@ -11,6 +11,7 @@ use indicatif::ProgressBar;
 use crate::cli::AnalyzeArgs;
 use crate::config::engine_config;
 use crate::exit::Exit;
+use crate::shares::{self, ShareFile};
 use crate::simulated_gains;
 use crate::sources::replay::{ReplayOptions, Replayed, Skip, each_batch, replay};
 use crate::terminal;
@@ -53,7 +54,8 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         log_skipped: true,
     };
     let threads = threads_for(args.threads, &args.input.trace);
-    let (mut report, replayed) = analyse(&mut reader, args, &config, &options, threads, &bar)
+    let shard = args.shard.unwrap_or(Shard::WHOLE);
+    let (share, replayed) = analyse(&mut reader, args, &config, &options, shard, threads, &bar)
         .with_context(|| format!("analysing {}", args.input.trace.display()))?;
     bar.finish_and_clear();
     tracing::info!(
@@ -63,8 +65,14 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         threads,
         "replayed"
     );
+    let source = source_info(args, &reader, replayed.modelled, model_size, policy);
+    let capture = reader.capture_stats().map(|stats| stats.notes(reader.capture_ports()));
+    if args.shard.is_some() {
+        return write_share(args, share, source, capture, quiet);
+    }
 
-    report.notes.capture = reader.capture_stats().map(|stats| stats.notes(reader.capture_ports()));
+    let mut report = share.report();
+    report.notes.capture = capture;
     if !args.no_simulation {
         // The cache as it is: the model that replayed the trace, or Redis's LRU where the trace has outcomes.
         let policy = args.policy.unwrap_or(if replayed.modelled { Policy::EXACT_LRU } else { Policy::REDIS_LRU });
@@ -84,11 +92,24 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         })?;
         bar.finish_and_clear();
     }
-    let mut format_name = format.name().to_string();
+    report.source = Some(source);
+    super::emit(&report, &args.output, color, None)?;
+    Ok(super::exit_for(&report, args.fail_on))
+}
+
+/// How the report names the trace: its path, its format, and the model that replayed it.
+fn source_info(
+    args: &AnalyzeArgs,
+    reader: &TraceReader,
+    modelled: bool,
+    model_size: Option<u64>,
+    policy: Policy,
+) -> SourceInfo {
+    let mut format_name = reader.format().name().to_string();
     if reader.is_compressed() {
         format_name.push_str(", zstd");
     }
-    if replayed.modelled {
+    if modelled {
         let size = match model_size {
             None => "unbounded".to_string(),
             Some(objects) if args.model.unit_size => format!("{} objects", cachescope_core::human::count(objects)),
@@ -96,24 +117,32 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         };
         format_name.push_str(&format!(", replayed through a cache model: {policy}, {size}"));
     }
-    report.source = Some(SourceInfo {
-        kind: "trace".into(),
-        name: args.input.trace.display().to_string(),
-        format: Some(format_name),
-    });
-    super::emit(&report, &args.output, color, None)?;
+    SourceInfo { kind: "trace".into(), name: args.input.trace.display().to_string(), format: Some(format_name) }
+}
 
-    let worst = report.findings.iter().map(|f| f.severity).max();
-    Ok(match args.fail_on {
-        Some(level) => {
-            let threshold = match level {
-                crate::cli::FailOn::Warning => cachescope_core::Severity::Warning,
-                crate::cli::FailOn::Critical => cachescope_core::Severity::Critical,
-            };
-            Exit::for_severity(worst.filter(|&w| w >= threshold))
-        }
-        None => Exit::Success,
-    })
+/// `--shard`: writes the share for `cachescope merge`, and says where.
+fn write_share(
+    args: &AnalyzeArgs,
+    share: Partial,
+    source: SourceInfo,
+    capture: Option<cachescope_core::report::CaptureNotes>,
+    quiet: bool,
+) -> Result<Exit> {
+    let shard = share.shards()[0];
+    let path = args.share_file.clone().unwrap_or_else(|| shares::default_path(shard));
+    let events = share.events();
+    let file = ShareFile { format: shares::FORMAT.into(), version: shares::VERSION, source, capture, share };
+    shares::write(&path, &file)?;
+    if !quiet {
+        eprintln!(
+            "Wrote shard {shard} of {} ({} events read) to {}: `cachescope merge` the {} shards' files for the report.",
+            args.input.trace.display(),
+            cachescope_core::human::count(events),
+            path.display(),
+            shard.count,
+        );
+    }
+    Ok(Exit::Success)
 }
 
 /// Threads for the analysis: as asked, else one per core; one when the trace cannot be opened again by each
@@ -127,50 +156,52 @@ fn threads_for(asked: Option<u32>, trace: &std::path::Path) -> u32 {
     }
 }
 
-/// Replays the trace into one engine, or into one per thread, each with a share of the keys and of the key
-/// budget, reading the whole trace (`reader` for the first, the file opened again for the others), their
-/// shares merged.
+/// Replays the trace into one engine for `shard` (all keys, or one share), or into one per thread, each with
+/// an equal part of that share and of the key budget, reading the whole trace (`reader` for the first, the file
+/// opened again for the others), their parts merged.
 fn analyse(
     reader: &mut TraceReader,
     args: &AnalyzeArgs,
     config: &EngineConfig,
     options: &ReplayOptions,
+    shard: Shard,
     threads: u32,
     bar: &ProgressBar,
-) -> Result<(Report, Replayed)> {
+) -> Result<(Partial, Replayed)> {
     if threads <= 1 {
-        let mut engine = Engine::new(config.clone());
+        let mut engine = Engine::new(EngineConfig { shard, ..config.clone() });
         let replayed = replay(reader, &mut engine, options, bar)?;
-        return Ok((engine.report(), replayed));
+        return Ok((engine.into_partial(), replayed));
     }
     let input = &args.input;
-    let shard_config = |shard: Shard| EngineConfig {
-        shard,
-        key_budget_bytes: config.key_budget_bytes / threads as usize,
+    let parts = shard.split(threads);
+    let part_config = |part: Shard| EngineConfig {
+        shard: part,
+        key_budget_bytes: config.key_budget_bytes / parts.len(),
         ..config.clone()
     };
-    let results = std::thread::scope(|scope| {
+    let (first, others) = std::thread::scope(|scope| {
         let mut handles = Vec::new();
-        for shard in Shard::all(threads).skip(1) {
-            let config = shard_config(shard);
+        for &part in &parts[1..] {
+            let config = part_config(part);
             let options = ReplayOptions { log_skipped: false, ..*options };
-            handles.push(scope.spawn(move || -> Result<_> {
+            handles.push(scope.spawn(move || -> Result<Partial> {
                 let mut reader = TraceReader::open_with_columns(&input.trace, input.format, input.csv_columns)?;
                 let mut engine = Engine::new(config);
                 replay(&mut reader, &mut engine, &options, &ProgressBar::hidden())?;
                 Ok(engine.into_partial())
             }));
         }
-        let mut engine = Engine::new(shard_config(Shard { index: 0, count: threads }));
+        let mut engine = Engine::new(part_config(parts[0]));
         let first = replay(reader, &mut engine, options, bar).map(|replayed| (engine.into_partial(), replayed));
-        let others: Vec<Result<_>> =
+        let others: Vec<Result<Partial>> =
             handles.into_iter().map(|h| h.join().expect("an analysis thread panicked")).collect();
         (first, others)
     });
-    let (first, others) = results;
-    let (mut whole, replayed) = first?;
+    let (mut share, replayed) = first?;
     for part in others {
-        whole.merge(part?).context("merging the threads' shares")?;
+        share.merge(part?).context("merging the threads' shares")?;
     }
-    Ok((whole.report(), replayed))
+    share.coarsen(shard).context("merging the threads' shares")?;
+    Ok((share, replayed))
 }

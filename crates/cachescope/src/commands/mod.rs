@@ -6,6 +6,7 @@ pub mod demo;
 pub mod doctor;
 mod live_session;
 pub mod mark;
+pub mod merge;
 pub mod mrc;
 pub mod proxy;
 pub mod top;
@@ -18,10 +19,22 @@ use anyhow::Result;
 use cachescope_core::Report;
 
 use crate::cli::{OutputArgs, OutputFormat};
+use crate::exit::Exit;
 use crate::sinks::{json, text};
 use crate::terminal;
 
 /// Writes the report to stdout in the format asked for.
+/// The exit code a report deserves with `--fail-on`: 1 or 2 when a finding is at least that severe.
+pub fn exit_for(report: &Report, fail_on: Option<crate::cli::FailOn>) -> Exit {
+    let Some(level) = fail_on else { return Exit::Success };
+    let threshold = match level {
+        crate::cli::FailOn::Warning => cachescope_core::Severity::Warning,
+        crate::cli::FailOn::Critical => cachescope_core::Severity::Critical,
+    };
+    let worst = report.findings.iter().map(|f| f.severity).max();
+    Exit::for_severity(worst.filter(|&w| w >= threshold))
+}
+
 pub fn emit(report: &Report, output: &OutputArgs, color: bool, extra_text: Option<String>) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

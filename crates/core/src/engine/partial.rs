@@ -127,6 +127,31 @@ impl Partial {
         &self.shards
     }
 
+    /// Events read (by every shard: the whole trace).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The shards missing from a complete split.
+    pub fn missing(&self) -> Vec<Shard> {
+        let count = self.shards.first().map_or(1, |s| s.count);
+        Shard::all(count).filter(|s| !self.shards.contains(s)).collect()
+    }
+
+    /// Names the parts of `shard` merged here as `shard` itself, once every part of [`Shard::split`] is here:
+    /// the threads of one shard give one share.
+    pub fn coarsen(&mut self, shard: Shard) -> Result<(), MergeError> {
+        let parts = self.shards.first().map_or(1, |s| s.count) / shard.count.max(1);
+        let expected = shard.split(parts);
+        if self.shards != expected {
+            let ours = self.shards.first().copied().unwrap_or(Shard::WHOLE);
+            return Err(MergeError::ShardCounts { ours, theirs: shard });
+        }
+        self.shards = vec![shard];
+        self.config.shard = shard;
+        Ok(())
+    }
+
     /// Whether every shard of the split is here: its report is the whole trace's.
     pub fn is_complete(&self) -> bool {
         self.shards.first().is_some_and(|s| s.count as usize == self.shards.len())

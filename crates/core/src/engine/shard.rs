@@ -36,6 +36,13 @@ impl Shard {
         self.count == 1 || ((hash & 0xffff_ffff) * u64::from(self.count)) >> 32 == u64::from(self.index)
     }
 
+    /// This share cut into `parts` equal ones (shards of a finer split): together they own exactly its keys,
+    /// so their merged result is this shard's. For the threads of one shard.
+    pub fn split(self, parts: u32) -> Vec<Shard> {
+        let parts = parts.max(1);
+        (0..parts).map(|part| Shard { index: self.index * parts + part, count: self.count * parts }).collect()
+    }
+
     pub fn is_whole(self) -> bool {
         self.count == 1
     }
@@ -86,6 +93,18 @@ mod tests {
             // Even: each shard within 15% of its share.
             let share = 10_000 / count;
             assert!(seen.iter().all(|&n| n.abs_diff(share) * 100 <= share * 15), "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn a_shard_split_owns_its_keys_and_no_other() {
+        let shard = Shard { index: 2, count: 5 };
+        let parts = shard.split(3);
+        assert_eq!(parts.len(), 3);
+        for i in 0..20_000u64 {
+            let hash = crate::engine::key_hash(0, format!("key:{i}").as_bytes());
+            let owners = parts.iter().filter(|p| p.owns(hash)).count();
+            assert_eq!(owners, usize::from(shard.owns(hash)), "key:{i}");
         }
     }
 
