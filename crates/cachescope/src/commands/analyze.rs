@@ -43,7 +43,7 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         if requests_only { args.model.cache_size } else { args.model.cache_size.or(reader.header().cache_capacity) }
             .filter(|_| !args.model.unit_size);
 
-    let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
+    let bar = terminal::file_progress_bar(reader.progress().total_bytes(), quiet);
     bar.set_message(format!("reading {}", args.input.trace.display()));
     let model_size = args.model.cache_size.or(reader.header().cache_capacity);
     let policy = args.policy.unwrap_or(Policy::EXACT_LRU);
@@ -77,7 +77,7 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         // The cache as it is: the model that replayed the trace, or Redis's LRU where the trace has outcomes.
         let policy = args.policy.unwrap_or(if replayed.modelled { Policy::EXACT_LRU } else { Policy::REDIS_LRU });
         let current = Settings::new(args.model.config(model_size, policy));
-        let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
+        let bar = terminal::file_progress_bar(reader.progress().total_bytes(), quiet);
         bar.set_message("simulating the suggestions");
         simulated_gains::attach(&mut report, current, &config, options.read_through, |observe| {
             let input = &args.input;

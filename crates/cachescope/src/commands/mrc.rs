@@ -39,7 +39,7 @@ pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
         fold: engine.fold,
     });
 
-    let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
+    let bar = terminal::file_progress_bar(reader.progress().total_bytes(), quiet);
     bar.set_message(format!("reading {}", input.trace.display()));
     each_batch(&mut reader, Skip::from_flag(input.skip_bad_lines), &bar, |batch| {
         for event in batch.iter() {

@@ -46,7 +46,7 @@ pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
     after.ttls.extend(args.ttls.iter().cloned());
     after.not_cached.extend(args.not_cached.iter().cloned());
 
-    let bar = terminal::progress_bar(reader.progress().total_bytes().max(1), "of the file", quiet);
+    let bar = terminal::file_progress_bar(reader.progress().total_bytes(), quiet);
     bar.set_message(format!("replaying {}", input.trace.display()));
     let threads = parallel_whatif::available_threads();
     let (fold, max_patterns) = (&engine.fold, engine.max_patterns);
