@@ -40,7 +40,8 @@ pub fn progress_bar(total: u64, unit: &str, quiet: bool) -> ProgressBar {
 /// A bar for reading a file, measured in its bytes: how far, how fast, and how long still.
 pub fn file_progress_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
     let bar = progress_bar(total_bytes.max(1), "", quiet);
-    let template = "{spinner} {msg} [{bar:30}] {percent:>3}% of {total_bytes} · {binary_bytes_per_sec} · {elapsed} (eta {eta})";
+    let template =
+        "{spinner} {msg} [{bar:30}] {percent:>3}% of {total_bytes} · {binary_bytes_per_sec} · {elapsed} (eta {eta})";
     bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
     bar
 }

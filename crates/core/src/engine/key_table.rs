@@ -114,11 +114,25 @@ impl KeyTable {
         }
     }
 
-    /// Loads the home slot of `hash` and returns something from it: a batch of such loads, issued before the
-    /// keys are looked up, have their cache misses overlap instead of waiting for one another.
+    /// Asks the processor to bring the home slot of `hash` (both its cache lines) into its cache, without
+    /// waiting for it: issued a group of events ahead, the memory's latency hides behind the work on the group
+    /// before.
     #[inline]
-    pub fn touch(&self, hash: u64) -> u64 {
-        self.slots()[self.home(Self::stored(hash))].hash
+    pub fn prefetch(&self, hash: u64) {
+        let slot = &self.slots()[self.home(Self::stored(hash))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let first = (slot as *const Slot).cast::<i8>();
+            let last = first.wrapping_add(Self::SLOT_BYTES - 1);
+            // SAFETY: SSE is part of x86_64; a prefetch reads nothing and cannot fault, whatever the address.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(first);
+                _mm_prefetch::<_MM_HINT_T0>(last);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        std::hint::black_box(slot.hash ^ u64::from(slot.state.piled));
     }
 
     #[inline]

@@ -192,10 +192,12 @@ impl KeyStates {
         }
     }
 
-    /// See [`KeyTable::touch`].
+    /// See [`KeyTable::prefetch`].
     #[inline]
-    pub fn touch(&self, hash: u64) -> u64 {
-        if self.is_sampled(hash) { self.table.touch(hash) } else { 0 }
+    pub fn prefetch(&self, hash: u64) {
+        if self.is_sampled(hash) {
+            self.table.prefetch(hash);
+        }
     }
 
     /// The state at a slot [`KeyStates::lookup`] found.

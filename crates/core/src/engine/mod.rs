@@ -254,14 +254,12 @@ impl Engine {
     }
 
     /// Feeds events in order, as [`Engine::observe`] does one by one, but faster: per-key state is looked up in
-    /// a table far larger than the CPU's caches, so each lookup waits on memory. Touching the state of a group of
-    /// keys first makes those waits overlap.
+    /// a table far larger than the CPU's caches, so each lookup waits on memory. The events come in groups, and
+    /// the state of a group's keys is prefetched while the group before is worked on: the waits overlap the work.
     pub fn observe_batch<'e>(&mut self, events: impl IntoIterator<Item = Event<'e>>) {
         const GROUP: usize = 16;
         let mut events = events.into_iter();
-        let mut group = [Event::keyless(0, Command::Marker); GROUP];
-        let mut hashes = [0u64; GROUP];
-        loop {
+        let mut fill = |group: &mut [Event<'e>; GROUP], hashes: &mut [u64; GROUP]| {
             let mut len = 0;
             for (slot, event) in group.iter_mut().zip(events.by_ref()) {
                 *slot = event;
@@ -270,19 +268,34 @@ impl Engine {
             for (hash, event) in hashes.iter_mut().zip(&group[..len]) {
                 *hash = key_hash(event.db, event.key);
             }
-            // The loads back to back, with nothing in between: the processor keeps them all in flight at once.
-            let mut touched = 0;
-            let shard = self.config.shard;
-            for &hash in hashes[..len].iter().filter(|&&hash| shard.owns(hash)) {
-                touched ^= self.keys.touch(hash);
+            len
+        };
+        let mut current = ([Event::keyless(0, Command::Marker); GROUP], [0u64; GROUP], 0);
+        let mut next = current;
+        current.2 = fill(&mut current.0, &mut current.1);
+        self.prefetch(&current.1[..current.2]);
+        loop {
+            let more = current.2 == GROUP;
+            if more {
+                next.2 = fill(&mut next.0, &mut next.1);
+                self.prefetch(&next.1[..next.2]);
             }
-            std::hint::black_box(touched);
-            for (event, &hash) in group[..len].iter().zip(&hashes) {
+            for (event, &hash) in current.0[..current.2].iter().zip(&current.1) {
                 self.observe_hashed(event, hash);
             }
-            if len < GROUP {
+            if !more || next.2 == 0 {
                 return;
             }
+            std::mem::swap(&mut current, &mut next);
+        }
+    }
+
+    /// Prefetches the state of the keys with these hashes that this engine keeps.
+    #[inline]
+    fn prefetch(&self, hashes: &[u64]) {
+        let shard = self.config.shard;
+        for &hash in hashes.iter().filter(|&&hash| shard.owns(hash)) {
+            self.keys.prefetch(hash);
         }
     }
 
