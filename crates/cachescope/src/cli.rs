@@ -539,6 +539,11 @@ pub struct WhatifArgs {
     #[command(flatten)]
     pub model: ModelArgs,
 
+    /// Threads replaying the two sides, each reading its events from the one pass over the trace. Default: one
+    /// per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 

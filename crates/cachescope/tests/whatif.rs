@@ -38,6 +38,28 @@ fn a_longer_ttl_for_the_sessions() {
 }
 
 #[test]
+fn threads_change_nothing_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = small_app_trace(dir.path());
+    let args = |threads| {
+        json(&[
+            "whatif",
+            path.to_str().unwrap(),
+            "--ttl",
+            "session:*=10m",
+            "--maxmemory",
+            "64KiB",
+            "--threads",
+            threads,
+        ])
+    };
+    let one = args("1");
+    assert!(one["patterns"].as_array().is_some_and(|p| !p.is_empty()));
+    assert_eq!(args("2"), one);
+    assert_eq!(args("5"), one);
+}
+
+#[test]
 fn less_memory_and_another_policy() {
     let dir = tempfile::tempdir().unwrap();
     let path = small_app_trace(dir.path());

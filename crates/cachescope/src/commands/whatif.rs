@@ -48,7 +48,7 @@ pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
 
     let bar = terminal::file_progress_bar(reader.progress().total_bytes(), quiet);
     bar.set_message(format!("replaying {}", input.trace.display()));
-    let threads = parallel_whatif::available_threads();
+    let threads = args.threads.map_or_else(parallel_whatif::available_threads, |n| n as usize);
     let (fold, max_patterns) = (&engine.fold, engine.max_patterns);
     let result =
         parallel_whatif::play(vec![before, after], fold, max_patterns, header.read_through, threads, |observe| {
