@@ -53,7 +53,14 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         read_through: reader.header().read_through,
         log_skipped: true,
     };
-    let threads = threads_for(args.threads, &args.input.trace);
+    // A model that presumes keys held judges each presumption by the TTLs of every key of the pattern written so
+    // far: one engine sees them all, a shard only its own. Such a replay runs on one thread, so that the report
+    // is one engine's; split with --shard, its presumptions are each shard's (docs/shards.md).
+    let presumes = requests_only && start == Start::Running;
+    let threads = if presumes { 1 } else { threads_for(args.threads, &args.input.trace) };
+    if presumes && args.threads.is_some_and(|t| t > 1) {
+        tracing::info!("a replay that presumes keys held runs on one thread (--cache-start empty runs on several)");
+    }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let (share, replayed) = analyse(&mut reader, args, &config, &options, shard, threads, &bar)
         .with_context(|| format!("analysing {}", args.input.trace.display()))?;
