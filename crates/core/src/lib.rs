@@ -15,7 +15,10 @@ pub mod pattern;
 pub mod report;
 pub mod sketch;
 
-pub use engine::{Engine, EngineConfig, InitialState, MergeError, Partial, Shard, Window, WindowCounts, key_hash};
+pub use engine::{
+    CatchUp, Engine, EngineConfig, InitialState, MergeError, Partial, Shard, Window, WindowCounts, counts_on_clock,
+    key_hash,
+};
 pub use event::{
     Command, ErrorKind, Event, FlushScope, Micros, Outcome, OwnedEvent, Removal, TtlChange, WriteCondition,
 };

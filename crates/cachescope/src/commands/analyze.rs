@@ -13,6 +13,7 @@ use crate::config::engine_config;
 use crate::exit::Exit;
 use crate::shares::{self, ShareFile};
 use crate::simulated_gains;
+use crate::sources::replay::shards::Shards;
 use crate::sources::replay::{ReplayOptions, Replayed, Skip, each_batch, replay};
 use crate::terminal;
 
@@ -57,12 +58,12 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     // far: one engine sees them all, a shard only its own. Such a replay runs on one thread, so that the report
     // is one engine's; split with --shard, its presumptions are each shard's (docs/shards.md).
     let presumes = requests_only && start == Start::Running;
-    let threads = if presumes { 1 } else { threads_for(args.threads, &args.input.trace) };
+    let threads = if presumes { 1 } else { threads_for(args.threads) };
     if presumes && args.threads.is_some_and(|t| t > 1) {
         tracing::info!("a replay that presumes keys held runs on one thread (--cache-start empty runs on several)");
     }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
-    let (share, replayed) = analyse(&mut reader, args, &config, &options, shard, threads, &bar)
+    let (share, replayed) = analyse(&mut reader, &config, &options, shard, threads, &bar)
         .with_context(|| format!("analysing {}", args.input.trace.display()))?;
     bar.finish_and_clear();
     tracing::info!(
@@ -152,23 +153,15 @@ fn write_share(
     Ok(Exit::Success)
 }
 
-/// Threads for the analysis: as asked, else one per core; one when the trace cannot be opened again by each
-/// (a pipe).
-fn threads_for(asked: Option<u32>, trace: &std::path::Path) -> u32 {
-    let reopenable = std::fs::metadata(trace).is_ok_and(|m| m.is_file());
-    match asked {
-        _ if !reopenable => 1,
-        Some(threads) => threads,
-        None => crate::parallel_whatif::available_threads() as u32,
-    }
+/// Threads for the analysis: as asked, else one per core.
+fn threads_for(asked: Option<u32>) -> u32 {
+    asked.unwrap_or_else(|| crate::parallel_whatif::available_threads() as u32)
 }
 
-/// Replays the trace into one engine for `shard` (all keys, or one share), or into one per thread, each with
-/// an equal part of that share and of the key budget, reading the whole trace (`reader` for the first, the file
-/// opened again for the others), their parts merged.
+/// Replays the trace into one engine for `shard` (all keys, or one share), or, on several threads, into one
+/// engine per part of that share ([`Shards`]), the parts merged.
 fn analyse(
     reader: &mut TraceReader,
-    args: &AnalyzeArgs,
     config: &EngineConfig,
     options: &ReplayOptions,
     shard: Shard,
@@ -180,35 +173,7 @@ fn analyse(
         let replayed = replay(reader, &mut engine, options, bar)?;
         return Ok((engine.into_partial(), replayed));
     }
-    let input = &args.input;
-    let parts = shard.split(threads);
-    let part_config = |part: Shard| EngineConfig {
-        shard: part,
-        key_budget_bytes: config.key_budget_bytes / parts.len(),
-        ..config.clone()
-    };
-    let (first, others) = std::thread::scope(|scope| {
-        let mut handles = Vec::new();
-        for &part in &parts[1..] {
-            let config = part_config(part);
-            let options = ReplayOptions { log_skipped: false, ..*options };
-            handles.push(scope.spawn(move || -> Result<Partial> {
-                let mut reader = TraceReader::open_with_columns(&input.trace, input.format, input.csv_columns)?;
-                let mut engine = Engine::new(config);
-                replay(&mut reader, &mut engine, &options, &ProgressBar::hidden())?;
-                Ok(engine.into_partial())
-            }));
-        }
-        let mut engine = Engine::new(part_config(parts[0]));
-        let first = replay(reader, &mut engine, options, bar).map(|replayed| (engine.into_partial(), replayed));
-        let others: Vec<Result<Partial>> =
-            handles.into_iter().map(|h| h.join().expect("an analysis thread panicked")).collect();
-        (first, others)
-    });
-    let (mut share, replayed) = first?;
-    for part in others {
-        share.merge(part?).context("merging the threads' shares")?;
-    }
-    share.coarsen(shard).context("merging the threads' shares")?;
-    Ok((share, replayed))
+    let mut shards = Shards::start(config, shard, threads);
+    let replayed = replay(reader, &mut shards, options, bar)?;
+    Ok((shards.finish()?, replayed))
 }

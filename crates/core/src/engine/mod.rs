@@ -257,33 +257,59 @@ impl Engine {
     /// a table far larger than the CPU's caches, so each lookup waits on memory. The events come in groups, and
     /// the state of a group's keys is prefetched while the group before is worked on: the waits overlap the work.
     pub fn observe_batch<'e>(&mut self, events: impl IntoIterator<Item = Event<'e>>) {
+        self.observe_grouped(events.into_iter().map(|event| (event, key_hash(event.db, event.key), None)));
+    }
+
+    /// [`Engine::observe_batch`] for events whose key hashes ([`key_hash`]) are known already.
+    pub fn observe_hashed_batch<'e>(&mut self, events: impl IntoIterator<Item = (Event<'e>, u64)>) {
+        self.observe_grouped(events.into_iter().map(|(event, hash)| (event, hash, None)));
+    }
+
+    /// [`Engine::observe_hashed_batch`] for an engine fed only the events of its shard's keys (and every flush
+    /// and marker) by a reader that splits the trace: before each event, [`Engine::catch_up`] with what the
+    /// reader says of the events of other keys before it.
+    pub fn observe_split_batch<'e>(&mut self, events: impl IntoIterator<Item = (Event<'e>, u64, CatchUp)>) {
+        self.observe_grouped(events.into_iter().map(|(event, hash, catch_up)| (event, hash, Some(catch_up))));
+    }
+
+    /// For an engine fed only its own keys' events: accounts for the events of other keys that came before the
+    /// next one as observing them would have (see [`Shard`]): they count, and they move the clock.
+    pub fn catch_up(&mut self, catch_up: CatchUp) {
+        self.clock.first.get_or_insert(catch_up.first);
+        if let Some(time) = catch_up.latest_before {
+            self.bucket_of(time);
+        }
+        self.events = self.events.max(catch_up.events_before);
+    }
+
+    fn observe_grouped<'e>(&mut self, events: impl Iterator<Item = (Event<'e>, u64, Option<CatchUp>)>) {
         const GROUP: usize = 16;
-        let mut events = events.into_iter();
-        let mut fill = |group: &mut [Event<'e>; GROUP], hashes: &mut [u64; GROUP]| {
+        let mut events = events;
+        let mut fill = |group: &mut [(Event<'e>, u64, Option<CatchUp>); GROUP]| {
             let mut len = 0;
-            for (slot, event) in group.iter_mut().zip(events.by_ref()) {
-                *slot = event;
+            for (slot, item) in group.iter_mut().zip(events.by_ref()) {
+                *slot = item;
                 len += 1;
-            }
-            for (hash, event) in hashes.iter_mut().zip(&group[..len]) {
-                *hash = key_hash(event.db, event.key);
             }
             len
         };
-        let mut current = ([Event::keyless(0, Command::Marker); GROUP], [0u64; GROUP], 0);
+        let mut current = ([(Event::keyless(0, Command::Marker), 0u64, None); GROUP], 0);
         let mut next = current;
-        current.2 = fill(&mut current.0, &mut current.1);
-        self.prefetch(&current.1[..current.2]);
+        current.1 = fill(&mut current.0);
+        self.prefetch(current.0[..current.1].iter().map(|item| item.1));
         loop {
-            let more = current.2 == GROUP;
+            let more = current.1 == GROUP;
             if more {
-                next.2 = fill(&mut next.0, &mut next.1);
-                self.prefetch(&next.1[..next.2]);
+                next.1 = fill(&mut next.0);
+                self.prefetch(next.0[..next.1].iter().map(|item| item.1));
             }
-            for (event, &hash) in current.0[..current.2].iter().zip(&current.1) {
-                self.observe_hashed(event, hash);
+            for (event, hash, catch_up) in &current.0[..current.1] {
+                if let Some(catch_up) = catch_up {
+                    self.catch_up(*catch_up);
+                }
+                self.observe_hashed(event, *hash);
             }
-            if !more || next.2 == 0 {
+            if !more || next.1 == 0 {
                 return;
             }
             std::mem::swap(&mut current, &mut next);
@@ -292,9 +318,9 @@ impl Engine {
 
     /// Prefetches the state of the keys with these hashes that this engine keeps.
     #[inline]
-    fn prefetch(&self, hashes: &[u64]) {
+    fn prefetch(&self, hashes: impl Iterator<Item = u64>) {
         let shard = self.config.shard;
-        for &hash in hashes.iter().filter(|&&hash| shard.owns(hash)) {
+        for hash in hashes.filter(|&hash| shard.owns(hash)) {
             self.keys.prefetch(hash);
         }
     }
@@ -329,9 +355,8 @@ impl Engine {
     /// before the first event, or absurdly far after it (a corrupt timestamp), goes to the bucket of the latest
     /// time instead of stretching the timeline.
     fn bucket_of(&mut self, time: Micros) -> usize {
-        const MAX_SPAN: Micros = 10 * 366 * 86_400 * MICROS_PER_SEC;
         let first = *self.clock.first.get_or_insert(time);
-        let time = if time < first || time - first > MAX_SPAN { self.clock.last.max(first) } else { time };
+        let time = if counts_on_clock(first, time) { time } else { self.clock.last.max(first) };
         self.clock.last = self.clock.last.max(time);
         loop {
             let index = (time.saturating_sub(first) / self.clock.bucket_width) as usize;
@@ -795,6 +820,26 @@ fn settle_refill(
     }
     state.pending_misses = 0;
     state.piled = 0;
+}
+
+/// Whether an event at `time` moves the clock of a trace that began at `first`: a time before the first event, or
+/// absurdly far after it (a corrupt timestamp), does not.
+#[inline]
+pub fn counts_on_clock(first: Micros, time: Micros) -> bool {
+    const MAX_SPAN: Micros = 10 * 366 * 86_400 * MICROS_PER_SEC;
+    time >= first && time - first <= MAX_SPAN
+}
+
+/// What a reader that splits a trace among shards tells a shard's engine of the events of other keys before
+/// the next event it hands it (see [`Engine::catch_up`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    /// The time of the trace's first event.
+    pub first: Micros,
+    /// Events of the trace before this one, every key's.
+    pub events_before: u64,
+    /// The latest of their times that moves the clock ([`counts_on_clock`]), if any.
+    pub latest_before: Option<Micros>,
 }
 
 /// The hash that identifies a key: its bytes, seeded with its database.

@@ -43,6 +43,14 @@ impl Shard {
         (0..parts).map(|part| Shard { index: self.index * parts + part, count: self.count * parts }).collect()
     }
 
+    /// Which of this shard's [`Shard::split`] into `parts` owns the key with this hash, if this shard does.
+    #[inline]
+    pub fn part_owning(self, parts: u32, hash: u64) -> Option<usize> {
+        let parts = parts.max(1);
+        let owner = ((hash & 0xffff_ffff) * u64::from(self.count * parts)) >> 32;
+        (owner / u64::from(parts) == u64::from(self.index)).then_some((owner % u64::from(parts)) as usize)
+    }
+
     pub fn is_whole(self) -> bool {
         self.count == 1
     }
@@ -103,8 +111,9 @@ mod tests {
         assert_eq!(parts.len(), 3);
         for i in 0..20_000u64 {
             let hash = crate::engine::key_hash(0, format!("key:{i}").as_bytes());
-            let owners = parts.iter().filter(|p| p.owns(hash)).count();
-            assert_eq!(owners, usize::from(shard.owns(hash)), "key:{i}");
+            let owners: Vec<usize> = (0..parts.len()).filter(|&p| parts[p].owns(hash)).collect();
+            assert_eq!(owners.len(), usize::from(shard.owns(hash)), "key:{i}");
+            assert_eq!(shard.part_owning(3, hash), owners.first().copied(), "key:{i}");
         }
     }
 

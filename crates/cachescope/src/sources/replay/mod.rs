@@ -8,6 +8,8 @@ use anyhow::Result;
 use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange};
 use cachescope_sim::{CacheModel, ModelConfig, Start, build};
 use cachescope_trace::{Batch, TraceError, TraceReader};
+
+pub mod shards;
 use indicatif::ProgressBar;
 
 /// What a replay went through.
@@ -35,9 +37,63 @@ pub struct ReplayOptions {
 /// Errors past the first few skipped lines are counted, not printed.
 const SKIPPED_LINES_SHOWN: u64 = 5;
 
+/// Where a replay's events go: an engine, or the engines of several shards ([`shards::Shards`]).
+pub trait EventSink {
+    /// Events with their outcomes, in order.
+    fn observe_batch(&mut self, batch: &Batch<'_>);
+    fn observe(&mut self, event: &Event<'_>);
+    /// A read the cache model answered by presuming its key held (a hit, unless it had an observed outcome):
+    /// the engine judges whether it may still be ([`observe_presumed_read`]). Returns the outcome, as far as the
+    /// sink knows it.
+    fn observe_presumed_read(&mut self, event: &Event<'_>, model_answered: bool) -> Outcome;
+    /// A cache model takes over from here: the engine's initial state, whether the model presumes keys held,
+    /// and the cache's memory.
+    fn model_started(&mut self, initial_state: InitialState, presumed_held: bool, capacity: Option<u64>);
+    fn note_skipped_lines(&mut self, lines: u64);
+}
+
+impl EventSink for Engine {
+    fn observe_batch(&mut self, batch: &Batch<'_>) {
+        Engine::observe_batch(self, batch.iter());
+    }
+
+    fn observe(&mut self, event: &Event<'_>) {
+        Engine::observe(self, event);
+    }
+
+    fn observe_presumed_read(&mut self, event: &Event<'_>, model_answered: bool) -> Outcome {
+        observe_presumed_read(self, event, model_answered)
+    }
+
+    fn model_started(&mut self, initial_state: InitialState, presumed_held: bool, capacity: Option<u64>) {
+        self.set_initial_state(initial_state);
+        self.set_presumed_held(presumed_held);
+        self.set_cache_capacity(capacity);
+    }
+
+    fn note_skipped_lines(&mut self, lines: u64) {
+        Engine::note_skipped_lines(self, lines);
+    }
+}
+
+/// A read a model presumed a hit: observed as such while the presumption may hold (the key's pattern's TTLs),
+/// else as the miss the model would have answered. Returns the outcome observed.
+pub fn observe_presumed_read(engine: &mut Engine, event: &Event<'_>, model_answered: bool) -> Outcome {
+    if engine.presumption_holds(event) {
+        engine.observe_presumed(event);
+        return event.outcome;
+    }
+    let mut event = *event;
+    if model_answered {
+        event.outcome = Outcome::Miss;
+    }
+    engine.observe(&event);
+    event.outcome
+}
+
 pub fn replay(
     reader: &mut TraceReader,
-    engine: &mut Engine,
+    sink: &mut dyn EventSink,
     options: &ReplayOptions,
     bar: &ProgressBar,
 ) -> Result<Replayed> {
@@ -45,31 +101,27 @@ pub fn replay(
     let skip = if options.skip_bad_lines { Skip::Count { log: options.log_skipped } } else { Skip::Stop };
     let (events, skipped_lines) = each_batch(reader, skip, bar, |batch| {
         if model.is_none() && batch.iter().all(|event| event.outcome != Outcome::Unobserved) {
-            engine.observe_batch(batch.iter());
+            sink.observe_batch(batch);
             return;
         }
         // Requests without replies: a cache model answers them (and, once it exists, sees everything).
         let cache = model.get_or_insert_with(|| {
             // The model starts as the options say, whatever the recording said of the cache it watched.
             let running = options.model.start == Start::Running;
-            engine.set_initial_state(if running { InitialState::Unknown } else { InitialState::Empty });
-            engine.set_presumed_held(running);
-            engine.set_cache_capacity(options.model.capacity.filter(|_| !options.model.unit_size));
+            let initial_state = if running { InitialState::Unknown } else { InitialState::Empty };
+            sink.model_started(initial_state, running, options.model.capacity.filter(|_| !options.model.unit_size));
             build(&options.model)
         });
         for mut event in batch.iter() {
-            let mut outcome = cache.apply(&event);
-            let mut presumed = cache.presumed();
-            if presumed && !engine.presumption_holds(&event) {
-                (outcome, presumed) = (Outcome::Miss, false);
-            }
-            if event.outcome == Outcome::Unobserved {
+            let outcome = cache.apply(&event);
+            let model_answered = event.outcome == Outcome::Unobserved;
+            if model_answered {
                 event.outcome = outcome;
             }
-            if presumed {
-                engine.observe_presumed(&event);
+            if cache.presumed() {
+                event.outcome = sink.observe_presumed_read(&event, model_answered);
             } else {
-                engine.observe(&event);
+                sink.observe(&event);
             }
             // Block traces and libCacheSim's: a miss brings the object in.
             if options.read_through && event.command == Command::Read && event.outcome == Outcome::Miss {
@@ -79,11 +131,11 @@ pub fn replay(
                 fill.db = event.db;
                 fill.outcome = Outcome::Unobserved;
                 fill.outcome = cache.apply(&fill);
-                engine.observe(&fill);
+                sink.observe(&fill);
             }
         }
     })?;
-    engine.note_skipped_lines(skipped_lines);
+    sink.note_skipped_lines(skipped_lines);
     Ok(Replayed { events, skipped_lines, modelled: model.is_some() })
 }
 
