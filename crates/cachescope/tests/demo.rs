@@ -118,7 +118,9 @@ fn a_recorded_demo_analyses_to_the_same_diagnosis() {
             format,
         ]);
         assert_eq!(live.code, 0, "{}", live.stderr);
-        let replayed = run(&["analyze", path.to_str().unwrap(), "-o", "json", "--quiet"]);
+        // One engine, as the demo runs: on several threads the keys named hottest among equally hot ones may
+        // differ (docs/shards.md; the shards tests check the rest of the report is the same).
+        let replayed = run(&["analyze", path.to_str().unwrap(), "-o", "json", "--quiet", "--threads", "1"]);
         assert_eq!(replayed.code, 0, "{}", replayed.stderr);
         let (live, replayed) = (live.json(), replayed.json());
         assert_eq!(live["summary"], replayed["summary"]);

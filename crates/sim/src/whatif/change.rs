@@ -17,6 +17,17 @@ pub enum Selector {
     Glob { text: String, matcher: GlobMatcher },
 }
 
+/// Two selectors are equal when they are written alike (a glob's matcher follows from its text).
+impl PartialEq for Selector {
+    fn eq(&self, other: &Selector) -> bool {
+        match (self, other) {
+            (Selector::Pattern(a), Selector::Pattern(b)) => a == b,
+            (Selector::Glob { text: a, .. }, Selector::Glob { text: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{text}` selects no keys: {why} (a glob such as `session:*`, or a pattern such as `session:{{uuid}}`)")]
 pub struct BadSelector {
@@ -61,14 +72,14 @@ impl fmt::Display for Selector {
 }
 
 /// Writes of the selected keys get this TTL (and so do their EXPIREs).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TtlOverride {
     pub selector: Selector,
     pub ttl_ms: u64,
 }
 
 /// The settings one replay runs with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub model: ModelConfig,
     pub ttls: Vec<TtlOverride>,

@@ -23,7 +23,9 @@ pub fn suggested_change(finding: &Finding, current: &Settings) -> Option<(String
             )
         }
         &Action::RaiseMaxmemory { maxmemory_bytes, .. } => {
-            if changed.model.unit_size {
+            // Raising memory whose size is unknown (a trace that does not say it) plays nothing: the model as it
+            // is holds every key.
+            if changed.model.unit_size || changed.model.capacity.is_none() {
                 return None;
             }
             changed.model.capacity = Some(maxmemory_bytes);

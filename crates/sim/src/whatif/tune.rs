@@ -123,17 +123,30 @@ pub fn apply(finding: &mut Finding, value: u64) {
     }
 }
 
+/// The run that plays `settings`: one already planned with them, or a new one.
+fn run_of(runs: &mut Vec<Settings>, settings: &Settings) -> usize {
+    match runs.iter().position(|run| run == settings) {
+        Some(run) => run,
+        None => {
+            runs.push(settings.clone());
+            runs.len() - 1
+        }
+    }
+}
+
 /// What is played for one finding.
 enum Plan {
     /// Its suggestion as it is, in run `run`.
     Single { finding: usize, run: usize },
-    /// A ladder of values from run `first`, the detector's own value in run `own`.
-    Ladder { finding: usize, first: usize, rungs: Vec<Rung>, own: usize },
+    /// A ladder of values, each played in the run at the same place in `runs`, the detector's own value in run
+    /// `own`.
+    Ladder { finding: usize, runs: Vec<usize>, rungs: Vec<Rung>, own: usize },
 }
 
 /// The runs that play the findings' suggestions (run 0: the cache as it is), ladders for the TTLs and memory
 /// sizes of the first `max_tuned` findings that have one; then, from the hit ratios the runs gave, the tuned
-/// findings and the run of each suggestion.
+/// findings and the run of each suggestion. Settings are played once: findings of several patterns that all
+/// suggest memory share one ladder of runs.
 pub struct Playbook {
     pub runs: Vec<Settings>,
     plans: Vec<Plan>,
@@ -147,12 +160,10 @@ impl Playbook {
             let tuned = plans.iter().filter(|p| matches!(p, Plan::Ladder { .. })).count();
             let rungs = if tuned < max_tuned { ladder(finding, current) } else { Vec::new() };
             if let Some(own) = own(finding, &rungs) {
-                let first = runs.len();
-                runs.extend(rungs.iter().map(|r| r.settings.clone()));
-                plans.push(Plan::Ladder { finding: index, first, own: first + own, rungs });
+                let played: Vec<usize> = rungs.iter().map(|r| run_of(&mut runs, &r.settings)).collect();
+                plans.push(Plan::Ladder { finding: index, own: played[own], runs: played, rungs });
             } else if let Some((_, settings)) = suggested_change(finding, current) {
-                plans.push(Plan::Single { finding: index, run: runs.len() });
-                runs.push(settings);
+                plans.push(Plan::Single { finding: index, run: run_of(&mut runs, &settings) });
             }
         }
         Playbook { runs, plans }
@@ -172,12 +183,12 @@ impl Playbook {
             .iter()
             .map(|plan| match plan {
                 &Plan::Single { finding, run } => (finding, run),
-                Plan::Ladder { finding, first, rungs, own } => {
-                    let gains: Vec<f64> = (0..rungs.len()).map(|i| ratio(first + i) - baseline).collect();
+                Plan::Ladder { finding, runs, rungs, own } => {
+                    let gains: Vec<f64> = runs.iter().map(|&run| ratio(run) - baseline).collect();
                     match pick(rungs, &gains) {
                         Some(i) => {
                             apply(&mut findings[*finding], rungs[i].value.expect("picked rungs have a value"));
-                            (*finding, first + i)
+                            (*finding, runs[i])
                         }
                         None => (*finding, *own),
                     }
@@ -217,6 +228,39 @@ mod tests {
         assert_eq!(memory.last().unwrap().value, None);
         assert!(memory.iter().any(|r| r.value == Some(200 << 20)));
         assert!(ladder(&finding(Action::StopCaching { pattern: "x".into() }), &current).is_empty());
+    }
+
+    /// Memory is the cache's: findings of several patterns that suggest it play one ladder, and each is tuned
+    /// from it.
+    #[test]
+    fn findings_that_suggest_the_same_memory_share_their_runs() {
+        let current = Settings::new(ModelConfig::new(Some(64 << 20), Policy::EXACT_LRU));
+        let memory = |pattern: &str| {
+            let mut f = finding(Action::RaiseMaxmemory { maxmemory_bytes: 200 << 20, hot_evicted_keys: vec![] });
+            f.pattern = pattern.to_string();
+            f
+        };
+        let ttl = finding(Action::RaiseTtl { ttl_seconds: 45, current_ttl_seconds: Some(10.0) });
+        let mut findings = vec![memory("a:{num}"), memory("b:{num}"), ttl, memory("c:{num}")];
+        let playbook = Playbook::new(&findings, &current, MAX_TUNED);
+        let rungs = ladder(&findings[0], &current).len() + ladder(&findings[2], &current).len();
+        assert_eq!(playbook.runs.len(), 1 + rungs, "the cache as it is, one memory ladder, one TTL ladder");
+        // The gain levels off at 4x the memory: every memory finding is tuned to it.
+        let ratios: Vec<Option<f64>> = playbook
+            .runs
+            .iter()
+            .map(|run| Some(run.model.capacity.map_or(0.9, |c| if c >= 256 << 20 { 0.9 } else { 0.5 })))
+            .collect();
+        let settled = playbook.settle(&mut findings, &ratios);
+        assert_eq!(settled.len(), 4);
+        for index in [0, 1, 3] {
+            assert_eq!(
+                findings[index].suggestion.action,
+                Action::RaiseMaxmemory { maxmemory_bytes: 384 << 20, hot_evicted_keys: vec![] },
+                "finding {index}"
+            );
+        }
+        assert_eq!(settled[0].1, settled[1].1, "played once");
     }
 
     #[test]
