@@ -12,7 +12,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use cachescope_core::{Command, ErrorKind, Event, FlushScope, Micros, Outcome, TtlChange, WriteCondition, key_hash};
+use cachescope_core::{Command, ErrorKind, Event, FlushScope, Micros, Outcome, TtlChange, WriteCondition};
 use foldhash::fast::FixedState;
 
 use super::eviction::Eviction;
@@ -249,10 +249,9 @@ impl<E: Eviction> Cache<E> {
 }
 
 impl<E: Eviction> CacheModel for Cache<E> {
-    fn apply(&mut self, event: &Event<'_>) -> Outcome {
+    fn apply_hashed(&mut self, event: &Event<'_>, id: u64) -> Outcome {
         let now = event.time;
         self.expire_due(now);
-        let id = key_hash(event.db, event.key);
         self.presumed = self.presume(event, id);
         if self.presumed {
             return Outcome::Hit;

@@ -19,7 +19,13 @@ use eviction::{ExactLfu, Lists, NearestExpiry, NoEviction, RandomEviction, Redis
 
 pub trait CacheModel: Send {
     /// Applies `event` to the cache and returns the outcome the cache gives it.
-    fn apply(&mut self, event: &Event<'_>) -> Outcome;
+    fn apply(&mut self, event: &Event<'_>) -> Outcome {
+        self.apply_hashed(event, cachescope_core::key_hash(event.db, event.key))
+    }
+
+    /// [`CacheModel::apply`] for an event whose key hash ([`cachescope_core::key_hash`]) is known: several models
+    /// fed the same events hash each key once.
+    fn apply_hashed(&mut self, event: &Event<'_>, id: u64) -> Outcome;
 
     /// A read-through request of object `id` (already a hash) of `size`: true on a hit; on a miss the object is
     /// cached. The fast path for request-only traces and miss-ratio work.

@@ -168,6 +168,7 @@ impl Runs {
             (Command::Write(_), TtlChange::Persist) => figures.usual_ttl = None,
             _ => {}
         }
+        let hash = cachescope_core::key_hash(event.db, event.key);
         let observed_hit = match (event.command, event.outcome) {
             (Command::Read, Outcome::Hit) => Some(true),
             (Command::Read, Outcome::Miss) => Some(false),
@@ -191,7 +192,7 @@ impl Runs {
                     changed.ttl = TtlChange::ExpireIn(ms);
                 }
             }
-            let outcome = run.model.apply(&changed);
+            let outcome = run.model.apply_hashed(&changed, hash);
             match event.command {
                 Command::Read => {
                     let hit = outcome == Outcome::Hit;
@@ -209,7 +210,7 @@ impl Runs {
                             value_size: event.value_size,
                             ..*event
                         };
-                        if run.model.apply(&fill) == Outcome::Error(ErrorKind::Oom) {
+                        if run.model.apply_hashed(&fill, hash) == Outcome::Error(ErrorKind::Oom) {
                             run.refused_writes += 1;
                         }
                     }
