@@ -66,6 +66,32 @@ pub fn public_trace(file: &str, test: &str) -> Option<PathBuf> {
     Some(path)
 }
 
+/// The paths where two JSON values differ, with both values (`.findings[2].pattern: "a" against "b"`): what an
+/// equality assertion on two reports should print.
+pub fn json_differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    fn walk(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                    let (u, v) = (x.get(key).unwrap_or(&Value::Null), y.get(key).unwrap_or(&Value::Null));
+                    walk(u, v, &format!("{path}.{key}"), out);
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                    walk(u, v, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ if a != b => out.push(format!("{path}: {a} against {b}")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(a, b, "", &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,27 +88,5 @@ pub fn small_app_trace(dir: &Path) -> PathBuf {
     trace(dir, "app.trace", "#initial-state empty\n", &lines)
 }
 
-/// The paths where two JSON values differ, with both values: what an equality assertion should print.
-#[allow(dead_code)]
-pub fn json_differences(a: &Value, b: &Value) -> Vec<String> {
-    fn walk(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
-        match (a, b) {
-            (Value::Object(x), Value::Object(y)) => {
-                for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
-                    let (u, v) = (x.get(key).unwrap_or(&Value::Null), y.get(key).unwrap_or(&Value::Null));
-                    walk(u, v, &format!("{path}.{key}"), out);
-                }
-            }
-            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-                for (i, (u, v)) in x.iter().zip(y).enumerate() {
-                    walk(u, v, &format!("{path}[{i}]"), out);
-                }
-            }
-            _ if a != b => out.push(format!("{path}: {a} against {b}")),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(a, b, "", &mut out);
-    out
-}
+#[allow(unused_imports)]
+pub use cachescope_testkit::json_differences;

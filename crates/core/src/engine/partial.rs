@@ -591,30 +591,9 @@ mod tests {
         serde_json::to_value(report).expect("a report serialises")
     }
 
-    /// The paths where two JSON values differ, with both values.
-    fn differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
-        use serde_json::Value;
-        match (a, b) {
-            (Value::Object(x), Value::Object(y)) => {
-                for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
-                    let (u, v) = (x.get(key).unwrap_or(&Value::Null), y.get(key).unwrap_or(&Value::Null));
-                    differences(u, v, &format!("{path}.{key}"), out);
-                }
-            }
-            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-                for (i, (u, v)) in x.iter().zip(y).enumerate() {
-                    differences(u, v, &format!("{path}[{i}]"), out);
-                }
-            }
-            _ if a != b => out.push(format!("{path}: {a} against {b}")),
-            _ => {}
-        }
-    }
-
     #[track_caller]
     fn assert_same(merged: &Report, whole: &Report, what: &str) {
-        let mut out = Vec::new();
-        differences(&json(merged), &json(whole), "", &mut out);
+        let out = cachescope_testkit::json_differences(&json(merged), &json(whole));
         assert!(out.is_empty(), "{what}: the merged report differs from one engine's:\n{}", out.join("\n"));
     }
 
