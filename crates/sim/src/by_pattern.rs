@@ -24,7 +24,22 @@ pub struct PatternIndex {
     ids: HashMap<String, usize, FixedState>,
     names: Vec<String>,
     max: usize,
+    /// The numbers of recently folded keys, by key hash: most requests are for keys seen a moment ago, and
+    /// folding costs far more than a lookup. Entries of before the last refold (an older `generation`) are stale.
+    recent: Vec<Recent>,
+    generation: u32,
 }
+
+/// A key's pattern number, as of a generation of the numbering.
+#[derive(Debug, Clone, Copy)]
+struct Recent {
+    hash: u64,
+    id: u32,
+    generation: u32,
+}
+
+/// Slots of [`PatternIndex::recent`]: a power of two.
+const RECENT_SLOTS: usize = 1 << 14;
 
 /// Where a key's pattern is.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,17 +51,34 @@ pub struct Indexed {
 
 impl PatternIndex {
     pub fn new(fold: FoldConfig, max: usize) -> Self {
-        PatternIndex { folder: PatternFolder::new(fold), ids: HashMap::default(), names: Vec::new(), max: max.max(1) }
+        PatternIndex {
+            folder: PatternFolder::new(fold),
+            ids: HashMap::default(),
+            names: Vec::new(),
+            max: max.max(1),
+            recent: vec![Recent { hash: 0, id: 0, generation: u32::MAX }; RECENT_SLOTS],
+            generation: 0,
+        }
     }
 
     /// The number of `key`'s pattern (a new one gets the next number).
     pub fn index(&mut self, key: &[u8]) -> Indexed {
-        let id = self.id(key, true);
-        if !self.folder.take_learned() {
-            return Indexed { id, refold: None };
+        let hash = xxhash_rust::xxh3::xxh3_64(key);
+        let slot = (hash as usize) & (RECENT_SLOTS - 1);
+        let recent = self.recent[slot];
+        if recent.hash == hash && recent.generation == self.generation {
+            return Indexed { id: recent.id as usize, refold: None };
         }
-        let map = self.refold();
-        Indexed { id: self.id(key, false), refold: Some(map) }
+        let id = self.id(key, true);
+        let indexed = if self.folder.take_learned() {
+            let map = self.refold();
+            self.generation = self.generation.wrapping_add(1) % u32::MAX;
+            Indexed { id: self.id(key, false), refold: Some(map) }
+        } else {
+            Indexed { id, refold: None }
+        };
+        self.recent[slot] = Recent { hash, id: indexed.id as u32, generation: self.generation };
+        indexed
     }
 
     pub fn name(&self, id: usize) -> &str {
