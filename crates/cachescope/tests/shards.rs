@@ -117,6 +117,37 @@ fn threads_change_nothing_in_the_report() {
     }
 }
 
+/// A trace of requests only goes through a cache model, which runs once on the reading thread: the shards get its
+/// answers. From an empty cache that is the same report on any number of threads; joining a running cache, the
+/// replay runs on one thread whatever is asked (its presumptions read every key's TTLs).
+#[test]
+fn requests_replayed_through_a_model_give_the_same_report_on_threads() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster.csv");
+    let mut file = std::fs::File::create(&path).unwrap();
+    // Sessions live 30 s and come back every 50 s; products loop over more than the cache holds.
+    for second in 0..600u64 {
+        for i in 0..20u64 {
+            let session = (second * 20 + i) % 1000;
+            writeln!(file, "{second},session:{session},10,200,1,get,0").unwrap();
+            writeln!(file, "{second},session:{session},10,200,1,set,30").unwrap();
+            let product = (second * 7 + i * 13) % 3000;
+            writeln!(file, "{second},product:{product},10,900,2,get,0").unwrap();
+            writeln!(file, "{second},product:{product},10,900,2,set,0").unwrap();
+        }
+    }
+    drop(file);
+    let args = |threads: &'static str, start: &'static str| {
+        analyze(&path, &["--cache-size", "1MB", "--cache-start", start, "--threads", threads])
+    };
+    let one = args("1", "empty");
+    let causes: Vec<&str> = one["findings"].as_array().unwrap().iter().map(|f| f["cause"].as_str().unwrap()).collect();
+    assert!(causes.contains(&"memory_pressure") && causes.contains(&"ttl_too_short"), "{causes:?}");
+    assert_same_report(args("3", "empty"), one, "3 threads from an empty cache");
+    assert_eq!(args("3", "running"), args("1", "running"), "joining a running cache: one thread either way");
+}
+
 #[test]
 fn shards_written_apart_merge_into_the_whole_report() {
     let dir = tempfile::tempdir().unwrap();
