@@ -8,6 +8,7 @@ mod contracts;
 mod exit;
 mod logging;
 mod parallel_whatif;
+mod pattern_batches;
 mod redis_url;
 mod shares;
 mod shutdown;

@@ -5,18 +5,16 @@
 //! patterns come from one folder that saw every event in order).
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 
 use anyhow::{Result, anyhow};
 use cachescope_core::pattern::FoldConfig;
 use cachescope_core::{Command, Event};
-use cachescope_sim::by_pattern::{Indexed, PatternIndex};
 use cachescope_sim::whatif::{PatternResult, Runs, Settings, WhatIf, WhatIfResult};
 
-/// Events handed to the threads at a time.
-const BATCH: usize = 4096;
+use crate::pattern_batches::{Batch, Item, Numbering, follow};
+
 /// Batches waiting per thread, at most: the replay waits for the slowest thread rather than fill memory.
 const QUEUE: usize = 16;
 
@@ -25,48 +23,12 @@ pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Events for the threads, in order: each with its key (in `keys`) and its pattern's number; and what changed in
-/// the patterns' numbering before an event.
-#[derive(Default)]
-struct Batch {
-    keys: Vec<u8>,
-    /// The event (its key left empty), where its key is in `keys`, its pattern.
-    events: Vec<(Event<'static>, Range<usize>, usize)>,
-    /// Before event `.0`: a pattern got the next number, or patterns were merged.
-    renames: Vec<(usize, Rename)>,
-}
-
-enum Rename {
-    New(String),
-    /// Where each old number went, and the names now.
-    Refold(Vec<usize>, Vec<String>),
-}
-
-impl Batch {
-    fn push(&mut self, event: &Event<'_>, pattern: usize) {
-        let start = self.keys.len();
-        self.keys.extend_from_slice(event.key);
-        self.events.push((Event { key: &[], ..*event }, start..self.keys.len(), pattern));
-    }
-
-    /// Plays the batch into `runs`, keeping `names` (by number) up to date.
-    fn play(&self, runs: &mut Runs, names: &mut Vec<String>) {
-        let mut renames = self.renames.iter().peekable();
-        for (at, (event, key, pattern)) in self.events.iter().enumerate() {
-            while let Some((_, rename)) = renames.next_if(|(before, _)| *before == at) {
-                match rename {
-                    Rename::New(name) => names.push(name.clone()),
-                    Rename::Refold(map, now) => {
-                        runs.refold(map);
-                        names.clone_from(now);
-                    }
-                }
-            }
-            let event = Event { key: &self.keys[key.clone()], ..*event };
-            let name = names.get(*pattern).map_or("", String::as_str);
-            runs.observe(&event, *pattern, name);
-        }
-    }
+/// Plays a batch into `runs`, keeping `names` (by number) up to date.
+fn play_batch(batch: &Batch, runs: &mut Runs, names: &mut Vec<String>) {
+    batch.for_each(|item| match item {
+        Item::Rename(rename) => follow(names, rename, |map| runs.refold(map)),
+        Item::Event(event, pattern) => runs.observe(event, pattern, names.get(pattern).map_or("", String::as_str)),
+    });
 }
 
 /// Plays `runs` over the events `replay` feeds, on up to `threads` threads.
@@ -86,7 +48,6 @@ pub fn play(
     }
     // Run i goes to thread i % threads: the first thread has the baseline, and groups differ by one at most.
     let groups: Vec<Vec<usize>> = (0..threads).map(|t| (t..runs.len()).step_by(threads).collect()).collect();
-    let mut patterns = PatternIndex::new(fold.clone(), max_patterns);
     let results = std::thread::scope(|scope| -> Result<Vec<WhatIfResult>> {
         let mut senders = Vec::with_capacity(threads);
         let mut workers = Vec::with_capacity(threads);
@@ -96,7 +57,7 @@ pub fn play(
             workers.push(scope.spawn(move || {
                 let mut names = Vec::new();
                 for batch in receiver {
-                    batch.play(&mut played, &mut names);
+                    play_batch(&batch, &mut played, &mut names);
                 }
                 played.finish(&names)
             }));
@@ -109,29 +70,16 @@ pub fn play(
                 let _ = sender.send(batch.clone());
             }
         };
-        let mut batch = Batch::default();
+        let mut numbering = Numbering::new(fold, max_patterns);
         let replayed = replay(&mut |event| {
-            let mut pattern = 0;
-            if !matches!(event.command, Command::Flush(_) | Command::Marker) {
-                let known = patterns.names().len();
-                let Indexed { id, refold } = patterns.index(event.key);
-                match refold {
-                    Some(map) => {
-                        batch.renames.push((batch.events.len(), Rename::Refold(map, patterns.names().to_vec())))
-                    }
-                    None if patterns.names().len() > known => {
-                        batch.renames.push((batch.events.len(), Rename::New(patterns.name(id).to_string())))
-                    }
-                    None => {}
-                }
-                pattern = id;
-            }
-            batch.push(event, pattern);
-            if batch.events.len() == BATCH {
-                hand_out(std::mem::take(&mut batch));
+            let numbered = !matches!(event.command, Command::Flush(_) | Command::Marker);
+            if let Some(batch) = numbering.push(event, numbered) {
+                hand_out(batch);
             }
         });
-        if replayed.is_ok() && !batch.events.is_empty() {
+        if replayed.is_ok()
+            && let Some(batch) = numbering.rest()
+        {
             hand_out(batch);
         }
         drop(senders);
