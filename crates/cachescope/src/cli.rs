@@ -500,6 +500,11 @@ pub struct MrcArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Threads: with more than one, an exact curve with patterns has one thread read the trace and fold the keys
+    /// and another compute the stack distances. Default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+
     /// Output format: text for people, json for programs (schema in docs/report-schema.md).
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
     pub output: OutputFormat,

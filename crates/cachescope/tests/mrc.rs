@@ -82,6 +82,32 @@ fn patterns_get_their_own_curves() {
     assert!((report["best_hit_ratio"].as_f64().unwrap() - 500.0 / 550.0).abs() < 1e-9);
 }
 
+/// On two threads (one folds the keys, one computes the stack distances) the curves are the same, patterns
+/// learned mid-trace included.
+#[test]
+fn threads_change_nothing_in_the_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    for i in 0..20_000u64 {
+        // 70 words under `flag:` become `flag:{id}` after 50 of them; ids under `user:` are numbers.
+        let key = match i % 3 {
+            0 => format!("flag:w{}x", (i / 3) % 70),
+            1 => format!("user:{}", (i * 7) % 500),
+            _ => format!("page:{}", (i * 13) % 2_000),
+        };
+        lines.push(format!("{i} 1 0 read {key} hit size=100"));
+    }
+    let path = trace(dir.path(), "mixed.trace", "", &lines);
+    let path = path.to_str().unwrap();
+    let one = mrc_json(&[path, "--unit-size", "--threads", "1"]);
+    let patterns: Vec<&str> =
+        one["patterns"].as_array().unwrap().iter().map(|p| p["pattern"].as_str().unwrap()).collect();
+    assert!(patterns.contains(&"flag:{id}"), "{patterns:?}");
+    assert_eq!(mrc_json(&[path, "--unit-size", "--threads", "2"]), one);
+    let text = run(&["mrc", path, "--unit-size", "--threads", "2", "--color", "never"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+}
+
 #[test]
 fn sampled_curves_say_so() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,8 +2,8 @@
 //! busiest key patterns, as a table, JSON, or an SVG chart.
 
 use anyhow::{Context, Result};
-use cachescope_core::InitialState;
 use cachescope_core::report::SourceInfo;
+use cachescope_core::{Command, InitialState};
 use cachescope_sim::mrc::{Curve, Mrc, MrcBuilder, MrcConfig, Sampling, log_sizes};
 use cachescope_trace::TraceReader;
 
@@ -11,6 +11,7 @@ use crate::cli::{EngineArgs, MrcArgs, OutputFormat};
 use crate::config::engine_config;
 use crate::contracts::mrc::{CurveReport, PatternPoints, Point, SizeForHitRatio};
 use crate::exit::{Exit, OutputError};
+use crate::pattern_batches::{Batch, Item, Numbering, Rename};
 use crate::sinks::{chart, curve_text, json};
 use crate::sources::replay::{Skip, each_batch};
 use crate::terminal;
@@ -31,24 +32,30 @@ pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
         (None, Some(keys)) => Sampling::FixedSize(keys.max(1)),
         (None, None) => Sampling::Exact,
     };
-    let mut builder = MrcBuilder::new(MrcConfig {
+    let config = MrcConfig {
         sampling,
         unit_size: args.unit_size,
         read_through: header.read_through,
         max_patterns: if args.patterns == 0 { 0 } else { engine.max_patterns },
         fold: engine.fold,
-    });
-
+    };
     let bar = terminal::file_progress_bar(reader.progress().total_bytes(), quiet);
     bar.set_message(format!("reading {}", input.trace.display()));
-    each_batch(&mut reader, Skip::from_flag(input.skip_bad_lines), &bar, |batch| {
-        for event in batch.iter() {
-            builder.observe(&event);
-        }
-    })
+    let skip = Skip::from_flag(input.skip_bad_lines);
+    let threads = args.threads.map_or_else(crate::parallel_whatif::available_threads, |n| n as usize);
+    let mrc = if threads > 1 && sampling == Sampling::Exact && config.max_patterns > 0 {
+        build_on_two_threads(&mut reader, config, skip, &bar)
+    } else {
+        let mut builder = MrcBuilder::new(config);
+        each_batch(&mut reader, skip, &bar, |batch| {
+            for event in batch.iter() {
+                builder.observe(&event);
+            }
+        })
+        .map(|_| builder.finish())
+    }
     .with_context(|| format!("reading {}", input.trace.display()))?;
     bar.finish_and_clear();
-    let mrc = builder.finish();
 
     let current = args.cache_size.or(header.cache_capacity.filter(|_| !args.unit_size));
     let mut format_name = reader.format().name().to_string();
@@ -151,4 +158,45 @@ fn size_for(curve: &Curve, target: f64, max: u64) -> Option<u64> {
         if 1.0 - curve.miss_ratio(middle) >= target { high = middle } else { low = middle + 1 }
     }
     Some(low)
+}
+
+/// An exact curve with patterns on two threads: this one reads the trace and folds each read's key once, the
+/// other computes the stack distances, told each read's pattern by its number. The same curve as one thread's.
+fn build_on_two_threads(
+    reader: &mut TraceReader,
+    config: MrcConfig,
+    skip: Skip,
+    bar: &indicatif::ProgressBar,
+) -> Result<Mrc> {
+    let mut numbering = Numbering::new(&config.fold, config.max_patterns);
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(16);
+        let worker = scope.spawn(move || {
+            let mut builder = MrcBuilder::numbered(config);
+            for batch in receiver {
+                batch.for_each(|item| match item {
+                    Item::Rename(Rename::New(name)) => builder.new_pattern(name.clone()),
+                    Item::Rename(Rename::Refold(map, names)) => builder.refold_patterns(map, names),
+                    Item::Event(event, pattern) => builder.observe_numbered(event, pattern),
+                });
+            }
+            builder.finish()
+        });
+        let read = each_batch(reader, skip, bar, |batch| {
+            for event in batch.iter() {
+                if let Some(full) = numbering.push(&event, event.command == Command::Read) {
+                    // The other thread stops only by panicking: joining it says so.
+                    let _ = sender.send(full);
+                }
+            }
+        });
+        if read.is_ok()
+            && let Some(rest) = numbering.rest()
+        {
+            let _ = sender.send(rest);
+        }
+        drop(sender);
+        let mrc = worker.join().map_err(|_| anyhow::anyhow!("the stack distances' thread failed"))?;
+        read.map(|_| mrc)
+    })
 }

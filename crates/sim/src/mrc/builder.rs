@@ -59,7 +59,16 @@ pub struct MrcBuilder {
     curve: SampleCurve,
     /// When the tracked keys with a TTL expire.
     expiries: HashMap<u64, Micros, FixedState>,
-    patterns: ByPattern<Figures>,
+    patterns: Patterns,
+}
+
+/// The patterns' figures, and who folds the keys.
+#[derive(Debug)]
+enum Patterns {
+    /// The builder folds each sampled read's key.
+    Folded(Box<ByPattern<Figures>>),
+    /// Another thread folds every read's key and gives its pattern's number ([`MrcBuilder::numbered`]).
+    Numbered { figures: Vec<Figures>, names: Vec<String> },
 }
 
 impl MrcBuilder {
@@ -68,9 +77,41 @@ impl MrcBuilder {
             shards: Shards::new(config.sampling),
             curve: SampleCurve::default(),
             expiries: HashMap::with_hasher(FixedState::default()),
-            patterns: ByPattern::new(config.fold.clone(), config.max_patterns),
+            patterns: Patterns::Folded(Box::new(ByPattern::new(config.fold.clone(), config.max_patterns))),
             config,
         }
+    }
+
+    /// A builder told each read's pattern by its number ([`MrcBuilder::observe_numbered`]), and of new and merged
+    /// patterns ([`MrcBuilder::new_pattern`], [`MrcBuilder::refold_patterns`]), by a thread that folds every
+    /// read's key in order. Exact curves only: under SHARDS only sampled reads are folded, which that thread
+    /// cannot tell.
+    pub fn numbered(config: MrcConfig) -> Self {
+        MrcBuilder {
+            patterns: Patterns::Numbered { figures: Vec::new(), names: Vec::new() },
+            ..MrcBuilder::new(MrcConfig { sampling: Sampling::Exact, ..config })
+        }
+    }
+
+    /// A pattern numbered next.
+    pub fn new_pattern(&mut self, name: String) {
+        if let Patterns::Numbered { names, .. } = &mut self.patterns {
+            names.push(name);
+        }
+    }
+
+    /// Patterns merged by learning: where each old number went, and the names now.
+    pub fn refold_patterns(&mut self, map: &[usize], now: &[String]) {
+        if let Patterns::Numbered { figures, names } = &mut self.patterns {
+            crate::by_pattern::refold(figures, map);
+            *names = now.to_vec();
+        }
+    }
+
+    /// [`MrcBuilder::observe`] for a builder made by [`MrcBuilder::numbered`]: `pattern` is the number of a
+    /// read's key's pattern (ignored for other events).
+    pub fn observe_numbered(&mut self, event: &Event<'_>, pattern: usize) {
+        self.observe_with(event, Some(pattern));
     }
 
     fn size(&self, event: &Event<'_>) -> u64 {
@@ -78,6 +119,10 @@ impl MrcBuilder {
     }
 
     pub fn observe(&mut self, event: &Event<'_>) {
+        self.observe_with(event, None);
+    }
+
+    fn observe_with(&mut self, event: &Event<'_>, pattern: Option<usize>) {
         match event.command {
             Command::Read => {
                 let id = key_hash(event.db, event.key);
@@ -92,7 +137,16 @@ impl MrcBuilder {
                 if let Some(sampled) = self.shards.read(id, size, self.config.read_through) {
                     self.curve.record(sampled);
                     if self.config.max_patterns > 0 {
-                        let (_, figures) = self.patterns.entry(event.key);
+                        let figures = match (&mut self.patterns, pattern) {
+                            (Patterns::Folded(by_pattern), _) => by_pattern.entry(event.key).1,
+                            (Patterns::Numbered { figures, .. }, Some(id)) => {
+                                if id >= figures.len() {
+                                    figures.resize_with(id + 1, Figures::default);
+                                }
+                                &mut figures[id]
+                            }
+                            (Patterns::Numbered { .. }, None) => return,
+                        };
                         figures.reads += sampled.weight;
                         figures.curve.record(sampled.distance, sampled.weight);
                     }
@@ -164,9 +218,15 @@ impl Merge for Figures {
     }
 }
 
-fn finish_patterns(patterns: ByPattern<Figures>) -> Vec<PatternCurve> {
-    let mut entries: Vec<PatternCurve> = patterns
-        .into_entries()
+fn finish_patterns(patterns: Patterns) -> Vec<PatternCurve> {
+    let entries = match patterns {
+        Patterns::Folded(by_pattern) => (*by_pattern).into_entries(),
+        Patterns::Numbered { mut figures, names } => {
+            figures.resize_with(names.len(), Figures::default);
+            names.into_iter().zip(figures).collect()
+        }
+    };
+    let mut entries: Vec<PatternCurve> = entries
         .into_iter()
         .map(|(pattern, figures)| PatternCurve { pattern, reads: figures.reads, curve: figures.curve })
         .collect();
