@@ -6,7 +6,8 @@
 # library), each cache a `process_trace` over the file: one after the other (the same work on one core), and the
 # two at once in two processes (the same work on both cores, as cachescope runs it). Rounds are interleaved, RUNS
 # times (default 5); figures are medians of wall and CPU time; the miss ratios must be identical. The table
-# replaces the block between the `whatif-peer` markers in BENCHMARKS.md.
+# replaces the block between the `whatif-peer` markers in BENCHMARKS.md. `cachescope mrc` on the same file, one thread
+# against two, is measured in the same rounds.
 #
 #   bash bench/whatif.sh            RUNS=7 bash bench/whatif.sh
 set -euo pipefail
@@ -59,8 +60,13 @@ cachescope = ["./target/release/cachescope", "whatif", trace, "--unit-size", "--
               "--current-policy", "allkeys-lru-exact", "--policy", "allkeys-fifo", "-o", "json"]
 peer = lambda policy: [sys.executable, "-c", PEER, trace, policy]
 cases = {"cachescope": [], "peer, one core": [], "peer, two cores": []}
+mrc = lambda threads: ["./target/release/cachescope", "mrc", trace, "--unit-size", "--threads", threads, "-o", "json"]
+curves = {"1": [], "2": []}
 ratios = {}
 for _ in range(runs):
+    for threads in curves:
+        wall, cpu, [out] = timed([mrc(threads)])
+        curves[threads].append((wall, cpu, out))
     wall, cpu, [out] = timed([cachescope])
     report = json.loads(out)
     ratios["cachescope"] = (report["summary"]["before"]["hit_ratio"], report["summary"]["after"]["hit_ratio"])
@@ -92,5 +98,19 @@ for name, (wall, cpu_time) in med.items():
              "peer, two cores": "libCacheSim, the two caches in two processes"}[name]
     lines.append(f"| {label} | {wall:.2f} s | {cpu_time:.2f} s | {requests / wall / 1e6:.1f} M | "
                  f"{wall / base[0]:.2f}x | {cpu_time / base[1]:.2f}x |")
+if curves["1"][0][2] != curves["2"][0][2]:
+    sys.exit("mrc gave another curve on two threads")
+one, two = ((statistics.median(w for w, _, _ in v), statistics.median(c for _, c, _ in v)) for v in curves.values())
+lines += [
+    "",
+    "`cachescope mrc --unit-size` on the same file (the exact LRU curve at every size, with the busiest patterns' "
+    "curves), one thread against two (one reads and folds the keys, one computes the stack distances), same runs; "
+    "the two curves are identical:",
+    "",
+    "| | wall time | CPU time | requests/s (wall) | against one thread (wall) |",
+    "|---|---:|---:|---:|---:|",
+    f"| 1 thread | {one[0]:.2f} s | {one[1]:.2f} s | {requests / 2 / one[0] / 1e6:.1f} M | 1.00x |",
+    f"| 2 threads | {two[0]:.2f} s | {two[1]:.2f} s | {requests / 2 / two[0] / 1e6:.1f} M | {one[0] / two[0]:.2f}x |",
+]
 print("\n".join(lines))
 PY
