@@ -2,8 +2,8 @@
 # `cachescope whatif` against libCacheSim, the simulator researchers use, on the same work: the ARC paper's OLTP
 # trace repeated 20 times (18.3 M requests of unit-size pages, written as libCacheSim's oracleGeneral binary by
 # bench/lib/repeat_trace.py, so that both read the very same file), a cache of 15,000 pages, two configurations
-# (exact LRU now, FIFO after). libCacheSim is its own Python package (`pip install libcachesim`, the compiled
-# library), each cache a `process_trace` over the file: one after the other (the same work on one core), and the
+# a case (exact LRU now and FIFO after; exact LFU now and LRU after). libCacheSim is its own Python package
+# (`pip install libcachesim`, the compiled library), each cache a `process_trace` over the file: one after the other (the same work on one core), and the
 # two at once in two processes (the same work on both cores, as cachescope runs it). Rounds are interleaved, RUNS
 # times (default 5); figures are medians of wall and CPU time; the miss ratios must be identical. The table
 # replaces the block between the `whatif-peer` markers in BENCHMARKS.md. `cachescope mrc` on the same file, one thread
@@ -36,7 +36,7 @@ runs, trace = int(sys.argv[1]), sys.argv[2]
 CACHE = 15000
 PEER = """
 import sys, libcachesim as lcs
-policy = {"lru": lcs.LRU, "fifo": lcs.FIFO}[sys.argv[2]]
+policy = {"lru": lcs.LRU, "fifo": lcs.FIFO, "lfu": lcs.LFU}[sys.argv[2]]
 reader = lcs.TraceReader(sys.argv[1], lcs.TraceType.ORACLE_GENERAL_TRACE)
 miss_ratio, _ = policy(cache_size=%d).process_trace(reader)
 print(1 - miss_ratio)
@@ -56,10 +56,13 @@ def timed(commands):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, outputs
 
-cachescope = ["./target/release/cachescope", "whatif", trace, "--unit-size", "--cache-size", str(CACHE),
-              "--current-policy", "allkeys-lru-exact", "--policy", "allkeys-fifo", "-o", "json"]
+POLICY = {"lru": "allkeys-lru-exact", "fifo": "allkeys-fifo", "lfu": "allkeys-lfu-exact"}
+def whatif(now, after):
+    return ["./target/release/cachescope", "whatif", trace, "--unit-size", "--cache-size", str(CACHE),
+            "--current-policy", POLICY[now], "--policy", POLICY[after], "-o", "json"]
 peer = lambda policy: [sys.executable, "-c", PEER, trace, policy]
-cases = {"cachescope": [], "peer, one core": [], "peer, two cores": []}
+PAIRS = [("lru", "fifo"), ("lfu", "lru")]
+cases = {pair: {"cachescope": [], "peer, one core": [], "peer, two cores": []} for pair in PAIRS}
 mrc = lambda threads: ["./target/release/cachescope", "mrc", trace, "--unit-size", "--threads", threads, "-o", "json"]
 curves = {"1": [], "2": []}
 ratios = {}
@@ -67,37 +70,43 @@ for _ in range(runs):
     for threads in curves:
         wall, cpu, [out] = timed([mrc(threads)])
         curves[threads].append((wall, cpu, out))
-    wall, cpu, [out] = timed([cachescope])
-    report = json.loads(out)
-    ratios["cachescope"] = (report["summary"]["before"]["hit_ratio"], report["summary"]["after"]["hit_ratio"])
-    cases["cachescope"].append((wall, cpu))
-    lru = timed([peer("lru")])
-    fifo = timed([peer("fifo")])
-    cases["peer, one core"].append((lru[0] + fifo[0], lru[1] + fifo[1]))
-    ratios["peer"] = (float(lru[2][0]), float(fifo[2][0]))
-    wall, cpu, outs = timed([peer("lru"), peer("fifo")])
-    cases["peer, two cores"].append((wall, cpu))
-same = all(abs(a - b) < 1e-12 for a, b in zip(ratios["cachescope"], ratios["peer"]))
-if not same:
-    sys.exit(f"the hit ratios differ: {ratios}")
+    for pair in PAIRS:
+        now, after = pair
+        wall, cpu, [out] = timed([whatif(now, after)])
+        report = json.loads(out)
+        ratios[("cachescope", pair)] = (report["summary"]["before"]["hit_ratio"], report["summary"]["after"]["hit_ratio"])
+        cases[pair]["cachescope"].append((wall, cpu))
+        first = timed([peer(now)])
+        second = timed([peer(after)])
+        cases[pair]["peer, one core"].append((first[0] + second[0], first[1] + second[1]))
+        ratios[("peer", pair)] = (float(first[2][0]), float(second[2][0]))
+        wall, cpu, outs = timed([peer(now), peer(after)])
+        cases[pair]["peer, two cores"].append((wall, cpu))
+for pair in PAIRS:
+    if not all(abs(a - b) < 1e-12 for a, b in zip(ratios[("cachescope", pair)], ratios[("peer", pair)])):
+        sys.exit(f"the hit ratios differ: {ratios}")
 requests = 914_145 * 20 * 2
-med = {name: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for name, v in cases.items()}
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+names = {"lru": "LRU", "fifo": "FIFO", "lfu": "LFU"}
+hit_ratios = "; ".join(
+    f"{names[p[0]]} {ratios[('peer', p)][0]:.6f} then {names[p[1]]} {ratios[('peer', p)][1]:.6f}" for p in PAIRS)
 lines = [
     f"Measured {datetime.date.today()} on {cpu}, {cores} cores, Linux {platform.release()}: OLTP x20 "
-    f"(18,282,900 requests), a cache of {CACHE:,} pages, exact LRU now and FIFO after, medians of {runs} "
-    f"interleaved runs. Hit ratios, identical in both: LRU {ratios['peer'][0]:.6f}, FIFO {ratios['peer'][1]:.6f}.",
+    f"(18,282,900 requests), a cache of {CACHE:,} pages, two caches a case (the policy now, and after), medians of "
+    f"{runs} interleaved runs. Hit ratios, identical in both: {hit_ratios}.",
     "",
-    "| | wall time | CPU time | requests/s (both caches, wall) | cachescope's speed against it (wall) | against it (CPU) |",
-    "|---|---:|---:|---:|---:|---:|",
+    "| caches | | wall time | CPU time | requests/s (both caches, wall) | cachescope's speed against it (wall) | against it (CPU) |",
+    "|---|---|---:|---:|---:|---:|---:|",
 ]
-base = med["cachescope"]
-for name, (wall, cpu_time) in med.items():
-    label = {"cachescope": "`cachescope whatif` (2 threads)", "peer, one core": "libCacheSim, one cache after the other",
-             "peer, two cores": "libCacheSim, the two caches in two processes"}[name]
-    lines.append(f"| {label} | {wall:.2f} s | {cpu_time:.2f} s | {requests / wall / 1e6:.1f} M | "
-                 f"{wall / base[0]:.2f}x | {cpu_time / base[1]:.2f}x |")
+for pair in PAIRS:
+    med = {name: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for name, v in cases[pair].items()}
+    base = med["cachescope"]
+    for name, (wall, cpu_time) in med.items():
+        label = {"cachescope": "`cachescope whatif` (2 threads)", "peer, one core": "libCacheSim, one cache after the other",
+                 "peer, two cores": "libCacheSim, the two caches in two processes"}[name]
+        lines.append(f"| exact {names[pair[0]]}, then {names[pair[1]]} | {label} | {wall:.2f} s | {cpu_time:.2f} s | "
+                     f"{requests / wall / 1e6:.1f} M | {wall / base[0]:.2f}x | {cpu_time / base[1]:.2f}x |")
 if curves["1"][0][2] != curves["2"][0][2]:
     sys.exit("mrc gave another curve on two threads")
 one, two = ((statistics.median(w for w, _, _ in v), statistics.median(c for _, c, _ in v)) for v in curves.values())
