@@ -260,14 +260,9 @@ impl Engine {
         self.observe_grouped(events.into_iter().map(|event| (event, key_hash(event.db, event.key), None)));
     }
 
-    /// [`Engine::observe_batch`] for events whose key hashes ([`key_hash`]) are known already.
-    pub fn observe_hashed_batch<'e>(&mut self, events: impl IntoIterator<Item = (Event<'e>, u64)>) {
-        self.observe_grouped(events.into_iter().map(|(event, hash)| (event, hash, None)));
-    }
-
-    /// [`Engine::observe_hashed_batch`] for an engine fed only the events of its shard's keys (and every flush
-    /// and marker) by a reader that splits the trace: before each event, [`Engine::catch_up`] with what the
-    /// reader says of the events of other keys before it.
+    /// [`Engine::observe_batch`], with the key hashes known, for an engine fed only the events of its shard's
+    /// keys (and every flush and marker) by a reader that splits the trace: before each event,
+    /// [`Engine::catch_up`] with what the reader says of the events of other keys before it.
     pub fn observe_split_batch<'e>(&mut self, events: impl IntoIterator<Item = (Event<'e>, u64, CatchUp)>) {
         self.observe_grouped(events.into_iter().map(|(event, hash, catch_up)| (event, hash, Some(catch_up))));
     }

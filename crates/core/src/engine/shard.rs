@@ -50,10 +50,6 @@ impl Shard {
         let owner = ((hash & 0xffff_ffff) * u64::from(self.count * parts)) >> 32;
         (owner / u64::from(parts) == u64::from(self.index)).then_some((owner % u64::from(parts)) as usize)
     }
-
-    pub fn is_whole(self) -> bool {
-        self.count == 1
-    }
 }
 
 impl Default for Shard {
