@@ -215,14 +215,101 @@ static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> =
 
 /// The spec of a command, by its name in any case.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    if name.len() > 16 {
-        return None;
-    }
+    upper_case(name, |upper| BY_NAME.get(upper).copied()).flatten()
+}
+
+/// `f` of a command's name in upper case, without allocating; None for names longer than any command's.
+fn upper_case<R>(name: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
     let mut upper = [0u8; 16];
-    let upper = &mut upper[..name.len()];
+    let upper = upper.get_mut(..name.len())?;
     upper.copy_from_slice(name);
     upper.make_ascii_uppercase();
-    BY_NAME.get(&upper[..]).copied()
+    Some(f(upper))
+}
+
+/// Commands outside the table that change nothing of the connection they run on, never block it, and get one
+/// reply each: a proxy may send them down a connection shared with other clients.
+const STATELESS_TOO: &[&str] = &[
+    "PING",
+    "ECHO",
+    "TIME",
+    "DBSIZE",
+    "TTL",
+    "PTTL",
+    "EXPIRETIME",
+    "PEXPIRETIME",
+    "TYPE",
+    "TOUCH",
+    "COPY",
+    "HDEL",
+    "HRANDFIELD",
+    "HSCAN",
+    "SCAN",
+    "LPOP",
+    "RPOP",
+    "LREM",
+    "LTRIM",
+    "LINSERT",
+    "LPOS",
+    "LMOVE",
+    "RPOPLPUSH",
+    "SREM",
+    "SPOP",
+    "SMOVE",
+    "SMISMEMBER",
+    "SINTER",
+    "SUNION",
+    "SDIFF",
+    "SINTERSTORE",
+    "SUNIONSTORE",
+    "SDIFFSTORE",
+    "SSCAN",
+    "ZREM",
+    "ZCOUNT",
+    "ZLEXCOUNT",
+    "ZRANGEBYLEX",
+    "ZREVRANK",
+    "ZMSCORE",
+    "ZPOPMIN",
+    "ZPOPMAX",
+    "ZREMRANGEBYSCORE",
+    "ZREMRANGEBYRANK",
+    "ZSCAN",
+    "PFADD",
+    "PFCOUNT",
+    "PFMERGE",
+    "SETBIT",
+    "GETBIT",
+    "BITCOUNT",
+    "BITPOS",
+    "GEOADD",
+    "GEOPOS",
+    "GEODIST",
+    "GEOSEARCH",
+    "XADD",
+    "XLEN",
+    "XRANGE",
+    "XREVRANGE",
+    "XDEL",
+    "XTRIM",
+    "EVAL",
+    "EVALSHA",
+    "EVAL_RO",
+    "EVALSHA_RO",
+    "FCALL",
+    "FCALL_RO",
+];
+
+static SHAREABLE: LazyLock<std::collections::HashSet<&'static [u8]>> = LazyLock::new(|| {
+    let data = TABLE.iter().filter(|spec| !matches!(spec.access, Access::Control(_))).map(|spec| spec.name);
+    data.chain(STATELESS_TOO.iter().copied()).map(str::as_bytes).collect()
+});
+
+/// Whether a command may run on an upstream connection shared with other clients: it leaves the connection as
+/// it found it (no `SELECT`, `AUTH`, `HELLO`, `MULTI`, `WATCH`, `CLIENT`, subscriptions or `MONITOR`), does not
+/// block it (`BLPOP`, `WAIT`, `XREAD`), and gets exactly one reply. Commands not known to be so are not.
+pub fn shares_connection(name: &[u8]) -> bool {
+    upper_case(name, |upper| SHAREABLE.contains(upper)).unwrap_or(false)
 }
 
 /// The indexes of the key arguments of a command with `args` arguments (the name included).
@@ -254,6 +341,35 @@ mod tests {
         assert!(lookup(b"AVERYLONGCOMMANDNAMEINDEED").is_none());
         let names: std::collections::HashSet<_> = TABLE.iter().map(|s| s.name).collect();
         assert_eq!(names.len(), TABLE.len(), "no command twice");
+    }
+
+    #[test]
+    fn only_commands_that_leave_the_connection_as_it_was_share_it() {
+        for name in ["GET", "get", "SET", "MGET", "DEL", "FLUSHALL", "PING", "TTL", "EVALSHA", "HDEL"] {
+            assert!(shares_connection(name.as_bytes()), "{name}");
+        }
+        for name in [
+            "SELECT",
+            "AUTH",
+            "HELLO",
+            "MULTI",
+            "EXEC",
+            "WATCH",
+            "CLIENT",
+            "SUBSCRIBE",
+            "MONITOR",
+            "BLPOP",
+            "WAIT",
+            "XREAD",
+            "QUIT",
+            "RESET",
+            "READONLY",
+            "NOSUCH",
+            "",
+            "AVERYLONGCOMMANDNAMEINDEED",
+        ] {
+            assert!(!shares_connection(name.as_bytes()), "{name}");
+        }
     }
 
     #[test]

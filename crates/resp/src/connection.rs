@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use cachescope_core::{Micros, OwnedEvent};
 
-use crate::commands::{Access, CommandSpec, Control, key_indexes, lookup};
+use crate::commands::{Access, CommandSpec, Control, key_indexes, lookup, shares_connection};
 use crate::interpret::{Context, interpret};
 use crate::reply::{Reply, ReplyScanner, Value};
 use crate::request::{Request, RequestScanner};
@@ -34,6 +34,15 @@ struct Pending {
     db: u32,
     /// Replies it gets: 0 under `CLIENT REPLY OFF` or `SKIP`, one per channel for UNSUBSCRIBE, else 1.
     replies: u32,
+}
+
+/// A whole command the client sent, as a proxy that frames the stream needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Its bytes on the wire (with any empty requests just before it): the commands' sizes add up to the stream's.
+    pub bytes: u64,
+    /// Whether it may run on an upstream connection shared with other clients ([`shares_connection`]).
+    pub shares_connection: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,9 +137,26 @@ impl Connection {
         }
     }
 
+    /// Whether the commands are still followed: neither stopped nor leaving request-reply. Until then
+    /// [`Connection::from_client_framed`] tells where each command ends.
+    pub fn follows_commands(&self) -> bool {
+        self.stopped.is_none() && self.leaving.is_none()
+    }
+
     /// Bytes the client sent.
     pub fn from_client(&mut self, bytes: &[u8]) {
-        if self.stopped.is_some() || self.leaving.is_some() {
+        self.client_bytes(bytes, None);
+    }
+
+    /// Bytes the client sent; each command they complete is appended to `sent`, with its size, in order. Nothing
+    /// is appended once the commands are no longer followed ([`Connection::follows_commands`]), nor for bytes
+    /// that are not RESP.
+    pub fn from_client_framed(&mut self, bytes: &[u8], sent: &mut Vec<Sent>) {
+        self.client_bytes(bytes, Some(sent));
+    }
+
+    fn client_bytes(&mut self, bytes: &[u8], mut sent: Option<&mut Vec<Sent>>) {
+        if !self.follows_commands() {
             return;
         }
         let mut requests = std::mem::take(&mut self.parsed_requests);
@@ -139,6 +165,10 @@ impl Connection {
             self.stop("the client's stream is not RESP");
         }
         for request in requests.drain(..) {
+            if let Some(sent) = sent.as_deref_mut() {
+                let shares = request.args.first().is_some_and(|name| shares_connection(&name.bytes));
+                sent.push(Sent { bytes: request.bytes, shares_connection: shares });
+            }
             self.command(request);
         }
         self.parsed_requests = requests;

@@ -14,7 +14,7 @@ pub mod pubsub;
 mod reply;
 mod request;
 
-pub use connection::Connection;
+pub use connection::{Connection, Sent};
 pub use reply::{KEPT_TEXT, Reply, ReplyScanner, Value};
 pub use request::{Argument, KEPT_ARGUMENT, Request, RequestScanner};
 

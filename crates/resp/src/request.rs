@@ -32,7 +32,8 @@ impl Argument {
 pub struct Request {
     /// The command name and its arguments.
     pub args: Vec<Argument>,
-    /// Bytes on the wire.
+    /// Bytes on the wire, counting those of any empty requests (`*0`, a blank line) just before it: the
+    /// requests' sizes add up to the stream's.
     pub bytes: u64,
 }
 
@@ -136,8 +137,9 @@ impl RequestScanner {
             None if line.first() == Some(&b'*') => {
                 let count = number(&line[1..])?;
                 if count <= 0 {
-                    // `*0` and `*-1` are empty requests: Redis ignores them.
-                    self.current = Request::default();
+                    // `*0` and `*-1` are empty requests: Redis ignores them. Their bytes count with the next
+                    // request's, so that the requests' sizes add up to the stream's.
+                    self.current.args.clear();
                     return Ok(());
                 }
                 self.expected = Some(count as usize);
@@ -145,14 +147,15 @@ impl RequestScanner {
                 Ok(())
             }
             None => {
-                // An inline command: arguments split at spaces. An empty line is nothing.
+                // An inline command: arguments split at spaces. An empty line is nothing (its bytes count with the
+                // next request's).
                 let args: Vec<Argument> = line
                     .split(|b| *b == b' ' || *b == b'\t')
                     .filter(|a| !a.is_empty())
                     .map(|a| Argument { bytes: a.to_vec(), len: a.len() })
                     .collect();
-                let bytes = std::mem::take(&mut self.current.bytes);
                 if !args.is_empty() {
+                    let bytes = std::mem::take(&mut self.current.bytes);
                     out.push(Request { args, bytes });
                 }
                 Ok(())

@@ -146,6 +146,30 @@ proptest! {
         }
     }
 
+    /// Where each request ends in the stream can be told from the sizes: they add up to the bytes sent, empty
+    /// requests (which Redis ignores) counted with the request after them. The proxy frames commands by them.
+    #[test]
+    fn request_sizes_add_up_to_the_stream(
+        commands in proptest::collection::vec((proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..20), 1..4), 0usize..4), 1..8),
+        cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let empties: [&[u8]; 4] = [b"", b"*0\r\n", b"\r\n", b"*-1\r\n*0\r\n"];
+        let mut stream = Vec::new();
+        let mut ends = Vec::new();
+        for (args, empty) in &commands {
+            stream.extend_from_slice(empties[*empty]);
+            stream.extend(Frame::command(&args.iter().map(|a| &a[..]).collect::<Vec<_>>()).to_bytes());
+            ends.push(stream.len() as u64);
+        }
+        let mut scanner = RequestScanner::default();
+        let mut requests: Vec<Request> = Vec::new();
+        for piece in pieces(&stream, &cuts) {
+            scanner.feed(&piece, &mut requests).unwrap();
+        }
+        let found: Vec<u64> = requests.iter().scan(0, |end, r| { *end += r.bytes; Some(*end) }).collect();
+        prop_assert_eq!(found, ends);
+    }
+
     /// Whatever the bytes, in whatever pieces: no panic.
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), cuts in proptest::collection::vec(any::<usize>(), 0..8), prefix in 0usize..4) {
