@@ -330,6 +330,14 @@ pub struct ProxyArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub max_connections: usize,
 
+    /// Give every client an upstream connection of its own. By default clients share one while they send only
+    /// commands that leave a connection as they found it (GET, SET, DEL, EXPIRE...), as twemproxy does, which
+    /// takes fewer system calls a command; a client moves to a connection of its own at its first command that
+    /// needs one (SELECT, AUTH, HELLO, MULTI, WATCH, CLIENT, blocking commands, subscriptions, MONITOR). Either
+    /// way every byte passes unchanged.
+    #[arg(long)]
+    pub dedicated_upstream: bool,
+
     /// Threads relaying traffic (the analysis has one of its own). One is the most efficient; more only help
     /// heavy pipelined traffic on a host with cores to spare.
     #[arg(long, default_value_t = 1, value_name = "N")]

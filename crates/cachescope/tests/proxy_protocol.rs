@@ -358,3 +358,125 @@ fn upstream_ca_needs_a_tls_upstream() {
     assert_eq!(result.code, 78, "{}", result.stderr);
     assert!(result.stderr.contains("cannot read the CA certificates in /nonexistent/ca.pem"), "{}", result.stderr);
 }
+
+/// Connections the server has open, from its INFO.
+fn connected_clients(server: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO").arg("clients").query(&mut server.client()).unwrap();
+    let line = info.lines().find_map(|line| line.strip_prefix("connected_clients:")).expect("INFO clients");
+    line.trim().parse().unwrap()
+}
+
+#[test]
+fn clients_of_stateless_commands_share_an_upstream_connection_until_one_needs_its_own() {
+    let server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let mut clients: Vec<TcpStream> = (0..20).map(|_| connect(&proxy.address)).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        let key = format!("k{i}");
+        client
+            .write_all(&[command(&[b"SET", key.as_bytes(), b"v"]), command(&[b"GET", key.as_bytes()])].concat())
+            .unwrap();
+        assert_eq!(read_replies(client, 2), b"+OK\r\n$1\r\nv\r\n");
+    }
+    // The shared connection, the proxy's INFO watcher and the INFO asking.
+    let shared = connected_clients(&server);
+    assert!(shared <= 3, "{shared} connections for 20 clients");
+    // SELECT needs a connection of its own: what was pipelined after it goes there too, in order.
+    let script = [
+        command(&[b"GET", b"k0"]),
+        command(&[b"SELECT", b"1"]),
+        command(&[b"GET", b"k0"]),
+        command(&[b"SET", b"k0", b"in db 1"]),
+        command(&[b"GET", b"k0"]),
+    ]
+    .concat();
+    clients[0].write_all(&script).unwrap();
+    assert_eq!(read_replies(&mut clients[0], 5), b"$1\r\nv\r\n+OK\r\n$-1\r\n+OK\r\n$7\r\nin db 1\r\n");
+    assert_eq!(connected_clients(&server), shared + 1, "the client that selected has a connection of its own");
+    clients[1].write_all(&command(&[b"GET", b"k0"])).unwrap();
+    assert_eq!(read_replies(&mut clients[1], 1), b"$1\r\nv\r\n", "the others stayed in db 0");
+    drop(clients);
+    let report = proxy.stop();
+    assert_eq!(report["summary"]["writes"], 21);
+    assert_eq!(report["summary"]["hits"], 23);
+
+    let server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &["--dedicated-upstream"]);
+    let mut clients: Vec<TcpStream> = (0..20).map(|_| connect(&proxy.address)).collect();
+    for client in &mut clients {
+        client.write_all(&command(&[b"PING"])).unwrap();
+        assert_eq!(read_replies(client, 1), b"+PONG\r\n");
+    }
+    assert!(connected_clients(&server) >= 21, "--dedicated-upstream gives each client its own");
+    drop(clients);
+    proxy.stop();
+}
+
+#[test]
+fn with_dedicated_upstream_connections_a_client_sees_exactly_what_redis_sends() {
+    let (script, replies) = session();
+    let direct_server = RedisServer::start(&[]);
+    let direct = exchange(&format!("127.0.0.1:{}", direct_server.port), &script, replies);
+    let proxied_server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&proxied_server.url(), &["--dedicated-upstream"]);
+    let proxied = exchange(&proxy.address, &script, replies);
+    assert!(proxied == direct, "the bytes differ");
+    proxy.stop();
+}
+
+#[test]
+fn clients_sharing_a_connection_each_get_their_own_replies_whole() {
+    let server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let threads: Vec<_> = (0..8)
+        .map(|thread| {
+            let address = proxy.address.clone();
+            std::thread::spawn(move || {
+                let mut client = connect(&address);
+                for round in 0..150usize {
+                    // Values from a few bytes to 200 KB, so that replies span many reads of the shared connection.
+                    let size = (round * 7919 + thread * 104_729) % 200_000;
+                    let key = format!("t{thread}:{round}");
+                    let value = vec![b'a' + (thread as u8); size];
+                    let mut script = command(&[b"SET", key.as_bytes(), &value]);
+                    script.extend(command(&[b"GET", key.as_bytes()]));
+                    script.extend(command(&[b"STRLEN", key.as_bytes()]));
+                    client.write_all(&script).unwrap();
+                    let expected =
+                        [b"+OK\r\n".to_vec(), Frame::Bulk(value).to_bytes(), format!(":{size}\r\n").into_bytes()]
+                            .concat();
+                    assert!(read_replies(&mut client, 3) == expected, "thread {thread} round {round}: wrong replies");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("every client got its replies");
+    }
+    let report = proxy.stop();
+    assert_eq!(report["summary"]["writes"], 8 * 150);
+}
+
+#[test]
+fn when_the_shared_connection_dies_its_clients_get_an_error_and_idle_ones_carry_on() {
+    let mut server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let mut idle = connect(&proxy.address);
+    idle.write_all(&command(&[b"PING"])).unwrap();
+    assert_eq!(read_replies(&mut idle, 1), b"+PONG\r\n");
+    let mut busy = connect(&proxy.address);
+    // A script that never ends holds its reply on the shared connection until the server dies.
+    busy.write_all(&command(&[b"EVAL", b"while true do end", b"0"])).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    server.stop();
+    let mut reply = Vec::new();
+    let _ = busy.read_to_end(&mut reply);
+    assert!(started.elapsed() < Duration::from_secs(5), "the client was left hanging");
+    assert_eq!(String::from_utf8_lossy(&reply), "-ERR cachescope proxy: the upstream closed the connection\r\n");
+    // A client with nothing under way when it died goes on, on a new shared connection.
+    server.restart();
+    idle.write_all(&command(&[b"PING"])).unwrap();
+    assert_eq!(read_replies(&mut idle, 1), b"+PONG\r\n");
+    proxy.stop();
+}

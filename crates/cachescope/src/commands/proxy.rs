@@ -75,6 +75,7 @@ pub fn run(args: &ProxyArgs, color: bool) -> Result<Exit> {
         watch: Some((upstream.clone(), Duration::from_secs(1))),
         drain_timeout: Duration::from_secs(5),
         max_connections: args.max_connections.max(1),
+        share_upstream: !args.dedicated_upstream,
     };
     let stats = runtime.block_on(proxy::serve(listener, options, sink, shutdown::requested(args.duration)))?;
     tracing::info!(connections = stats.connections, unreachable = stats.unreachable, "proxy stopped");

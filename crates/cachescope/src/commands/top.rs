@@ -104,6 +104,7 @@ fn proxied(upstream: &str, args: &TopArgs, dump: Option<(u16, u16)>, theme: Them
         watch: Some((url.clone(), Duration::from_secs(1))),
         drain_timeout: Duration::from_secs(5),
         max_connections: 10_000,
+        share_upstream: true,
     };
     let proxy = std::thread::Builder::new().name("cachescope-proxy".into()).spawn(move || {
         runtime.block_on(proxy::serve(listener, options, sink, async {

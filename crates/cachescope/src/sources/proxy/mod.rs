@@ -1,24 +1,31 @@
 //! The observing proxy: applications point at it instead of Redis; it relays every byte both ways unchanged and
 //! feeds the engine what it sees.
 //!
-//! [`serve`] takes an already-bound listener and a shutdown future (tests bind port 0). Each client gets its own
-//! upstream connection ([`relay`]). On shutdown the proxy stops accepting, lets each connection finish the
-//! commands it has sent (up to `drain_timeout`), then closes the rest.
+//! [`serve`] takes an already-bound listener and a shutdown future (tests bind port 0). Clients share one
+//! upstream connection while they send only commands that leave a connection as they found it
+//! ([`multiplexed`], [`shared`]); a client that needs connection state gets an upstream connection of its own
+//! ([`relay`]), as every client does with `share_upstream` off. On shutdown the proxy stops accepting, lets each
+//! connection finish the commands it has sent (up to `drain_timeout`), then closes the rest.
 
+pub mod multiplexed;
 pub mod relay;
+pub mod shared;
 pub mod upstream_watch;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use crate::sources::upstream::{TlsSetupError, Upstream};
 use cachescope_live::EventSink;
+use multiplexed::Outcome;
 pub use relay::Ended;
+use shared::SharedUpstream;
 
 /// What the proxy did, for the final report and the logs.
 #[derive(Debug, Default)]
@@ -37,6 +44,27 @@ pub struct ProxyOptions {
     pub drain_timeout: Duration,
     /// Connections served at once, at most; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Whether clients sending only stateless commands share an upstream connection.
+    pub share_upstream: bool,
+}
+
+/// One client, on the shared upstream connection while it can be, then on one of its own.
+async fn serve_client(
+    client: TcpStream,
+    id: u32,
+    upstream: &Upstream,
+    shared: Option<&SharedUpstream>,
+    events: EventSink,
+    stopping: watch::Receiver<bool>,
+) -> std::io::Result<Ended> {
+    let Some(shared) = shared else { return relay::relay(client, id, upstream, events, stopping).await };
+    match multiplexed::serve(client, id, shared, events.clone(), stopping.clone()).await? {
+        Outcome::Ended(ended) => Ok(ended),
+        Outcome::Pinned { client, unsent } => {
+            tracing::debug!(client = id, "client moves to an upstream connection of its own");
+            relay::relay_from(client, unsent, upstream, events, stopping).await
+        }
+    }
 }
 
 /// Serves until `shutdown` completes, then drains.
@@ -48,10 +76,11 @@ pub async fn serve(
 ) -> std::io::Result<ProxyStats> {
     let (stop, stopping) = watch::channel(false);
     let next_client = AtomicU32::new(1);
-    let unreachable = std::sync::Arc::new(AtomicU64::new(0));
-    let upstream_gone = std::sync::Arc::new(AtomicU64::new(0));
+    let unreachable = Arc::new(AtomicU64::new(0));
+    let upstream_gone = Arc::new(AtomicU64::new(0));
     let mut connections = JoinSet::new();
     let mut stats = ProxyStats::default();
+    let shared = options.share_upstream.then(|| Arc::new(SharedUpstream::new(options.upstream.clone())));
     let watcher = options.watch.clone().map(|(url, every)| {
         let upstream = options.upstream.clone();
         tokio::spawn(upstream_watch::watch_upstream(upstream, url, every, events.clone(), stopping.clone()))
@@ -76,8 +105,9 @@ pub async fn serve(
                 tracing::debug!(client = id, %address, "client connected");
                 let (upstream, events, stopping) = (options.upstream.clone(), events.clone(), stopping.clone());
                 let (unreachable, upstream_gone) = (unreachable.clone(), upstream_gone.clone());
+                let shared = shared.clone();
                 connections.spawn(async move {
-                    match relay::relay(client, id, &upstream, events, stopping).await {
+                    match serve_client(client, id, &upstream, shared.as_deref(), events, stopping).await {
                         Ok(Ended::Unreachable) => unreachable.fetch_add(1, Ordering::Relaxed),
                         Ok(Ended::UpstreamGone) => upstream_gone.fetch_add(1, Ordering::Relaxed),
                         Ok(_) => 0,

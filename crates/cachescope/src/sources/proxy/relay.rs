@@ -21,11 +21,11 @@ use cachescope_live::EventSink;
 
 /// Bytes read at a time in each direction: small enough for thousands of connections, large enough for
 /// pipelines.
-const BUFFER: usize = 16 << 10;
+pub(super) const BUFFER: usize = 16 << 10;
 /// Replies a closed upstream is answered for, at most, with an error each.
 const MAX_ERROR_REPLIES: usize = 10_000;
 /// How long a client that stopped reading may hold up the error replies, or a closing upstream its last replies.
-const CLOSING_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const CLOSING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the client-to-upstream direction stopped.
 const SENDING: u8 = 0;
@@ -46,7 +46,7 @@ pub enum Ended {
 }
 
 /// The wall clock in microseconds since the Unix epoch: events carry real time.
-fn now_micros() -> u64 {
+pub(super) fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
@@ -59,36 +59,62 @@ pub async fn relay(
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<Ended> {
     let _ = client.set_nodelay(true);
+    let (client_read, client_write) = client.into_split();
+    let state = Arc::new(Mutex::new(Connection::new(client_id)));
+    let client = Client { id: client_id, read: client_read, write: client_write, state };
+    relay_from(client, Vec::new(), upstream, events, shutdown).await
+}
+
+/// A client connection as the relay takes it over: its halves and what its commands did so far.
+pub struct Client {
+    pub id: u32,
+    pub read: OwnedReadHalf,
+    pub write: OwnedWriteHalf,
+    pub state: Arc<Mutex<Connection>>,
+}
+
+/// Relays a client on an upstream connection of its own, `unsent` (bytes it sent that are already analysed)
+/// going first.
+pub async fn relay_from(
+    client: Client,
+    unsent: Vec<u8>,
+    upstream: &Upstream,
+    events: EventSink,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<Ended> {
+    let mut client = client;
     let server = match upstream.connect().await {
         Ok(server) => server,
         Err(why) => {
-            tracing::warn!(upstream = %upstream.shown, client = client_id, "cannot reach the upstream: {why}");
-            let (_, mut client_write) = client.into_split();
-            let message = format!("-ERR cachescope proxy: cannot reach the upstream {}: {why}\r\n", upstream.shown);
-            let _ = client_write.write_all(message.as_bytes()).await;
-            let _ = client_write.shutdown().await;
+            unreachable(upstream, client.id, &why, &mut client.write).await;
             return Ok(Ended::Unreachable);
         }
     };
-    let (client_read, client_write) = client.into_split();
     match server {
         // Owned halves of a TCP stream need no lock between the two directions.
         Connected::Plain(server) => {
             let (server_read, server_write) = server.into_split();
-            relay_halves(client_id, client_read, client_write, server_read, server_write, events, shutdown).await
+            relay_halves(client, unsent, server_read, server_write, events, shutdown).await
         }
         Connected::Tls(server) => {
             let (server_read, server_write) = tokio::io::split(server);
-            relay_halves(client_id, client_read, client_write, server_read, server_write, events, shutdown).await
+            relay_halves(client, unsent, server_read, server_write, events, shutdown).await
         }
     }
 }
 
+/// Tells the client the upstream cannot be reached, and closes its connection.
+pub async fn unreachable(upstream: &Upstream, client_id: u32, why: &str, client_write: &mut OwnedWriteHalf) {
+    tracing::warn!(upstream = %upstream.shown, client = client_id, "cannot reach the upstream: {why}");
+    let message = format!("-ERR cachescope proxy: cannot reach the upstream {}: {why}\r\n", upstream.shown);
+    let _ = client_write.write_all(message.as_bytes()).await;
+    let _ = client_write.shutdown().await;
+}
+
 /// Both directions of one connection, until it ends.
 async fn relay_halves<R, W>(
-    client_id: u32,
-    client_read: OwnedReadHalf,
-    client_write: OwnedWriteHalf,
+    client: Client,
+    unsent: Vec<u8>,
     server_read: R,
     server_write: W,
     events: EventSink,
@@ -98,11 +124,12 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let state = Arc::new(Mutex::new(Connection::new(client_id)));
+    let Client { id: client_id, read: client_read, write: client_write, state } = client;
     let sending = Arc::new(AtomicU8::new(SENDING));
     let wake = Arc::new(Notify::new());
 
-    let requests = forward_requests(client_read, server_write, state.clone(), shutdown, sending.clone(), wake.clone());
+    let requests =
+        forward_requests(client_read, server_write, unsent, state.clone(), shutdown, sending.clone(), wake.clone());
     let replies = forward_replies(server_read, client_write, state, events, sending.clone(), wake);
     tokio::pin!(requests, replies);
     let (ended, requests_result) = tokio::select! {
@@ -131,11 +158,12 @@ where
     Ok(ended)
 }
 
-/// Client to upstream. Returns when the client stops sending (or the proxy drains), with the upstream's write
-/// side, which must stay open until the replies still owed arrive.
+/// Client to upstream, `unsent` first. Returns when the client stops sending (or the proxy drains), with the
+/// upstream's write side, which must stay open until the replies still owed arrive.
 async fn forward_requests<W: AsyncWrite + Unpin>(
     mut client_read: OwnedReadHalf,
     mut server_write: W,
+    unsent: Vec<u8>,
     state: Arc<Mutex<Connection>>,
     mut shutdown: watch::Receiver<bool>,
     sending: Arc<AtomicU8>,
@@ -144,6 +172,9 @@ async fn forward_requests<W: AsyncWrite + Unpin>(
     let mut buffer = vec![0u8; BUFFER];
     let mut why = CLIENT_CLOSED;
     let result = async {
+        if !unsent.is_empty() {
+            server_write.write_all(&unsent).await?;
+        }
         loop {
             let read = tokio::select! {
                 biased;
@@ -211,7 +242,7 @@ async fn forward_replies<R: AsyncRead + Unpin>(
 /// The upstream closed: answer each command still waiting with an error (when the stream sits between replies,
 /// where one can be inserted), so that the client sees an error rather than a hang. The caller bounds the time
 /// this may take and closes the client.
-async fn upstream_gone(state: &Mutex<Connection>, client_write: &mut OwnedWriteHalf) {
+pub(super) async fn upstream_gone(state: &Mutex<Connection>, client_write: &mut OwnedWriteHalf) {
     let owed = {
         let state = state.lock().expect("no panics while locked");
         if state.between_replies() { state.awaiting_replies().min(MAX_ERROR_REPLIES) } else { 0 }

@@ -1,0 +1,246 @@
+//! A client whose commands go down the upstream connection shared with other clients ([`super::shared`]), for
+//! as long as every command it sends leaves a connection as it found it. At the first that does not (`SELECT`,
+//! `AUTH`, `MULTI`, a blocking command, a subscription: see `cachescope_resp::commands::shares_connection`), or
+//! at bytes that are not RESP, it waits for the replies still owed on the shared connection and moves to an
+//! upstream connection of its own, that command first ([`Outcome::Pinned`]), for the rest of its life.
+//!
+//! Only whole commands are handed on, so no client's command is ever cut by another's. The bytes are those the
+//! client sent, and each reply those Redis sent, in order.
+
+use std::io;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use cachescope_live::EventSink;
+use cachescope_resp::{Connection, Sent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::{Notify, watch};
+
+use super::relay::{self, BUFFER, CLOSING_TIMEOUT, Client, Ended, now_micros, upstream_gone};
+use super::shared::{Link, Outgoing, ReplyTo, SharedUpstream, ToClient};
+
+/// Commands of one client awaiting their replies on the shared connection, at most: past it the client is not
+/// read until replies are delivered, so a client that does not read its replies holds no more than these.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// The client's commands go to the shared connection.
+const SENDING: u8 = 0;
+/// The client closed its side.
+const CLIENT_CLOSED: u8 = 1;
+/// The proxy is draining.
+const DRAINING: u8 = 2;
+/// The client sent a command that needs a connection of its own.
+const PINNING: u8 = 3;
+/// The shared connection failed under commands not yet sent.
+const GONE: u8 = 4;
+
+/// How a client left the shared connection.
+pub enum Outcome {
+    Ended(Ended),
+    /// It needs a connection of its own: `unsent` are bytes it sent (analysed already) that must go first.
+    Pinned {
+        client: Client,
+        unsent: Vec<u8>,
+    },
+}
+
+/// What the two directions of one client share.
+struct Flow {
+    phase: AtomicU8,
+    /// Commands sent upstream whose replies the client has not been given yet.
+    in_flight: AtomicUsize,
+    /// Replies were delivered.
+    delivered: Notify,
+    /// The phase changed.
+    changed: Notify,
+}
+
+/// Serves a client on the shared connection until it leaves or needs a connection of its own.
+pub async fn serve(
+    client: TcpStream,
+    id: u32,
+    shared: &SharedUpstream,
+    events: EventSink,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<Outcome> {
+    let _ = client.set_nodelay(true);
+    let (read, mut write) = client.into_split();
+    let link = match shared.link().await {
+        Ok(link) => link,
+        Err(why) => {
+            relay::unreachable(shared.upstream(), id, &why, &mut write).await;
+            return Ok(Outcome::Ended(Ended::Unreachable));
+        }
+    };
+    let state = Arc::new(Mutex::new(Connection::new(id)));
+    let (reply_to, replies) = unbounded_channel();
+    let flow = Flow {
+        phase: AtomicU8::new(SENDING),
+        in_flight: AtomicUsize::new(0),
+        delivered: Notify::new(),
+        changed: Notify::new(),
+    };
+    let analysis = state.clone();
+    let commands = send_commands(read, Sender { link, shared, reply_to: &reply_to }, &analysis, shutdown, &flow);
+    let replies = deliver_replies(write, replies, &analysis, events, &flow);
+    tokio::pin!(commands, replies);
+    tokio::select! {
+        delivered = &mut replies => Ok(Outcome::Ended(ended(delivered?))),
+        (read, unsent) = &mut commands => {
+            let delivered = if flow.phase.load(Ordering::Acquire) == CLIENT_CLOSED {
+                match tokio::time::timeout(CLOSING_TIMEOUT, &mut replies).await {
+                    Ok(delivered) => delivered?,
+                    Err(_) => return Ok(Outcome::Ended(Ended::ClientDone)),
+                }
+            } else {
+                replies.await?
+            };
+            Ok(match delivered {
+                Delivered::Ended(ended) => Outcome::Ended(ended),
+                Delivered::Pinning(write) => Outcome::Pinned { client: Client { id, read, write, state }, unsent },
+            })
+        }
+    }
+}
+
+fn ended(delivered: Delivered) -> Ended {
+    match delivered {
+        Delivered::Ended(ended) => ended,
+        // Only once the commands' side has stopped.
+        Delivered::Pinning(_) => Ended::ClientDone,
+    }
+}
+
+/// What a client's commands go through.
+struct Sender<'a> {
+    link: Link,
+    shared: &'a SharedUpstream,
+    /// Held by `serve` until the end, so the replies' side never sees the channel closed.
+    reply_to: &'a ReplyTo,
+}
+
+impl Sender<'_> {
+    /// Hands whole commands to the shared connection. When it has failed with none of the client's commands on it,
+    /// they go to a new one; otherwise the client's commands on it get no reply, and neither do these.
+    async fn send(&mut self, bytes: Vec<u8>, commands: usize, in_flight: usize) -> Result<(), ()> {
+        let outgoing = Outgoing { bytes, commands, to: self.reply_to.clone() };
+        let Err(outgoing) = self.link.send(outgoing) else { return Ok(()) };
+        if in_flight > 0 {
+            return Err(());
+        }
+        self.link = self.shared.link().await.map_err(|why| tracing::warn!("cannot reach the upstream: {why}"))?;
+        self.link.send(outgoing).map_err(|_| ())
+    }
+}
+
+/// Client to the shared connection. Returns when the client stops sending, the proxy drains, the client needs a
+/// connection of its own or the shared one failed, with the client's read side and the bytes not sent.
+async fn send_commands(
+    mut read: OwnedReadHalf,
+    mut sender: Sender<'_>,
+    state: &Mutex<Connection>,
+    mut shutdown: watch::Receiver<bool>,
+    flow: &Flow,
+) -> (OwnedReadHalf, Vec<u8>) {
+    let mut buffer = vec![0u8; BUFFER];
+    let mut unsent = Vec::new();
+    let mut sent: Vec<Sent> = Vec::new();
+    let phase = 'reading: loop {
+        while flow.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break 'reading DRAINING,
+                _ = flow.delivered.notified() => {}
+            }
+        }
+        let read = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break DRAINING,
+            read = read.read(&mut buffer) => read,
+        };
+        let read = match read {
+            Ok(0) | Err(_) => break CLIENT_CLOSED,
+            Ok(read) => read,
+        };
+        unsent.extend_from_slice(&buffer[..read]);
+        sent.clear();
+        let follows = {
+            let mut state = state.lock().expect("no panics while locked");
+            state.from_client_framed(&buffer[..read], &mut sent);
+            state.follows_commands()
+        };
+        let shareable = sent.iter().take_while(|command| command.shares_connection).count();
+        if shareable > 0 {
+            let size = sent[..shareable].iter().map(|command| command.bytes as usize).sum::<usize>();
+            let bytes = if size == unsent.len() { std::mem::take(&mut unsent) } else { unsent.drain(..size).collect() };
+            let in_flight = flow.in_flight.fetch_add(shareable, Ordering::AcqRel);
+            if sender.send(bytes, shareable, in_flight).await.is_err() {
+                flow.in_flight.fetch_sub(shareable, Ordering::AcqRel);
+                break GONE;
+            }
+        }
+        if shareable < sent.len() || !follows {
+            break PINNING;
+        }
+    };
+    flow.phase.store(phase, Ordering::Release);
+    flow.changed.notify_one();
+    (read, unsent)
+}
+
+/// What the replies' side ended with.
+enum Delivered {
+    Ended(Ended),
+    /// Every reply owed on the shared connection is delivered: the client's write side, for its own connection.
+    Pinning(OwnedWriteHalf),
+}
+
+/// Shared connection to client, scanning replies into events. Returns once the commands' side has stopped and
+/// every reply owed is delivered, or when the shared connection fails.
+async fn deliver_replies(
+    mut write: OwnedWriteHalf,
+    mut replies: UnboundedReceiver<ToClient>,
+    state: &Mutex<Connection>,
+    events: EventSink,
+    flow: &Flow,
+) -> io::Result<Delivered> {
+    let mut batch = Vec::new();
+    loop {
+        let phase = flow.phase.load(Ordering::Acquire);
+        if phase != SENDING && flow.in_flight.load(Ordering::Acquire) == 0 {
+            match phase {
+                PINNING => return Ok(Delivered::Pinning(write)),
+                GONE => return Ok(Delivered::Ended(gone(state, &mut write).await)),
+                _ => {
+                    let _ = write.shutdown().await;
+                    return Ok(Delivered::Ended(Ended::ClientDone));
+                }
+            }
+        }
+        let message = tokio::select! {
+            message = replies.recv() => message,
+            _ = flow.changed.notified() => continue,
+        };
+        match message {
+            Some(ToClient::Replies { bytes, complete }) => {
+                state.lock().expect("no panics while locked").from_server(&bytes, now_micros(), &mut batch);
+                events.send(std::mem::take(&mut batch));
+                write.write_all(&bytes).await?;
+                flow.in_flight.fetch_sub(complete, Ordering::AcqRel);
+                flow.delivered.notify_one();
+            }
+            // (The channel cannot close: `serve` holds a sender while replies are delivered.)
+            Some(ToClient::Gone) | None => return Ok(Delivered::Ended(gone(state, &mut write).await)),
+        }
+    }
+}
+
+/// The shared connection failed: the client gets an error for each command still waiting, then is closed.
+async fn gone(state: &Mutex<Connection>, write: &mut OwnedWriteHalf) -> Ended {
+    let _ = tokio::time::timeout(CLOSING_TIMEOUT, upstream_gone(state, write)).await;
+    let _ = write.shutdown().await;
+    Ended::UpstreamGone
+}

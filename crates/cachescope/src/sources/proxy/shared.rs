@@ -1,0 +1,348 @@
+//! The upstream connection that clients sending only stateless commands share, as twemproxy does: one system
+//! call carries many clients' commands to Redis, and one read brings their replies back.
+//!
+//! A [`Link`] is one such connection. Clients hand it whole commands ([`Outgoing`]); its task writes what has
+//! gathered in one go, noting in order whose commands they were ([`Route`]), and cuts the reply stream at reply
+//! boundaries to give each client its replies ([`ToClient`]), byte for byte, in the order it sent them. Replies on
+//! one connection come in the order of the commands, so the routes alone say whose each reply is.
+//!
+//! When the connection fails, every client with commands on it is told ([`ToClient::Gone`]); the next client to
+//! need one opens a new link.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use cachescope_resp::{Reply, ReplyScanner};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::sources::upstream::{Connected, Upstream};
+
+/// Bytes read from the upstream at a time.
+const READ_BUFFER: usize = 64 << 10;
+/// Bytes of commands gathered into one write, at most.
+const WRITE_BATCH: usize = 256 << 10;
+
+/// What a link tells one client.
+#[derive(Debug)]
+pub enum ToClient {
+    /// Bytes of the client's replies, in order; `complete` replies end in them (a long reply comes in pieces).
+    Replies { bytes: Vec<u8>, complete: usize },
+    /// The upstream connection failed: the client's commands on it get no reply.
+    Gone,
+}
+
+/// Where a client's replies go.
+pub type ReplyTo = UnboundedSender<ToClient>;
+
+/// Whole commands of one client, to send upstream.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub bytes: Vec<u8>,
+    /// How many commands: each gets exactly one reply.
+    pub commands: usize,
+    pub to: ReplyTo,
+}
+
+/// Replies owed to one client, in the order the commands went upstream.
+struct Route {
+    to: ReplyTo,
+    replies: usize,
+}
+
+/// The shared connection of the moment, opened when a client first needs it and again after it fails.
+pub struct SharedUpstream {
+    upstream: Upstream,
+    current: tokio::sync::Mutex<Option<Link>>,
+}
+
+/// A handle on one shared connection.
+#[derive(Clone)]
+pub struct Link {
+    outgoing: UnboundedSender<Outgoing>,
+}
+
+impl Link {
+    /// Hands commands to the connection. Gives them back if it has failed: nothing of them was sent.
+    pub fn send(&self, outgoing: Outgoing) -> Result<(), Outgoing> {
+        self.outgoing.send(outgoing).map_err(|error| error.0)
+    }
+
+    fn alive(&self) -> bool {
+        !self.outgoing.is_closed()
+    }
+}
+
+impl SharedUpstream {
+    pub fn new(upstream: Upstream) -> Self {
+        SharedUpstream { upstream, current: tokio::sync::Mutex::new(None) }
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// The shared connection, opened now if there is none that works.
+    pub async fn link(&self) -> Result<Link, String> {
+        let mut current = self.current.lock().await;
+        if let Some(link) = current.as_ref().filter(|link| link.alive()) {
+            return Ok(link.clone());
+        }
+        let connected = self.upstream.connect().await?;
+        let (outgoing, commands) = unbounded_channel();
+        tokio::spawn(run(connected, commands));
+        let link = Link { outgoing };
+        *current = Some(link.clone());
+        Ok(link)
+    }
+}
+
+/// One shared connection, until it fails or no client is left to use it.
+async fn run(connected: Connected, mut commands: UnboundedReceiver<Outgoing>) {
+    let routes = Mutex::new(VecDeque::new());
+    match connected {
+        Connected::Plain(stream) => {
+            let (read, write) = stream.into_split();
+            tokio::select! {
+                _ = write_commands(write, &mut commands, &routes) => {}
+                _ = read_replies(read, &routes) => {}
+            }
+        }
+        Connected::Tls(stream) => {
+            let (read, write) = tokio::io::split(stream);
+            tokio::select! {
+                _ = write_commands(write, &mut commands, &routes) => {}
+                _ = read_replies(read, &routes) => {}
+            }
+        }
+    }
+    // No command is taken any more; those already taken, written or not, get no reply.
+    commands.close();
+    let owed = std::mem::take(&mut *routes.lock().expect("no panics while locked"));
+    for route in owed {
+        let _ = route.to.send(ToClient::Gone);
+    }
+    while let Ok(outgoing) = commands.try_recv() {
+        let _ = outgoing.to.send(ToClient::Gone);
+    }
+}
+
+/// Writes the commands that have gathered, noting whose they are before they leave. Returns when the upstream
+/// fails or no client is left.
+async fn write_commands<W: AsyncWrite + Unpin>(
+    mut write: W,
+    commands: &mut UnboundedReceiver<Outgoing>,
+    routes: &Mutex<VecDeque<Route>>,
+) {
+    let mut batch = Vec::with_capacity(READ_BUFFER);
+    while let Some(first) = commands.recv().await {
+        batch.clear();
+        {
+            let mut routes = routes.lock().expect("no panics while locked");
+            let mut next = Some(first);
+            while let Some(outgoing) = next {
+                batch.extend_from_slice(&outgoing.bytes);
+                routes.push_back(Route { to: outgoing.to, replies: outgoing.commands });
+                next = if batch.len() < WRITE_BATCH { commands.try_recv().ok() } else { None };
+            }
+        }
+        if let Err(error) = write.write_all(&batch).await {
+            tracing::warn!("the shared upstream connection failed: {error}");
+            return;
+        }
+    }
+}
+
+/// Cuts the upstream's stream into replies and hands each to the client it belongs to. Returns when the upstream
+/// closes or fails, or sends what no command asked for.
+async fn read_replies<R: AsyncRead + Unpin>(mut read: R, routes: &Mutex<VecDeque<Route>>) {
+    let mut buffer = vec![0u8; READ_BUFFER];
+    let mut scanner = ReplyScanner::default();
+    let mut replies: Vec<Reply> = Vec::new();
+    // Bytes of the reply under way already handed on.
+    let mut handed: u64 = 0;
+    loop {
+        let read = match read.read(&mut buffer).await {
+            Ok(0) => {
+                tracing::info!("the upstream closed the shared connection");
+                return;
+            }
+            Ok(read) => read,
+            Err(error) => {
+                tracing::warn!("reading the shared upstream connection failed: {error}");
+                return;
+            }
+        };
+        replies.clear();
+        if let Err(error) = scanner.feed(&buffer[..read], &mut replies) {
+            tracing::warn!("the upstream sent what is not RESP on the shared connection: {error}");
+            return;
+        }
+        let mut routes = routes.lock().expect("no panics while locked");
+        if let Err(why) = hand_out(&buffer[..read], &replies, &mut handed, &mut routes) {
+            tracing::warn!("closing the shared upstream connection: {why}");
+            return;
+        }
+    }
+}
+
+/// Hands `bytes`, holding the ends of `replies` and perhaps the start of the next, to the clients owed them.
+fn hand_out(
+    bytes: &[u8],
+    replies: &[Reply],
+    handed: &mut u64,
+    routes: &mut VecDeque<Route>,
+) -> Result<(), &'static str> {
+    let mut at = 0usize;
+    let mut next = 0usize;
+    while next < replies.len() {
+        let route = routes.front_mut().ok_or("a reply came that no command asked for")?;
+        let taken = route.replies.min(replies.len() - next);
+        let mut end = at;
+        for reply in &replies[next..next + taken] {
+            if reply.push {
+                return Err("a push came on a connection without subscriptions or tracking");
+            }
+            end += (reply.bytes - std::mem::take(handed)) as usize;
+        }
+        let _ = route.to.send(ToClient::Replies { bytes: bytes[at..end].to_vec(), complete: taken });
+        route.replies -= taken;
+        if route.replies == 0 {
+            routes.pop_front();
+        }
+        at = end;
+        next += taken;
+    }
+    if at < bytes.len() {
+        let route = routes.front().ok_or("a reply came that no command asked for")?;
+        let _ = route.to.send(ToClient::Replies { bytes: bytes[at..].to_vec(), complete: 0 });
+        *handed += (bytes.len() - at) as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Routes for clients of `owed` replies each; their receivers.
+    fn routes(owed: &[usize]) -> (VecDeque<Route>, Vec<UnboundedReceiver<ToClient>>) {
+        owed.iter()
+            .map(|&replies| {
+                let (to, from) = unbounded_channel();
+                (Route { to, replies }, from)
+            })
+            .unzip()
+    }
+
+    /// What each client got: its bytes and the replies completed, message by message.
+    fn received(receivers: &mut [UnboundedReceiver<ToClient>]) -> Vec<Vec<(String, usize)>> {
+        receivers
+            .iter_mut()
+            .map(|from| {
+                let mut got = Vec::new();
+                while let Ok(ToClient::Replies { bytes, complete }) = from.try_recv() {
+                    got.push((String::from_utf8(bytes).unwrap(), complete));
+                }
+                got
+            })
+            .collect()
+    }
+
+    /// Feeds `chunks` of a reply stream through a scanner and `hand_out`.
+    fn check(owed: &[usize], chunks: &[&str], expected: &[&[(&str, usize)]]) {
+        let (mut routes, mut receivers) = routes(owed);
+        let mut scanner = ReplyScanner::default();
+        let mut handed = 0;
+        for chunk in chunks {
+            let mut replies = Vec::new();
+            scanner.feed(chunk.as_bytes(), &mut replies).unwrap();
+            hand_out(chunk.as_bytes(), &replies, &mut handed, &mut routes).unwrap();
+        }
+        let expected: Vec<Vec<(String, usize)>> =
+            expected.iter().map(|got| got.iter().map(|(b, c)| (b.to_string(), *c)).collect()).collect();
+        assert_eq!(received(&mut receivers), expected);
+        assert!(routes.is_empty(), "every reply was owed");
+    }
+
+    #[test]
+    fn replies_go_to_the_clients_in_the_order_of_their_commands() {
+        check(
+            &[1, 2, 1],
+            &["+OK\r\n$1\r\na\r\n$-1\r\n:5\r\n"],
+            &[&[("+OK\r\n", 1)], &[("$1\r\na\r\n$-1\r\n", 2)], &[(":5\r\n", 1)]],
+        );
+    }
+
+    #[test]
+    fn a_reply_cut_across_reads_arrives_in_pieces() {
+        check(
+            &[1, 1],
+            &["$5\r\nhel", "lo\r\n*2\r\n$1\r\n", "x\r\n:1\r\n"],
+            &[&[("$5\r\nhel", 0), ("lo\r\n", 1)], &[("*2\r\n$1\r\n", 0), ("x\r\n:1\r\n", 1)]],
+        );
+    }
+
+    #[test]
+    fn a_reply_nobody_asked_for_closes_the_link() {
+        let (mut routes, _receivers) = routes(&[1]);
+        let mut replies = Vec::new();
+        ReplyScanner::default().feed(b"+OK\r\n+OK\r\n", &mut replies).unwrap();
+        assert!(hand_out(b"+OK\r\n+OK\r\n", &replies, &mut 0, &mut routes).is_err());
+    }
+
+    proptest::proptest! {
+        /// However the stream is cut, each client gets exactly the bytes of its replies, in order.
+        #[test]
+        fn each_client_gets_its_replies_whole_however_the_stream_is_cut(
+            sends in proptest::collection::vec((0usize..4, proptest::collection::vec(0usize..300, 1..4)), 1..12),
+            cuts in proptest::collection::vec(1usize..200, 1..40),
+        ) {
+            // Client `c` sends a few commands at a time; each reply is a bulk string of the given length, or an
+            // array of two when the length is odd.
+            let mut receivers: Vec<UnboundedReceiver<ToClient>> = Vec::new();
+            let mut senders = Vec::new();
+            for _ in 0..4 {
+                let (to, from) = unbounded_channel();
+                senders.push(to);
+                receivers.push(from);
+            }
+            let mut routes = VecDeque::new();
+            let mut stream = Vec::new();
+            let mut expected = vec![Vec::new(); 4];
+            for (client, lengths) in &sends {
+                routes.push_back(Route { to: senders[*client].clone(), replies: lengths.len() });
+                for &length in lengths {
+                    let bulk = |n: usize| [format!("${n}\r\n").into_bytes(), vec![b'x'; n], b"\r\n".to_vec()].concat();
+                    let reply = if length % 2 == 1 { [b"*2\r\n".to_vec(), bulk(length), bulk(1)].concat() } else { bulk(length) };
+                    stream.extend_from_slice(&reply);
+                    expected[*client].extend(reply);
+                }
+            }
+            let mut scanner = ReplyScanner::default();
+            let mut handed = 0;
+            let mut at = 0;
+            for cut in cuts.iter().cycle() {
+                if at == stream.len() {
+                    break;
+                }
+                let end = (at + cut).min(stream.len());
+                let mut replies = Vec::new();
+                scanner.feed(&stream[at..end], &mut replies).unwrap();
+                hand_out(&stream[at..end], &replies, &mut handed, &mut routes).unwrap();
+                at = end;
+            }
+            proptest::prop_assert!(routes.is_empty());
+            for (client, from) in receivers.iter_mut().enumerate() {
+                let (mut bytes, mut complete) = (Vec::new(), 0);
+                while let Ok(ToClient::Replies { bytes: more, complete: more_complete }) = from.try_recv() {
+                    bytes.extend(more);
+                    complete += more_complete;
+                }
+                let sent: usize = sends.iter().filter(|(c, _)| *c == client).map(|(_, l)| l.len()).sum();
+                proptest::prop_assert_eq!(&bytes, &expected[client]);
+                proptest::prop_assert_eq!(complete, sent);
+            }
+        }
+    }
+}
