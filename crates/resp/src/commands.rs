@@ -110,6 +110,14 @@ pub struct CommandSpec {
     pub keys: Keys,
 }
 
+impl CommandSpec {
+    /// Whether the command may run on an upstream connection shared with other clients: every command of the
+    /// table but those that act on the connection ([`Control`]).
+    pub fn shares_connection(&self) -> bool {
+        !matches!(self.access, Access::Control(_))
+    }
+}
+
 const fn spec(name: &'static str, access: Access, keys: Keys) -> CommandSpec {
     CommandSpec { name, access, keys }
 }
@@ -210,7 +218,11 @@ pub const TABLE: &[CommandSpec] = &[
     spec("RESET", Control(self::Control::Reset), Keys::None),
 ];
 
-static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> =
+/// Looked up once or twice a command the proxy relays: a fast hash, as names come from clients but the table
+/// is fixed.
+type Names<V> = HashMap<&'static [u8], V, foldhash::fast::FixedState>;
+
+static BY_NAME: LazyLock<Names<&'static CommandSpec>> =
     LazyLock::new(|| TABLE.iter().map(|spec| (spec.name.as_bytes(), spec)).collect());
 
 /// The spec of a command, by its name in any case.
@@ -300,16 +312,18 @@ const STATELESS_TOO: &[&str] = &[
     "FCALL_RO",
 ];
 
-static SHAREABLE: LazyLock<std::collections::HashSet<&'static [u8]>> = LazyLock::new(|| {
-    let data = TABLE.iter().filter(|spec| !matches!(spec.access, Access::Control(_))).map(|spec| spec.name);
-    data.chain(STATELESS_TOO.iter().copied()).map(str::as_bytes).collect()
-});
+static STATELESS: LazyLock<Names<()>> =
+    LazyLock::new(|| STATELESS_TOO.iter().map(|name| (name.as_bytes(), ())).collect());
 
 /// Whether a command may run on an upstream connection shared with other clients: it leaves the connection as
 /// it found it (no `SELECT`, `AUTH`, `HELLO`, `MULTI`, `WATCH`, `CLIENT`, subscriptions or `MONITOR`), does not
 /// block it (`BLPOP`, `WAIT`, `XREAD`), and gets exactly one reply. Commands not known to be so are not.
 pub fn shares_connection(name: &[u8]) -> bool {
-    upper_case(name, |upper| SHAREABLE.contains(upper)).unwrap_or(false)
+    upper_case(name, |upper| match BY_NAME.get(upper) {
+        Some(spec) => spec.shares_connection(),
+        None => STATELESS.contains_key(upper),
+    })
+    .unwrap_or(false)
 }
 
 /// The indexes of the key arguments of a command with `args` arguments (the name included).

@@ -165,21 +165,24 @@ impl Connection {
             self.stop("the client's stream is not RESP");
         }
         for request in requests.drain(..) {
+            let spec = request.args.first().and_then(|name| lookup(&name.bytes));
             if let Some(sent) = sent.as_deref_mut() {
-                let shares = request.args.first().is_some_and(|name| shares_connection(&name.bytes));
+                let shares = match spec {
+                    Some(spec) => spec.shares_connection(),
+                    None => request.args.first().is_some_and(|name| shares_connection(&name.bytes)),
+                };
                 sent.push(Sent { bytes: request.bytes, shares_connection: shares });
             }
-            self.command(request);
+            self.command(request, spec);
         }
         self.parsed_requests = requests;
     }
 
-    fn command(&mut self, mut request: Request) {
+    fn command(&mut self, mut request: Request, spec: Option<&'static CommandSpec>) {
         if self.stopped.is_some() || self.leaving.is_some() {
             return;
         }
         self.commands += 1;
-        let spec = request.args.first().and_then(|name| lookup(&name.bytes));
         let mut replies = u32::from(self.reply_mode == ReplyMode::On);
         if self.reply_mode == ReplyMode::Skip {
             self.reply_mode = ReplyMode::On;
@@ -327,9 +330,10 @@ impl Connection {
 /// Drops the bytes a pending command does not need: values and other long arguments that are not keys keep
 /// only their length, so that a pipeline of large writes is not held twice in memory.
 fn compact(request: &mut Request, spec: Option<&'static CommandSpec>) {
-    let keys: Vec<usize> = spec.map(|s| key_indexes(s.keys, request.args.len()).collect()).unwrap_or_default();
+    let args = request.args.len();
+    let is_key = |index: usize| spec.is_some_and(|s| key_indexes(s.keys, args).any(|key| key == index));
     for (index, argument) in request.args.iter_mut().enumerate().skip(1) {
-        if argument.bytes.len() > KEPT_NON_KEY && !keys.contains(&index) {
+        if argument.bytes.len() > KEPT_NON_KEY && !is_key(index) {
             argument.bytes = Vec::new();
         }
     }
