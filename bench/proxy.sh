@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The proxy's overhead: redis-benchmark (GET and SET) directly against Redis, through the cachescope proxy with
-# full observation on (its default single relaying thread, and --threads 2), and through twemproxy (nutcracker,
-# `redis: true`), in one run, with -P 16 and without. Rounds are interleaved, RUNS times (default 5); figures are
-# medians. Each proxy's CPU time (user + system, from /proc) is counted per command. The tables replace the block
-# between the `proxy` markers in BENCHMARKS.md.
+# full observation on (by default: clients share an upstream connection; with --dedicated-upstream; with
+# --threads 2), and through twemproxy (nutcracker, `redis: true`), in one run, with -P 16 and without, and with one
+# client alone for the latency a proxy adds. Rounds are interleaved, RUNS times (default 5); figures are medians.
+# Each proxy's CPU time (user + system, from /proc) is counted per command. The tables replace the block between
+# the `proxy` markers in BENCHMARKS.md.
 #
 #   bash bench/proxy.sh          RUNS=7 REQUESTS=500000 bash bench/proxy.sh
 set -euo pipefail
@@ -21,6 +22,12 @@ CACHESCOPE=$(free_port)
     --report-every 1h -o json >"$WORK/cachescope.json" 2>"$WORK/cachescope.log" &
 CACHESCOPE_PID=$!
 wait_port "$CACHESCOPE"
+
+DEDICATED=$(free_port)
+./target/release/cachescope proxy --listen "127.0.0.1:$DEDICATED" --upstream "redis://127.0.0.1:$REDIS" --dedicated-upstream \
+    --report-every 1h -o json >/dev/null 2>"$WORK/dedicated.log" &
+DEDICATED_PID=$!
+wait_port "$DEDICATED"
 
 THREADED=$(free_port)
 ./target/release/cachescope proxy --listen "127.0.0.1:$THREADED" --upstream "redis://127.0.0.1:$REDIS" --threads 2 \
@@ -47,57 +54,91 @@ wait_port "$TWEMPROXY"
 # CPU time of a process so far, in clock ticks.
 cpu_ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
 
+TARGETS=("direct:$REDIS:" "cachescope:$CACHESCOPE:$CACHESCOPE_PID" "dedicated:$DEDICATED:$DEDICATED_PID"
+    "threaded:$THREADED:$THREADED_PID" "twemproxy:$TWEMPROXY:$TWEMPROXY_PID")
+# Lines of: target, round (-P 1, -P 16, or "alone"), command, requests/s, p50 and p99 latency in ms; and the
+# proxy's CPU ticks over the round.
 RESULTS="$WORK/results.tsv"
 for run in $(seq "$RUNS"); do
-    for pipeline in 1 16; do
-        for target in "direct:$REDIS:" "cachescope:$CACHESCOPE:$CACHESCOPE_PID" "threaded:$THREADED:$THREADED_PID" \
-            "twemproxy:$TWEMPROXY:$TWEMPROXY_PID"; do
+    for round in 1 16 alone; do
+        for target in "${TARGETS[@]}"; do
             IFS=: read -r name port pid <<<"$target"
             before=$(cpu_ticks "$pid")
-            redis-benchmark -p "$port" -t get,set -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" -r 100000 --csv 2>/dev/null \
-                | tr -d '"' | awk -F, -v n="$name" -v p="$pipeline" '$1=="SET"||$1=="GET" {print n "\t" p "\t" $1 "\t" $2}' >>"$RESULTS"
-            printf '%s\t%s\tCPU\t%s\n' "$name" "$pipeline" "$(( $(cpu_ticks "$pid") - before ))" >>"$RESULTS"
-            echo "run $run/$RUNS · -P $pipeline · $name" >&2
+            if [ "$round" = alone ]; then
+                options=(-n $((REQUESTS / 10)) -c 1 -P 1)
+            else
+                options=(-n "$REQUESTS" -c "$CLIENTS" -P "$round")
+            fi
+            redis-benchmark -p "$port" -t get,set "${options[@]}" -r 100000 --csv 2>/dev/null | tr -d '"' \
+                | awk -F, -v n="$name" -v r="$round" '$1=="SET"||$1=="GET" {print n "\t" r "\t" $1 "\t" $2 "\t" $5 "\t" $7}' >>"$RESULTS"
+            printf '%s\t%s\tCPU\t%s\n' "$name" "$round" "$(( $(cpu_ticks "$pid") - before ))" >>"$RESULTS"
+            echo "run $run/$RUNS · $round · $name" >&2
         done
     done
 done
-kill -INT "$CACHESCOPE_PID" "$THREADED_PID"; wait "$CACHESCOPE_PID" || true
+kill -INT "$CACHESCOPE_PID" "$DEDICATED_PID" "$THREADED_PID"; wait "$CACHESCOPE_PID" || true
 observed=$(python3 -c "import json; r=json.load(open('$WORK/cachescope.json')); print(r['window']['events'])")
 
 python3 - "$RESULTS" "$RUNS" "$REQUESTS" "$CLIENTS" "$observed" "$(getconf CLK_TCK)" <<'PY'
 import statistics, sys, subprocess, datetime, platform, re
 results, runs, requests, clients, observed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 ticks_per_second = int(sys.argv[6])
-rps, cpu_ticks = {}, {}
+rps, latency, cpu_ticks = {}, {}, {}
 for line in open(results):
-    target, pipeline, test, value = line.split("\t")
+    fields = line.rstrip("\n").split("\t")
+    target, round_, test = fields[0], fields[1], fields[2]
     if test == "CPU":
-        cpu_ticks.setdefault(int(pipeline), {}).setdefault(target, []).append(int(value))
+        cpu_ticks.setdefault(round_, {}).setdefault(target, []).append(int(fields[3]))
     else:
-        rps.setdefault((int(pipeline), test), {}).setdefault(target, []).append(float(value))
+        rps.setdefault((round_, test), {}).setdefault(target, []).append(float(fields[3]))
+        for name, value in (("p50", fields[4]), ("p99", fields[5])):
+            latency.setdefault((round_, test, name), {}).setdefault(target, []).append(float(value))
+median = lambda table: {t: statistics.median(v) for t, v in table.items()}
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
 version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2].removeprefix("v=")
+twemproxy = subprocess.run(["nutcracker", "-V"], capture_output=True, text=True)
+twemproxy = re.search(r"nutcracker-([\d.]+)", twemproxy.stdout + twemproxy.stderr)
+twemproxy = twemproxy.group(1) if twemproxy else "(version unknown)"
 lines = [
     f"Measured {datetime.date.today()} on {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores "
-    f"shared by Redis, the proxy and redis-benchmark (Linux {platform.release()}, Redis {version}, nutcracker 0.5.0): "
+    f"shared by Redis, the proxies and redis-benchmark (Linux {platform.release()}, Redis {version}, nutcracker {twemproxy}): "
     f"`redis-benchmark -t get,set -n {requests} -c {clients} -r 100000`, medians of {runs} interleaved runs. "
-    f"The cachescope proxy analysed every command ({observed:,} events).",
+    f"The cachescope proxy analysed every command ({observed:,} events). *cachescope* shares an upstream connection "
+    "among clients of stateless commands (the default); *dedicated* gives each client its own "
+    "(`--dedicated-upstream`); *2 threads* is the default on two relaying threads (`--threads 2`).",
     "",
-    "| pipeline | command | direct | cachescope proxy | cachescope, 2 threads | twemproxy | cachescope / direct | cachescope / twemproxy |",
-    "|---|---|---:|---:|---:|---:|---:|---:|",
+    "| pipeline | command | direct | cachescope | dedicated | 2 threads | twemproxy | cachescope / direct | cachescope / twemproxy |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
 ]
-for (pipeline, test) in sorted(rps):
-    m = {t: statistics.median(v) for t, v in rps[(pipeline, test)].items()}
-    lines.append(
-        f"| -P {pipeline} | {test} | {m['direct']:,.0f}/s | {m['cachescope']:,.0f}/s | {m['threaded']:,.0f}/s "
-        f"| {m['twemproxy']:,.0f}/s | {m['cachescope']/m['direct']:.2f} | {m['cachescope']/m['twemproxy']:.2f} |"
-    )
-commands = 2 * int(requests)
+for round_ in ("1", "16"):
+    for test in ("GET", "SET"):
+        m = median(rps[(round_, test)])
+        lines.append(
+            f"| -P {round_} | {test} | {m['direct']:,.0f}/s | {m['cachescope']:,.0f}/s | {m['dedicated']:,.0f}/s "
+            f"| {m['threaded']:,.0f}/s | {m['twemproxy']:,.0f}/s | {m['cachescope']/m['direct']:.2f} "
+            f"| {m['cachescope']/m['twemproxy']:.2f} |"
+        )
+commands = {"1": 2 * int(requests), "16": 2 * int(requests), "alone": 2 * (int(requests) // 10)}
 lines += ["", "CPU time of each proxy per command (user + system, GET and SET together, medians):", "",
-          "| pipeline | cachescope proxy | cachescope, 2 threads | twemproxy |", "|---|---:|---:|---:|"]
-for pipeline in sorted(cpu_ticks):
-    us = {t: statistics.median(v) / ticks_per_second / commands * 1e6 for t, v in cpu_ticks[pipeline].items()}
-    lines.append(f"| -P {pipeline} | {us['cachescope']:.1f} µs | {us['threaded']:.1f} µs | {us['twemproxy']:.1f} µs |")
+          "| pipeline | cachescope | dedicated | 2 threads | twemproxy | cachescope / twemproxy |",
+          "|---|---:|---:|---:|---:|---:|"]
+for round_ in ("1", "16"):
+    us = {t: statistics.median(v) / ticks_per_second / commands[round_] * 1e6 for t, v in cpu_ticks[round_].items()}
+    lines.append(f"| -P {round_} | {us['cachescope']:.1f} µs | {us['dedicated']:.1f} µs | {us['threaded']:.1f} µs "
+                 f"| {us['twemproxy']:.1f} µs | {us['cachescope']/us['twemproxy']:.2f} |")
+lines += ["", "Latency a proxy adds to Redis's, in µs (p50 and p99 of the proxy less those of Redis directly, medians); "
+          f"*alone* is one client without pipelining (`-c 1 -n {int(requests) // 10}`), the others the rounds above:", "",
+          "| round | command | p50 cachescope | p50 twemproxy | p99 cachescope | p99 twemproxy |",
+          "|---|---|---:|---:|---:|---:|"]
+for round_ in ("alone", "1", "16"):
+    for test in ("GET", "SET"):
+        added = {}
+        for name in ("p50", "p99"):
+            m = median(latency[(round_, test, name)])
+            added[name] = {t: (m[t] - m["direct"]) * 1000 for t in m}
+        label = "alone" if round_ == "alone" else f"-P {round_}"
+        lines.append(f"| {label} | {test} | {added['p50']['cachescope']:,.0f} | {added['p50']['twemproxy']:,.0f} "
+                     f"| {added['p99']['cachescope']:,.0f} | {added['p99']['twemproxy']:,.0f} |")
 block = "\n".join(lines)
 text = open("BENCHMARKS.md").read()
 text = re.sub(r"<!-- proxy:begin -->.*<!-- proxy:end -->", "<!-- proxy:begin -->\n" + block + "\n<!-- proxy:end -->", text, flags=re.S)
