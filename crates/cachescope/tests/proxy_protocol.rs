@@ -395,9 +395,13 @@ fn clients_of_stateless_commands_share_an_upstream_connection_until_one_needs_it
     assert_eq!(connected_clients(&server), shared + 1, "the client that selected has a connection of its own");
     clients[1].write_all(&command(&[b"GET", b"k0"])).unwrap();
     assert_eq!(read_replies(&mut clients[1], 1), b"$1\r\nv\r\n", "the others stayed in db 0");
+    // A command too big to hold whole streams through a connection of its own.
+    clients[2].write_all(&command(&[b"SET", b"big", &vec![b'b'; 3 << 20]])).unwrap();
+    assert_eq!(read_replies(&mut clients[2], 1), b"+OK\r\n");
+    assert_eq!(connected_clients(&server), shared + 2, "the client of a big value has a connection of its own");
     drop(clients);
     let report = proxy.stop();
-    assert_eq!(report["summary"]["writes"], 21);
+    assert_eq!(report["summary"]["writes"], 22);
     assert_eq!(report["summary"]["hits"], 23);
 
     let server = RedisServer::start(&[]);

@@ -4,8 +4,9 @@
 //! at bytes that are not RESP, it waits for the replies still owed on the shared connection and moves to an
 //! upstream connection of its own, that command first ([`Outcome::Pinned`]), for the rest of its life.
 //!
-//! Only whole commands are handed on, so no client's command is ever cut by another's. The bytes are those the
-//! client sent, and each reply those Redis sent, in order.
+//! Only whole commands are handed on, so no client's command is ever cut by another's (a command too big to hold
+//! whole moves its client to a connection of its own too). The bytes are those the client sent, and each reply
+//! those Redis sent, in order.
 
 use std::io;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -25,6 +26,10 @@ use super::shared::{Link, Outgoing, ReplyTo, SharedUpstream, ToClient};
 /// Commands of one client awaiting their replies on the shared connection, at most: past it the client is not
 /// read until replies are delivered, so a client that does not read its replies holds no more than these.
 const MAX_IN_FLIGHT: usize = 256;
+
+/// Bytes of one command, at most, held until it is whole: a client sending a larger one (a big value) moves to a
+/// connection of its own, where its bytes stream through as they come.
+const MAX_UNSENT: usize = 1 << 20;
 
 /// The client's commands go to the shared connection.
 const SENDING: u8 = 0;
@@ -182,7 +187,7 @@ async fn send_commands(
                 break GONE;
             }
         }
-        if shareable < sent.len() || !follows {
+        if shareable < sent.len() || !follows || unsent.len() > MAX_UNSENT {
             break PINNING;
         }
     };
