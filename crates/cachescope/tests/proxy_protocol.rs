@@ -206,19 +206,25 @@ fn a_client_that_leaves_mid_reply_harms_no_one() {
     proxy.stop();
 }
 
+/// Once `client`'s command is under way, stops the server: the client must get the proxy's error and be closed,
+/// not left hanging.
+fn an_error_comes_when_the_server_dies(server: &mut RedisServer, client: &mut TcpStream) {
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    server.stop();
+    let mut reply = Vec::new();
+    let _ = client.read_to_end(&mut reply);
+    assert!(started.elapsed() < Duration::from_secs(5), "the client was left hanging");
+    assert_eq!(String::from_utf8_lossy(&reply), "-ERR cachescope proxy: the upstream closed the connection\r\n");
+}
+
 #[test]
 fn when_the_upstream_dies_clients_get_an_error_not_a_hang() {
     let mut server = RedisServer::start(&[]);
     let proxy = Proxy::start(&server.url(), &[]);
     let mut blocked = connect(&proxy.address);
     blocked.write_all(&command(&[b"BLPOP", b"queue", b"30"])).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
-    server.stop();
-    let mut reply = Vec::new();
-    let _ = blocked.read_to_end(&mut reply);
-    assert!(started.elapsed() < Duration::from_secs(5), "the client was left hanging");
-    assert_eq!(String::from_utf8_lossy(&reply), "-ERR cachescope proxy: the upstream closed the connection\r\n");
+    an_error_comes_when_the_server_dies(&mut server, &mut blocked);
     // Connections made once it is back reach the new server.
     server.restart();
     let mut fresh = connect(&proxy.address);
@@ -471,13 +477,7 @@ fn when_the_shared_connection_dies_its_clients_get_an_error_and_idle_ones_carry_
     let mut busy = connect(&proxy.address);
     // A script that never ends holds its reply on the shared connection until the server dies.
     busy.write_all(&command(&[b"EVAL", b"while true do end", b"0"])).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
-    server.stop();
-    let mut reply = Vec::new();
-    let _ = busy.read_to_end(&mut reply);
-    assert!(started.elapsed() < Duration::from_secs(5), "the client was left hanging");
-    assert_eq!(String::from_utf8_lossy(&reply), "-ERR cachescope proxy: the upstream closed the connection\r\n");
+    an_error_comes_when_the_server_dies(&mut server, &mut busy);
     // A client with nothing under way when it died goes on, on a new shared connection.
     server.restart();
     idle.write_all(&command(&[b"PING"])).unwrap();
