@@ -76,13 +76,12 @@ pub struct Client {
 /// Relays a client on an upstream connection of its own, `unsent` (bytes it sent that are already analysed)
 /// going first.
 pub async fn relay_from(
-    client: Client,
+    mut client: Client,
     unsent: Vec<u8>,
     upstream: &Upstream,
     events: EventSink,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<Ended> {
-    let mut client = client;
     let server = match upstream.connect().await {
         Ok(server) => server,
         Err(why) => {
