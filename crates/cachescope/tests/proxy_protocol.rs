@@ -484,3 +484,30 @@ fn when_the_shared_connection_dies_its_clients_get_an_error_and_idle_ones_carry_
     assert_eq!(read_replies(&mut idle, 1), b"+PONG\r\n");
     proxy.stop();
 }
+
+#[test]
+fn a_client_that_does_not_read_its_replies_holds_up_no_one_on_the_shared_connection() {
+    let server = RedisServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), &[]);
+    let mut setup = connect(&proxy.address);
+    setup.write_all(&command(&[b"SET", b"v", &vec![b'v'; 10_000]])).unwrap();
+    assert_eq!(read_replies(&mut setup, 1), b"+OK\r\n");
+    // 5,000 GETs of 10 KB, 50 MB of replies it does not read, sent from a thread as the proxy takes them.
+    let mut stalled = connect(&proxy.address);
+    let mut writer = stalled.try_clone().unwrap();
+    let script: Vec<u8> = (0..5_000).flat_map(|_| command(&[b"GET", b"v"])).collect();
+    let sending = std::thread::spawn(move || writer.write_all(&script));
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let mut other = connect(&proxy.address);
+    for _ in 0..100 {
+        other.write_all(&command(&[b"PING"])).unwrap();
+        assert_eq!(read_replies(&mut other, 1), b"+PONG\r\n");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "the others waited on the client that does not read");
+    // Once it reads, it gets every reply, whole and in order.
+    let replies = read_replies(&mut stalled, 5_000);
+    assert_eq!(replies.len(), 5_000 * Frame::Bulk(vec![b'v'; 10_000]).to_bytes().len());
+    sending.join().unwrap().unwrap();
+    proxy.stop();
+}
