@@ -208,7 +208,9 @@ async fn the_dashboard_follows_the_live_demo() {
     )
     .await;
     // Sorting by name, then the detail of the first pattern.
-    client.find(Locator::Css("#patterns th[data-sort=name] button")).await.unwrap().click().await.unwrap();
+    // The table re-renders as the demo runs: an element found, then clicked in a second call, may be gone by
+    // then. Each click is found and made in one script.
+    click(&client, "#patterns th[data-sort=name] button").await;
     let names = client
         .execute("return [...document.querySelectorAll('#patterns tbody th')].map(th => th.textContent);", vec![])
         .await
@@ -217,10 +219,22 @@ async fn the_dashboard_follows_the_live_demo() {
     let mut sorted = names.clone();
     sorted.sort();
     assert!(names.len() >= 10 && names == sorted, "{names:?}");
-    client.find(Locator::Css("#patterns tbody th a")).await.unwrap().click().await.unwrap();
+    click(&client, "#patterns tbody th a").await;
     wait_until(&client, "the detail view", "return !document.getElementById('detail').hidden;", Duration::from_secs(5))
         .await;
     client.close().await.unwrap();
+}
+
+/// Clicks the first element `selector` finds, found and clicked in one script.
+async fn click(client: &Client, selector: &str) {
+    let clicked = client
+        .execute(
+            "const e = document.querySelector(arguments[0]); if (e) { e.click(); } return !!e;",
+            vec![selector.into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(clicked, serde_json::Value::Bool(true), "nothing to click at {selector}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
