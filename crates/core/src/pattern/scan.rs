@@ -80,6 +80,19 @@ impl LearnedPositions for NoLearning {
 /// Folds `key` into `out`, replacing its previous content.
 pub fn fold_into(key: &[u8], out: &mut FoldOutput, positions: &mut dyn LearnedPositions) {
     out.clear();
+    // A number alone, as block traces' ids are: `{num}`, what the scan gives it (no token that contains
+    // separators is made of digits only, and the first segment teaches nothing), without the scan.
+    if !key.is_empty() && key.iter().all(u8::is_ascii_digit) {
+        out.text.push_str("{num}");
+        out.ids.extend_from_slice(key);
+        out.ids.push(ID_SEPARATOR);
+        return;
+    }
+    scan_into(key, out, positions);
+}
+
+/// [`fold_into`]'s scan, for any key.
+fn scan_into(key: &[u8], out: &mut FoldOutput, positions: &mut dyn LearnedPositions) {
     let mut closing = std::mem::take(&mut out.closing);
     match_braces(key, &mut closing);
     let has_at = key.contains(&b'@');
@@ -436,4 +449,42 @@ fn words_then_id(run: &[u8]) -> bool {
         value.iter().all(u8::is_ascii_hexdigit) && value.len() >= 8 || value.iter().all(u8::is_ascii_digit);
     let token_value = !value.iter().any(|&b| is_joiner(b)) && value.len() >= 12;
     plain_value || (token_value && (words >= 2 || letters >= 4))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Records what the scan tells the learner, to check the shortcut tells it nothing either.
+    #[derive(Default)]
+    struct Told(usize);
+
+    impl LearnedPositions for Told {
+        fn fold_literal(&mut self, _prefix: &str, _value: &[u8]) -> Option<&'static str> {
+            self.0 += 1;
+            None
+        }
+
+        fn saw_placeholder(&mut self, _prefix: &str, _name: &'static str, _value: &[u8]) {
+            self.0 += 1;
+        }
+    }
+
+    proptest! {
+        /// Numbers alone (any length, leading zeros, what might read as a date or an address without its
+        /// separators) fold by the shortcut exactly as the scan folds them.
+        #[test]
+        fn numbers_fold_as_the_scan_folds_them(key in "[0-9]{1,300}") {
+            let (mut fast, mut scanned) = (FoldOutput::default(), FoldOutput::default());
+            let (mut told_fast, mut told_scan) = (Told::default(), Told::default());
+            fold_into(key.as_bytes(), &mut fast, &mut told_fast);
+            scan_into(key.as_bytes(), &mut scanned, &mut told_scan);
+            prop_assert_eq!(&fast.text, &scanned.text);
+            prop_assert_eq!(&fast.ids, &scanned.ids);
+            prop_assert_eq!(told_fast.0, 0);
+            prop_assert_eq!(told_scan.0, 0);
+        }
+    }
 }
