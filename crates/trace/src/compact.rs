@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use cachescope_core::{Command, Event, Outcome, TtlChange};
 
+use crate::batch::Batch;
 use crate::codes::{command_code, command_from_code, error_code, error_from_code, has_key, outcome_code};
 use crate::error::{Location, TraceError};
 use crate::header::TraceHeader;
@@ -50,27 +51,6 @@ pub struct CompactReader<R> {
     pending_error: Option<TraceError>,
     /// The records of the last batch: events without their keys, and where their keys lie in `buffer`.
     decoded: Vec<(Event<'static>, std::ops::Range<usize>)>,
-}
-
-/// Events decoded at once, borrowed from the reader.
-pub struct Batch<'a> {
-    buffer: &'a [u8],
-    decoded: &'a [(Event<'static>, std::ops::Range<usize>)],
-}
-
-impl<'a> Batch<'a> {
-    pub fn len(&self) -> usize {
-        self.decoded.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.decoded.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = Event<'a>> + Clone + 'a {
-        let buffer = self.buffer;
-        self.decoded.iter().map(move |(event, key)| Event { key: &buffer[key.clone()], ..*event })
-    }
 }
 
 /// Bytes decoded per batch.
@@ -211,7 +191,7 @@ impl<R: Read> CompactReader<R> {
             // Not one whole record in the buffer: a key larger than it.
             want = (self.end - self.start) * 2;
         }
-        Ok(Batch { buffer: &self.buffer, decoded: &self.decoded })
+        Ok(Batch::new(&self.buffer, &self.decoded))
     }
 
     /// The next event, None at the end. A malformed record ends the trace: the format cannot resynchronise.

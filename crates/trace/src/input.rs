@@ -58,7 +58,7 @@ impl Progress {
 
 /// Events read at once (see [`TraceReader::next_batch`]).
 pub enum Batch<'a> {
-    Many(crate::compact::Batch<'a>),
+    Many(crate::batch::Batch<'a>),
     One(Option<Event<'a>>),
 }
 
@@ -213,7 +213,7 @@ impl TraceReader {
             Reader::Text(r) => Batch::One(r.next_event()?),
             Reader::Twitter(r) => Batch::One(r.next_event()?),
             Reader::Arc(r) => Batch::One(r.next_event()?),
-            Reader::Oracle(r) => Batch::One(r.next_event()?),
+            Reader::Oracle(r) => Batch::Many(r.next_batch()?),
             Reader::Columns(r) => Batch::One(r.next_event()?),
             Reader::Capture(r) => Batch::One(r.next_event()?),
         })

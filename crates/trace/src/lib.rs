@@ -10,6 +10,7 @@
 //! name the file and the line (or byte) and say what was expected there.
 
 pub mod arc;
+pub mod batch;
 mod capture;
 mod codes;
 pub mod columns;

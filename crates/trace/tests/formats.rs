@@ -283,3 +283,81 @@ fn a_truncated_compact_trace_names_the_byte() {
     assert!(matches!(error, TraceError::Malformed { location: Location::Offset(_), .. }), "{error}");
     assert!(error.to_string().contains("the file ends inside one"), "{error}");
 }
+
+/// Reads every batch of `path`: the events, then the error that ended them, if any.
+fn read_batches(path: &Path) -> (Vec<Owned>, Option<TraceError>) {
+    let mut reader = TraceReader::open(path, None).unwrap();
+    let mut events = Vec::new();
+    loop {
+        match reader.next_batch() {
+            Ok(batch) if batch.is_empty() => return (events, None),
+            Ok(batch) => events.extend(batch.iter().map(|event| OwnedEvent::from(&event))),
+            Err(error) => return (events, Some(error)),
+        }
+    }
+}
+
+/// Reads event by event: the events, then the error that ended them, if any.
+fn read_events(path: &Path) -> (Vec<Owned>, Option<TraceError>) {
+    let mut reader = TraceReader::open(path, None).unwrap();
+    let mut events = Vec::new();
+    loop {
+        match reader.next_event() {
+            Ok(Some(event)) => events.push(OwnedEvent::from(&event)),
+            Ok(None) => return (events, None),
+            Err(error) => return (events, Some(error)),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// libCacheSim's oracleGeneral records, more than a batch holds, read a batch at a time and one at a time,
+    /// give the same events, each as its record says; a file that ends inside a record gives the whole records'
+    /// events, then an error naming where the cut record starts.
+    #[test]
+    fn oracle_general_records_read_alike_in_batches_and_one_by_one(
+        records in proptest::collection::vec((any::<u32>(), any::<u64>(), any::<u32>(), any::<i64>()), 0..6_000),
+        cut in 0usize..24,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::with_capacity(records.len() * 24 + cut);
+        for (time, id, size, next) in &records {
+            bytes.extend_from_slice(&time.to_le_bytes());
+            bytes.extend_from_slice(&id.to_le_bytes());
+            bytes.extend_from_slice(&size.to_le_bytes());
+            bytes.extend_from_slice(&next.to_le_bytes());
+        }
+        bytes.extend(std::iter::repeat_n(7u8, cut));
+        let path = file(&dir, "t.oracleGeneral.bin", &bytes);
+        let expected: Vec<Owned> = records
+            .iter()
+            .map(|&(time, id, size, _)| {
+                let key = id.to_string().into_bytes();
+                Owned {
+                    time: u64::from(time) * 1_000_000,
+                    client: 0,
+                    db: 0,
+                    node: 0,
+                    command: Command::Read,
+                    value_size: size.saturating_sub(key.len() as u32),
+                    key,
+                    outcome: Outcome::Unobserved,
+                    ttl: TtlChange::Keep,
+                }
+            })
+            .collect();
+        for (events, error) in [read_batches(&path), read_events(&path)] {
+            prop_assert_eq!(&events, &expected);
+            match error {
+                None => prop_assert_eq!(cut, 0),
+                Some(TraceError::Malformed { location: Location::Offset(at), found, .. }) => {
+                    prop_assert_eq!(at, records.len() as u64 * 24);
+                    prop_assert_eq!(found, format!("{cut} bytes"));
+                }
+                Some(other) => prop_assert!(false, "unexpected error: {other}"),
+            }
+        }
+    }
+}
