@@ -63,8 +63,7 @@ pub fn play(
             }));
             senders.push(sender);
         }
-        let hand_out = |batch: Batch| {
-            let batch = Arc::new(batch);
+        let hand_out = |batch: Arc<Batch>| {
             for sender in &senders {
                 // A thread that is gone panicked: joining it below says so.
                 let _ = sender.send(batch.clone());

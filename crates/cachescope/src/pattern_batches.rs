@@ -3,7 +3,9 @@
 //! batches that hold the events, their keys in one buffer, their patterns' numbers, and what changed in the
 //! numbering before each event. Whoever consumes a batch keeps the names by number from those changes.
 
+use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::Arc;
 
 use cachescope_core::Event;
 use cachescope_core::pattern::FoldConfig;
@@ -11,6 +13,9 @@ use cachescope_sim::by_pattern::{Indexed, PatternIndex};
 
 /// Events handed over at a time.
 pub const BATCH: usize = 4096;
+/// Batches handed out that the reading thread keeps, to fill again once every consumer is done with them: more
+/// than the consumers' queues hold, so that the oldest is free by the time it is looked at.
+const KEPT: usize = 32;
 
 /// Events in order (see the module's documentation).
 #[derive(Default)]
@@ -31,6 +36,16 @@ pub enum Rename {
 }
 
 impl Batch {
+    fn with_capacity() -> Self {
+        Batch { keys: Vec::with_capacity(BATCH * 16), events: Vec::with_capacity(BATCH), renames: Vec::new() }
+    }
+
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.events.clear();
+        self.renames.clear();
+    }
+
     fn push(&mut self, event: &Event<'_>, pattern: usize) {
         let start = self.keys.len();
         self.keys.extend_from_slice(event.key);
@@ -71,20 +86,28 @@ pub fn follow(names: &mut Vec<String>, rename: &Rename, mut on_refold: impl FnMu
     }
 }
 
-/// The reading thread's side: numbers the patterns and fills batches.
+/// The reading thread's side: numbers the patterns and fills batches. A batch handed out is shared by the
+/// consumers; once they have all let it go, it is filled again (allocating and growing a batch each time cost
+/// a tenth of the reading thread).
 pub struct Numbering {
     patterns: PatternIndex,
     batch: Batch,
+    /// The batches handed out, oldest first.
+    handed: VecDeque<Arc<Batch>>,
 }
 
 impl Numbering {
     pub fn new(fold: &FoldConfig, max_patterns: usize) -> Self {
-        Numbering { patterns: PatternIndex::new(fold.clone(), max_patterns), batch: Batch::default() }
+        Numbering {
+            patterns: PatternIndex::new(fold.clone(), max_patterns),
+            batch: Batch::with_capacity(),
+            handed: VecDeque::with_capacity(KEPT),
+        }
     }
 
     /// Adds `event`, numbering its key's pattern when `numbered` (not for flushes and markers, nor for what the
     /// consumer does not count by pattern). Returns a full batch, to be handed out.
-    pub fn push(&mut self, event: &Event<'_>, numbered: bool) -> Option<Batch> {
+    pub fn push(&mut self, event: &Event<'_>, numbered: bool) -> Option<Arc<Batch>> {
         let mut pattern = 0;
         if numbered {
             let known = self.patterns.names().len();
@@ -100,11 +123,79 @@ impl Numbering {
             pattern = id;
         }
         self.batch.push(event, pattern);
-        (self.batch.len() >= BATCH).then(|| std::mem::take(&mut self.batch))
+        (self.batch.len() >= BATCH).then(|| self.hand_out())
     }
 
     /// What is left: the last batch, if it holds events.
-    pub fn rest(&mut self) -> Option<Batch> {
-        (self.batch.len() > 0).then(|| std::mem::take(&mut self.batch))
+    pub fn rest(&mut self) -> Option<Arc<Batch>> {
+        (self.batch.len() > 0).then(|| self.hand_out())
+    }
+
+    /// The batch filled so far, shared; a free one (or a new one) takes its place.
+    fn hand_out(&mut self) -> Arc<Batch> {
+        let next = self.free_batch().unwrap_or_else(Batch::with_capacity);
+        let full = Arc::new(std::mem::replace(&mut self.batch, next));
+        if self.handed.len() >= KEPT {
+            self.handed.pop_front();
+        }
+        self.handed.push_back(full.clone());
+        full
+    }
+
+    /// The oldest batch handed out, emptied, if no consumer holds it any more.
+    fn free_batch(&mut self) -> Option<Batch> {
+        // Only this thread can add a holder, so a count of one stays one.
+        if Arc::strong_count(self.handed.front()?) > 1 {
+            return None;
+        }
+        let mut batch = Arc::into_inner(self.handed.pop_front()?)?;
+        batch.clear();
+        Some(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cachescope_core::Outcome;
+
+    use super::*;
+
+    fn read(key: &str) -> Event<'_> {
+        Event::read(0, key.as_bytes(), Outcome::Hit)
+    }
+
+    /// Batches come full, in order, with each event's key and pattern; once the consumers let one go, it is
+    /// filled again rather than a new batch allocated, and one still held is not.
+    #[test]
+    fn batches_hold_the_events_and_are_filled_again_once_let_go() {
+        let mut numbering = Numbering::new(&FoldConfig::default(), 10);
+        let keys: Vec<String> =
+            (0..BATCH * 4).map(|i| if i % 2 == 0 { format!("user:{i}") } else { i.to_string() }).collect();
+        let (mut names, mut seen, mut memory, mut held) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for key in &keys {
+            let Some(batch) = numbering.push(&read(key), true) else { continue };
+            assert_eq!(batch.len(), BATCH);
+            memory.push(batch.events.as_ptr());
+            batch.for_each(|item| match item {
+                Item::Rename(rename) => follow(&mut names, rename, |_| {}),
+                Item::Event(event, pattern) => {
+                    seen.push((String::from_utf8(event.key.to_vec()).unwrap(), names[pattern].clone()))
+                }
+            });
+            // The consumer holds the third batch; it lets the others go.
+            if memory.len() == 3 {
+                held.push(batch);
+            }
+        }
+        assert!(numbering.rest().is_none());
+        let expected: Vec<(String, String)> = keys
+            .iter()
+            .map(|key| (key.clone(), if key.starts_with("user") { "user:{num}" } else { "{num}" }.to_string()))
+            .collect();
+        assert_eq!(seen, expected);
+        // The first two alternate; the third, held, is not filled again: the fourth is the second's memory.
+        assert_eq!(memory[2], memory[0]);
+        assert_eq!(memory[3], memory[1]);
+        assert_ne!(memory[3], memory[2]);
     }
 }

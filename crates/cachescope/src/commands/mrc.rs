@@ -170,7 +170,7 @@ fn build_on_two_threads(
 ) -> Result<Mrc> {
     let mut numbering = Numbering::new(&config.fold, config.max_patterns);
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(16);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<std::sync::Arc<Batch>>(16);
         let worker = scope.spawn(move || {
             let mut builder = MrcBuilder::numbered(config);
             for batch in receiver {
