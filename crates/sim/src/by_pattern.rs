@@ -28,6 +28,8 @@ pub struct PatternIndex {
     /// folding costs far more than a lookup. Entries of before the last refold (an older `generation`) are stale.
     recent: Vec<Recent>,
     generation: u32,
+    /// The number of `{num}`, which every key that is a number alone has, as of a generation.
+    number: Option<(usize, u32)>,
 }
 
 /// A key's pattern number, as of a generation of the numbering.
@@ -58,11 +60,19 @@ impl PatternIndex {
             max: max.max(1),
             recent: vec![Recent { hash: 0, id: 0, generation: u32::MAX }; RECENT_SLOTS],
             generation: 0,
+            number: None,
         }
     }
 
     /// The number of `key`'s pattern (a new one gets the next number).
     pub fn index(&mut self, key: &[u8]) -> Indexed {
+        let number = self.folder.is_number_alone(key);
+        if number
+            && let Some((id, generation)) = self.number
+            && generation == self.generation
+        {
+            return Indexed { id, refold: None };
+        }
         let hash = xxhash_rust::xxh3::xxh3_64(key);
         let slot = (hash as usize) & (RECENT_SLOTS - 1);
         let recent = self.recent[slot];
@@ -78,6 +88,9 @@ impl PatternIndex {
             Indexed { id, refold: None }
         };
         self.recent[slot] = Recent { hash, id: indexed.id as u32, generation: self.generation };
+        if number {
+            self.number = Some((indexed.id, self.generation));
+        }
         indexed
     }
 
@@ -190,6 +203,37 @@ mod tests {
         }
         let entries: Vec<(String, u64)> = counts.into_entries().into_iter().map(|(n, c)| (n, c.0)).collect();
         assert_eq!(entries, [("user:{id}".to_string(), 4)]);
+    }
+
+    /// Keys that are numbers alone skip folding: they keep `{num}` when learning renumbers the patterns, and
+    /// go under `{other}` as any key would once the patterns are full.
+    #[test]
+    fn numbers_alone_keep_their_pattern_through_refolds() {
+        let mut index = PatternIndex::new(FoldConfig { learn_threshold: 3, ..FoldConfig::default() }, 10);
+        let mut refolds = 0;
+        for name in ["alice", "bob"] {
+            index.index(format!("user:{name}").as_bytes());
+        }
+        let id = index.index(b"12").id;
+        assert_eq!(index.name(id), "{num}");
+        assert_eq!(index.names(), ["user:alice", "user:bob", "{num}"]);
+        for (i, name) in ["carol", "dave", "erin"].iter().enumerate() {
+            refolds += usize::from(index.index(format!("user:{name}").as_bytes()).refold.is_some());
+            for number in [i, 1_000 + i, 7] {
+                let id = index.index(number.to_string().as_bytes()).id;
+                assert_eq!(index.name(id), "{num}", "after user:{name}");
+            }
+        }
+        // Learning merged user:alice and user:bob, numbered before {num}: {num}'s number changed.
+        assert_eq!(refolds, 1);
+        assert_eq!(index.names(), ["user:{id}", "{num}"]);
+
+        let mut full = PatternIndex::new(FoldConfig::default(), 2);
+        full.index(b"a:x");
+        for number in ["1", "22", "1"] {
+            let id = full.index(number.as_bytes()).id;
+            assert_eq!(full.name(id), OTHER);
+        }
     }
 
     #[test]

@@ -63,6 +63,12 @@ impl PatternFolder {
         PatternFolder { rules: config.rules, learner, out: FoldOutput::default() }
     }
 
+    /// Whether `key` folds to `{num}` whatever was learned, without teaching anything: a number alone, with no
+    /// user rule that could name it otherwise. Whoever numbers patterns may skip folding it.
+    pub fn is_number_alone(&self, key: &[u8]) -> bool {
+        self.rules.is_empty() && scan::is_number(key)
+    }
+
     /// Folds `key`, learning from it.
     pub fn fold(&mut self, key: &[u8]) -> Folded<'_> {
         self.fold_with(key, true)

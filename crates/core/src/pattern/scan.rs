@@ -82,13 +82,18 @@ pub fn fold_into(key: &[u8], out: &mut FoldOutput, positions: &mut dyn LearnedPo
     out.clear();
     // A number alone, as block traces' ids are: `{num}`, what the scan gives it (no token that contains
     // separators is made of digits only, and the first segment teaches nothing), without the scan.
-    if !key.is_empty() && key.iter().all(u8::is_ascii_digit) {
+    if is_number(key) {
         out.text.push_str("{num}");
         out.ids.extend_from_slice(key);
         out.ids.push(ID_SEPARATOR);
         return;
     }
     scan_into(key, out, positions);
+}
+
+/// Whether `key` is a number alone, which folds to `{num}` without the scan.
+pub fn is_number(key: &[u8]) -> bool {
+    !key.is_empty() && key.iter().all(u8::is_ascii_digit)
 }
 
 /// [`fold_into`]'s scan, for any key.
