@@ -332,9 +332,10 @@ pub struct ProxyArgs {
 
     /// Give every client an upstream connection of its own. By default clients share one while they send only
     /// commands that leave a connection as they found it (GET, SET, DEL, EXPIRE...), as twemproxy does, which
-    /// takes fewer system calls a command; a client moves to a connection of its own at its first command that
-    /// needs one (SELECT, AUTH, HELLO, MULTI, WATCH, CLIENT, blocking commands, subscriptions, MONITOR). Either
-    /// way every byte passes unchanged.
+    /// takes fewer system calls a command, and clients that open alike (HELLO 3, AUTH, SELECT, CLIENT SETNAME)
+    /// share one set up that way; a client moves to a connection of its own at its first command that needs one
+    /// (SELECT later, MULTI, WATCH, CLIENT, blocking commands, subscriptions, MONITOR). Either way every byte
+    /// passes unchanged.
     #[arg(long)]
     pub dedicated_upstream: bool,
 

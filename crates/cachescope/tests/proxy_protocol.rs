@@ -367,9 +367,77 @@ fn upstream_ca_needs_a_tls_upstream() {
 
 /// Connections the server has open, from its INFO.
 fn connected_clients(server: &RedisServer) -> u64 {
-    let info: String = redis::cmd("INFO").arg("clients").query(&mut server.client()).unwrap();
+    connected_clients_of(&mut server.client())
+}
+
+fn connected_clients_of(server: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("clients").query(server).unwrap();
     let line = info.lines().find_map(|line| line.strip_prefix("connected_clients:")).expect("INFO clients");
     line.trim().parse().unwrap()
+}
+
+/// Clients that open alike (`HELLO 3` with a password, `CLIENT SETNAME`, `SELECT`, each awaited, as client
+/// libraries open) share a connection set up the same way, and get the replies of a connection set up so: RESP3,
+/// in their database. One that later needs a connection of its own gets one set up as it opened; a wrong password
+/// gets what Redis itself answers.
+#[test]
+fn clients_that_open_alike_share_a_connection_set_up_their_way() {
+    let server = RedisServer::start(&["--requirepass", "s3cret"]);
+    let mut direct =
+        redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}", server.port)).unwrap().get_connection().unwrap();
+    let proxy = Proxy::start(&format!("redis://:s3cret@127.0.0.1:{}", server.port), &[]);
+    let opening = [
+        command(&[b"HELLO", b"3", b"AUTH", b"default", b"s3cret"]),
+        command(&[b"CLIENT", b"SETNAME", b"app"]),
+        command(&[b"SELECT", b"2"]),
+    ];
+    let mut clients = Vec::new();
+    for i in 0..12 {
+        let mut client = connect(&proxy.address);
+        let mut replies = Vec::new();
+        for step in &opening {
+            client.write_all(step).unwrap();
+            replies.push(read_replies(&mut client, 1));
+        }
+        assert!(replies[0].starts_with(b"%"), "HELLO 3 answers a map: {:?}", String::from_utf8_lossy(&replies[0]));
+        assert_eq!(replies[1..], [b"+OK\r\n".to_vec(), b"+OK\r\n".to_vec()]);
+        let key = format!("k{i}");
+        let key = key.as_bytes();
+        client
+            .write_all(
+                &[command(&[b"SET", key, b"v"]), command(&[b"GET", key]), command(&[b"HGETALL", b"none"])].concat(),
+            )
+            .unwrap();
+        assert_eq!(read_replies(&mut client, 3), b"+OK\r\n$1\r\nv\r\n%0\r\n", "RESP3's empty map");
+        clients.push(client);
+    }
+    // The plain shared connection each client starts on, one for each step of the opening, the watcher's, ours.
+    let opened = connected_clients_of(&mut direct);
+    assert!(opened <= 6, "{opened} connections for 12 clients");
+    let in_db = |db: &str, direct: &mut redis::Connection| -> Option<String> {
+        let _: () = redis::cmd("SELECT").arg(db).query(direct).unwrap();
+        redis::cmd("GET").arg("k3").query(direct).unwrap()
+    };
+    assert_eq!(in_db("2", &mut direct), Some("v".to_string()), "the keys went to the database the clients selected");
+    assert_eq!(in_db("0", &mut direct), None);
+
+    // A transaction needs a connection of its own: it is set up as the client opened (RESP3, database 2).
+    let transaction =
+        [command(&[b"MULTI"]), command(&[b"GET", b"k0"]), command(&[b"HGETALL", b"none"]), command(&[b"EXEC"])];
+    clients[0].write_all(&transaction.concat()).unwrap();
+    assert_eq!(read_replies(&mut clients[0], 4), b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$1\r\nv\r\n%0\r\n");
+    assert_eq!(connected_clients_of(&mut direct), opened + 1);
+    clients[1].write_all(&command(&[b"GET", b"k1"])).unwrap();
+    assert_eq!(read_replies(&mut clients[1], 1), b"$1\r\nv\r\n", "the others carry on where they were");
+
+    // A wrong password: Redis's own answers, to it and to what follows.
+    let script = [command(&[b"HELLO", b"3", b"AUTH", b"default", b"wrong"]), command(&[b"GET", b"k1"])].concat();
+    let from_redis = exchange(&format!("127.0.0.1:{}", server.port), &script, 2);
+    assert!(from_redis.starts_with(b"-WRONGPASS"), "{}", String::from_utf8_lossy(&from_redis));
+    assert_eq!(exchange(&proxy.address, &script, 2), from_redis);
+    drop(clients);
+    let report = proxy.stop();
+    assert_eq!(report["summary"]["writes"], 12);
 }
 
 #[test]

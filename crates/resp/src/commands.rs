@@ -326,6 +326,19 @@ pub fn shares_connection(name: &[u8]) -> bool {
     .unwrap_or(false)
 }
 
+/// Whether a command sets a connection up and does the same again when repeated (`AUTH`, `SELECT`, `HELLO`,
+/// `CLIENT SETNAME`, `CLIENT SETINFO`), given its arguments (the name first): clients that open with the same such
+/// commands can share a connection that ran them first, since running them again on it leaves it as it is.
+pub fn sets_up_connection(args: &[crate::Argument]) -> bool {
+    let Some(name) = args.first() else { return false };
+    let is = |arg: &crate::Argument, word: &str| arg.bytes.eq_ignore_ascii_case(word.as_bytes());
+    match name {
+        _ if is(name, "AUTH") || is(name, "SELECT") || is(name, "HELLO") => true,
+        _ if is(name, "CLIENT") => args.get(1).is_some_and(|sub| is(sub, "SETNAME") || is(sub, "SETINFO")),
+        _ => false,
+    }
+}
+
 /// The indexes of the key arguments of a command with `args` arguments (the name included).
 pub fn key_indexes(keys: Keys, args: usize) -> impl Iterator<Item = usize> {
     let (start, step, end) = match keys {
@@ -355,6 +368,27 @@ mod tests {
         assert!(lookup(b"AVERYLONGCOMMANDNAMEINDEED").is_none());
         let names: std::collections::HashSet<_> = TABLE.iter().map(|s| s.name).collect();
         assert_eq!(names.len(), TABLE.len(), "no command twice");
+    }
+
+    #[test]
+    fn commands_that_set_a_connection_up_the_same_way_each_time() {
+        let check = |words: &[&str], expected: bool| {
+            let args: Vec<crate::Argument> =
+                words.iter().map(|w| crate::Argument { bytes: w.as_bytes().to_vec(), len: w.len() }).collect();
+            assert_eq!(sets_up_connection(&args), expected, "{words:?}");
+        };
+        check(&["AUTH", "secret"], true);
+        check(&["auth", "user", "secret"], true);
+        check(&["SELECT", "2"], true);
+        check(&["HELLO", "3", "AUTH", "user", "secret", "SETNAME", "app"], true);
+        check(&["client", "setinfo", "LIB-NAME", "go-redis"], true);
+        check(&["CLIENT", "SETNAME", "worker"], true);
+        check(&["CLIENT", "TRACKING", "on"], false);
+        check(&["CLIENT", "REPLY", "OFF"], false);
+        check(&["CLIENT"], false);
+        check(&["MULTI"], false);
+        check(&["GET", "k"], false);
+        check(&[], false);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use cachescope_core::{Micros, OwnedEvent};
 
-use crate::commands::{Access, CommandSpec, Control, key_indexes, lookup, shares_connection};
+use crate::commands::{Access, CommandSpec, Control, key_indexes, lookup, sets_up_connection, shares_connection};
 use crate::interpret::{Context, interpret};
 use crate::reply::{Reply, ReplyScanner, Value};
 use crate::request::{Request, RequestScanner};
@@ -43,6 +43,8 @@ pub struct Sent {
     pub bytes: u64,
     /// Whether it may run on an upstream connection shared with other clients ([`shares_connection`]).
     pub shares_connection: bool,
+    /// Whether it sets the connection up the same way each time it runs ([`sets_up_connection`]).
+    pub sets_up_connection: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +173,11 @@ impl Connection {
                     Some(spec) => spec.shares_connection(),
                     None => request.args.first().is_some_and(|name| shares_connection(&name.bytes)),
                 };
-                sent.push(Sent { bytes: request.bytes, shares_connection: shares });
+                sent.push(Sent {
+                    bytes: request.bytes,
+                    shares_connection: shares,
+                    sets_up_connection: sets_up_connection(&request.args),
+                });
             }
             self.command(request, spec);
         }

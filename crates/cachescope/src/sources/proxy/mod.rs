@@ -8,6 +8,7 @@
 //! connection finish the commands it has sent (up to `drain_timeout`), then closes the rest.
 
 pub mod multiplexed;
+pub mod opening;
 pub mod relay;
 pub mod shared;
 pub mod upstream_watch;
@@ -60,9 +61,9 @@ async fn serve_client(
     let Some(shared) = shared else { return relay::relay(client, id, upstream, events, stopping).await };
     match multiplexed::serve(client, id, shared, events.clone(), stopping.clone()).await? {
         Outcome::Ended(ended) => Ok(ended),
-        Outcome::Pinned { client, unsent } => {
+        Outcome::Pinned { client, opening, unsent } => {
             tracing::debug!(client = id, "client moves to an upstream connection of its own");
-            relay::relay_from(client, unsent, upstream, events, stopping).await
+            relay::relay_from(client, &opening, unsent, upstream, events, stopping).await
         }
     }
 }

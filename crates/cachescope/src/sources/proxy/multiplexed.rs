@@ -4,6 +4,11 @@
 //! at bytes that are not RESP, it waits for the replies still owed on the shared connection and moves to an
 //! upstream connection of its own, that command first ([`Outcome::Pinned`]), for the rest of its life.
 //!
+//! Commands that set a connection up (`HELLO 3`, `AUTH`, `SELECT`, `CLIENT SETNAME`/`SETINFO`), sent before any
+//! other with no reply owed, are the exception: the client moves to the shared connection of the clients that
+//! opened the same way ([`Opening`]), which ran them first, and they go there too. A connection of its own, if
+//! it needs one later, is set up the same way before its commands go on.
+//!
 //! Only whole commands are handed on, so no client's command is ever cut by another's (a command too big to hold
 //! whole moves its client to a connection of its own too). The bytes are those the client sent, and each reply
 //! those Redis sent, in order.
@@ -20,8 +25,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::sync::{Notify, watch};
 
+use super::opening::Opening;
 use super::relay::{self, BUFFER, CLOSING_TIMEOUT, Client, Ended, now_micros, upstream_gone};
-use super::shared::{Link, Outgoing, ReplyTo, SharedUpstream, ToClient};
+use super::shared::{Link, NoLink, Outgoing, ReplyTo, SharedUpstream, ToClient};
 
 /// Commands of one client awaiting their replies on the shared connection, at most: past it the client is not
 /// read until replies are delivered, so a client that does not read its replies holds no more than these.
@@ -45,9 +51,11 @@ const GONE: u8 = 4;
 /// How a client left the shared connection.
 pub enum Outcome {
     Ended(Ended),
-    /// It needs a connection of its own: `unsent` are bytes it sent (analysed already) that must go first.
+    /// It needs a connection of its own, set up with `opening`: `unsent` are bytes it sent (analysed already)
+    /// that must go first.
     Pinned {
         client: Client,
+        opening: Opening,
         unsent: Vec<u8>,
     },
 }
@@ -73,9 +81,9 @@ pub async fn serve(
 ) -> io::Result<Outcome> {
     let _ = client.set_nodelay(true);
     let (read, mut write) = client.into_split();
-    let link = match shared.link().await {
+    let link = match shared.link(&Opening::default()).await {
         Ok(link) => link,
-        Err(why) => {
+        Err(NoLink::Unreachable(why) | NoLink::NotShared(why)) => {
             relay::unreachable(shared.upstream(), id, &why, &mut write).await;
             return Ok(Outcome::Ended(Ended::Unreachable));
         }
@@ -89,12 +97,13 @@ pub async fn serve(
         changed: Notify::new(),
     };
     let analysis = state.clone();
-    let commands = send_commands(read, Sender { link, shared, reply_to: &reply_to }, &analysis, shutdown, &flow);
+    let sender = Sender { link, opening: Opening::default(), shared, reply_to: &reply_to };
+    let commands = send_commands(read, sender, &analysis, shutdown, &flow);
     let replies = deliver_replies(write, replies, &analysis, events, &flow);
     tokio::pin!(commands, replies);
     tokio::select! {
         delivered = &mut replies => Ok(Outcome::Ended(ended(delivered?))),
-        (read, unsent) = &mut commands => {
+        (read, opening, unsent) = &mut commands => {
             let delivered = if flow.phase.load(Ordering::Acquire) == CLIENT_CLOSED {
                 match tokio::time::timeout(CLOSING_TIMEOUT, &mut replies).await {
                     Ok(delivered) => delivered?,
@@ -105,7 +114,9 @@ pub async fn serve(
             };
             Ok(match delivered {
                 Delivered::Ended(ended) => Outcome::Ended(ended),
-                Delivered::Pinning(write) => Outcome::Pinned { client: Client { id, read, write, state }, unsent },
+                Delivered::Pinning(write) => {
+                    Outcome::Pinned { client: Client { id, read, write, state }, opening, unsent }
+                }
             })
         }
     }
@@ -122,6 +133,8 @@ fn ended(delivered: Delivered) -> Ended {
 /// What a client's commands go through.
 struct Sender<'a> {
     link: Link,
+    /// How `link` was set up: as the client set its connection up.
+    opening: Opening,
     shared: &'a SharedUpstream,
     /// Held by `serve` until the end, so the replies' side never sees the channel closed.
     reply_to: &'a ReplyTo,
@@ -136,23 +149,27 @@ impl Sender<'_> {
         if in_flight > 0 {
             return Err(());
         }
-        self.link = self.shared.link().await.map_err(|why| tracing::warn!("cannot reach the upstream: {why}"))?;
+        self.link =
+            self.shared.link(&self.opening).await.map_err(|why| tracing::warn!("no new shared connection: {why:?}"))?;
         self.link.send(outgoing).map_err(|_| ())
     }
 }
 
 /// Client to the shared connection. Returns when the client stops sending, the proxy drains, the client needs a
-/// connection of its own or the shared one failed, with the client's read side and the bytes not sent.
+/// connection of its own or the shared one failed, with the client's read side, how its connection is set up
+/// and the bytes not sent.
 async fn send_commands(
     mut read: OwnedReadHalf,
     mut sender: Sender<'_>,
     state: &Mutex<Connection>,
     mut shutdown: watch::Receiver<bool>,
     flow: &Flow,
-) -> (OwnedReadHalf, Vec<u8>) {
+) -> (OwnedReadHalf, Opening, Vec<u8>) {
     let mut buffer = vec![0u8; BUFFER];
     let mut unsent = Vec::new();
     let mut sent: Vec<Sent> = Vec::new();
+    // Whether the client sent a command that does not set the connection up: set-up commands after it pin it.
+    let mut opened = false;
     let phase = 'reading: loop {
         while flow.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT {
             tokio::select! {
@@ -177,7 +194,24 @@ async fn send_commands(
             state.from_client_framed(&buffer[..read], &mut sent);
             state.follows_commands()
         };
-        let shareable = sent.iter().take_while(|command| command.shares_connection).count();
+        let setting_up = if opened { 0 } else { sent.iter().take_while(|command| command.sets_up_connection).count() };
+        if setting_up > 0 {
+            // Replies owed on the connection of the opening so far: they come from there, so the client stays.
+            if flow.in_flight.load(Ordering::Acquire) > 0 {
+                break PINNING;
+            }
+            let size = sent[..setting_up].iter().map(|command| command.bytes as usize).sum::<usize>();
+            let opening = sender.opening.then(&unsent[..size], setting_up);
+            match sender.shared.link(&opening).await {
+                Ok(link) => (sender.link, sender.opening) = (link, opening),
+                Err(why) => {
+                    tracing::debug!("a client's opening gets a connection of its own: {why:?}");
+                    break PINNING;
+                }
+            }
+        }
+        let shareable = setting_up + sent[setting_up..].iter().take_while(|command| command.shares_connection).count();
+        opened |= shareable > setting_up;
         if shareable > 0 {
             let size = sent[..shareable].iter().map(|command| command.bytes as usize).sum::<usize>();
             let bytes = if size == unsent.len() { std::mem::take(&mut unsent) } else { unsent.drain(..size).collect() };
@@ -193,7 +227,7 @@ async fn send_commands(
     };
     flow.phase.store(phase, Ordering::Release);
     flow.changed.notify_one();
-    (read, unsent)
+    (read, sender.opening, unsent)
 }
 
 /// What the replies' side ended with.

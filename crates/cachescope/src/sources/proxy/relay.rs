@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, watch};
 
+use super::opening::Opening;
 use crate::sources::upstream::{Connected, Upstream};
 use cachescope_live::EventSink;
 
@@ -62,7 +63,7 @@ pub async fn relay(
     let (client_read, client_write) = client.into_split();
     let state = Arc::new(Mutex::new(Connection::new(client_id)));
     let client = Client { id: client_id, read: client_read, write: client_write, state };
-    relay_from(client, Vec::new(), upstream, events, shutdown).await
+    relay_from(client, &Opening::default(), Vec::new(), upstream, events, shutdown).await
 }
 
 /// A client connection as the relay takes it over: its halves and what its commands did so far.
@@ -73,22 +74,28 @@ pub struct Client {
     pub state: Arc<Mutex<Connection>>,
 }
 
-/// Relays a client on an upstream connection of its own, `unsent` (bytes it sent that are already analysed)
-/// going first.
+/// Relays a client on an upstream connection of its own, set up first with `opening` (how the client set up
+/// the shared connection it leaves), `unsent` (bytes it sent that are already analysed) going first.
 pub async fn relay_from(
     mut client: Client,
+    opening: &Opening,
     unsent: Vec<u8>,
     upstream: &Upstream,
     events: EventSink,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<Ended> {
-    let server = match upstream.connect().await {
+    let mut server = match upstream.connect().await {
         Ok(server) => server,
         Err(why) => {
             unreachable(upstream, client.id, &why, &mut client.write).await;
             return Ok(Ended::Unreachable);
         }
     };
+    if let Err(why) = opening.replay(&mut server).await {
+        let why = format!("setting up a connection as the client did failed: {why}");
+        unreachable(upstream, client.id, &why, &mut client.write).await;
+        return Ok(Ended::Unreachable);
+    }
     match server {
         // Owned halves of a TCP stream need no lock between the two directions.
         Connected::Plain(server) => {

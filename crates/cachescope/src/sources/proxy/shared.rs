@@ -6,18 +6,25 @@
 //! boundaries to give each client its replies ([`ToClient`]), byte for byte, in the order it sent them. Replies on
 //! one connection come in the order of the commands, so the routes alone say whose each reply is.
 //!
+//! Clients that set their connections up alike (`HELLO 3`, `AUTH`, `SELECT`: an [`Opening`]) share a link that
+//! ran those commands first; there is one link for each way of opening, the plain one included.
+//!
 //! When the connection fails, every client with commands on it is told ([`ToClient::Gone`]); the next client to
 //! need one opens a new link.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use cachescope_resp::{Reply, ReplyScanner};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use super::opening::Opening;
 use crate::sources::upstream::{Connected, Upstream};
 
+/// Ways of opening a connection (other than none) with a shared connection each, at most: past them, clients
+/// that open otherwise get connections of their own.
+const MAX_OPENINGS: usize = 64;
 /// Bytes read from the upstream at a time.
 const READ_BUFFER: usize = 64 << 10;
 /// Bytes of commands gathered into one write, at most.
@@ -50,10 +57,21 @@ struct Route {
     replies: usize,
 }
 
-/// The shared connection of the moment, opened when a client first needs it and again after it fails.
+/// The shared connections of the moment, one for each way clients opened theirs ([`Opening`]), each opened
+/// when a client first needs it and again after it fails.
 pub struct SharedUpstream {
     upstream: Upstream,
-    current: tokio::sync::Mutex<Option<Link>>,
+    links: tokio::sync::Mutex<HashMap<Opening, Link>>,
+}
+
+/// Why a client cannot have a shared connection.
+#[derive(Debug)]
+pub enum NoLink {
+    /// The upstream cannot be reached, in words for the client.
+    Unreachable(String),
+    /// The commands the client opened with failed on a new connection, or too many ways of opening have a
+    /// connection already: the client is better on one of its own.
+    NotShared(String),
 }
 
 /// A handle on one shared connection.
@@ -75,24 +93,30 @@ impl Link {
 
 impl SharedUpstream {
     pub fn new(upstream: Upstream) -> Self {
-        SharedUpstream { upstream, current: tokio::sync::Mutex::new(None) }
+        SharedUpstream { upstream, links: tokio::sync::Mutex::new(HashMap::new()) }
     }
 
     pub fn upstream(&self) -> &Upstream {
         &self.upstream
     }
 
-    /// The shared connection, opened now if there is none that works.
-    pub async fn link(&self) -> Result<Link, String> {
-        let mut current = self.current.lock().await;
-        if let Some(link) = current.as_ref().filter(|link| link.alive()) {
+    /// The shared connection for clients that opened with `opening`, opened now (and set up with `opening`) if
+    /// there is none that works.
+    pub async fn link(&self, opening: &Opening) -> Result<Link, NoLink> {
+        let mut links = self.links.lock().await;
+        if let Some(link) = links.get(opening).filter(|link| link.alive()) {
             return Ok(link.clone());
         }
-        let connected = self.upstream.connect().await?;
+        links.retain(|_, link| link.alive());
+        if !opening.is_empty() && links.len() >= MAX_OPENINGS {
+            return Err(NoLink::NotShared(format!("{MAX_OPENINGS} ways of opening a connection share one already")));
+        }
+        let mut connected = self.upstream.connect().await.map_err(NoLink::Unreachable)?;
+        opening.replay(&mut connected).await.map_err(NoLink::NotShared)?;
         let (outgoing, commands) = unbounded_channel();
         tokio::spawn(run(connected, commands));
         let link = Link { outgoing };
-        *current = Some(link.clone());
+        links.insert(opening.clone(), link.clone());
         Ok(link)
     }
 }
