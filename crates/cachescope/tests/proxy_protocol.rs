@@ -421,6 +421,22 @@ fn clients_that_open_alike_share_a_connection_set_up_their_way() {
     assert_eq!(in_db("2", &mut direct), Some("v".to_string()), "the keys went to the database the clients selected");
     assert_eq!(in_db("0", &mut direct), None);
 
+    // A client elsewhere sends its tracking invalidations to the shared connection (found by its name and
+    // database): they are pushes no client asked for, dropped, and the clients there carry on.
+    let listed: String = redis::cmd("CLIENT").arg("LIST").query(&mut direct).unwrap();
+    let shared = listed.lines().find(|line| line.contains(" name=app ") && line.contains(" db=2 ")).expect("listed");
+    let id = shared.split(' ').find_map(|field| field.strip_prefix("id=")).unwrap();
+    let _: () =
+        redis::cmd("CLIENT").arg("TRACKING").arg("on").arg("BCAST").arg("REDIRECT").arg(id).query(&mut direct).unwrap();
+    let _: () = redis::cmd("SELECT").arg("2").query(&mut direct).unwrap();
+    let _: () = redis::cmd("SET").arg("k5").arg("w").query(&mut direct).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    clients[5].write_all(&command(&[b"GET", b"k5"])).unwrap();
+    assert_eq!(read_replies(&mut clients[5], 1), b"$1\r\nw\r\n");
+    let _: () = redis::cmd("CLIENT").arg("TRACKING").arg("off").query(&mut direct).unwrap();
+    let listed: String = redis::cmd("CLIENT").arg("LIST").query(&mut direct).unwrap();
+    assert!(listed.contains(&format!("id={id} ")), "the shared connection is still the one that got the pushes");
+
     // A transaction needs a connection of its own: it is set up as the client opened (RESP3, database 2).
     let transaction =
         [command(&[b"MULTI"]), command(&[b"GET", b"k0"]), command(&[b"HGETALL", b"none"]), command(&[b"EXEC"])];
@@ -438,6 +454,96 @@ fn clients_that_open_alike_share_a_connection_set_up_their_way() {
     drop(clients);
     let report = proxy.stop();
     assert_eq!(report["summary"]["writes"], 12);
+}
+
+/// Waits up to a few seconds for the server's connections to come to `expected`.
+fn until_connected_clients(server: &mut redis::Connection, expected: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = connected_clients_of(server);
+        if now == expected || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Set-up commands that fail leave a client as Redis would (a password changed since another client opened
+/// with it, a database or a protocol that does not exist), whether the opening is written at once or a byte at
+/// a time; a connection set up for an opening closes once no client uses it, and none stays for its steps.
+#[test]
+fn openings_that_fail_or_end_leave_clients_as_redis_would() {
+    let server = RedisServer::start(&["--requirepass", "p1"]);
+    let direct_address = format!("127.0.0.1:{}", server.port);
+    let mut admin = redis::Client::open(format!("redis://:p1@{direct_address}")).unwrap().get_connection().unwrap();
+    let _: () = redis::cmd("SET").arg("secret").arg("s").query(&mut admin).unwrap();
+    let proxy = Proxy::start(&format!("redis://:p1@{direct_address}"), &[]);
+    let mut first = connect(&proxy.address);
+    first.write_all(&[command(&[b"AUTH", b"p1"]), command(&[b"GET", b"secret"])].concat()).unwrap();
+    assert_eq!(read_replies(&mut first, 2), b"+OK\r\n$1\r\ns\r\n");
+
+    // The password changes: a client opening with the old one is refused, as by Redis.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("requirepass").arg("p2").query(&mut admin).unwrap();
+    let script = [command(&[b"AUTH", b"p1"]), command(&[b"GET", b"secret"])].concat();
+    let from_redis = exchange(&direct_address, &script, 2);
+    assert!(from_redis.starts_with(b"-WRONGPASS") && from_redis.ends_with(b"-NOAUTH Authentication required.\r\n"));
+    assert_eq!(exchange(&proxy.address, &script, 2), from_redis);
+    // The first client, still signed in on the shared connection, carries on there; when it needs a connection
+    // of its own, one set up with the old password cannot be had: an error says so, rather than a hang.
+    first.write_all(&command(&[b"GET", b"secret"])).unwrap();
+    assert_eq!(read_replies(&mut first, 1), b"$1\r\ns\r\n");
+    first.write_all(&command(&[b"MULTI"])).unwrap();
+    let refused = read_replies(&mut first, 1);
+    assert!(refused.starts_with(b"-ERR cachescope proxy:"), "{}", String::from_utf8_lossy(&refused));
+    assert!(String::from_utf8_lossy(&refused).contains("setting up a connection as the client did failed"));
+    drop(first);
+
+    // A database and a protocol that do not exist, then a good opening written a byte at a time.
+    let script = [
+        command(&[b"AUTH", b"p2"]),
+        command(&[b"SELECT", b"99"]),
+        command(&[b"HELLO", b"4"]),
+        command(&[b"SELECT", b"1"]),
+        command(&[b"SET", b"a", b"1"]),
+        command(&[b"GET", b"a"]),
+    ]
+    .concat();
+    let from_redis = exchange(&direct_address, &script, 6);
+    let mut client = connect(&proxy.address);
+    for byte in &script {
+        client.write_all(std::slice::from_ref(byte)).unwrap();
+    }
+    assert_eq!(read_replies(&mut client, 6), from_redis);
+    let _: () = redis::cmd("AUTH").arg("p2").query(&mut admin).unwrap();
+    let _: () = redis::cmd("SELECT").arg("1").query(&mut admin).unwrap();
+    let in_db_1: Option<String> = redis::cmd("GET").arg("a").query(&mut admin).unwrap();
+    assert_eq!(in_db_1.as_deref(), Some("1"));
+
+    // (A failed opening got it a connection of its own.) Left: ours, the watcher's, the plain shared one.
+    drop(client);
+    assert_eq!(until_connected_clients(&mut admin, 3), 3);
+    // A client alone on the connection of its opening leaves it for one of its own, replies still owed there:
+    // it gets them, then its own connection's.
+    let mut alone = connect(&proxy.address);
+    alone.write_all(&command(&[b"AUTH", b"p2"])).unwrap();
+    assert_eq!(read_replies(&mut alone, 1), b"+OK\r\n");
+    let script = [&[&b"SET"[..], b"x", b"1"][..], &[b"GET", b"x"], &[b"MULTI"], &[b"GET", b"x"], &[b"EXEC"]]
+        .map(command)
+        .concat();
+    alone.write_all(&script).unwrap();
+    assert_eq!(read_replies(&mut alone, 5), b"+OK\r\n$1\r\n1\r\n+OK\r\n+QUEUED\r\n*1\r\n$1\r\n1\r\n");
+    drop(alone);
+    assert_eq!(until_connected_clients(&mut admin, 3), 3);
+    // One connection is set up for a good opening, none stays for its first step, and it closes once its
+    // clients leave.
+    let mut client = connect(&proxy.address);
+    let opening = [command(&[b"AUTH", b"p2"]), command(&[b"SELECT", b"1"]), command(&[b"GET", b"a"])].concat();
+    client.write_all(&opening).unwrap();
+    assert_eq!(read_replies(&mut client, 3), b"+OK\r\n+OK\r\n$1\r\n1\r\n");
+    assert_eq!(until_connected_clients(&mut admin, 4), 4);
+    drop(client);
+    assert_eq!(until_connected_clients(&mut admin, 3), 3);
+    proxy.stop();
 }
 
 #[test]

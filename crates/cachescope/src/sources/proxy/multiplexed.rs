@@ -6,8 +6,10 @@
 //!
 //! Commands that set a connection up (`HELLO 3`, `AUTH`, `SELECT`, `CLIENT SETNAME`/`SETINFO`), sent before any
 //! other with no reply owed, are the exception: the client moves to the shared connection of the clients that
-//! opened the same way ([`Opening`]), which ran them first, and they go there too. A connection of its own, if
-//! it needs one later, is set up the same way before its commands go on.
+//! opened the same way ([`Opening`]), which ran them first, and they go there too, one at a time, each reply
+//! awaited before anything else of the client's goes on. One that fails sends the client back to the connection
+//! of its opening before it, as its own connection would have stayed. A connection of its own, if it needs one
+//! later, is set up the same way before its commands go on.
 //!
 //! Only whole commands are handed on, so no client's command is ever cut by another's (a command too big to hold
 //! whole moves its client to a connection of its own too). The bytes are those the client sent, and each reply
@@ -69,7 +71,13 @@ struct Flow {
     delivered: Notify,
     /// The phase changed.
     changed: Notify,
+    /// The first byte of the first reply delivered since a set-up command was sent alone ([`NO_REPLY`] until
+    /// then): its reply's type, `-` or `!` for an error.
+    set_up_reply: AtomicU8,
 }
+
+/// No reply yet (no reply begins with a zero byte).
+const NO_REPLY: u8 = 0;
 
 /// Serves a client on the shared connection until it leaves or needs a connection of its own.
 pub async fn serve(
@@ -95,6 +103,7 @@ pub async fn serve(
         in_flight: AtomicUsize::new(0),
         delivered: Notify::new(),
         changed: Notify::new(),
+        set_up_reply: AtomicU8::new(NO_REPLY),
     };
     let analysis = state.clone();
     let sender = Sender { link, opening: Opening::default(), shared, reply_to: &reply_to };
@@ -153,6 +162,45 @@ impl Sender<'_> {
             self.shared.link(&self.opening).await.map_err(|why| tracing::warn!("no new shared connection: {why:?}"))?;
         self.link.send(outgoing).map_err(|_| ())
     }
+
+    /// Runs the command of `size` bytes at the start of `unsent`, which sets the connection up, with none of the
+    /// client's replies owed: alone, on the shared connection set up as the client's is so far and then by this
+    /// command, its reply awaited. The client stays there if the command succeeded; if it failed (a wrong
+    /// password, a database that does not exist), its connection would be as before, and so is the one it goes
+    /// back to. On failure, the phase to end in (for `PINNING`, the command is still in `unsent`).
+    async fn set_up(
+        &mut self,
+        unsent: &mut Vec<u8>,
+        size: usize,
+        flow: &Flow,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), u8> {
+        let opening = self.opening.then(&unsent[..size], 1);
+        let link = self.shared.link(&opening).await.map_err(|why| {
+            tracing::debug!("a client's opening gets a connection of its own: {why:?}");
+            PINNING
+        })?;
+        let bytes = unsent.drain(..size).collect();
+        flow.set_up_reply.store(NO_REPLY, Ordering::Release);
+        flow.in_flight.fetch_add(1, Ordering::AcqRel);
+        if link.send(Outgoing { bytes, commands: 1, to: self.reply_to.clone() }).is_err() {
+            flow.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(GONE);
+        }
+        while flow.in_flight.load(Ordering::Acquire) > 0 {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return Err(DRAINING),
+                _ = flow.delivered.notified() => {}
+            }
+        }
+        if matches!(flow.set_up_reply.load(Ordering::Acquire), b'-' | b'!') {
+            self.link = self.shared.link(&self.opening).await.map_err(|_| GONE)?;
+        } else {
+            (self.link, self.opening) = (link, opening);
+        }
+        Ok(())
+    }
 }
 
 /// Client to the shared connection. Returns when the client stops sending, the proxy drains, the client needs a
@@ -195,25 +243,20 @@ async fn send_commands(
             state.follows_commands()
         };
         let setting_up = if opened { 0 } else { sent.iter().take_while(|command| command.sets_up_connection).count() };
-        if setting_up > 0 {
-            // Replies owed on the connection of the opening so far: they come from there, so the client stays.
-            if flow.in_flight.load(Ordering::Acquire) > 0 {
-                break PINNING;
-            }
-            let size = sent[..setting_up].iter().map(|command| command.bytes as usize).sum::<usize>();
-            let opening = sender.opening.then(&unsent[..size], setting_up);
-            match sender.shared.link(&opening).await {
-                Ok(link) => (sender.link, sender.opening) = (link, opening),
-                Err(why) => {
-                    tracing::debug!("a client's opening gets a connection of its own: {why:?}");
-                    break PINNING;
-                }
+        // Replies owed on the connection of the opening so far: they come from there, so the client stays.
+        if setting_up > 0 && flow.in_flight.load(Ordering::Acquire) > 0 {
+            break PINNING;
+        }
+        for command in &sent[..setting_up] {
+            if let Err(phase) = sender.set_up(&mut unsent, command.bytes as usize, flow, &mut shutdown).await {
+                break 'reading phase;
             }
         }
-        let shareable = setting_up + sent[setting_up..].iter().take_while(|command| command.shares_connection).count();
-        opened |= shareable > setting_up;
+        let shareable = sent[setting_up..].iter().take_while(|command| command.shares_connection).count();
+        opened |= shareable > 0;
         if shareable > 0 {
-            let size = sent[..shareable].iter().map(|command| command.bytes as usize).sum::<usize>();
+            let size =
+                sent[setting_up..setting_up + shareable].iter().map(|command| command.bytes as usize).sum::<usize>();
             let bytes = if size == unsent.len() { std::mem::take(&mut unsent) } else { unsent.drain(..size).collect() };
             let in_flight = flow.in_flight.fetch_add(shareable, Ordering::AcqRel);
             if sender.send(bytes, shareable, in_flight).await.is_err() {
@@ -221,7 +264,7 @@ async fn send_commands(
                 break GONE;
             }
         }
-        if shareable < sent.len() || !follows || unsent.len() > MAX_UNSENT {
+        if setting_up + shareable < sent.len() || !follows || unsent.len() > MAX_UNSENT {
             break PINNING;
         }
     };
@@ -265,6 +308,9 @@ async fn deliver_replies(
         };
         match message {
             Some(ToClient::Replies { bytes, complete }) => {
+                if let Some(&first) = bytes.first() {
+                    let _ = flow.set_up_reply.compare_exchange(NO_REPLY, first, Ordering::AcqRel, Ordering::Acquire);
+                }
                 state.lock().expect("no panics while locked").from_server(&bytes, now_micros(), &mut batch);
                 events.send(std::mem::take(&mut batch));
                 write.write_all(&bytes).await?;

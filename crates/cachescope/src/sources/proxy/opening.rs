@@ -7,15 +7,10 @@
 //! ([`super::relay`]). The proxy runs the commands itself on a new connection and keeps their replies; any
 //! error among them (a wrong password, a database that does not exist) and the connection is not used.
 
-use std::time::Duration;
-
 use cachescope_resp::{Reply, ReplyScanner, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::sources::upstream::Connected;
-
-/// How long the upstream may take to answer an opening replayed on a new connection.
-const REPLAY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The commands a client set its connection up with, in order (none: a connection as it comes).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -29,26 +24,26 @@ impl Opening {
         self.commands == 0
     }
 
+    /// Its bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// This opening followed by `commands` more commands, whose bytes are `bytes`.
     pub fn then(&self, bytes: &[u8], commands: usize) -> Opening {
         Opening { bytes: [self.bytes.as_slice(), bytes].concat(), commands: self.commands + commands }
     }
 
     /// Runs the opening on a connection no one uses yet, and reads its replies: an error if any reply is one
-    /// (its text, which names no argument), or if the upstream does not answer in time.
+    /// (its text, which names no argument). Like a client of Redis directly, it waits as long as Redis takes.
     pub async fn replay(&self, connected: &mut Connected) -> Result<(), String> {
         if self.is_empty() {
             return Ok(());
         }
-        let replayed = async {
-            match connected {
-                Connected::Plain(stream) => self.replay_on(stream).await,
-                Connected::Tls(stream) => self.replay_on(stream.as_mut()).await,
-            }
-        };
-        tokio::time::timeout(REPLAY_TIMEOUT, replayed).await.unwrap_or_else(|_| {
-            Err(format!("no answer within {} to the commands the client opened with", REPLAY_TIMEOUT.as_secs()))
-        })
+        match connected {
+            Connected::Plain(stream) => self.replay_on(stream).await,
+            Connected::Tls(stream) => self.replay_on(stream.as_mut()).await,
+        }
     }
 
     async fn replay_on<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: &mut S) -> Result<(), String> {

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use cachescope_resp::{Reply, ReplyScanner};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, WeakUnboundedSender, unbounded_channel};
 
 use super::opening::Opening;
 use crate::sources::upstream::{Connected, Upstream};
@@ -25,6 +25,8 @@ use crate::sources::upstream::{Connected, Upstream};
 /// Ways of opening a connection (other than none) with a shared connection each, at most: past them, clients
 /// that open otherwise get connections of their own.
 const MAX_OPENINGS: usize = 64;
+/// Bytes of an opening, at most, for it to have a shared connection.
+const MAX_OPENING_BYTES: usize = 64 << 10;
 /// Bytes read from the upstream at a time.
 const READ_BUFFER: usize = 64 << 10;
 /// Bytes of commands gathered into one write, at most.
@@ -58,10 +60,13 @@ struct Route {
 }
 
 /// The shared connections of the moment, one for each way clients opened theirs ([`Opening`]), each opened
-/// when a client first needs it and again after it fails.
+/// when a client first needs it and again after it fails. The plain one (no opening) stays open between
+/// clients; one set up by an opening closes once no client uses it.
 pub struct SharedUpstream {
     upstream: Upstream,
-    links: tokio::sync::Mutex<HashMap<Opening, Link>>,
+    plain: tokio::sync::Mutex<Option<Link>>,
+    /// Held weakly: the clients on a link hold it.
+    set_up: Mutex<HashMap<Opening, WeakUnboundedSender<Outgoing>>>,
 }
 
 /// Why a client cannot have a shared connection.
@@ -69,8 +74,8 @@ pub struct SharedUpstream {
 pub enum NoLink {
     /// The upstream cannot be reached, in words for the client.
     Unreachable(String),
-    /// The commands the client opened with failed on a new connection, or too many ways of opening have a
-    /// connection already: the client is better on one of its own.
+    /// The commands the client opened with failed on a new connection, or are too long, or too many ways of
+    /// opening have a connection already: the client is better on one of its own.
     NotShared(String),
 }
 
@@ -89,11 +94,18 @@ impl Link {
     fn alive(&self) -> bool {
         !self.outgoing.is_closed()
     }
+
+    /// Opens a shared connection on `connected`.
+    fn start(connected: Connected) -> Link {
+        let (outgoing, commands) = unbounded_channel();
+        tokio::spawn(run(connected, commands));
+        Link { outgoing }
+    }
 }
 
 impl SharedUpstream {
     pub fn new(upstream: Upstream) -> Self {
-        SharedUpstream { upstream, links: tokio::sync::Mutex::new(HashMap::new()) }
+        SharedUpstream { upstream, plain: tokio::sync::Mutex::new(None), set_up: Mutex::new(HashMap::new()) }
     }
 
     pub fn upstream(&self) -> &Upstream {
@@ -103,20 +115,40 @@ impl SharedUpstream {
     /// The shared connection for clients that opened with `opening`, opened now (and set up with `opening`) if
     /// there is none that works.
     pub async fn link(&self, opening: &Opening) -> Result<Link, NoLink> {
-        let mut links = self.links.lock().await;
-        if let Some(link) = links.get(opening).filter(|link| link.alive()) {
-            return Ok(link.clone());
+        if opening.is_empty() {
+            let mut plain = self.plain.lock().await;
+            if let Some(link) = plain.as_ref().filter(|link| link.alive()) {
+                return Ok(link.clone());
+            }
+            let link = Link::start(self.upstream.connect().await.map_err(NoLink::Unreachable)?);
+            *plain = Some(link.clone());
+            return Ok(link);
         }
-        links.retain(|_, link| link.alive());
-        if !opening.is_empty() && links.len() >= MAX_OPENINGS {
-            return Err(NoLink::NotShared(format!("{MAX_OPENINGS} ways of opening a connection share one already")));
+        {
+            let mut set_up = self.set_up.lock().expect("no panics while locked");
+            if let Some(link) =
+                set_up.get(opening).and_then(WeakUnboundedSender::upgrade).map(|outgoing| Link { outgoing })
+            {
+                if link.alive() {
+                    return Ok(link);
+                }
+            }
+            set_up.retain(|_, link| link.strong_count() > 0);
+            if set_up.len() >= MAX_OPENINGS {
+                return Err(NoLink::NotShared(format!(
+                    "{MAX_OPENINGS} ways of opening a connection share one already"
+                )));
+            }
         }
+        if opening.len() > MAX_OPENING_BYTES {
+            return Err(NoLink::NotShared(format!("an opening of over {MAX_OPENING_BYTES} bytes")));
+        }
+        // Not under the lock: a slow upstream holds up only the clients that open this way.
         let mut connected = self.upstream.connect().await.map_err(NoLink::Unreachable)?;
         opening.replay(&mut connected).await.map_err(NoLink::NotShared)?;
-        let (outgoing, commands) = unbounded_channel();
-        tokio::spawn(run(connected, commands));
-        let link = Link { outgoing };
-        links.insert(opening.clone(), link.clone());
+        let link = Link::start(connected);
+        // Another client may have set one up meanwhile: the newer takes the next clients, both serve theirs.
+        self.set_up.lock().expect("no panics while locked").insert(opening.clone(), link.outgoing.downgrade());
         Ok(link)
     }
 }
@@ -152,12 +184,27 @@ async fn run(connected: Connected, mut commands: UnboundedReceiver<Outgoing>) {
 }
 
 /// Writes the commands that have gathered, noting whose they are before they leave. Returns when the upstream
-/// fails or no client is left.
+/// fails, or once no client is left and every reply owed has been handed out (a client that left for a
+/// connection of its own may still be owed some).
 async fn write_commands<W: AsyncWrite + Unpin>(
-    mut write: W,
+    write: W,
     commands: &mut UnboundedReceiver<Outgoing>,
     routes: &Mutex<VecDeque<Route>>,
 ) {
+    if write_all_commands(write, commands, routes).await.is_err() {
+        return;
+    }
+    while !routes.lock().expect("no panics while locked").is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// [`write_commands`] until no client is left, or the upstream fails (Err).
+async fn write_all_commands<W: AsyncWrite + Unpin>(
+    mut write: W,
+    commands: &mut UnboundedReceiver<Outgoing>,
+    routes: &Mutex<VecDeque<Route>>,
+) -> Result<(), ()> {
     let mut batch = Vec::with_capacity(READ_BUFFER);
     while let Some(first) = commands.recv().await {
         batch.clear();
@@ -172,9 +219,10 @@ async fn write_commands<W: AsyncWrite + Unpin>(
         }
         if let Err(error) = write.write_all(&batch).await {
             tracing::warn!("the shared upstream connection failed: {error}");
-            return;
+            return Err(());
         }
     }
+    Ok(())
 }
 
 /// Cuts the upstream's stream into replies and hands each to the client it belongs to. Returns when the upstream
@@ -183,8 +231,7 @@ async fn read_replies<R: AsyncRead + Unpin>(mut read: R, routes: &Mutex<VecDeque
     let mut buffer = vec![0u8; READ_BUFFER];
     let mut scanner = ReplyScanner::default();
     let mut replies: Vec<Reply> = Vec::new();
-    // Bytes of the reply under way already handed on.
-    let mut handed: u64 = 0;
+    let mut cut = Cut::default();
     loop {
         let read = match read.read(&mut buffer).await {
             Ok(0) => {
@@ -203,31 +250,39 @@ async fn read_replies<R: AsyncRead + Unpin>(mut read: R, routes: &Mutex<VecDeque
             return;
         }
         let mut routes = routes.lock().expect("no panics while locked");
-        if let Err(why) = hand_out(&buffer[..read], &replies, &mut handed, &mut routes) {
+        if let Err(why) = hand_out(&buffer[..read], &replies, &mut cut, &mut routes) {
             tracing::warn!("closing the shared upstream connection: {why}");
             return;
         }
     }
 }
 
+/// Where the cutting of the reply stream is, between reads.
+#[derive(Debug, Default)]
+struct Cut {
+    /// Bytes of the reply under way already handed on (or dropped).
+    handed: u64,
+    /// The reply under way is a push, which no client asked for: dropped. (A RESP3 connection gets one when a
+    /// client elsewhere sends its tracking invalidations there: `CLIENT TRACKING on REDIRECT <its id>`.)
+    push: bool,
+}
+
 /// Hands `bytes`, holding the ends of `replies` and perhaps the start of the next, to the clients owed them.
-fn hand_out(
-    bytes: &[u8],
-    replies: &[Reply],
-    handed: &mut u64,
-    routes: &mut VecDeque<Route>,
-) -> Result<(), &'static str> {
+fn hand_out(bytes: &[u8], replies: &[Reply], cut: &mut Cut, routes: &mut VecDeque<Route>) -> Result<(), &'static str> {
     let mut at = 0usize;
     let mut next = 0usize;
     while next < replies.len() {
+        if replies[next].push {
+            at += (replies[next].bytes - std::mem::take(&mut cut.handed)) as usize;
+            cut.push = false;
+            next += 1;
+            continue;
+        }
         let route = routes.front_mut().ok_or("a reply came that no command asked for")?;
-        let taken = route.replies.min(replies.len() - next);
-        let mut end = at;
-        for reply in &replies[next..next + taken] {
-            if reply.push {
-                return Err("a push came on a connection without subscriptions or tracking");
-            }
-            end += (reply.bytes - std::mem::take(handed)) as usize;
+        let (mut taken, mut end) = (0, at);
+        while taken < route.replies && next + taken < replies.len() && !replies[next + taken].push {
+            end += (replies[next + taken].bytes - std::mem::take(&mut cut.handed)) as usize;
+            taken += 1;
         }
         let _ = route.to.send(ToClient::Replies { bytes: bytes[at..end].to_vec(), complete: taken });
         route.replies -= taken;
@@ -238,9 +293,14 @@ fn hand_out(
         next += taken;
     }
     if at < bytes.len() {
-        let route = routes.front().ok_or("a reply came that no command asked for")?;
-        let _ = route.to.send(ToClient::Replies { bytes: bytes[at..].to_vec(), complete: 0 });
-        *handed += (bytes.len() - at) as u64;
+        if cut.handed == 0 {
+            cut.push = bytes[at] == b'>';
+        }
+        if !cut.push {
+            let route = routes.front().ok_or("a reply came that no command asked for")?;
+            let _ = route.to.send(ToClient::Replies { bytes: bytes[at..].to_vec(), complete: 0 });
+        }
+        cut.handed += (bytes.len() - at) as u64;
     }
     Ok(())
 }
@@ -277,11 +337,11 @@ mod tests {
     fn check(owed: &[usize], chunks: &[&str], expected: &[&[(&str, usize)]]) {
         let (mut routes, mut receivers) = routes(owed);
         let mut scanner = ReplyScanner::default();
-        let mut handed = 0;
+        let mut cut = Cut::default();
         for chunk in chunks {
             let mut replies = Vec::new();
             scanner.feed(chunk.as_bytes(), &mut replies).unwrap();
-            hand_out(chunk.as_bytes(), &replies, &mut handed, &mut routes).unwrap();
+            hand_out(chunk.as_bytes(), &replies, &mut cut, &mut routes).unwrap();
         }
         let expected: Vec<Vec<(String, usize)>> =
             expected.iter().map(|got| got.iter().map(|(b, c)| (b.to_string(), *c)).collect()).collect();
@@ -312,18 +372,30 @@ mod tests {
         let (mut routes, _receivers) = routes(&[1]);
         let mut replies = Vec::new();
         ReplyScanner::default().feed(b"+OK\r\n+OK\r\n", &mut replies).unwrap();
-        assert!(hand_out(b"+OK\r\n+OK\r\n", &replies, &mut 0, &mut routes).is_err());
+        assert!(hand_out(b"+OK\r\n+OK\r\n", &replies, &mut Cut::default(), &mut routes).is_err());
+    }
+
+    #[test]
+    fn pushes_no_client_asked_for_are_dropped() {
+        check(
+            &[1, 1],
+            &["+OK\r\n>2\r\n$10\r\ninvali", "date\r\n*1\r\n$1\r\nk\r\n:1\r\n>1\r\n", "$1\r\nx\r\n"],
+            &[&[("+OK\r\n", 1)], &[(":1\r\n", 1)]],
+        );
     }
 
     proptest::proptest! {
         /// However the stream is cut, each client gets exactly the bytes of its replies, in order.
         #[test]
         fn each_client_gets_its_replies_whole_however_the_stream_is_cut(
-            sends in proptest::collection::vec((0usize..4, proptest::collection::vec(0usize..300, 1..4)), 1..12),
+            sends in proptest::collection::vec(
+                (0usize..4, proptest::collection::vec(0usize..300, 1..4), proptest::bool::ANY),
+                1..12,
+            ),
             cuts in proptest::collection::vec(1usize..200, 1..40),
         ) {
             // Client `c` sends a few commands at a time; each reply is a bulk string of the given length, or an
-            // array of two when the length is odd.
+            // array of two when the length is odd. A push may come before the replies, which no client gets.
             let mut receivers: Vec<UnboundedReceiver<ToClient>> = Vec::new();
             let mut senders = Vec::new();
             for _ in 0..4 {
@@ -334,7 +406,10 @@ mod tests {
             let mut routes = VecDeque::new();
             let mut stream = Vec::new();
             let mut expected = vec![Vec::new(); 4];
-            for (client, lengths) in &sends {
+            for (client, lengths, push) in &sends {
+                if *push {
+                    stream.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nkey\r\n");
+                }
                 routes.push_back(Route { to: senders[*client].clone(), replies: lengths.len() });
                 for &length in lengths {
                     let bulk = |n: usize| [format!("${n}\r\n").into_bytes(), vec![b'x'; n], b"\r\n".to_vec()].concat();
@@ -344,7 +419,7 @@ mod tests {
                 }
             }
             let mut scanner = ReplyScanner::default();
-            let mut handed = 0;
+            let mut cutting = Cut::default();
             let mut at = 0;
             for cut in cuts.iter().cycle() {
                 if at == stream.len() {
@@ -353,7 +428,7 @@ mod tests {
                 let end = (at + cut).min(stream.len());
                 let mut replies = Vec::new();
                 scanner.feed(&stream[at..end], &mut replies).unwrap();
-                hand_out(&stream[at..end], &replies, &mut handed, &mut routes).unwrap();
+                hand_out(&stream[at..end], &replies, &mut cutting, &mut routes).unwrap();
                 at = end;
             }
             proptest::prop_assert!(routes.is_empty());
@@ -363,7 +438,7 @@ mod tests {
                     bytes.extend(more);
                     complete += more_complete;
                 }
-                let sent: usize = sends.iter().filter(|(c, _)| *c == client).map(|(_, l)| l.len()).sum();
+                let sent: usize = sends.iter().filter(|(c, _, _)| *c == client).map(|(_, l, _)| l.len()).sum();
                 proptest::prop_assert_eq!(&bytes, &expected[client]);
                 proptest::prop_assert_eq!(complete, sent);
             }
