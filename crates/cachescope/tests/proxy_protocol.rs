@@ -446,6 +446,24 @@ fn clients_that_open_alike_share_a_connection_set_up_their_way() {
     clients[1].write_all(&command(&[b"GET", b"k1"])).unwrap();
     assert_eq!(read_replies(&mut clients[1], 1), b"$1\r\nv\r\n", "the others carry on where they were");
 
+    // Clients that arrive together with one opening wait for one connection set up for it, not one each.
+    let before = connected_clients_of(&mut direct);
+    let together = std::sync::Barrier::new(17);
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                let mut client = connect(&proxy.address);
+                client.write_all(&[command(&[b"AUTH", b"s3cret"]), command(&[b"GET", b"k1"])].concat()).unwrap();
+                assert_eq!(read_replies(&mut client, 2), b"+OK\r\n$-1\r\n", "database 0 has no k1");
+                together.wait();
+                together.wait();
+            });
+        }
+        together.wait();
+        assert_eq!(connected_clients_of(&mut direct), before + 1);
+        together.wait();
+    });
+
     // A wrong password: Redis's own answers, to it and to what follows.
     let script = [command(&[b"HELLO", b"3", b"AUTH", b"default", b"wrong"]), command(&[b"GET", b"k1"])].concat();
     let from_redis = exchange(&format!("127.0.0.1:{}", server.port), &script, 2);

@@ -13,7 +13,7 @@
 //! need one opens a new link.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use cachescope_resp::{Reply, ReplyScanner};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -65,9 +65,13 @@ struct Route {
 pub struct SharedUpstream {
     upstream: Upstream,
     plain: tokio::sync::Mutex<Option<Link>>,
-    /// Held weakly: the clients on a link hold it.
-    set_up: Mutex<HashMap<Opening, WeakUnboundedSender<Outgoing>>>,
+    /// Each opening's link, held weakly (the clients on it hold it), behind a lock of its own: clients that
+    /// arrive together with the same opening wait for one connection rather than each open one.
+    set_up: Mutex<HashMap<Opening, Arc<OpeningSlot>>>,
 }
+
+/// The link of one opening, if it has one, locked while it is being opened.
+type OpeningSlot = tokio::sync::Mutex<Option<WeakUnboundedSender<Outgoing>>>;
 
 /// Why a client cannot have a shared connection.
 #[derive(Debug)]
@@ -124,31 +128,34 @@ impl SharedUpstream {
             *plain = Some(link.clone());
             return Ok(link);
         }
-        {
+        if opening.len() > MAX_OPENING_BYTES {
+            return Err(NoLink::NotShared(format!("an opening of over {MAX_OPENING_BYTES} bytes")));
+        }
+        let slot = {
             let mut set_up = self.set_up.lock().expect("no panics while locked");
-            if let Some(link) =
-                set_up.get(opening).and_then(WeakUnboundedSender::upgrade).map(|outgoing| Link { outgoing })
-            {
-                if link.alive() {
-                    return Ok(link);
-                }
-            }
-            set_up.retain(|_, link| link.strong_count() > 0);
-            if set_up.len() >= MAX_OPENINGS {
+            // Openings whose connection closed go, unless a client is opening one for them.
+            set_up.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || slot.try_lock().is_ok_and(|link| link.as_ref().is_some_and(|link| link.strong_count() > 0))
+            });
+            if !set_up.contains_key(opening) && set_up.len() >= MAX_OPENINGS {
                 return Err(NoLink::NotShared(format!(
                     "{MAX_OPENINGS} ways of opening a connection share one already"
                 )));
             }
+            set_up.entry(opening.clone()).or_default().clone()
+        };
+        // Only this opening's clients wait while its connection is opened and set up.
+        let mut slot = slot.lock().await;
+        if let Some(link) = slot.as_ref().and_then(WeakUnboundedSender::upgrade).map(|outgoing| Link { outgoing }) {
+            if link.alive() {
+                return Ok(link);
+            }
         }
-        if opening.len() > MAX_OPENING_BYTES {
-            return Err(NoLink::NotShared(format!("an opening of over {MAX_OPENING_BYTES} bytes")));
-        }
-        // Not under the lock: a slow upstream holds up only the clients that open this way.
         let mut connected = self.upstream.connect().await.map_err(NoLink::Unreachable)?;
         opening.replay(&mut connected).await.map_err(NoLink::NotShared)?;
         let link = Link::start(connected);
-        // Another client may have set one up meanwhile: the newer takes the next clients, both serve theirs.
-        self.set_up.lock().expect("no panics while locked").insert(opening.clone(), link.outgoing.downgrade());
+        *slot = Some(link.outgoing.downgrade());
         Ok(link)
     }
 }
