@@ -176,7 +176,8 @@ impl Connection {
                 sent.push(Sent {
                     bytes: request.bytes,
                     shares_connection: shares,
-                    sets_up_connection: sets_up_connection(&request.args),
+                    // Only commands that act on the connection can set it up: stateless ones are not looked at.
+                    sets_up_connection: !shares && sets_up_connection(&request.args),
                 });
             }
             self.command(request, spec);

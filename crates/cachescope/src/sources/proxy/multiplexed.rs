@@ -308,7 +308,10 @@ async fn deliver_replies(
         };
         match message {
             Some(ToClient::Replies { bytes, complete }) => {
-                if let Some(&first) = bytes.first() {
+                // Only while a set-up command awaits its reply (a plain load otherwise, not a locked exchange).
+                if let Some(&first) = bytes.first()
+                    && flow.set_up_reply.load(Ordering::Acquire) == NO_REPLY
+                {
                     let _ = flow.set_up_reply.compare_exchange(NO_REPLY, first, Ordering::AcqRel, Ordering::Acquire);
                 }
                 state.lock().expect("no panics while locked").from_server(&bytes, now_micros(), &mut batch);
