@@ -205,13 +205,13 @@ impl TraceReader {
         }
     }
 
-    /// The next events: many at once from the compact format, one from the others; an empty batch at the end.
+    /// The next events: many at once from the compact format, oracleGeneral and Twitter's CSV, one from the others; an empty batch at the end.
     /// Errors as for [`TraceReader::next_event`].
     pub fn next_batch(&mut self) -> Result<Batch<'_>, TraceError> {
         Ok(match &mut self.reader {
             Reader::Compact(r) => Batch::Many(r.next_batch()?),
             Reader::Text(r) => Batch::One(r.next_event()?),
-            Reader::Twitter(r) => Batch::One(r.next_event()?),
+            Reader::Twitter(r) => Batch::Many(r.next_batch()?),
             Reader::Arc(r) => Batch::One(r.next_event()?),
             Reader::Oracle(r) => Batch::Many(r.next_batch()?),
             Reader::Columns(r) => Batch::One(r.next_event()?),

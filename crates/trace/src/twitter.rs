@@ -9,10 +9,12 @@
 //! which is what a cache model charges.
 
 use std::io::BufRead;
+use std::ops::Range;
 use std::path::Path;
 
 use cachescope_core::{Command, Event, Outcome, TtlChange, WriteCondition};
 
+use crate::batch::Batch;
 use crate::error::TraceError;
 use crate::header::TraceHeader;
 use crate::lines::Lines;
@@ -54,14 +56,28 @@ pub fn looks_like_line(line: &[u8]) -> bool {
     split(line).is_some_and(|f| parse_u64(f[0]).is_some() && operation(f[5]).is_some())
 }
 
+/// Lines parsed at once by [`TwitterReader::next_batch`]: enough for a consumer to look ahead.
+const BATCH_LINES: usize = 256;
+
 pub struct TwitterReader<R> {
     lines: Lines<R>,
     header: TraceHeader,
+    /// The keys of a batch, one after the other.
+    keys: Vec<u8>,
+    decoded: Vec<(Event<'static>, Range<usize>)>,
+    /// A malformed line met after some of a batch's: the next call's error.
+    pending_error: Option<TraceError>,
 }
 
 impl<R: BufRead> TwitterReader<R> {
     pub fn new(input: R, path: &Path) -> Self {
-        TwitterReader { lines: Lines::new(input, path), header: TraceHeader::default() }
+        TwitterReader {
+            lines: Lines::new(input, path),
+            header: TraceHeader::default(),
+            keys: Vec::new(),
+            decoded: Vec::with_capacity(BATCH_LINES),
+            pending_error: None,
+        }
     }
 
     /// The cache starts empty: the model replaying the trace does.
@@ -69,45 +85,92 @@ impl<R: BufRead> TwitterReader<R> {
         &self.header
     }
 
-    pub fn next_event(&mut self) -> Result<Option<Event<'_>>, TraceError> {
-        loop {
-            if !self.lines.advance()? {
-                return Ok(None);
-            }
-            let line = self.lines.line();
-            let is_header = self.lines.number() == 1 && line.starts_with(b"timestamp");
-            if !line.is_empty() && !is_header {
-                break;
+    /// The events of the next lines, up to [`BATCH_LINES`]; an empty batch at the end. A malformed line after
+    /// some events comes as the next call's error, and the call after it goes on with the line after it.
+    pub fn next_batch(&mut self) -> Result<Batch<'_>, TraceError> {
+        if let Some(error) = self.pending_error.take() {
+            return Err(error);
+        }
+        self.keys.clear();
+        self.decoded.clear();
+        while self.decoded.len() < BATCH_LINES {
+            let parsed = match next_line(&mut self.lines) {
+                Ok(true) => parse_line(&self.lines),
+                Ok(false) => Ok(None),
+                Err(error) => Err(error),
+            };
+            match parsed {
+                Ok(Some(event)) => {
+                    let at = self.keys.len();
+                    self.keys.extend_from_slice(event.key);
+                    let key = at..self.keys.len();
+                    self.decoded.push((Event { key: b"", ..event }, key));
+                }
+                Ok(None) => break,
+                Err(error) if self.decoded.is_empty() => return Err(error),
+                Err(error) => {
+                    self.pending_error = Some(error);
+                    break;
+                }
             }
         }
-        let malformed = |expected: &str, found: &[u8]| self.lines.malformed(expected, found);
-        let line = self.lines.line();
-        let [time, key, key_size, value_size, client, op, ttl] = split(line).ok_or_else(|| malformed(FIELDS, line))?;
-        let seconds = parse_u64(time).ok_or_else(|| malformed("a timestamp in seconds", time))?;
-        let value_size = parse_u64(value_size)
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| malformed("a value size", value_size))?;
-        let key_size = parse_u64(key_size).ok_or_else(|| malformed("a key size", key_size))?;
-        let value_size =
-            (u64::from(value_size) + key_size).saturating_sub(key.len() as u64).min(u64::from(u32::MAX)) as u32;
-        let client = parse_u64(client).ok_or_else(|| malformed("a client id", client))?;
-        let command = operation(op).ok_or_else(|| malformed(OPERATIONS, op))?;
-        let ttl_seconds = parse_u64(ttl).ok_or_else(|| malformed("a TTL in seconds", ttl))?;
-        let ttl = match (command, ttl_seconds) {
-            (Command::Write(_), 0) => TtlChange::Persist,
-            (Command::Write(_), seconds) => TtlChange::ExpireIn(seconds.saturating_mul(1_000)),
-            _ => TtlChange::Keep,
-        };
-        Ok(Some(Event {
-            time: seconds.saturating_mul(1_000_000),
-            client: client as u32,
-            db: 0,
-            node: 0,
-            command,
-            key,
-            outcome: Outcome::Unobserved,
-            ttl,
-            value_size,
-        }))
+        Ok(Batch::new(&self.keys, &self.decoded))
     }
+
+    pub fn next_event(&mut self) -> Result<Option<Event<'_>>, TraceError> {
+        if let Some(error) = self.pending_error.take() {
+            return Err(error);
+        }
+        if !next_line(&mut self.lines)? {
+            return Ok(None);
+        }
+        parse_line(&self.lines)
+    }
+}
+
+/// Moves to the next line that holds a request (past empty lines and a header); false at the end.
+fn next_line<R: BufRead>(lines: &mut Lines<R>) -> Result<bool, TraceError> {
+    loop {
+        if !lines.advance()? {
+            return Ok(false);
+        }
+        let line = lines.line();
+        let is_header = lines.number() == 1 && line.starts_with(b"timestamp");
+        if !line.is_empty() && !is_header {
+            return Ok(true);
+        }
+    }
+}
+
+/// The request on the current line.
+fn parse_line<R: BufRead>(lines: &Lines<R>) -> Result<Option<Event<'_>>, TraceError> {
+    let malformed = |expected: &str, found: &[u8]| lines.malformed(expected, found);
+    let line = lines.line();
+    let [time, key, key_size, value_size, client, op, ttl] = split(line).ok_or_else(|| malformed(FIELDS, line))?;
+    let seconds = parse_u64(time).ok_or_else(|| malformed("a timestamp in seconds", time))?;
+    let value_size = parse_u64(value_size)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| malformed("a value size", value_size))?;
+    let key_size = parse_u64(key_size).ok_or_else(|| malformed("a key size", key_size))?;
+    let value_size =
+        (u64::from(value_size) + key_size).saturating_sub(key.len() as u64).min(u64::from(u32::MAX)) as u32;
+    let client = parse_u64(client).ok_or_else(|| malformed("a client id", client))?;
+    let command = operation(op).ok_or_else(|| malformed(OPERATIONS, op))?;
+    let ttl_seconds = parse_u64(ttl).ok_or_else(|| malformed("a TTL in seconds", ttl))?;
+    let ttl = match (command, ttl_seconds) {
+        (Command::Write(_), 0) => TtlChange::Persist,
+        (Command::Write(_), seconds) => TtlChange::ExpireIn(seconds.saturating_mul(1_000)),
+        _ => TtlChange::Keep,
+    };
+    Ok(Some(Event {
+        time: seconds.saturating_mul(1_000_000),
+        client: client as u32,
+        db: 0,
+        node: 0,
+        command,
+        key,
+        outcome: Outcome::Unobserved,
+        ttl,
+        value_size,
+    }))
 }

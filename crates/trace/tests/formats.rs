@@ -361,3 +361,69 @@ proptest! {
         }
     }
 }
+
+/// Reads the whole of `path` a batch at a time, going on past malformed lines as `--skip-bad-lines` does: the
+/// events, and each error where it came.
+fn read_batches_skipping(path: &Path) -> Vec<Result<Owned, String>> {
+    let mut reader = TraceReader::open(path, None).unwrap();
+    let mut read = Vec::new();
+    loop {
+        match reader.next_batch() {
+            Ok(batch) if batch.is_empty() => return read,
+            Ok(batch) => read.extend(batch.iter().map(|event| Ok(OwnedEvent::from(&event)))),
+            Err(error) if error.is_skippable() => read.push(Err(error.to_string())),
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+/// The same, an event at a time.
+fn read_events_skipping(path: &Path) -> Vec<Result<Owned, String>> {
+    let mut reader = TraceReader::open(path, None).unwrap();
+    let mut read = Vec::new();
+    loop {
+        match reader.next_event() {
+            Ok(Some(event)) => read.push(Ok(OwnedEvent::from(&event))),
+            Ok(None) => return read,
+            Err(error) if error.is_skippable() => read.push(Err(error.to_string())),
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Twitter's CSV, more lines than a batch holds and malformed lines anywhere (first, last, several in a row),
+    /// read a batch at a time and one at a time, gives the same events and the same errors in the same places,
+    /// each error naming its line.
+    #[test]
+    fn twitter_csv_reads_alike_in_batches_and_one_by_one(
+        lines in proptest::collection::vec(
+            (any::<u32>(), "[a-z:0-9,]{0,12}", 0u32..5000, 0u32..100, 0usize..4, 0u32..1000, proptest::bool::weighted(0.02)),
+            0..1_200,
+        ),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        let mut bad_lines = Vec::new();
+        for (number, (time, key, size, client, op, ttl, bad)) in lines.iter().enumerate() {
+            let op = if *bad { "fetch" } else { ["get", "set", "add", "delete"][*op] };
+            text.push_str(&format!("{time},k{key},{},{size},{client},{op},{ttl}\n", key.len() + 1));
+            if *bad {
+                bad_lines.push(number + 1);
+            }
+        }
+        let path = file(&dir, "t.csv", text.as_bytes());
+        let batches = read_batches_skipping(&path);
+        prop_assert_eq!(&batches, &read_events_skipping(&path));
+        prop_assert_eq!(batches.len(), lines.len());
+        let errors: Vec<usize> = batches.iter().enumerate().filter(|(_, read)| read.is_err()).map(|(at, _)| at + 1).collect();
+        prop_assert_eq!(&errors, &bad_lines);
+        for (at, read) in batches.iter().enumerate() {
+            if let Err(error) = read {
+                prop_assert!(error.contains(&format!("t.csv:{}: expected an operation", at + 1)), "{}", error);
+            }
+        }
+    }
+}
