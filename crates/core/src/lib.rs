@@ -12,6 +12,7 @@ pub mod event;
 mod findings;
 pub mod human;
 pub mod pattern;
+pub mod prefetch;
 pub mod report;
 pub mod sketch;
 

@@ -119,20 +119,7 @@ impl KeyTable {
     /// before.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        let slot = &self.slots()[self.home(Self::stored(hash))];
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let first = (slot as *const Slot).cast::<i8>();
-            let last = first.wrapping_add(Self::SLOT_BYTES - 1);
-            // SAFETY: SSE is part of x86_64; a prefetch reads nothing and cannot fault, whatever the address.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(first);
-                _mm_prefetch::<_MM_HINT_T0>(last);
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        std::hint::black_box(slot.hash ^ u64::from(slot.state.piled));
+        crate::prefetch::prefetch(&self.slots()[self.home(Self::stored(hash))]);
     }
 
     #[inline]

@@ -226,8 +226,13 @@ impl Engine {
     /// as the hit it probably was). If the key's first write follows within [`REFILL_WINDOW`], before any other
     /// read of it, that write was the refill of a miss: the read is counted as the miss it was, then.
     pub fn observe_presumed(&mut self, event: &Event<'_>) -> Option<MissCause> {
+        self.observe_presumed_hashed(event, key_hash(event.db, event.key))
+    }
+
+    /// [`Engine::observe_presumed`] with the key's [`key_hash`] known.
+    pub fn observe_presumed_hashed(&mut self, event: &Event<'_>, hash: u64) -> Option<MissCause> {
         self.presuming = true;
-        let cause = self.observe_hashed(event, key_hash(event.db, event.key));
+        let cause = self.observe_hashed(event, hash);
         self.presuming = false;
         cause
     }
@@ -237,7 +242,11 @@ impl Engine {
     /// Not later than the longest TTL its pattern's keys are written with (and some slack): a key held then
     /// would have expired since and been refilled, and the refill would be in the trace.
     pub fn presumption_holds(&mut self, event: &Event<'_>) -> bool {
-        let hash = key_hash(event.db, event.key);
+        self.presumption_holds_hashed(event, key_hash(event.db, event.key))
+    }
+
+    /// [`Engine::presumption_holds`] with the key's [`key_hash`] known.
+    pub fn presumption_holds_hashed(&mut self, event: &Event<'_>, hash: u64) -> bool {
         let Some(first) = self.clock.first else { return true };
         if !self.config.shard.owns(hash) {
             return true;
@@ -320,7 +329,16 @@ impl Engine {
         }
     }
 
-    fn observe_hashed(&mut self, event: &Event<'_>, hash: u64) -> Option<MissCause> {
+    /// Asks the processor for the state of the key with this [`key_hash`], without waiting: a caller that feeds
+    /// events one by one ([`Engine::observe_hashed`]) and knows the next ones names them a few events ahead, as
+    /// [`Engine::observe_batch`] does itself.
+    #[inline]
+    pub fn prefetch_key(&self, hash: u64) {
+        self.prefetch(std::iter::once(hash));
+    }
+
+    /// [`Engine::observe_attributed`] with the key's [`key_hash`] known.
+    pub fn observe_hashed(&mut self, event: &Event<'_>, hash: u64) -> Option<MissCause> {
         self.events += 1;
         let bucket = self.bucket_of(event.time);
         match event.command {

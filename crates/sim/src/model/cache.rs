@@ -9,13 +9,11 @@
 //!
 //! Keys are identified by a 64-bit hash of database and key bytes: two keys colliding is a 2^-64 event per pair.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-
 use cachescope_core::{Command, ErrorKind, Event, FlushScope, Micros, Outcome, TtlChange, WriteCondition};
-use foldhash::fast::FixedState;
 
 use super::eviction::Eviction;
+use super::expiries::Expiries;
+use super::index::Index;
 use super::key_filter::KeyFilter;
 use super::{CacheModel, Removal, Start};
 
@@ -37,12 +35,12 @@ pub(crate) struct Cache<E> {
     /// Every object counts 1: capacity is in objects.
     unit_size: bool,
     used: u64,
-    index: HashMap<u64, u32, FixedState>,
+    index: Index,
     entries: Vec<Entry>,
     free: Vec<u32>,
     eviction: E,
     /// (expiry time, slot, generation) of every TTL set, earliest first.
-    expiries: BinaryHeap<Reverse<(Micros, u32, u32)>>,
+    expiries: Expiries,
     evictions: u64,
     /// The keys the cache removed by itself, and why, when a simulator asked for them.
     journal: Option<Vec<(u64, Removal)>>,
@@ -62,11 +60,11 @@ impl<E: Eviction> Cache<E> {
             capacity,
             unit_size,
             used: 0,
-            index: HashMap::with_hasher(FixedState::default()),
+            index: Index::new(),
             entries: Vec::new(),
             free: Vec::new(),
             eviction,
-            expiries: BinaryHeap::new(),
+            expiries: Expiries::default(),
             evictions: 0,
             journal: None,
             changed: None,
@@ -86,9 +84,7 @@ impl<E: Eviction> Cache<E> {
     fn presume(&mut self, event: &Event<'_>, id: u64) -> bool {
         let Some(changed) = &mut self.changed else { return false };
         match event.command {
-            Command::Read => {
-                !self.index.contains_key(&id) && !self.flushed_dbs.contains(&event.db) && !changed.contains(id)
-            }
+            Command::Read => !self.index.contains(id) && !self.flushed_dbs.contains(&event.db) && !changed.contains(id),
             Command::Flush(FlushScope::Db) => {
                 self.flushed_dbs.push(event.db);
                 false
@@ -109,7 +105,7 @@ impl<E: Eviction> Cache<E> {
         self.eviction.remove(slot);
         let entry = self.entries[slot as usize];
         self.used -= entry.size;
-        self.index.remove(&entry.id);
+        self.index.remove(entry.id);
         self.entries[slot as usize].generation = entry.generation.wrapping_add(1);
         self.free.push(slot);
     }
@@ -117,13 +113,9 @@ impl<E: Eviction> Cache<E> {
     /// Removes every key whose TTL has run out by `now`.
     #[inline]
     fn expire_due(&mut self, now: Micros) {
-        while let Some(&Reverse((at, slot, generation))) = self.expiries.peek() {
-            if at > now {
-                break;
-            }
-            self.expiries.pop();
+        while let Some((at, slot, generation)) = self.expiries.pop_due(now) {
             let entry = self.entries[slot as usize];
-            if entry.generation == generation && entry.expires_at == at && self.index.get(&entry.id) == Some(&slot) {
+            if entry.generation == generation && entry.expires_at == at && self.index.get(entry.id) == Some(slot) {
                 self.remove(slot);
                 if let Some(journal) = &mut self.journal {
                     journal.push((entry.id, Removal::Expired));
@@ -143,13 +135,13 @@ impl<E: Eviction> Cache<E> {
         let generation = entry.generation;
         self.eviction.expiry_changed(slot, old, expires_at, now);
         if expires_at != 0 {
-            self.expiries.push(Reverse((expires_at, slot, generation)));
+            self.expiries.push((expires_at, slot, generation));
         }
         // Rewrites leave stale entries behind until their time comes; past twice the keys, drop them now, so the
         // queue stays in proportion to the cache.
         if self.expiries.len() > 2 * self.index.len() + 1024 {
             let entries = &self.entries;
-            self.expiries.retain(|Reverse((at, slot, generation))| {
+            self.expiries.retain(|(at, slot, generation)| {
                 let entry = &entries[*slot as usize];
                 entry.generation == *generation && entry.expires_at == *at
             });
@@ -191,7 +183,7 @@ impl<E: Eviction> Cache<E> {
         condition: WriteCondition,
         now: Micros,
     ) -> Outcome {
-        let mut existing = self.index.get(&id).copied();
+        let mut existing = self.index.get(id);
         match (condition, existing) {
             (WriteCondition::IfAbsent, Some(_)) | (WriteCondition::IfPresent, None) => return Outcome::Miss,
             _ => {}
@@ -236,12 +228,13 @@ impl<E: Eviction> Cache<E> {
     }
 
     fn flush(&mut self, scope: FlushScope, db: u32) {
-        let doomed: Vec<u32> = self
+        let mut doomed: Vec<u32> = self
             .index
-            .values()
-            .copied()
+            .slots()
             .filter(|&slot| scope != FlushScope::Db || self.entries[slot as usize].db == db)
             .collect();
+        // In the order of the slots, whatever the index's: slots freed are given out again in this order.
+        doomed.sort_unstable();
         for slot in doomed {
             self.remove(slot);
         }
@@ -249,6 +242,16 @@ impl<E: Eviction> Cache<E> {
 }
 
 impl<E: Eviction> CacheModel for Cache<E> {
+    /// The key's bucket in the index and, joining a running cache, its block in the filter of changed keys
+    /// (read for every read the model does not hold and written for every write).
+    #[inline]
+    fn prefetch(&self, id: u64) {
+        self.index.prefetch(id);
+        if let Some(changed) = &self.changed {
+            changed.prefetch(id);
+        }
+    }
+
     fn apply_hashed(&mut self, event: &Event<'_>, id: u64) -> Outcome {
         let now = event.time;
         self.expire_due(now);
@@ -257,7 +260,7 @@ impl<E: Eviction> CacheModel for Cache<E> {
             return Outcome::Hit;
         }
         match event.command {
-            Command::Read => match self.index.get(&id).copied() {
+            Command::Read => match self.index.get(id) {
                 Some(slot) => {
                     self.eviction.touch(slot, now);
                     Outcome::Hit
@@ -268,14 +271,14 @@ impl<E: Eviction> CacheModel for Cache<E> {
                 let size = self.object_size(event.key.len(), u64::from(event.value_size));
                 self.write(id, event.db, size, event.ttl, condition, now)
             }
-            Command::Delete => match self.index.get(&id).copied() {
+            Command::Delete => match self.index.get(id) {
                 Some(slot) => {
                     self.remove(slot);
                     Outcome::Ok
                 }
                 None => Outcome::Miss,
             },
-            Command::Expire => match self.index.get(&id).copied() {
+            Command::Expire => match self.index.get(id) {
                 Some(slot) => {
                     let expires_at = match event.ttl {
                         TtlChange::ExpireIn(ms) => now.saturating_add(ms.saturating_mul(MICROS_PER_MILLI)),
@@ -298,7 +301,7 @@ impl<E: Eviction> CacheModel for Cache<E> {
             }
             // The server's expirations are the TTLs' and happen here too; its evictions are its memory's, and the
             // model evicts by its own.
-            Command::Removed(Removal::Expired) => match self.index.get(&id).copied() {
+            Command::Removed(Removal::Expired) => match self.index.get(id) {
                 Some(slot) => {
                     self.remove(slot);
                     Outcome::Ok
@@ -312,7 +315,7 @@ impl<E: Eviction> CacheModel for Cache<E> {
     #[inline]
     fn request(&mut self, id: u64, size: u64, now: Micros) -> bool {
         self.expire_due(now);
-        if let Some(&slot) = self.index.get(&id) {
+        if let Some(slot) = self.index.get(id) {
             self.eviction.touch(slot, now);
             return true;
         }

@@ -7,6 +7,8 @@
 
 mod cache;
 mod eviction;
+mod expiries;
+mod index;
 mod key_filter;
 pub mod policy;
 
@@ -26,6 +28,10 @@ pub trait CacheModel: Send {
     /// [`CacheModel::apply`] for an event whose key hash ([`cachescope_core::key_hash`]) is known: several models
     /// fed the same events hash each key once.
     fn apply_hashed(&mut self, event: &Event<'_>, id: u64) -> Outcome;
+
+    /// Asks the processor for what [`CacheModel::apply_hashed`] will look at for key `id` and cannot find in its
+    /// caches, without waiting: a replay names the events a few ahead, so that the waits overlap.
+    fn prefetch(&self, _id: u64) {}
 
     /// A read-through request of object `id` (already a hash) of `size`: true on a hit; on a miss the object is
     /// cached. The fast path for request-only traces and miss-ratio work.

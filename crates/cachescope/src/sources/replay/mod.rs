@@ -5,7 +5,7 @@
 //! pattern's TTL allows ([`Engine::presumption_holds`]).
 
 use anyhow::Result;
-use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange};
+use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange, key_hash};
 use cachescope_sim::{CacheModel, ModelConfig, Start, build};
 use cachescope_trace::{Batch, TraceError, TraceReader};
 
@@ -41,11 +41,14 @@ const SKIPPED_LINES_SHOWN: u64 = 5;
 pub trait EventSink {
     /// Events with their outcomes, in order.
     fn observe_batch(&mut self, batch: &Batch<'_>);
-    fn observe(&mut self, event: &Event<'_>);
+    /// An event whose key has this [`key_hash`].
+    fn observe(&mut self, event: &Event<'_>, hash: u64);
     /// A read the cache model answered by presuming its key held (a hit, unless it had an observed outcome):
     /// the engine judges whether it may still be ([`observe_presumed_read`]). Returns the outcome, as far as the
     /// sink knows it.
-    fn observe_presumed_read(&mut self, event: &Event<'_>, model_answered: bool) -> Outcome;
+    fn observe_presumed_read(&mut self, event: &Event<'_>, hash: u64, model_answered: bool) -> Outcome;
+    /// The key with this hash comes a few events later ([`Engine::prefetch_key`]).
+    fn prefetch(&self, _hash: u64) {}
     /// A cache model takes over from here: the engine's initial state, whether the model presumes keys held,
     /// and the cache's memory.
     fn model_started(&mut self, initial_state: InitialState, presumed_held: bool, capacity: Option<u64>);
@@ -57,12 +60,16 @@ impl EventSink for Engine {
         Engine::observe_batch(self, batch.iter());
     }
 
-    fn observe(&mut self, event: &Event<'_>) {
-        Engine::observe(self, event);
+    fn observe(&mut self, event: &Event<'_>, hash: u64) {
+        Engine::observe_hashed(self, event, hash);
     }
 
-    fn observe_presumed_read(&mut self, event: &Event<'_>, model_answered: bool) -> Outcome {
-        observe_presumed_read(self, event, model_answered)
+    fn observe_presumed_read(&mut self, event: &Event<'_>, hash: u64, model_answered: bool) -> Outcome {
+        observe_presumed_read(self, event, hash, model_answered)
+    }
+
+    fn prefetch(&self, hash: u64) {
+        self.prefetch_key(hash);
     }
 
     fn model_started(&mut self, initial_state: InitialState, presumed_held: bool, capacity: Option<u64>) {
@@ -78,18 +85,22 @@ impl EventSink for Engine {
 
 /// A read a model presumed a hit: observed as such while the presumption may hold (the key's pattern's TTLs),
 /// else as the miss the model would have answered. Returns the outcome observed.
-pub fn observe_presumed_read(engine: &mut Engine, event: &Event<'_>, model_answered: bool) -> Outcome {
-    if engine.presumption_holds(event) {
-        engine.observe_presumed(event);
+pub fn observe_presumed_read(engine: &mut Engine, event: &Event<'_>, hash: u64, model_answered: bool) -> Outcome {
+    if engine.presumption_holds_hashed(event, hash) {
+        engine.observe_presumed_hashed(event, hash);
         return event.outcome;
     }
     let mut event = *event;
     if model_answered {
         event.outcome = Outcome::Miss;
     }
-    engine.observe(&event);
+    engine.observe_hashed(&event, hash);
     event.outcome
 }
+
+/// How many events ahead a replay through a model asks for the next keys' state: far enough for memory to
+/// answer, near enough that what it brought is still in cache.
+const LOOKAHEAD: usize = 8;
 
 pub fn replay(
     reader: &mut TraceReader,
@@ -99,6 +110,8 @@ pub fn replay(
 ) -> Result<Replayed> {
     let mut model: Option<Box<dyn CacheModel>> = None;
     let skip = if options.skip_bad_lines { Skip::Count { log: options.log_skipped } } else { Skip::Stop };
+    // Each event's key hash, for the model, the sink and looking ahead.
+    let mut hashes: Vec<u64> = Vec::new();
     let (events, skipped_lines) = each_batch(reader, skip, bar, |batch| {
         if model.is_none() && batch.iter().all(|event| event.outcome != Outcome::Unobserved) {
             sink.observe_batch(batch);
@@ -112,16 +125,27 @@ pub fn replay(
             sink.model_started(initial_state, running, options.model.capacity.filter(|_| !options.model.unit_size));
             build(&options.model)
         });
-        for mut event in batch.iter() {
-            let outcome = cache.apply(&event);
+        hashes.clear();
+        hashes.extend(batch.iter().map(|event| key_hash(event.db, event.key)));
+        for &hash in hashes.iter().take(LOOKAHEAD) {
+            cache.prefetch(hash);
+            sink.prefetch(hash);
+        }
+        for (index, mut event) in batch.iter().enumerate() {
+            if let Some(&ahead) = hashes.get(index + LOOKAHEAD) {
+                cache.prefetch(ahead);
+                sink.prefetch(ahead);
+            }
+            let hash = hashes[index];
+            let outcome = cache.apply_hashed(&event, hash);
             let model_answered = event.outcome == Outcome::Unobserved;
             if model_answered {
                 event.outcome = outcome;
             }
             if cache.presumed() {
-                event.outcome = sink.observe_presumed_read(&event, model_answered);
+                event.outcome = sink.observe_presumed_read(&event, hash, model_answered);
             } else {
-                sink.observe(&event);
+                sink.observe(&event, hash);
             }
             // Block traces and libCacheSim's: a miss brings the object in.
             if options.read_through && event.command == Command::Read && event.outcome == Outcome::Miss {
@@ -130,8 +154,8 @@ pub fn replay(
                 fill.client = event.client;
                 fill.db = event.db;
                 fill.outcome = Outcome::Unobserved;
-                fill.outcome = cache.apply(&fill);
-                sink.observe(&fill);
+                fill.outcome = cache.apply_hashed(&fill, hash);
+                sink.observe(&fill, hash);
             }
         }
     })?;

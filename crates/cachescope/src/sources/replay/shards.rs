@@ -139,14 +139,14 @@ impl Shards {
         CatchUp { first: self.first.unwrap_or(0), events_before: self.events, latest_before: self.latest }
     }
 
-    fn push(&mut self, event: &Event<'_>, presumed: Option<bool>) {
+    /// An event whose key has this [`key_hash`], to the shipment of the shard owning it.
+    fn push(&mut self, event: &Event<'_>, hash: u64, presumed: Option<bool>) {
         let first = *self.first.get_or_insert(event.time);
         let catch_up = self.catch_up();
         self.events += 1;
         if counts_on_clock(first, event.time) {
             self.latest = Some(self.latest.map_or(event.time, |latest| latest.max(event.time)));
         }
-        let hash = key_hash(event.db, event.key);
         if matches!(event.command, Command::Flush(_) | Command::Marker) {
             for part in 0..self.shipments.len() {
                 self.shipments[part].push(event, hash, catch_up, presumed);
@@ -185,17 +185,17 @@ impl Shards {
 impl EventSink for Shards {
     fn observe_batch(&mut self, batch: &Batch<'_>) {
         for event in batch.iter() {
-            self.push(&event, None);
+            self.push(&event, key_hash(event.db, event.key), None);
         }
     }
 
-    fn observe(&mut self, event: &Event<'_>) {
-        self.push(event, None);
+    fn observe(&mut self, event: &Event<'_>, hash: u64) {
+        self.push(event, hash, None);
     }
 
     /// The owner's engine judges the presumption; the reading thread goes on with the model's answer.
-    fn observe_presumed_read(&mut self, event: &Event<'_>, model_answered: bool) -> Outcome {
-        self.push(event, Some(model_answered));
+    fn observe_presumed_read(&mut self, event: &Event<'_>, hash: u64, model_answered: bool) -> Outcome {
+        self.push(event, hash, Some(model_answered));
         event.outcome
     }
 
@@ -220,13 +220,15 @@ fn work(mut engine: Engine, receiver: Receiver<Message>, returns: Sender<Shipmen
             Message::Events(shipment) => {
                 let mut presumed = shipment.presumed.iter().peekable();
                 for index in 0..shipment.len() {
-                    let (event, _, catch_up) = shipment.event(index);
+                    let (event, hash, catch_up) = shipment.event(index);
                     engine.catch_up(catch_up);
                     match presumed.next_if(|(at, _)| *at == index) {
                         Some(&(_, model_answered)) => {
-                            observe_presumed_read(&mut engine, &event, model_answered);
+                            observe_presumed_read(&mut engine, &event, hash, model_answered);
                         }
-                        None => engine.observe(&event),
+                        None => {
+                            engine.observe_hashed(&event, hash);
+                        }
                     }
                 }
             }

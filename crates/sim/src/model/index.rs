@@ -1,0 +1,237 @@
+//! The model's index from key ids to slots: open addressing with linear probing, over ids that are already
+//! 64-bit hashes ([`cachescope_core::key_hash`]).
+//!
+//! A general hash map would do the same job, but gives no way to ask for a key's bucket ahead of use: a replay
+//! of a trace with millions of keys waits on memory for each lookup, and [`Index::prefetch`] lets it name the
+//! keys of the next events a few events ahead so that the waits overlap. Deletion shifts the entries after it
+//! back, so there are no tombstones and lookups stay short however many keys come and go.
+
+/// An entry; `id` 0 marks an empty bucket (the id 0 itself is kept aside, in [`Index::zero`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    id: u64,
+    slot: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Index {
+    buckets: Vec<Bucket>,
+    /// 64 less log2 of the number of buckets: a key's home is its id's top bits.
+    shift: u32,
+    /// Entries in `buckets`.
+    len: usize,
+    /// The slot of the id 0, if held.
+    zero: Option<u32>,
+}
+
+/// Buckets to begin with (a power of two).
+const INITIAL_BUCKETS: usize = 16;
+
+impl Default for Index {
+    fn default() -> Self {
+        Index::new()
+    }
+}
+
+impl Index {
+    pub fn new() -> Self {
+        Index {
+            buckets: vec![Bucket::default(); INITIAL_BUCKETS],
+            shift: 64 - INITIAL_BUCKETS.trailing_zeros(),
+            len: 0,
+            zero: None,
+        }
+    }
+
+    #[inline]
+    fn home(&self, id: u64) -> usize {
+        (id >> self.shift) as usize
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.buckets.len() - 1
+    }
+
+    /// Where `id` is, or the empty bucket where it would go.
+    #[inline]
+    fn find(&self, id: u64) -> Result<usize, usize> {
+        let mask = self.mask();
+        let mut at = self.home(id);
+        loop {
+            match self.buckets[at].id {
+                found if found == id => return Ok(at),
+                0 => return Err(at),
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len + usize::from(self.zero.is_some())
+    }
+
+    #[inline]
+    pub fn get(&self, id: u64) -> Option<u32> {
+        if id == 0 {
+            return self.zero;
+        }
+        self.find(id).ok().map(|at| self.buckets[at].slot)
+    }
+
+    #[inline]
+    pub fn contains(&self, id: u64) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Asks the processor for `id`'s home bucket, without waiting.
+    #[inline]
+    pub fn prefetch(&self, id: u64) {
+        cachescope_core::prefetch::prefetch(&self.buckets[self.home(id)]);
+    }
+
+    /// Puts `id` at `slot`, replacing what it had.
+    pub fn insert(&mut self, id: u64, slot: u32) {
+        if id == 0 {
+            self.zero = Some(slot);
+            return;
+        }
+        match self.find(id) {
+            Ok(at) => self.buckets[at].slot = slot,
+            Err(at) => {
+                self.buckets[at] = Bucket { id, slot };
+                self.len += 1;
+                // At most 5 of 8 buckets taken: probes stay short.
+                if self.len * 8 > self.buckets.len() * 5 {
+                    self.grow();
+                }
+            }
+        }
+    }
+
+    /// Removes `id`; its slot, if it was held.
+    pub fn remove(&mut self, id: u64) -> Option<u32> {
+        if id == 0 {
+            return self.zero.take();
+        }
+        let mut hole = self.find(id).ok()?;
+        let slot = self.buckets[hole].slot;
+        self.len -= 1;
+        // Each entry after the hole that could sit in it (its home is not between the hole and it) moves back,
+        // so that no lookup stops short of an entry at an empty bucket.
+        let mask = self.mask();
+        let mut at = hole;
+        loop {
+            at = (at + 1) & mask;
+            let bucket = self.buckets[at];
+            if bucket.id == 0 {
+                break;
+            }
+            let home = self.home(bucket.id);
+            let distance_from_home = at.wrapping_sub(home) & mask;
+            let distance_to_hole = at.wrapping_sub(hole) & mask;
+            if distance_from_home >= distance_to_hole {
+                self.buckets[hole] = bucket;
+                hole = at;
+            }
+        }
+        self.buckets[hole] = Bucket::default();
+        Some(slot)
+    }
+
+    /// Every slot held, in no particular order.
+    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.buckets.iter().filter(|bucket| bucket.id != 0).map(|bucket| bucket.slot).chain(self.zero)
+    }
+
+    fn grow(&mut self) {
+        let doubled = vec![Bucket::default(); self.buckets.len() * 2];
+        let old = std::mem::replace(&mut self.buckets, doubled);
+        self.shift -= 1;
+        for bucket in old.into_iter().filter(|bucket| bucket.id != 0) {
+            let at = self.find(bucket.id).expect_err("ids are distinct");
+            self.buckets[at] = bucket;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u64, u32),
+        Remove(u64),
+        Get(u64),
+    }
+
+    /// Ids from a small set, with many sharing their top bits (the same home) and 0 among them: collisions,
+    /// runs that wrap around the end of the table, and removals inside runs.
+    fn id() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0u64),
+            (0u64..8, 0u64..4).prop_map(|(top, low)| (top << 61) | low | 1),
+            (0u64..40).prop_map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            Just(u64::MAX),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (id(), any::<u32>()).prop_map(|(id, slot)| Op::Insert(id, slot)),
+            id().prop_map(Op::Remove),
+            id().prop_map(Op::Get),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any sequence of inserts, removals and lookups gives what a hash map gives, through growth.
+        #[test]
+        fn behaves_as_a_hash_map(ops in proptest::collection::vec(op(), 0..400)) {
+            let mut index = Index::new();
+            let mut map: HashMap<u64, u32> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(id, slot) => {
+                        index.insert(id, slot);
+                        map.insert(id, slot);
+                    }
+                    Op::Remove(id) => prop_assert_eq!(index.remove(id), map.remove(&id)),
+                    Op::Get(id) => prop_assert_eq!(index.get(id), map.get(&id).copied()),
+                }
+                prop_assert_eq!(index.len(), map.len());
+            }
+            for (&id, &slot) in &map {
+                prop_assert_eq!(index.get(id), Some(slot));
+            }
+            let mut slots: Vec<u32> = index.slots().collect();
+            let mut expected: Vec<u32> = map.values().copied().collect();
+            slots.sort_unstable();
+            expected.sort_unstable();
+            prop_assert_eq!(slots, expected);
+        }
+    }
+
+    #[test]
+    fn a_million_keys_in_and_half_out() {
+        let mut index = Index::new();
+        let id = |i: u64| cachescope_core::key_hash(0, &i.to_le_bytes());
+        for i in 0..1_000_000u64 {
+            index.insert(id(i), i as u32);
+        }
+        for i in (0..1_000_000u64).step_by(2) {
+            assert_eq!(index.remove(id(i)), Some(i as u32));
+        }
+        assert_eq!(index.len(), 500_000);
+        for i in 0..1_000_000u64 {
+            assert_eq!(index.get(id(i)), (i % 2 == 1).then_some(i as u32), "key {i}");
+        }
+    }
+}
