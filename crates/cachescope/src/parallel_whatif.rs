@@ -27,7 +27,10 @@ pub fn available_threads() -> usize {
 fn play_batch(batch: &Batch, runs: &mut Runs, names: &mut Vec<String>) {
     batch.for_each(|item| match item {
         Item::Rename(rename) => follow(names, rename, |map| runs.refold(map)),
-        Item::Event(event, pattern) => runs.observe(event, pattern, names.get(pattern).map_or("", String::as_str)),
+        Item::Event(event, pattern, hash) => {
+            runs.observe_hashed(event, hash, pattern, names.get(pattern).map_or("", String::as_str))
+        }
+        Item::Ahead(hash) => runs.prefetch(hash),
     });
 }
 

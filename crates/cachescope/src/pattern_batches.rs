@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 
-use cachescope_core::Event;
 use cachescope_core::pattern::FoldConfig;
+use cachescope_core::{Event, key_hash};
 use cachescope_sim::by_pattern::{Indexed, PatternIndex};
 
 /// Events handed over at a time.
@@ -21,8 +21,9 @@ const KEPT: usize = 32;
 #[derive(Default)]
 pub struct Batch {
     keys: Vec<u8>,
-    /// The event (its key left empty), where its key is in `keys`, its pattern's number (0 when not numbered).
-    events: Vec<(Event<'static>, Range<usize>, usize)>,
+    /// The event (its key left empty), where its key is in `keys`, its pattern's number (0 when not numbered),
+    /// its key's [`key_hash`] (computed here, on the reading thread, once for every consumer).
+    events: Vec<(Event<'static>, Range<usize>, usize, u64)>,
     /// Before event `.0`: a pattern got the next number, or patterns were merged.
     renames: Vec<(usize, Rename)>,
 }
@@ -49,30 +50,43 @@ impl Batch {
     fn push(&mut self, event: &Event<'_>, pattern: usize) {
         let start = self.keys.len();
         self.keys.extend_from_slice(event.key);
-        self.events.push((Event { key: &[], ..*event }, start..self.keys.len(), pattern));
+        let hash = key_hash(event.db, event.key);
+        self.events.push((Event { key: &[], ..*event }, start..self.keys.len(), pattern, hash));
     }
 
     pub fn len(&self) -> usize {
         self.events.len()
     }
 
-    /// Visits the events in order, each with its pattern's number, after the renames that come before it.
+    /// Visits the events in order, each with its pattern's number, after the renames that come before it, and
+    /// each key's hash [`LOOKAHEAD`] events before its event (for a consumer to prefetch what it will look at).
     pub fn for_each(&self, mut visit: impl FnMut(Item<'_>)) {
         let mut renames = self.renames.iter().peekable();
-        for (at, (event, key, pattern)) in self.events.iter().enumerate() {
+        for &(.., hash) in self.events.iter().take(LOOKAHEAD) {
+            visit(Item::Ahead(hash));
+        }
+        for (at, (event, key, pattern, hash)) in self.events.iter().enumerate() {
+            if let Some(&(.., ahead)) = self.events.get(at + LOOKAHEAD) {
+                visit(Item::Ahead(ahead));
+            }
             while let Some((_, change)) = renames.next_if(|(before, _)| *before == at) {
                 visit(Item::Rename(change));
             }
-            visit(Item::Event(&Event { key: &self.keys[key.clone()], ..*event }, *pattern));
+            visit(Item::Event(&Event { key: &self.keys[key.clone()], ..*event }, *pattern, *hash));
         }
     }
 }
 
+/// How many events before its own the hash of a key is visited.
+const LOOKAHEAD: usize = 8;
+
 /// What [`Batch::for_each`] visits.
 pub enum Item<'a> {
     Rename(&'a Rename),
-    /// An event and its pattern's number.
-    Event(&'a Event<'a>, usize),
+    /// An event, its pattern's number and its key's [`key_hash`].
+    Event(&'a Event<'a>, usize, u64),
+    /// The [`key_hash`] of a key whose event comes a few items later.
+    Ahead(u64),
 }
 
 /// Names by number, kept from the renames a consumer sees; `on_refold` is told of each merge first.
@@ -172,15 +186,19 @@ mod tests {
         let keys: Vec<String> =
             (0..BATCH * 4).map(|i| if i % 2 == 0 { format!("user:{i}") } else { i.to_string() }).collect();
         let (mut names, mut seen, mut memory, mut held) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut ahead_of_events = Vec::new();
         for key in &keys {
             let Some(batch) = numbering.push(&read(key), true) else { continue };
             assert_eq!(batch.len(), BATCH);
             memory.push(batch.events.as_ptr());
             batch.for_each(|item| match item {
                 Item::Rename(rename) => follow(&mut names, rename, |_| {}),
-                Item::Event(event, pattern) => {
-                    seen.push((String::from_utf8(event.key.to_vec()).unwrap(), names[pattern].clone()))
+                Item::Event(event, pattern, hash) => {
+                    assert_eq!(hash, key_hash(0, event.key));
+                    seen.push((String::from_utf8(event.key.to_vec()).unwrap(), names[pattern].clone()));
+                    ahead_of_events.push(None);
                 }
+                Item::Ahead(hash) => ahead_of_events.push(Some(hash)),
             });
             // The consumer holds the third batch; it lets the others go.
             if memory.len() == 3 {
@@ -193,6 +211,16 @@ mod tests {
             .map(|key| (key.clone(), if key.starts_with("user") { "user:{num}" } else { "{num}" }.to_string()))
             .collect();
         assert_eq!(seen, expected);
+        // Each batch visits every key's hash, LOOKAHEAD events before its event: the first LOOKAHEAD at once.
+        for batch in ahead_of_events.chunks(BATCH * 2) {
+            let hashes: Vec<u64> = batch.iter().flatten().copied().collect();
+            let events: Vec<usize> = (0..batch.len()).filter(|&at| batch[at].is_none()).collect();
+            assert_eq!(hashes.len(), BATCH);
+            for (index, &at) in events.iter().enumerate() {
+                let announced = batch[..at].iter().flatten().count();
+                assert_eq!(announced, (index + 1 + LOOKAHEAD).min(BATCH), "event {index} of a batch");
+            }
+        }
         // The first two alternate; the third, held, is not filled again: the fourth is the second's memory.
         assert_eq!(memory[2], memory[0]);
         assert_eq!(memory[3], memory[1]);

@@ -4,6 +4,7 @@
 //! Depends on the engine crate for the event model only; it never looks at findings.
 
 pub mod by_pattern;
+mod id_map;
 pub mod model;
 pub mod mrc;
 pub mod scenario;

@@ -177,7 +177,8 @@ fn build_on_two_threads(
                 batch.for_each(|item| match item {
                     Item::Rename(Rename::New(name)) => builder.new_pattern(name.clone()),
                     Item::Rename(Rename::Refold(map, names)) => builder.refold_patterns(map, names),
-                    Item::Event(event, pattern) => builder.observe_numbered(event, pattern),
+                    Item::Event(event, pattern, hash) => builder.observe_numbered(event, pattern, hash),
+                    Item::Ahead(hash) => builder.prefetch(hash),
                 });
             }
             builder.finish()

@@ -13,9 +13,9 @@ use cachescope_core::{Command, ErrorKind, Event, FlushScope, Micros, Outcome, Tt
 
 use super::eviction::Eviction;
 use super::expiries::Expiries;
-use super::index::Index;
 use super::key_filter::KeyFilter;
 use super::{CacheModel, Removal, Start};
+use crate::id_map::IdMap;
 
 const MICROS_PER_MILLI: Micros = 1_000;
 
@@ -35,7 +35,7 @@ pub(crate) struct Cache<E> {
     /// Every object counts 1: capacity is in objects.
     unit_size: bool,
     used: u64,
-    index: Index,
+    index: IdMap<u32>,
     entries: Vec<Entry>,
     free: Vec<u32>,
     eviction: E,
@@ -60,7 +60,7 @@ impl<E: Eviction> Cache<E> {
             capacity,
             unit_size,
             used: 0,
-            index: Index::new(),
+            index: IdMap::new(),
             entries: Vec::new(),
             free: Vec::new(),
             eviction,
@@ -230,7 +230,7 @@ impl<E: Eviction> Cache<E> {
     fn flush(&mut self, scope: FlushScope, db: u32) {
         let mut doomed: Vec<u32> = self
             .index
-            .slots()
+            .values()
             .filter(|&slot| scope != FlushScope::Db || self.entries[slot as usize].db == db)
             .collect();
         // In the order of the slots, whatever the index's: slots freed are given out again in this order.

@@ -8,7 +8,6 @@
 mod cache;
 mod eviction;
 mod expiries;
-mod index;
 mod key_filter;
 pub mod policy;
 

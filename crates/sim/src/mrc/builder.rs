@@ -110,8 +110,16 @@ impl MrcBuilder {
 
     /// [`MrcBuilder::observe`] for a builder made by [`MrcBuilder::numbered`]: `pattern` is the number of a
     /// read's key's pattern (ignored for other events).
-    pub fn observe_numbered(&mut self, event: &Event<'_>, pattern: usize) {
-        self.observe_with(event, Some(pattern));
+    /// `id` is the key's [`key_hash`].
+    pub fn observe_numbered(&mut self, event: &Event<'_>, pattern: usize, id: u64) {
+        self.observe_with(event, Some(pattern), id);
+    }
+
+    /// The key with this [`key_hash`] comes a few events later: its record is asked for now, so that the wait
+    /// for memory overlaps the work on the events before.
+    #[inline]
+    pub fn prefetch(&self, id: u64) {
+        self.shards.prefetch(id);
     }
 
     fn size(&self, event: &Event<'_>) -> u64 {
@@ -119,13 +127,12 @@ impl MrcBuilder {
     }
 
     pub fn observe(&mut self, event: &Event<'_>) {
-        self.observe_with(event, None);
+        self.observe_with(event, None, key_hash(event.db, event.key));
     }
 
-    fn observe_with(&mut self, event: &Event<'_>, pattern: Option<usize>) {
+    fn observe_with(&mut self, event: &Event<'_>, pattern: Option<usize>, id: u64) {
         match event.command {
             Command::Read => {
-                let id = key_hash(event.db, event.key);
                 if !self.expiries.is_empty()
                     && let Some(&at) = self.expiries.get(&id)
                     && at <= event.time
@@ -153,17 +160,14 @@ impl MrcBuilder {
                 }
             }
             Command::Write(_) => {
-                let id = key_hash(event.db, event.key);
                 self.shards.write(id, self.size(event));
                 self.set_ttl(id, event.ttl, event.time);
             }
             Command::Expire => {
-                let id = key_hash(event.db, event.key);
                 self.set_ttl(id, event.ttl, event.time);
             }
             // An expiry the server saw happens at every size; an eviction depends on the size, which the curve varies.
             Command::Delete | Command::Removed(Removal::Expired) => {
-                let id = key_hash(event.db, event.key);
                 self.expiries.remove(&id);
                 self.shards.forget(id);
             }

@@ -121,6 +121,15 @@ impl Shards {
         self.stack.contains(key)
     }
 
+    /// Asks the processor for what a request of `key` will look at, without waiting (all keys are followed
+    /// when exact; a sample's keys would have to be hashed first, and are not asked for).
+    #[inline]
+    pub fn prefetch(&self, key: u64) {
+        if self.sampling == Sampling::Exact {
+            self.stack.prefetch(key);
+        }
+    }
+
     /// Keys followed now: the memory used is in proportion.
     pub fn keys(&self) -> usize {
         self.stack.keys()

@@ -150,8 +150,21 @@ impl Runs {
         crate::by_pattern::refold(&mut self.patterns, map);
     }
 
+    /// The key with this hash comes a few events later: each model asks for what it will look at.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        for run in &self.runs {
+            run.model.prefetch(hash);
+        }
+    }
+
     /// Plays `event`, of pattern number `id` named `pattern` (both ignored for flushes and markers).
     pub fn observe(&mut self, event: &Event<'_>, id: usize, pattern: &str) {
+        self.observe_hashed(event, cachescope_core::key_hash(event.db, event.key), id, pattern);
+    }
+
+    /// [`Runs::observe`] with the key's [`cachescope_core::key_hash`] known.
+    pub fn observe_hashed(&mut self, event: &Event<'_>, hash: u64, id: usize, pattern: &str) {
         if matches!(event.command, Command::Flush(_) | Command::Marker) {
             for run in &mut self.runs {
                 run.model.apply(event);
@@ -168,7 +181,6 @@ impl Runs {
             (Command::Write(_), TtlChange::Persist) => figures.usual_ttl = None,
             _ => {}
         }
-        let hash = cachescope_core::key_hash(event.db, event.key);
         let observed_hit = match (event.command, event.outcome) {
             (Command::Read, Outcome::Hit) => Some(true),
             (Command::Read, Outcome::Miss) => Some(false),

@@ -1,41 +1,41 @@
-//! The model's index from key ids to slots: open addressing with linear probing, over ids that are already
-//! 64-bit hashes ([`cachescope_core::key_hash`]).
+//! A map from key ids to small values (a cache model's slots, a stack's last positions): open addressing with
+//! linear probing, over ids that are already 64-bit hashes ([`cachescope_core::key_hash`]).
 //!
 //! A general hash map would do the same job, but gives no way to ask for a key's bucket ahead of use: a replay
-//! of a trace with millions of keys waits on memory for each lookup, and [`Index::prefetch`] lets it name the
+//! of a trace with millions of keys waits on memory for each lookup, and [`IdMap::prefetch`] lets it name the
 //! keys of the next events a few events ahead so that the waits overlap. Deletion shifts the entries after it
 //! back, so there are no tombstones and lookups stay short however many keys come and go.
 
-/// An entry; `id` 0 marks an empty bucket (the id 0 itself is kept aside, in [`Index::zero`]).
+/// An entry; `id` 0 marks an empty bucket (the id 0 itself is kept aside, in [`IdMap::zero`]).
 #[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
+struct Bucket<V> {
     id: u64,
-    slot: u32,
+    value: V,
 }
 
 #[derive(Debug)]
-pub(crate) struct Index {
-    buckets: Vec<Bucket>,
+pub struct IdMap<V> {
+    buckets: Vec<Bucket<V>>,
     /// 64 less log2 of the number of buckets: a key's home is its id's top bits.
     shift: u32,
     /// Entries in `buckets`.
     len: usize,
-    /// The slot of the id 0, if held.
-    zero: Option<u32>,
+    /// The value of the id 0, if held.
+    zero: Option<V>,
 }
 
 /// Buckets to begin with (a power of two).
 const INITIAL_BUCKETS: usize = 16;
 
-impl Default for Index {
+impl<V: Copy + Default> Default for IdMap<V> {
     fn default() -> Self {
-        Index::new()
+        IdMap::new()
     }
 }
 
-impl Index {
+impl<V: Copy + Default> IdMap<V> {
     pub fn new() -> Self {
-        Index {
+        IdMap {
             buckets: vec![Bucket::default(); INITIAL_BUCKETS],
             shift: 64 - INITIAL_BUCKETS.trailing_zeros(),
             len: 0,
@@ -72,11 +72,11 @@ impl Index {
     }
 
     #[inline]
-    pub fn get(&self, id: u64) -> Option<u32> {
+    pub fn get(&self, id: u64) -> Option<V> {
         if id == 0 {
             return self.zero;
         }
-        self.find(id).ok().map(|at| self.buckets[at].slot)
+        self.find(id).ok().map(|at| self.buckets[at].value)
     }
 
     #[inline]
@@ -90,32 +90,32 @@ impl Index {
         cachescope_core::prefetch::prefetch(&self.buckets[self.home(id)]);
     }
 
-    /// Puts `id` at `slot`, replacing what it had.
-    pub fn insert(&mut self, id: u64, slot: u32) {
+    /// Gives `id` the value `value`; the value it had, if any.
+    pub fn insert(&mut self, id: u64, value: V) -> Option<V> {
         if id == 0 {
-            self.zero = Some(slot);
-            return;
+            return self.zero.replace(value);
         }
         match self.find(id) {
-            Ok(at) => self.buckets[at].slot = slot,
+            Ok(at) => Some(std::mem::replace(&mut self.buckets[at].value, value)),
             Err(at) => {
-                self.buckets[at] = Bucket { id, slot };
+                self.buckets[at] = Bucket { id, value };
                 self.len += 1;
                 // At most 5 of 8 buckets taken: probes stay short.
                 if self.len * 8 > self.buckets.len() * 5 {
                     self.grow();
                 }
+                None
             }
         }
     }
 
-    /// Removes `id`; its slot, if it was held.
-    pub fn remove(&mut self, id: u64) -> Option<u32> {
+    /// Removes `id`; its value, if it was held.
+    pub fn remove(&mut self, id: u64) -> Option<V> {
         if id == 0 {
             return self.zero.take();
         }
         let mut hole = self.find(id).ok()?;
-        let slot = self.buckets[hole].slot;
+        let value = self.buckets[hole].value;
         self.len -= 1;
         // Each entry after the hole that could sit in it (its home is not between the hole and it) moves back,
         // so that no lookup stops short of an entry at an empty bucket.
@@ -136,12 +136,18 @@ impl Index {
             }
         }
         self.buckets[hole] = Bucket::default();
-        Some(slot)
+        Some(value)
     }
 
-    /// Every slot held, in no particular order.
-    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.buckets.iter().filter(|bucket| bucket.id != 0).map(|bucket| bucket.slot).chain(self.zero)
+    /// Every value held, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = V> + '_ {
+        self.buckets.iter().filter(|bucket| bucket.id != 0).map(|bucket| bucket.value).chain(self.zero)
+    }
+
+    /// Every (id, value) held, the values to change, in no particular order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut V)> + '_ {
+        let zero = self.zero.as_mut().map(|value| (0, value));
+        self.buckets.iter_mut().filter(|bucket| bucket.id != 0).map(|bucket| (bucket.id, &mut bucket.value)).chain(zero)
     }
 
     fn grow(&mut self) {
@@ -195,14 +201,11 @@ mod tests {
         /// Any sequence of inserts, removals and lookups gives what a hash map gives, through growth.
         #[test]
         fn behaves_as_a_hash_map(ops in proptest::collection::vec(op(), 0..400)) {
-            let mut index = Index::new();
+            let mut index: IdMap<u32> = IdMap::new();
             let mut map: HashMap<u64, u32> = HashMap::new();
             for op in ops {
                 match op {
-                    Op::Insert(id, slot) => {
-                        index.insert(id, slot);
-                        map.insert(id, slot);
-                    }
+                    Op::Insert(id, slot) => prop_assert_eq!(index.insert(id, slot), map.insert(id, slot)),
                     Op::Remove(id) => prop_assert_eq!(index.remove(id), map.remove(&id)),
                     Op::Get(id) => prop_assert_eq!(index.get(id), map.get(&id).copied()),
                 }
@@ -211,7 +214,7 @@ mod tests {
             for (&id, &slot) in &map {
                 prop_assert_eq!(index.get(id), Some(slot));
             }
-            let mut slots: Vec<u32> = index.slots().collect();
+            let mut slots: Vec<u32> = index.values().collect();
             let mut expected: Vec<u32> = map.values().copied().collect();
             slots.sort_unstable();
             expected.sort_unstable();
@@ -221,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_million_keys_in_and_half_out() {
-        let mut index = Index::new();
+        let mut index: IdMap<u32> = IdMap::new();
         let id = |i: u64| cachescope_core::key_hash(0, &i.to_le_bytes());
         for i in 0..1_000_000u64 {
             index.insert(id(i), i as u32);
