@@ -16,7 +16,7 @@ struct Bucket<V> {
 #[derive(Debug)]
 pub struct IdMap<V> {
     buckets: Vec<Bucket<V>>,
-    /// 64 less log2 of the number of buckets: a key's home is its id's top bits.
+    /// 64 less log2 of the number of buckets: a key's home is the top bits of its id, mixed.
     shift: u32,
     /// Entries in `buckets`.
     len: usize,
@@ -43,9 +43,11 @@ impl<V: Copy + Default> IdMap<V> {
         }
     }
 
+    /// The top bits of the id multiplied by an odd constant, which depend on all of its bits: ids are hashes,
+    /// but a sample of keys taken by hash (those below a threshold) has its top bits all zero.
     #[inline]
     fn home(&self, id: u64) -> usize {
-        (id >> self.shift) as usize
+        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
     #[inline]
@@ -219,6 +221,36 @@ mod tests {
             slots.sort_unstable();
             expected.sort_unstable();
             prop_assert_eq!(slots, expected);
+        }
+    }
+
+    /// How far the entry furthest from its home is.
+    fn longest_probe<V: Copy + Default>(map: &IdMap<V>) -> usize {
+        let mask = map.mask();
+        (0..map.buckets.len())
+            .filter(|&at| map.buckets[at].id != 0)
+            .map(|at| at.wrapping_sub(map.home(map.buckets[at].id)) & mask)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Ids of a sample taken by hash (below a threshold: the top bits all zero) or counted from 1 spread over
+    /// the table as hashes do: no long runs to probe.
+    #[test]
+    fn ids_with_their_top_bits_zero_spread_as_others() {
+        for (what, ids) in [
+            (
+                "a sample below a threshold",
+                (0..100_000u64).map(|i| cachescope_core::key_hash(0, &i.to_le_bytes()) >> 24).collect::<Vec<_>>(),
+            ),
+            ("counted from 1", (1..100_001u64).collect()),
+            ("hashes", (0..100_000u64).map(|i| cachescope_core::key_hash(0, &i.to_le_bytes())).collect()),
+        ] {
+            let mut map: IdMap<u32> = IdMap::new();
+            for (slot, &id) in ids.iter().enumerate() {
+                map.insert(id, slot as u32);
+            }
+            assert!(longest_probe(&map) < 100, "{what}: an entry {} buckets from home", longest_probe(&map));
         }
     }
 
