@@ -23,9 +23,13 @@ pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Keys a model holds past which the next keys' state is asked for ahead of use: its index and entries no
+/// longer fit the processor's own caches (a few MiB).
+const PREFETCH_PAST_KEYS: usize = 1 << 16;
+
 /// Plays a batch into `runs`, keeping `names` (by number) up to date.
 fn play_batch(batch: &Batch, runs: &mut Runs, names: &mut Vec<String>) {
-    batch.for_each(|item| match item {
+    batch.for_each(runs.most_keys_held() > PREFETCH_PAST_KEYS, |item| match item {
         Item::Rename(rename) => follow(names, rename, |map| runs.refold(map)),
         Item::Event(event, pattern, hash) => {
             runs.observe_hashed(event, hash, pattern, names.get(pattern).map_or("", String::as_str))

@@ -58,15 +58,17 @@ impl Batch {
         self.events.len()
     }
 
-    /// Visits the events in order, each with its pattern's number, after the renames that come before it, and
-    /// each key's hash [`LOOKAHEAD`] events before its event (for a consumer to prefetch what it will look at).
-    pub fn for_each(&self, mut visit: impl FnMut(Item<'_>)) {
+    /// Visits the events in order, each with its pattern's number, after the renames that come before it, and,
+    /// when `look_ahead`, each key's hash [`LOOKAHEAD`] events before its event (for a consumer to prefetch what
+    /// it will look at: worth it when that is far larger than the processor's caches, a cost otherwise).
+    pub fn for_each(&self, look_ahead: bool, mut visit: impl FnMut(Item<'_>)) {
         let mut renames = self.renames.iter().peekable();
-        for &(.., hash) in self.events.iter().take(LOOKAHEAD) {
+        let lookahead = if look_ahead { LOOKAHEAD } else { 0 };
+        for &(.., hash) in self.events.iter().take(lookahead) {
             visit(Item::Ahead(hash));
         }
         for (at, (event, key, pattern, hash)) in self.events.iter().enumerate() {
-            if let Some(&(.., ahead)) = self.events.get(at + LOOKAHEAD) {
+            if look_ahead && let Some(&(.., ahead)) = self.events.get(at + LOOKAHEAD) {
                 visit(Item::Ahead(ahead));
             }
             while let Some((_, change)) = renames.next_if(|(before, _)| *before == at) {
@@ -191,7 +193,7 @@ mod tests {
             let Some(batch) = numbering.push(&read(key), true) else { continue };
             assert_eq!(batch.len(), BATCH);
             memory.push(batch.events.as_ptr());
-            batch.for_each(|item| match item {
+            batch.for_each(true, |item| match item {
                 Item::Rename(rename) => follow(&mut names, rename, |_| {}),
                 Item::Event(event, pattern, hash) => {
                     assert_eq!(hash, key_hash(0, event.key));
@@ -200,6 +202,14 @@ mod tests {
                 }
                 Item::Ahead(hash) => ahead_of_events.push(Some(hash)),
             });
+            // Without looking ahead, the same events and no hashes ahead of them.
+            let mut plain = 0;
+            batch.for_each(false, |item| match item {
+                Item::Ahead(_) => panic!("a hash ahead when not looking ahead"),
+                Item::Event(..) => plain += 1,
+                Item::Rename(_) => {}
+            });
+            assert_eq!(plain, BATCH);
             // The consumer holds the third batch; it lets the others go.
             if memory.len() == 3 {
                 held.push(batch);

@@ -174,7 +174,7 @@ fn build_on_two_threads(
         let worker = scope.spawn(move || {
             let mut builder = MrcBuilder::numbered(config);
             for batch in receiver {
-                batch.for_each(|item| match item {
+                batch.for_each(true, |item| match item {
                     Item::Rename(Rename::New(name)) => builder.new_pattern(name.clone()),
                     Item::Rename(Rename::Refold(map, names)) => builder.refold_patterns(map, names),
                     Item::Event(event, pattern, hash) => builder.observe_numbered(event, pattern, hash),

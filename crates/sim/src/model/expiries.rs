@@ -45,6 +45,9 @@ impl Expiries {
     /// Takes the earliest entry if it is due by `now`.
     #[inline]
     pub fn pop_due(&mut self, now: Micros) -> Option<Expiry> {
+        if self.later_len == 0 && self.due.is_empty() {
+            return None;
+        }
         loop {
             if let Some(&Reverse(entry)) = self.due.peek() {
                 // Every entry waiting in `later` is later than every one in `due`.

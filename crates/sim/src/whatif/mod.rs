@@ -150,6 +150,11 @@ impl Runs {
         crate::by_pattern::refold(&mut self.patterns, map);
     }
 
+    /// The keys held by the model that holds most.
+    pub fn most_keys_held(&self) -> usize {
+        self.runs.iter().map(|run| run.model.len()).max().unwrap_or(0)
+    }
+
     /// The key with this hash comes a few events later: each model asks for what it will look at.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
