@@ -26,6 +26,13 @@ impl<'a> Batch<'a> {
         self.decoded.is_empty()
     }
 
+    /// The event at `index`.
+    #[inline]
+    pub fn get(&self, index: usize) -> Event<'a> {
+        let (event, key) = &self.decoded[index];
+        Event { key: &self.buffer[key.clone()], ..*event }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = Event<'a>> + Clone + 'a {
         let buffer = self.buffer;
         self.decoded.iter().map(move |(event, key)| Event { key: &buffer[key.clone()], ..*event })

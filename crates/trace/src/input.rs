@@ -74,6 +74,15 @@ impl<'a> Batch<'a> {
         self.len() == 0
     }
 
+    /// The events decoded many at a time, as a format of records gives them; None for formats read one event
+    /// at a time.
+    pub fn many(&self) -> Option<&crate::batch::Batch<'a>> {
+        match self {
+            Batch::Many(batch) => Some(batch),
+            Batch::One(_) => None,
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = Event<'a>> + Clone + '_ {
         let (many, one) = match self {
             Batch::Many(batch) => (Some(batch.iter()), None),

@@ -614,6 +614,23 @@ mod tests {
         }
     }
 
+    /// However the events come (in groups, by their place in a batch, one by one), the report is the same.
+    #[test]
+    fn events_by_place_or_one_by_one_give_the_grouped_report() {
+        let events = trace();
+        let grouped = analyse(&events, Shard::WHOLE).report();
+        let mut by_place = Engine::new(EngineConfig::default());
+        for chunk in events.chunks(777) {
+            by_place.observe_indexed(chunk.len(), |index| chunk[index].as_event());
+        }
+        assert_same(&by_place.report(), &grouped, "by place");
+        let mut one_by_one = Engine::new(EngineConfig::default());
+        for event in &events {
+            one_by_one.observe(&event.as_event());
+        }
+        assert_same(&one_by_one.report(), &grouped, "one by one");
+    }
+
     /// Written and read back (as `cachescope analyze --shard` and `cachescope merge` do), the shares still
     /// merge into one engine's report.
     #[test]

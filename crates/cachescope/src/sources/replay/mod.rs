@@ -57,7 +57,10 @@ pub trait EventSink {
 
 impl EventSink for Engine {
     fn observe_batch(&mut self, batch: &Batch<'_>) {
-        Engine::observe_batch(self, batch.iter());
+        match batch.many() {
+            Some(many) => self.observe_indexed(many.len(), |index| many.get(index)),
+            None => Engine::observe_batch(self, batch.iter()),
+        }
     }
 
     fn observe(&mut self, event: &Event<'_>, hash: u64) {

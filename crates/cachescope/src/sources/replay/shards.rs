@@ -213,7 +213,7 @@ fn work(mut engine: Engine, receiver: Receiver<Message>, returns: Sender<Shipmen
     for message in receiver {
         match message {
             Message::Events(mut shipment) if shipment.presumed.is_empty() => {
-                engine.observe_split_batch((0..shipment.len()).map(|i| shipment.event(i)));
+                engine.observe_split_indexed(shipment.len(), |i| shipment.event(i));
                 shipment.clear();
                 let _ = returns.send(shipment);
             }
