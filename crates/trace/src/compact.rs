@@ -222,11 +222,11 @@ impl<R: Read> CompactReader<R> {
 
 #[inline]
 fn varint(bytes: &[u8]) -> Result<(u64, usize), Short> {
-    // Most values (clients, databases, small deltas, key lengths) fit in one byte.
-    if let Some(&b) = bytes.first()
-        && b < 0x80
-    {
-        return Ok((u64::from(b), 1));
+    // Most values (clients, databases, small deltas, key lengths) fit in one byte, most time deltas in two.
+    match bytes {
+        [b, ..] if *b < 0x80 => return Ok((u64::from(*b), 1)),
+        [b0, b1, ..] if *b1 < 0x80 => return Ok((u64::from(b0 & 0x7f) | u64::from(*b1) << 7, 2)),
+        _ => {}
     }
     let mut value = 0u64;
     for (i, &b) in bytes.iter().enumerate().take(10) {
@@ -241,17 +241,22 @@ fn varint(bytes: &[u8]) -> Result<(u64, usize), Short> {
     if bytes.len() >= 10 { Err(Short::Bad("a varint of at most 10 bytes")) } else { Err(Short::Need(bytes.len() + 1)) }
 }
 
+/// The varint at `*at` in `bytes`, moving `at` past it; a shortage is counted from the start of `bytes`.
+#[inline(always)]
+fn varint_at(bytes: &[u8], at: &mut usize) -> Result<u64, Short> {
+    let (value, used) = varint(&bytes[*at..]).map_err(|e| match e {
+        Short::Need(n) => Short::Need(*at + n),
+        bad => bad,
+    })?;
+    *at += used;
+    Ok(value)
+}
+
 /// Decodes one record from `bytes`: the event (its key not attached yet), where its key lies, bytes used.
+#[inline(always)]
 fn decode(bytes: &[u8], last_time: u64) -> Result<(Event<'static>, std::ops::Range<usize>, usize), Short> {
     let mut at = 0;
-    let next = |at: &mut usize| -> Result<u64, Short> {
-        let (value, used) = varint(&bytes[*at..]).map_err(|e| match e {
-            Short::Need(n) => Short::Need(*at + n),
-            bad => bad,
-        })?;
-        *at += used;
-        Ok(value)
-    };
+    let next = |at: &mut usize| varint_at(bytes, at);
     let tag = *bytes.first().ok_or(Short::Need(1))?;
     at += 1;
     let command = command_from_code(tag & 0x0f).ok_or(Short::Bad("a record tag with a known command code"))?;
