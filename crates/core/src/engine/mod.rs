@@ -102,8 +102,11 @@ impl Default for EngineConfig {
 /// it found.
 pub const REFILL_WINDOW: Micros = MICROS_PER_SEC;
 
-/// Recent folds, by key hash: most events are for keys seen a moment ago, and folding costs more than a lookup.
-const FOLD_CACHE_SLOTS: usize = 1 << 14;
+/// Recent folds, by key hash: most events are for keys seen a moment ago, and folding costs more than a lookup
+/// (about 2,400 instructions). Keys the engine does not track (sampled out) are folded at each event, so the
+/// cache serves them most: 131,072 slots (3 MiB) made a sampled run 10% faster than 16,384 did, and an exact one
+/// no slower.
+const FOLD_CACHE_SLOTS: usize = 1 << 17;
 
 #[derive(Debug, Clone, Copy)]
 struct CachedFold {
