@@ -385,7 +385,12 @@ impl Engine {
     fn prefetch(&self, hashes: impl Iterator<Item = u64>) {
         let shard = self.config.shard;
         for hash in hashes.filter(|&hash| shard.owns(hash)) {
-            self.keys.prefetch(hash);
+            if self.keys.is_sampled(hash) {
+                self.keys.prefetch(hash);
+            } else {
+                // A key sampled out is folded at each event: its fold is what it needs.
+                crate::prefetch::prefetch(&self.fold_cache[fold_slot(hash)]);
+            }
         }
     }
 
@@ -455,7 +460,7 @@ impl Engine {
     /// The pattern and ids of a key, from the fold cache or by folding it. Only sampled keys teach the learner:
     /// a uniform sample of keys shows the same varying positions, and the rest fold faster.
     fn fold(&mut self, hash: u64, key: &[u8]) -> (PatternId, u64) {
-        let slot = (hash as usize) & (FOLD_CACHE_SLOTS - 1);
+        let slot = fold_slot(hash);
         let cached = self.fold_cache[slot];
         if cached.hash == hash && cached.pattern != PatternId::MAX {
             return (self.table.canonical(cached.pattern), cached.ids);
@@ -921,6 +926,12 @@ pub struct CatchUp {
     pub events_before: u64,
     /// The latest of their times that moves the clock ([`counts_on_clock`]), if any.
     pub latest_before: Option<Micros>,
+}
+
+/// The fold cache's slot for a key hash.
+#[inline]
+fn fold_slot(hash: u64) -> usize {
+    (hash as usize) & (FOLD_CACHE_SLOTS - 1)
 }
 
 /// How many events ahead [`Engine::observe_indexed`] asks for a key's state: far enough for memory to answer,
