@@ -284,14 +284,9 @@ impl Engine {
     }
 
     /// Feeds events in order, as [`Engine::observe`] does one by one, but faster: per-key state is looked up in
-    /// a table far larger than the CPU's caches, so each lookup waits on memory. The events come in groups, and
-    /// the state of a group's keys is prefetched while the group before is worked on: the waits overlap the work.
-    pub fn observe_batch<'e>(&mut self, events: impl IntoIterator<Item = Event<'e>>) {
-        self.observe_grouped(events.into_iter().map(|event| (event, key_hash(event.db, event.key))));
-    }
-
-    /// [`Engine::observe_batch`] for events that can be taken by their place, `len` of them, faster: each key
-    /// is hashed once, and the state of the key [`AHEAD`] events on is asked for before an event is observed.
+    /// a table far larger than the CPU's caches, so each lookup waits on memory. The events are taken by their
+    /// place, `len` of them; each key is hashed once, and the state of the key [`AHEAD`] events on is asked for
+    /// before an event is observed, so that the waits overlap the work.
     pub fn observe_indexed<'e>(&mut self, len: usize, event: impl Fn(usize) -> Event<'e>) {
         let mut hashes = std::mem::take(&mut self.hashes);
         hashes.clear();
@@ -349,37 +344,6 @@ impl Engine {
         self.events = self.events.max(catch_up.events_before);
     }
 
-    fn observe_grouped<'e>(&mut self, events: impl Iterator<Item = (Event<'e>, u64)>) {
-        const GROUP: usize = 16;
-        let mut events = events;
-        let mut fill = |group: &mut [(Event<'e>, u64); GROUP]| {
-            let mut len = 0;
-            for (slot, item) in group.iter_mut().zip(events.by_ref()) {
-                *slot = item;
-                len += 1;
-            }
-            len
-        };
-        let mut current = ([(Event::keyless(0, Command::Marker), 0u64); GROUP], 0);
-        let mut next = current;
-        current.1 = fill(&mut current.0);
-        self.prefetch(current.0[..current.1].iter().map(|item| item.1));
-        loop {
-            let more = current.1 == GROUP;
-            if more {
-                next.1 = fill(&mut next.0);
-                self.prefetch(next.0[..next.1].iter().map(|item| item.1));
-            }
-            for (event, hash) in &current.0[..current.1] {
-                self.observe_hashed(event, *hash);
-            }
-            if !more || next.1 == 0 {
-                return;
-            }
-            std::mem::swap(&mut current, &mut next);
-        }
-    }
-
     /// Prefetches the state of the keys with these hashes that this engine keeps.
     #[inline]
     fn prefetch(&self, hashes: impl Iterator<Item = u64>) {
@@ -396,7 +360,7 @@ impl Engine {
 
     /// Asks the processor for the state of the key with this [`key_hash`], without waiting: a caller that feeds
     /// events one by one ([`Engine::observe_hashed`]) and knows the next ones names them a few events ahead, as
-    /// [`Engine::observe_batch`] does itself.
+    /// [`Engine::observe_indexed`] does itself.
     #[inline]
     pub fn prefetch_key(&self, hash: u64) {
         self.prefetch(std::iter::once(hash));

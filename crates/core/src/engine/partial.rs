@@ -583,7 +583,7 @@ mod tests {
 
     fn analyse(events: &[OwnedEvent], shard: Shard) -> Engine {
         let mut engine = Engine::new(EngineConfig { shard, ..EngineConfig::default() });
-        engine.observe_batch(events.iter().map(OwnedEvent::as_event));
+        engine.observe_indexed(events.len(), |index| events[index].as_event());
         engine
     }
 
@@ -614,21 +614,21 @@ mod tests {
         }
     }
 
-    /// However the events come (in groups, by their place in a batch, one by one), the report is the same.
+    /// However the events come (by their place, all at once or in batches; one by one), the report is the same.
     #[test]
-    fn events_by_place_or_one_by_one_give_the_grouped_report() {
+    fn events_by_place_or_one_by_one_give_one_report() {
         let events = trace();
-        let grouped = analyse(&events, Shard::WHOLE).report();
-        let mut by_place = Engine::new(EngineConfig::default());
+        let at_once = analyse(&events, Shard::WHOLE).report();
+        let mut in_batches = Engine::new(EngineConfig::default());
         for chunk in events.chunks(777) {
-            by_place.observe_indexed(chunk.len(), |index| chunk[index].as_event());
+            in_batches.observe_indexed(chunk.len(), |index| chunk[index].as_event());
         }
-        assert_same(&by_place.report(), &grouped, "by place");
+        assert_same(&in_batches.report(), &at_once, "in batches");
         let mut one_by_one = Engine::new(EngineConfig::default());
         for event in &events {
             one_by_one.observe(&event.as_event());
         }
-        assert_same(&one_by_one.report(), &grouped, "one by one");
+        assert_same(&one_by_one.report(), &at_once, "one by one");
     }
 
     /// Written and read back (as `cachescope analyze --shard` and `cachescope merge` do), the shares still

@@ -59,7 +59,10 @@ impl EventSink for Engine {
     fn observe_batch(&mut self, batch: &Batch<'_>) {
         match batch.many() {
             Some(many) => self.observe_indexed(many.len(), |index| many.get(index)),
-            None => Engine::observe_batch(self, batch.iter()),
+            // One event at a time: nothing to look ahead to.
+            None => batch.iter().for_each(|event| {
+                self.observe_hashed(&event, key_hash(event.db, event.key));
+            }),
         }
     }
 
