@@ -3,8 +3,9 @@
 //! are sure to have (their count less what they inherited): a long tail of keys seen once each inflates the
 //! counts of the latest of them, never their sure counts, so they do not push the truly hot keys out of a list.
 //!
-//! Counters sit in one small array (the minimum is a scan over a few cache lines) and keep their key buffers, so
-//! replacing a key allocates nothing once warm: evicted misses of a long tail of keys hit this on every event.
+//! Counters sit in one small array and keep their key buffers, so replacing a key allocates nothing once warm:
+//! evicted misses of a long tail of keys hit this on every event. Their counts are also kept side by side in an
+//! array of their own, so that finding the smallest is a scan over a few cache lines, not over every counter.
 
 use std::collections::HashMap;
 
@@ -32,6 +33,12 @@ impl Counter {
     }
 }
 
+/// A count's bits, ordered as `f64::total_cmp` orders counts.
+fn ordered(count: f64) -> i64 {
+    let bits = count.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(from = "StoredTopK")]
 pub struct KeyTopK {
@@ -40,6 +47,13 @@ pub struct KeyTopK {
     /// Key hash to index in `counters`.
     #[serde(skip)]
     index: HashMap<u64, usize, FixedState>,
+    /// `counters[i].count` at `i`, for the scan for the smallest.
+    #[serde(skip)]
+    counts: Vec<f64>,
+    /// Where the first smallest count was last found, and that count ([`ordered`]); every counter before it
+    /// has more.
+    #[serde(skip)]
+    least: Option<(usize, i64)>,
     /// Calls of [`KeyTopK::insert_sampled`].
     calls: u64,
 }
@@ -56,8 +70,16 @@ impl From<StoredTopK> for KeyTopK {
     fn from(stored: StoredTopK) -> Self {
         let mut counters = stored.counters;
         counters.truncate(stored.capacity.max(1));
-        let index = counters.iter().enumerate().map(|(at, c)| (c.hash, at)).collect();
-        KeyTopK { capacity: stored.capacity.max(1), counters, index, calls: stored.calls }
+        let mut top = KeyTopK {
+            capacity: stored.capacity.max(1),
+            counters,
+            index: HashMap::default(),
+            counts: Vec::new(),
+            least: None,
+            calls: stored.calls,
+        };
+        top.reindex();
+        top
     }
 }
 
@@ -67,8 +89,39 @@ impl KeyTopK {
             capacity: capacity.max(1),
             counters: Vec::new(),
             index: HashMap::with_hasher(FixedState::default()),
+            counts: Vec::new(),
+            least: None,
             calls: 0,
         }
+    }
+
+    /// Rebuilds what is derived from the counters: the index and the counts side by side.
+    fn reindex(&mut self) {
+        self.index = self.counters.iter().enumerate().map(|(at, c)| (c.hash, at)).collect();
+        self.counts = self.counters.iter().map(|c| c.count).collect();
+        self.least = None;
+    }
+
+    /// The first counter with the smallest count (by `f64::total_cmp`). Counts only grow, so the smallest
+    /// found last is still the least any counter has: the first counter from where it was that still has it is
+    /// the answer, and only when none has is a scan of all needed. A long tail of keys seen once leaves many
+    /// counters with the same smallest count, taken one after the other.
+    fn smallest(&mut self) -> usize {
+        if let Some((from, least)) = self.least
+            && let Some(found) = self.counts[from..].iter().position(|&count| ordered(count) == least)
+        {
+            self.least = Some((from + found, least));
+            return from + found;
+        }
+        let (mut at, mut least) = (0, i64::MAX);
+        for (i, &count) in self.counts.iter().enumerate() {
+            let key = ordered(count);
+            if key < least {
+                (at, least) = (i, key);
+            }
+        }
+        self.least = Some((at, least));
+        at
     }
 
     /// Counts `key` like [`KeyTopK::insert`], but past the first 65,536 counts only one call in eight, with
@@ -86,23 +139,21 @@ impl KeyTopK {
     pub fn insert(&mut self, hash: u64, key: &[u8], pattern: PatternId, weight: f64) {
         if let Some(&at) = self.index.get(&hash) {
             self.counters[at].count += weight;
+            self.counts[at] = self.counters[at].count;
             return;
         }
         if self.counters.len() < self.capacity {
             self.index.insert(hash, self.counters.len());
             self.counters.push(Counter { count: weight, error: 0.0, pattern, hash, key: key.to_vec() });
+            self.counts.push(weight);
             return;
         }
-        let (at, _) = self
-            .counters
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.count.total_cmp(&b.1.count))
-            .expect("capacity is at least 1");
+        let at = self.smallest();
         let counter = &mut self.counters[at];
         self.index.remove(&counter.hash);
         counter.error = counter.count;
         counter.count += weight;
+        self.counts[at] = counter.count;
         counter.pattern = pattern;
         counter.hash = hash;
         counter.key.clear();
@@ -130,7 +181,7 @@ impl KeyTopK {
         }
         self.counters.sort_by(Counter::rank);
         self.counters.truncate(self.capacity);
-        self.index = self.counters.iter().enumerate().map(|(at, c)| (c.hash, at)).collect();
+        self.reindex();
     }
 
     /// Re-labels every key's pattern.
@@ -190,5 +241,43 @@ mod tests {
         let listed: Vec<String> =
             top.top(4, |_| true).into_iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
         assert_eq!(listed, ["hot:3", "hot:2", "hot:1", "hot:0"]);
+    }
+
+    proptest::proptest! {
+        /// Space-Saving as written plainly (each new key takes the first counter of smallest count, found by
+        /// walking the counters) keeps the same keys, counts and errors, also after being stored and read back.
+        #[test]
+        fn keeps_what_plain_space_saving_keeps(
+            stream in proptest::collection::vec((0u32..40, 1u32..4), 0..400),
+            stored_at in 0usize..400,
+        ) {
+            let mut top = KeyTopK::new(8);
+            let mut plain: Vec<(u32, f64, f64)> = Vec::new();
+            for (at, &(key, weight)) in stream.iter().enumerate() {
+                if at == stored_at {
+                    top = serde_json::from_str(&serde_json::to_string(&top).unwrap()).unwrap();
+                }
+                let name = format!("k:{key}");
+                top.insert(xxhash_rust::xxh3::xxh3_64(name.as_bytes()), name.as_bytes(), 0, f64::from(weight));
+                let weight = f64::from(weight);
+                if let Some(counter) = plain.iter_mut().find(|c| c.0 == key) {
+                    counter.1 += weight;
+                } else if plain.len() < 8 {
+                    plain.push((key, weight, 0.0));
+                } else {
+                    let smallest = plain.iter().enumerate().min_by(|a, b| a.1.1.total_cmp(&b.1.1)).unwrap().0;
+                    let count = plain[smallest].1;
+                    plain[smallest] = (key, count + weight, count);
+                }
+            }
+            let kept: Vec<(String, f64, f64)> = top
+                .counters
+                .iter()
+                .map(|c| (String::from_utf8(c.key.clone()).unwrap(), c.count, c.error))
+                .collect();
+            let expected: Vec<(String, f64, f64)> =
+                plain.iter().map(|&(key, count, error)| (format!("k:{key}"), count, error)).collect();
+            proptest::prop_assert_eq!(kept, expected);
+        }
     }
 }
