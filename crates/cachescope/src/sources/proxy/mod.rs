@@ -5,8 +5,10 @@
 //! upstream connection while they send only commands that leave a connection as they found it
 //! ([`multiplexed`], [`shared`]); a client that needs connection state gets an upstream connection of its own
 //! ([`relay`]), as every client does with `share_upstream` off. On shutdown the proxy stops accepting, lets each
-//! connection finish the commands it has sent (up to `drain_timeout`), then closes the rest.
+//! connection finish the commands it has sent (up to `drain_timeout`), then closes the rest. The events of all
+//! connections go to the engine in batches ([`gather`]).
 
+pub mod gather;
 pub mod multiplexed;
 pub mod opening;
 pub mod relay;
@@ -24,6 +26,7 @@ use tokio::task::JoinSet;
 
 pub use crate::sources::upstream::{TlsSetupError, Upstream};
 use cachescope_live::EventSink;
+use gather::Gatherer;
 use multiplexed::Outcome;
 pub use relay::Ended;
 use shared::SharedUpstream;
@@ -55,7 +58,7 @@ async fn serve_client(
     id: u32,
     upstream: &Upstream,
     shared: Option<&SharedUpstream>,
-    events: EventSink,
+    events: Arc<Gatherer>,
     stopping: watch::Receiver<bool>,
 ) -> std::io::Result<Ended> {
     let Some(shared) = shared else { return relay::relay(client, id, upstream, events, stopping).await };
@@ -82,6 +85,11 @@ pub async fn serve(
     let mut connections = JoinSet::new();
     let mut stats = ProxyStats::default();
     let shared = options.share_upstream.then(|| Arc::new(SharedUpstream::new(options.upstream.clone())));
+    let gatherer = Arc::new(Gatherer::new(events.clone()));
+    let ageing = tokio::spawn({
+        let gatherer = gatherer.clone();
+        async move { gatherer.age_out().await }
+    });
     let watcher = options.watch.clone().map(|(url, every)| {
         let upstream = options.upstream.clone();
         tokio::spawn(upstream_watch::watch_upstream(upstream, url, every, events.clone(), stopping.clone()))
@@ -104,7 +112,7 @@ pub async fn serve(
                 stats.connections += 1;
                 let id = next_client.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(client = id, %address, "client connected");
-                let (upstream, events, stopping) = (options.upstream.clone(), events.clone(), stopping.clone());
+                let (upstream, events, stopping) = (options.upstream.clone(), gatherer.clone(), stopping.clone());
                 let (unreachable, upstream_gone) = (unreachable.clone(), upstream_gone.clone());
                 let shared = shared.clone();
                 connections.spawn(async move {
@@ -136,6 +144,8 @@ pub async fn serve(
         );
         connections.shutdown().await;
     }
+    ageing.abort();
+    gatherer.flush();
     stats.unreachable = unreachable.load(Ordering::Relaxed);
     stats.upstream_gone = upstream_gone.load(Ordering::Relaxed);
     Ok(stats)

@@ -19,7 +19,7 @@ use std::io;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cachescope_live::EventSink;
+use super::gather::Gatherer;
 use cachescope_resp::{Connection, Sent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -84,7 +84,7 @@ pub async fn serve(
     client: TcpStream,
     id: u32,
     shared: &SharedUpstream,
-    events: EventSink,
+    events: Arc<Gatherer>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<Outcome> {
     let _ = client.set_nodelay(true);
@@ -286,7 +286,7 @@ async fn deliver_replies(
     mut write: OwnedWriteHalf,
     mut replies: UnboundedReceiver<ToClient>,
     state: &Mutex<Connection>,
-    events: EventSink,
+    events: Arc<Gatherer>,
     flow: &Flow,
 ) -> io::Result<Delivered> {
     let mut batch = Vec::new();
@@ -315,7 +315,7 @@ async fn deliver_replies(
                     let _ = flow.set_up_reply.compare_exchange(NO_REPLY, first, Ordering::AcqRel, Ordering::Acquire);
                 }
                 state.lock().expect("no panics while locked").from_server(&bytes, now_micros(), &mut batch);
-                events.send(std::mem::take(&mut batch));
+                events.add(&mut batch);
                 write.write_all(&bytes).await?;
                 flow.in_flight.fetch_sub(complete, Ordering::AcqRel);
                 flow.delivered.notify_one();

@@ -16,9 +16,9 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, watch};
 
+use super::gather::Gatherer;
 use super::opening::Opening;
 use crate::sources::upstream::{Connected, Upstream};
-use cachescope_live::EventSink;
 
 /// Bytes read at a time in each direction: small enough for thousands of connections, large enough for
 /// pipelines.
@@ -56,7 +56,7 @@ pub async fn relay(
     client: TcpStream,
     client_id: u32,
     upstream: &Upstream,
-    events: EventSink,
+    events: Arc<Gatherer>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<Ended> {
     let _ = client.set_nodelay(true);
@@ -81,7 +81,7 @@ pub async fn relay_from(
     opening: &Opening,
     unsent: Vec<u8>,
     upstream: &Upstream,
-    events: EventSink,
+    events: Arc<Gatherer>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<Ended> {
     let mut server = match upstream.connect().await {
@@ -123,7 +123,7 @@ async fn relay_halves<R, W>(
     unsent: Vec<u8>,
     server_read: R,
     server_write: W,
-    events: EventSink,
+    events: Arc<Gatherer>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<Ended>
 where
@@ -209,7 +209,7 @@ async fn forward_replies<R: AsyncRead + Unpin>(
     mut server_read: R,
     mut client_write: OwnedWriteHalf,
     state: Arc<Mutex<Connection>>,
-    events: EventSink,
+    events: Arc<Gatherer>,
     sending: Arc<AtomicU8>,
     wake: Arc<Notify>,
 ) -> io::Result<Ended> {
@@ -240,7 +240,7 @@ async fn forward_replies<R: AsyncRead + Unpin>(
             Ok(read) => read,
         };
         state.lock().expect("no panics while locked").from_server(&buffer[..read], now_micros(), &mut batch);
-        events.send(std::mem::take(&mut batch));
+        events.add(&mut batch);
         client_write.write_all(&buffer[..read]).await?;
     }
 }
