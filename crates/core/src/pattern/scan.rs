@@ -99,18 +99,24 @@ pub fn is_number(key: &[u8]) -> bool {
 /// [`fold_into`]'s scan, for any key.
 fn scan_into(key: &[u8], out: &mut FoldOutput, positions: &mut dyn LearnedPositions) {
     let mut closing = std::mem::take(&mut out.closing);
-    match_braces(key, &mut closing);
-    let has_at = key.contains(&b'@');
+    // One pass for both bytes: keys are short, and a search set up for each costs more than the pass.
+    let (mut has_brace, mut has_at) = (false, false);
+    for &b in key {
+        has_brace |= b == b'{';
+        has_at |= b == b'@';
+    }
+    match_braces(key, has_brace, &mut closing);
     let mut scanner = Scanner { key, closing: &closing, out, positions, has_at };
     scanner.fold_range(0, key.len(), 0);
     truncate_long(&mut out.text);
     out.closing = closing;
 }
 
-/// Fills `closing` with the matching `}` of every `{` (innermost first), or leaves it empty when the key has none.
-fn match_braces(key: &[u8], closing: &mut Vec<usize>) {
+/// Fills `closing` with the matching `}` of every `{` (innermost first), or leaves it empty when the key has none
+/// (`has_brace` false).
+fn match_braces(key: &[u8], has_brace: bool, closing: &mut Vec<usize>) {
     closing.clear();
-    if !key.contains(&b'{') {
+    if !has_brace {
         return;
     }
     closing.resize(key.len(), usize::MAX);
