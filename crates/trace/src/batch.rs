@@ -33,6 +33,12 @@ impl<'a> Batch<'a> {
         Event { key: &self.buffer[key.clone()], ..*event }
     }
 
+    /// The batch as it lies: the buffer holding its keys, and its events (their keys left empty), each with where
+    /// its key lies in that buffer. For a consumer that copies a whole batch at once.
+    pub fn parts(&self) -> (&'a [u8], &'a [(Event<'static>, Range<usize>)]) {
+        (self.buffer, self.decoded)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = Event<'a>> + Clone + 'a {
         let buffer = self.buffer;
         self.decoded.iter().map(move |(event, key)| Event { key: &buffer[key.clone()], ..*event })
