@@ -6,7 +6,6 @@
 //! shards' shares merge into that engine's report ([`Partial`]). The reader does as little per event as it can:
 //! with a cache model to run besides, it is the thread the others wait for.
 
-use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
@@ -16,6 +15,7 @@ use cachescope_core::{
     CatchUp, Command, Engine, EngineConfig, Event, InitialState, Outcome, Partial, Shard, counts_on_clock, key_hash,
 };
 use cachescope_trace::Batch;
+use cachescope_trace::batch::OwnedBatch;
 
 use super::{EventSink, observe_presumed_read};
 
@@ -28,10 +28,8 @@ const IN_FLIGHT: usize = 8;
 /// A run of the trace's events in order, every key's, their keys in one buffer; read by every shard's thread.
 #[derive(Default)]
 struct Shipment {
-    /// The events without their keys, each with where its key lies in `keys`.
-    events: Vec<(Event<'static>, Range<usize>)>,
+    events: OwnedBatch,
     hashes: Vec<u64>,
-    keys: Vec<u8>,
     /// The events that are reads a model presumed hits ([`EventSink::observe_presumed_read`]), and whether the
     /// model gave their outcome: those are observed one by one.
     presumed: Vec<(usize, bool)>,
@@ -40,9 +38,8 @@ struct Shipment {
 impl Shipment {
     fn with_capacity() -> Shipment {
         Shipment {
-            events: Vec::with_capacity(SHIPMENT_EVENTS),
+            events: OwnedBatch::with_capacity(SHIPMENT_EVENTS),
             hashes: Vec::with_capacity(SHIPMENT_EVENTS),
-            keys: Vec::with_capacity(SHIPMENT_EVENTS * 32),
             presumed: Vec::new(),
         }
     }
@@ -50,30 +47,20 @@ impl Shipment {
     fn clear(&mut self) {
         self.events.clear();
         self.hashes.clear();
-        self.keys.clear();
         self.presumed.clear();
     }
 
     fn push(&mut self, event: &Event<'_>, hash: u64, presumed: Option<bool>) {
-        let start = self.keys.len();
-        self.keys.extend_from_slice(event.key);
         if let Some(model_answered) = presumed {
             self.presumed.push((self.events.len(), model_answered));
         }
-        self.events.push((Event { key: &[], ..*event }, start..self.keys.len()));
+        self.events.push(event);
         self.hashes.push(hash);
     }
 
-    /// A whole batch at once: the bytes its keys lie in, copied in one piece, and its events with their keys'
-    /// places moved along.
-    fn push_batch(&mut self, batch: &cachescope_trace::batch::Batch<'_>) {
-        let (buffer, decoded) = batch.parts();
-        let from = decoded.iter().map(|(_, key)| key.start).min().unwrap_or(0);
-        let to = decoded.iter().map(|(_, key)| key.end).max().unwrap_or(0).max(from);
-        let offset = self.keys.len();
-        self.keys.extend_from_slice(&buffer[from..to]);
-        self.events
-            .extend(decoded.iter().map(|(event, key)| (*event, key.start - from + offset..key.end - from + offset)));
+    /// A whole batch at once (see [`OwnedBatch::extend`]).
+    fn push_batch(&mut self, batch: &Batch<'_>) {
+        self.events.extend(batch);
         self.hashes.extend(batch.iter().map(|event| key_hash(event.db, event.key)));
     }
 
@@ -82,8 +69,7 @@ impl Shipment {
     }
 
     fn event(&self, index: usize) -> (Event<'_>, u64) {
-        let (event, range) = &self.events[index];
-        (Event { key: &self.keys[range.clone()], ..*event }, self.hashes[index])
+        (self.events.get(index), self.hashes[index])
     }
 }
 
@@ -174,14 +160,7 @@ impl Shards {
 
 impl EventSink for Shards {
     fn observe_batch(&mut self, batch: &Batch<'_>) {
-        match batch.many() {
-            Some(many) => self.shipment.push_batch(many),
-            None => {
-                for event in batch.iter() {
-                    self.shipment.push(&event, key_hash(event.db, event.key), None);
-                }
-            }
-        }
+        self.shipment.push_batch(batch);
         self.ship_when_full();
     }
 
@@ -250,7 +229,8 @@ fn work(mut engine: Engine, receiver: Receiver<Message>, returns: Sender<Shipmen
         match message {
             Message::Events(shipment) if shipment.presumed.is_empty() => {
                 mine.clear();
-                for (index, ((event, _), &hash)) in shipment.events.iter().zip(&shipment.hashes).enumerate() {
+                for (index, &hash) in shipment.hashes.iter().enumerate() {
+                    let event = shipment.events.get(index);
                     let before = passed.pass(event.time);
                     if observes(part, event.command, hash) {
                         mine.push((index as u32, before));
@@ -325,36 +305,6 @@ mod tests {
         for (i, event) in events.iter().enumerate() {
             let (back, hash) = shipment.event(i);
             assert_eq!(back, *event);
-            assert_eq!(hash, key_hash(event.db, event.key));
-        }
-    }
-
-    #[test]
-    fn a_decoded_batch_copied_whole_gives_back_its_events_with_their_keys() {
-        use cachescope_trace::TraceHeader;
-        use cachescope_trace::compact::{CompactReader, CompactWriter};
-        let events = [
-            Event::read(1, b"user:1", Outcome::Miss),
-            Event::write(2, b"session:abc", TtlChange::ExpireIn(1000)).with_value_size(10),
-            Event::keyless(3, Command::Marker),
-            Event::read(4, b"", Outcome::Miss),
-        ];
-        let mut writer = CompactWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
-        events.iter().for_each(|event| writer.write(event).unwrap());
-        let bytes = writer.finish().unwrap();
-        let mut reader = CompactReader::new(std::io::Cursor::new(bytes), std::path::Path::new("t.cst")).unwrap();
-        let mut shipment = Shipment::default();
-        // A key pushed one by one first, then the batch twice: each copy's keys land after the last.
-        shipment.push(&Event::read(0, b"first", Outcome::Hit), key_hash(0, b"first"), None);
-        let batch = reader.next_batch().unwrap();
-        shipment.push_batch(&batch);
-        shipment.push_batch(&batch);
-        assert_eq!(shipment.len(), 1 + 2 * events.len());
-        let back: Vec<Event<'_>> = (1..shipment.len()).map(|i| shipment.event(i).0).collect();
-        let expected: Vec<Event<'_>> = events.iter().chain(&events).copied().collect();
-        assert_eq!(back, expected);
-        for i in 0..shipment.len() {
-            let (event, hash) = shipment.event(i);
             assert_eq!(hash, key_hash(event.db, event.key));
         }
     }
