@@ -82,8 +82,17 @@ impl Runner {
                 Ok(Message::Server(counters)) => self.server(counters),
                 Ok(Message::Losses(losses)) => self.counters.source = losses,
                 Ok(Message::Events(batch)) => {
-                    for event in &batch {
-                        self.event(&event.as_event());
+                    let mut at = 0;
+                    while at < batch.len() {
+                        // An event that may close windows, on its own; then those after it in the same window,
+                        // together, their keys' state asked for ahead.
+                        self.event(&batch[at].as_event());
+                        at += 1;
+                        let within = self.pipeline.observe_in_window(batch.len() - at, |i| batch[at + i].as_event());
+                        for event in &batch[at..at + within] {
+                            self.observed(&event.as_event());
+                        }
+                        at += within;
                     }
                     self.counters.events += batch.len() as u64;
                 }
@@ -120,6 +129,22 @@ impl Runner {
     }
 
     fn event(&mut self, event: &Event) {
+        self.tally(event);
+        let mut closed = Vec::new();
+        self.pipeline.observe(event, &mut |start, changes| closed.push((start, changes)));
+        for (start, changes) in closed {
+            self.publish_window(start, changes);
+        }
+        self.record(event);
+    }
+
+    /// An event the pipeline observed with others ([`Pipeline::observe_in_window`]): no window closed among them.
+    fn observed(&mut self, event: &Event) {
+        self.tally(event);
+        self.record(event);
+    }
+
+    fn tally(&mut self, event: &Event) {
         if event.command == Command::Marker {
             let label = String::from_utf8_lossy(event.key);
             let kind = label.split_whitespace().next().unwrap_or("marker").to_string();
@@ -129,11 +154,9 @@ impl Runner {
                 self.tallies.recent_markers.pop_front();
             }
         }
-        let mut closed = Vec::new();
-        self.pipeline.observe(event, &mut |start, changes| closed.push((start, changes)));
-        for (start, changes) in closed {
-            self.publish_window(start, changes);
-        }
+    }
+
+    fn record(&mut self, event: &Event) {
         if let Some(writer) = self.writer.as_mut()
             && let Err(error) = writer.write(event)
         {
