@@ -2,12 +2,18 @@
 //! of the same key (itself included). An LRU cache of size C hits exactly the requests whose distance is at most
 //! C, so the distances of a trace give its whole miss-ratio curve in one pass.
 //!
-//! Each key's size sits at the position of its last access in a Fenwick tree; the distance of a request is the
-//! sum between that position and now. Positions are renumbered when the tree fills up, so memory follows the
-//! number of distinct keys, not the number of requests. O(log n) per request.
+//! Each key's last access holds a position; the distance of a request is the size of the keys whose last access
+//! lies between its key's position and now. Positions are bits, 64 to a word, and a Fenwick tree sums the
+//! sizes word by word: a distance is the tree's sum up to the word of the key's position and a count within that
+//! word (a popcount while every size is 1; a sum of the positions' sizes otherwise). The tree has one entry per 64
+//! positions, small enough to stay in the processor's caches where a tree over every position would not.
+//! Positions are renumbered when they run out, so memory follows the number of distinct keys, not the number of
+//! requests. O(log n) per request.
 
 use super::fenwick::Fenwick;
 use crate::id_map::IdMap;
+
+const WORD: usize = 64;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Last {
@@ -17,15 +23,20 @@ struct Last {
 
 #[derive(Debug)]
 pub struct StackDistances {
-    tree: Fenwick,
-    /// The key at each position, for renumbering (u64::MAX: none).
-    at: Vec<u64>,
+    /// One bit a position: set where a key's last access is.
+    live: Vec<u64>,
+    /// The sum of the sizes at each word's live positions.
+    words: Fenwick,
+    /// The size at each position, once a size other than 1 has come (empty before: a live bit is then a size
+    /// of 1).
+    sizes: Vec<u64>,
     last: IdMap<Last>,
     next: usize,
     /// The sum of every key's size: the prefix sum up to `next`, without walking the tree.
     total: u64,
-    /// Where each position went at the last renumbering (kept to be reused).
-    moved_to: Vec<u32>,
+    /// Reused by renumbering: the live positions before each word; the sizes at their new positions.
+    before: Vec<usize>,
+    spare_sizes: Vec<u64>,
 }
 
 impl Default for StackDistances {
@@ -34,16 +45,20 @@ impl Default for StackDistances {
     }
 }
 
+/// Positions at the start, and at least after each renumbering.
+const MIN_POSITIONS: usize = 1 << 16;
+
 impl StackDistances {
     pub fn new() -> Self {
-        let capacity = 1 << 16;
         StackDistances {
-            tree: Fenwick::with_len(capacity),
-            at: vec![u64::MAX; capacity],
+            live: vec![0; MIN_POSITIONS / WORD],
+            words: Fenwick::with_len(MIN_POSITIONS / WORD),
+            sizes: Vec::new(),
             last: IdMap::new(),
             next: 0,
             total: 0,
-            moved_to: Vec::new(),
+            before: Vec::new(),
+            spare_sizes: Vec::new(),
         }
     }
 
@@ -52,30 +67,71 @@ impl StackDistances {
         self.last.len()
     }
 
+    fn positions(&self) -> usize {
+        self.live.len() * WORD
+    }
+
     /// Records a request of `key` of `size` (1 for unit-size objects) and returns its stack distance, or None on
     /// the key's first request (a compulsory miss at any size).
     #[inline]
     pub fn access(&mut self, key: u64, size: u64) -> Option<u64> {
-        if self.next == self.tree.len() {
+        if self.next == self.positions() {
             self.renumber();
+        }
+        if size != 1 && self.sizes.is_empty() {
+            // Every size so far was 1.
+            self.sizes = vec![1; self.positions()];
         }
         let now = self.next;
         self.next += 1;
         let distance = match self.last.insert(key, Last { position: now, size }) {
             Some(previous) => {
                 // Every position is before `now`: the sum up to it is the total.
-                let between = self.total - self.tree.prefix(previous.position + 1);
-                self.tree.add(previous.position, previous.size.wrapping_neg());
-                self.total -= previous.size;
-                self.at[previous.position] = u64::MAX;
+                let between = self.total - self.sum_through(previous.position);
+                self.unset(previous);
                 Some(between + size)
             }
             None => None,
         };
-        self.tree.add(now, size);
-        self.total += size;
-        self.at[now] = key;
+        self.set(now, size);
         distance
+    }
+
+    /// The sum of the sizes at live positions up to `position`, itself included.
+    #[inline]
+    fn sum_through(&self, position: usize) -> u64 {
+        let word = position / WORD;
+        let bit = position % WORD;
+        let through = if bit == WORD - 1 { u64::MAX } else { (1u64 << (bit + 1)) - 1 };
+        let mut bits = self.live[word] & through;
+        let within = if self.sizes.is_empty() {
+            u64::from(bits.count_ones())
+        } else {
+            let mut sum = 0u64;
+            while bits != 0 {
+                sum += self.sizes[word * WORD + bits.trailing_zeros() as usize];
+                bits &= bits - 1;
+            }
+            sum
+        };
+        self.words.prefix(word) + within
+    }
+
+    #[inline]
+    fn set(&mut self, position: usize, size: u64) {
+        self.live[position / WORD] |= 1 << (position % WORD);
+        if !self.sizes.is_empty() {
+            self.sizes[position] = size;
+        }
+        self.words.add(position / WORD, size);
+        self.total += size;
+    }
+
+    #[inline]
+    fn unset(&mut self, last: Last) {
+        self.live[last.position / WORD] &= !(1 << (last.position % WORD));
+        self.words.add(last.position / WORD, last.size.wrapping_neg());
+        self.total -= last.size;
     }
 
     /// Whether `key` is in the stack.
@@ -97,39 +153,52 @@ impl StackDistances {
     /// Forgets a key (deleted, expired): its next request is a first one again.
     pub fn remove(&mut self, key: u64) {
         if let Some(previous) = self.last.remove(key) {
-            self.tree.add(previous.position, previous.size.wrapping_neg());
-            self.total -= previous.size;
-            self.at[previous.position] = u64::MAX;
+            self.unset(previous);
         }
     }
 
-    /// Packs the live positions to the front, in order, and makes room for as many again. Linear in the
-    /// positions, and in place when the room needed is the same: where each old position goes is counted in one
-    /// pass, the keys' records are updated in one pass over the map (not a lookup each), and the tree is built
-    /// from the sizes rather than added to.
+    /// Packs the live positions to the front, in order, and makes room for as many again as there are keys.
+    /// Linear: the live positions before each word are counted in one pass over the bits, each key's record
+    /// takes its new position from that count (a popcount within its word) in one pass over the map, and the
+    /// tree is built from the words' sums rather than added to.
     fn renumber(&mut self) {
-        self.moved_to.clear();
-        self.moved_to.resize(self.at.len(), u32::MAX);
+        self.before.clear();
         let mut live = 0usize;
-        for old in 0..self.at.len() {
-            let key = self.at[old];
-            if key != u64::MAX {
-                self.moved_to[old] = u32::try_from(live).expect("fewer than 2^32 keys");
-                self.at[live] = key;
-                live += 1;
-            }
+        for &bits in &self.live {
+            self.before.push(live);
+            live += bits.count_ones() as usize;
         }
-        let capacity = (live * 2).max(1 << 16);
-        self.at.truncate(live);
-        self.at.resize(capacity, u64::MAX);
-        let (last, moved_to) = (&mut self.last, &self.moved_to);
-        self.tree.rebuild(capacity, |sizes| {
+        let positions = (live * 2).max(MIN_POSITIONS).next_multiple_of(WORD);
+        let words = positions / WORD;
+        let sized = !self.sizes.is_empty();
+        if sized {
+            self.spare_sizes.clear();
+            self.spare_sizes.resize(positions, 1);
+        }
+        let (old_live, before, new_sizes) = (&self.live, &self.before, &mut self.spare_sizes);
+        let last = &mut self.last;
+        self.words.rebuild(words, |sums| {
             for (_, record) in last.iter_mut() {
-                let position = moved_to[record.position] as usize;
+                let (word, bit) = (record.position / WORD, record.position % WORD);
+                let position = before[word] + (old_live[word] & ((1u64 << bit) - 1)).count_ones() as usize;
                 record.position = position;
-                sizes[position] = record.size;
+                sums[position / WORD] += record.size;
+                if sized {
+                    new_sizes[position] = record.size;
+                }
             }
         });
+        if sized {
+            std::mem::swap(&mut self.sizes, &mut self.spare_sizes);
+        }
+        self.live.clear();
+        self.live.resize(words, 0);
+        for word in 0..live / WORD {
+            self.live[word] = u64::MAX;
+        }
+        if live % WORD != 0 {
+            self.live[live / WORD] = (1u64 << (live % WORD)) - 1;
+        }
         self.next = live;
     }
 }
@@ -137,6 +206,7 @@ impl StackDistances {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     /// The distances of a naive LRU stack, for comparison.
     fn naive(requests: &[(u64, u64)]) -> Vec<Option<u64>> {
@@ -191,6 +261,52 @@ mod tests {
         assert_eq!(distances.keys(), KEYS as usize - 1);
         assert_eq!(distances.access(0, size(0)), Some(all - size(7)));
         assert_eq!(distances.access(7, size(7)), None);
+    }
+
+    /// What a request does to the stack, in the property below.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Access(u64, u64),
+        Remove(u64),
+    }
+
+    proptest::proptest! {
+        /// Accesses and removals of few keys (the positions run out and are renumbered often, from 65,536 on),
+        /// with every size 1 or with sizes coming later: the distances of a naive stack.
+        #[test]
+        fn matches_a_naive_stack_with_removals(
+            steps in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => (0u64..40, proptest::prop_oneof![3 => proptest::strategy::Just(1u64), 1 => 1u64..9])
+                        .prop_map(|(k, s)| Step::Access(k, s)),
+                    1 => (0u64..40).prop_map(Step::Remove),
+                ],
+                1..400,
+            ),
+            repeat in 1usize..400,
+        ) {
+            let mut distances = StackDistances::new();
+            let mut stack: Vec<(u64, u64)> = Vec::new();
+            // Repeated so that the positions run out: 400 steps 400 times is past 65,536.
+            for step in steps.iter().cycle().take(steps.len() * repeat) {
+                match *step {
+                    Step::Access(key, size) => {
+                        let found = stack.iter().position(|&(k, _)| k == key);
+                        let expected = found.map(|at| stack[at + 1..].iter().map(|&(_, s)| s).sum::<u64>() + size);
+                        if let Some(at) = found {
+                            stack.remove(at);
+                        }
+                        stack.push((key, size));
+                        proptest::prop_assert_eq!(distances.access(key, size), expected);
+                    }
+                    Step::Remove(key) => {
+                        stack.retain(|&(k, _)| k != key);
+                        distances.remove(key);
+                    }
+                }
+                proptest::prop_assert_eq!(distances.keys(), stack.len());
+            }
+        }
     }
 
     #[test]
