@@ -163,8 +163,12 @@ impl Shards {
             // The key joined a fixed-size sample, which shrank past it.
             return None;
         }
-        let first_read = !exact && self.read_keys.insert(key);
-        let rate = if exact { 1.0 } else { self.rate() };
+        if exact {
+            self.weight += 1.0;
+            return Some(Sampled { distance, weight: 1.0, first_read: false });
+        }
+        let first_read = self.read_keys.insert(key);
+        let rate = self.rate();
         self.weight += 1.0 / rate;
         // The distance counts the key itself, which is there for sure; only the others stand for 1/R as many.
         let scale = |d: u64| size + ((d.saturating_sub(size)) as f64 / rate).round() as u64;
