@@ -73,6 +73,10 @@ impl<V: Copy + Default> IdMap<V> {
         self.len + usize::from(self.zero.is_some())
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     #[inline]
     pub fn get(&self, id: u64) -> Option<V> {
         if id == 0 {
@@ -152,6 +156,19 @@ impl<V: Copy + Default> IdMap<V> {
         self.buckets.iter_mut().filter(|bucket| bucket.id != 0).map(|bucket| (bucket.id, &mut bucket.value)).chain(zero)
     }
 
+    /// Keeps the entries for which `keep` says so, in one pass that builds the table again.
+    pub fn retain(&mut self, mut keep: impl FnMut(u64, V) -> bool) {
+        let old = std::mem::take(self);
+        for bucket in old.buckets.into_iter().filter(|bucket| bucket.id != 0) {
+            if keep(bucket.id, bucket.value) {
+                self.insert(bucket.id, bucket.value);
+            }
+        }
+        if let Some(value) = old.zero.filter(|&value| keep(0, value)) {
+            self.zero = Some(value);
+        }
+    }
+
     fn grow(&mut self) {
         let doubled = vec![Bucket::default(); self.buckets.len() * 2];
         let old = std::mem::replace(&mut self.buckets, doubled);
@@ -176,6 +193,8 @@ mod tests {
         Insert(u64, u32),
         Remove(u64),
         Get(u64),
+        /// Keeps the entries whose value is even.
+        RetainEven,
     }
 
     /// Ids from a small set, with many sharing their top bits (the same home) and 0 among them: collisions,
@@ -194,6 +213,7 @@ mod tests {
             (id(), any::<u32>()).prop_map(|(id, slot)| Op::Insert(id, slot)),
             id().prop_map(Op::Remove),
             id().prop_map(Op::Get),
+            Just(Op::RetainEven),
         ]
     }
 
@@ -210,6 +230,10 @@ mod tests {
                     Op::Insert(id, slot) => prop_assert_eq!(index.insert(id, slot), map.insert(id, slot)),
                     Op::Remove(id) => prop_assert_eq!(index.remove(id), map.remove(&id)),
                     Op::Get(id) => prop_assert_eq!(index.get(id), map.get(&id).copied()),
+                    Op::RetainEven => {
+                        index.retain(|_, slot| slot % 2 == 0);
+                        map.retain(|_, slot| *slot % 2 == 0);
+                    }
                 }
                 prop_assert_eq!(index.len(), map.len());
             }

@@ -47,10 +47,9 @@ pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
         build_on_two_threads(&mut reader, config, skip, &bar)
     } else {
         let mut builder = MrcBuilder::new(config);
-        each_batch(&mut reader, skip, &bar, |batch| {
-            for event in batch.iter() {
-                builder.observe(&event);
-            }
+        each_batch(&mut reader, skip, &bar, |batch| match batch.many() {
+            Some(many) => builder.observe_indexed(many.len(), |index| many.get(index)),
+            None => batch.iter().for_each(|event| builder.observe(&event)),
         })
         .map(|_| builder.finish())
     }

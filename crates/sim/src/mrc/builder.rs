@@ -6,15 +6,13 @@
 //! the object in), leaves it out. Patterns are folded for sampled reads only: their curves and read counts are
 //! estimates under SHARDS, exact otherwise.
 
-use std::collections::HashMap;
-
 use cachescope_core::pattern::FoldConfig;
 use cachescope_core::{Command, Event, Micros, Removal, TtlChange, key_hash};
-use foldhash::fast::FixedState;
 
 use super::curve::Curve;
 use super::shards::{SampleCurve, Sampling, Shards};
 use crate::by_pattern::{ByPattern, Merge};
+use crate::id_map::IdMap;
 
 const MICROS_PER_MILLI: Micros = 1_000;
 
@@ -58,9 +56,14 @@ pub struct MrcBuilder {
     shards: Shards,
     curve: SampleCurve,
     /// When the tracked keys with a TTL expire.
-    expiries: HashMap<u64, Micros, FixedState>,
+    expiries: IdMap<Micros>,
     patterns: Patterns,
+    /// The keys' hashes of a batch ([`MrcBuilder::observe_indexed`]), kept to be reused.
+    hashes: Vec<u64>,
 }
+
+/// How many events before its own a key's records are asked for.
+const AHEAD: usize = 8;
 
 /// The patterns' figures, and who folds the keys.
 #[derive(Debug)]
@@ -76,8 +79,9 @@ impl MrcBuilder {
         MrcBuilder {
             shards: Shards::new(config.sampling),
             curve: SampleCurve::default(),
-            expiries: HashMap::with_hasher(FixedState::default()),
+            expiries: IdMap::new(),
             patterns: Patterns::Folded(Box::new(ByPattern::new(config.fold.clone(), config.max_patterns))),
+            hashes: Vec::new(),
             config,
         }
     }
@@ -120,6 +124,9 @@ impl MrcBuilder {
     #[inline]
     pub fn prefetch(&self, id: u64) {
         self.shards.prefetch(id);
+        if !self.expiries.is_empty() {
+            self.expiries.prefetch(id);
+        }
     }
 
     fn size(&self, event: &Event<'_>) -> u64 {
@@ -130,14 +137,35 @@ impl MrcBuilder {
         self.observe_with(event, None, key_hash(event.db, event.key));
     }
 
+    /// Feeds `len` events in order, taken by their place, as [`MrcBuilder::observe`] does one by one, but with
+    /// each key's records asked for [`AHEAD`] events before its own, so that the waits on memory overlap.
+    pub fn observe_indexed<'e>(&mut self, len: usize, event: impl Fn(usize) -> Event<'e>) {
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend((0..len).map(|index| {
+            let event = event(index);
+            key_hash(event.db, event.key)
+        }));
+        for &hash in hashes.iter().take(AHEAD) {
+            self.prefetch(hash);
+        }
+        for (index, &hash) in hashes.iter().enumerate() {
+            if let Some(&ahead) = hashes.get(index + AHEAD) {
+                self.prefetch(ahead);
+            }
+            self.observe_with(&event(index), None, hash);
+        }
+        self.hashes = hashes;
+    }
+
     fn observe_with(&mut self, event: &Event<'_>, pattern: Option<usize>, id: u64) {
         match event.command {
             Command::Read => {
                 if !self.expiries.is_empty()
-                    && let Some(&at) = self.expiries.get(&id)
+                    && let Some(at) = self.expiries.get(id)
                     && at <= event.time
                 {
-                    self.expiries.remove(&id);
+                    self.expiries.remove(id);
                     self.shards.forget(id);
                 }
                 let size = self.size(event);
@@ -168,12 +196,12 @@ impl MrcBuilder {
             }
             // An expiry the server saw happens at every size; an eviction depends on the size, which the curve varies.
             Command::Delete | Command::Removed(Removal::Expired) => {
-                self.expiries.remove(&id);
+                self.expiries.remove(id);
                 self.shards.forget(id);
             }
             // Databases are not told apart here: a flush of one forgets all, an approximation on the safe side.
             Command::Flush(_) => {
-                self.expiries.clear();
+                self.expiries = IdMap::new();
                 self.shards.forget_all();
             }
             Command::Marker | Command::Removed(Removal::Evicted) => {}
@@ -187,11 +215,11 @@ impl MrcBuilder {
                 // Keys that left a fixed-size sample keep no expiry here for long.
                 if self.expiries.len() > 2 * self.shards.keys() + 4096 {
                     let shards = &self.shards;
-                    self.expiries.retain(|id, _| shards.tracks(*id));
+                    self.expiries.retain(|id, _| shards.tracks(id));
                 }
             }
             TtlChange::Persist => {
-                self.expiries.remove(&id);
+                self.expiries.remove(id);
             }
             TtlChange::Keep => {}
         }
@@ -256,6 +284,49 @@ mod tests {
 
     fn read(time: Micros, key: &str) -> Event<'_> {
         Event::read(time, key.as_bytes(), Outcome::Unobserved)
+    }
+
+    /// Events fed a batch at a time, each key's records asked for ahead, give the curves of events fed one by
+    /// one: reads, writes with and without TTLs, expiries, deletes and a flush, over keys of two patterns.
+    #[test]
+    fn events_fed_by_place_give_the_curves_of_events_one_by_one() {
+        let keys: Vec<String> =
+            (0..300).map(|i| if i % 3 == 0 { format!("page:{i}") } else { format!("user:{i}") }).collect();
+        let mut events = Vec::new();
+        let mut state = 7u64;
+        for time in 0..20_000u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let key = keys[(state % 300) as usize].as_bytes();
+            let at = time * 1_000;
+            events.push(match state % 23 {
+                _ if time == 10_000 => {
+                    Event { command: Command::Flush(cachescope_core::FlushScope::All), ..read(at, "") }
+                }
+                0 => Event::write(at, key, TtlChange::ExpireIn(500)),
+                1..=5 => Event::write(at, key, TtlChange::Persist),
+                6 => Event { command: Command::Delete, ..Event::write(at, key, TtlChange::Keep) },
+                _ => Event { key, value_size: (state % 50) as u32, ..read(at, "") },
+            });
+        }
+        for read_through in [false, true] {
+            let mut one_by_one = MrcBuilder::new(config(read_through));
+            events.iter().for_each(|event| one_by_one.observe(event));
+            let mut by_place = MrcBuilder::new(config(read_through));
+            for chunk in events.chunks(777) {
+                by_place.observe_indexed(chunk.len(), |index| chunk[index]);
+            }
+            let (expected, got) = (one_by_one.finish(), by_place.finish());
+            assert_eq!(got.reads, expected.reads);
+            let sizes: Vec<u64> = (0..=320).collect();
+            assert_eq!(got.curve.points(&sizes), expected.curve.points(&sizes), "read-through: {read_through}");
+            let patterns = |mrc: &Mrc| {
+                mrc.patterns.iter().map(|p| (p.pattern.clone(), p.reads, p.curve.points(&sizes))).collect::<Vec<_>>()
+            };
+            assert_eq!(patterns(&got), patterns(&expected));
+            assert!(expected.curve.miss_ratio(10_000) > 0.0 && expected.curve.miss_ratio(10_000) < 1.0);
+        }
     }
 
     #[test]
