@@ -252,6 +252,14 @@ impl<E: Eviction> CacheModel for Cache<E> {
         }
     }
 
+    #[inline]
+    fn prefetch_held(&self, id: u64) {
+        if let Some(slot) = self.index.get(id) {
+            cachescope_core::prefetch::prefetch(&self.entries[slot as usize]);
+            self.eviction.prefetch(slot);
+        }
+    }
+
     fn apply_hashed(&mut self, event: &Event<'_>, id: u64) -> Outcome {
         let now = event.time;
         self.expire_due(now);

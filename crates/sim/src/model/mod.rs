@@ -32,6 +32,11 @@ pub trait CacheModel: Send {
     /// caches, without waiting: a replay names the events a few ahead, so that the waits overlap.
     fn prefetch(&self, _id: u64) {}
 
+    /// Asks for what [`CacheModel::apply_hashed`] will look at for key `id` once found: its entry, which only
+    /// the index says where to find. For a key whose [`CacheModel::prefetch`] came a few events earlier (its
+    /// index bucket is in the caches by now).
+    fn prefetch_held(&self, _id: u64) {}
+
     /// A read-through request of object `id` (already a hash) of `size`: true on a hit; on a miss the object is
     /// cached. The fast path for request-only traces and miss-ratio work.
     fn request(&mut self, id: u64, size: u64, now: Micros) -> bool;

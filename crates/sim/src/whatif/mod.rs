@@ -134,7 +134,14 @@ pub struct Runs {
     patterns: Vec<PatternFigures>,
     observed: Reads,
     read_through: bool,
+    /// The hashes last announced ([`Runs::prefetch`]), oldest next: their index buckets were asked for, and
+    /// once [`HELD_LAG`] more have come, their entries are.
+    announced: [Option<u64>; HELD_LAG],
+    next_announced: usize,
 }
+
+/// Announcements between asking for a key's index bucket and asking for its entry, which the bucket names.
+const HELD_LAG: usize = 4;
 
 impl Runs {
     pub fn new(settings: Vec<Settings>, read_through: bool) -> Self {
@@ -142,7 +149,14 @@ impl Runs {
             .into_iter()
             .map(|settings| Run { model: build(&settings.model), settings, reads: Reads::default(), refused_writes: 0 })
             .collect();
-        Runs { runs, patterns: Vec::new(), observed: Reads::default(), read_through }
+        Runs {
+            runs,
+            patterns: Vec::new(),
+            observed: Reads::default(),
+            read_through,
+            announced: [None; HELD_LAG],
+            next_announced: 0,
+        }
     }
 
     /// Patterns were merged (see [`Indexed::refold`]): their figures too.
@@ -155,11 +169,18 @@ impl Runs {
         self.runs.iter().map(|run| run.model.len()).max().unwrap_or(0)
     }
 
-    /// The key with this hash comes a few events later: each model asks for what it will look at.
+    /// The key with this hash comes a few events later: each model asks for what it will look at, in two
+    /// steps: the key's index bucket now, and its entry [`HELD_LAG`] announcements later, when the bucket that
+    /// says where the entry is has come.
     #[inline]
-    pub fn prefetch(&self, hash: u64) {
+    pub fn prefetch(&mut self, hash: u64) {
+        let earlier = self.announced[self.next_announced].replace(hash);
+        self.next_announced = (self.next_announced + 1) % HELD_LAG;
         for run in &self.runs {
             run.model.prefetch(hash);
+            if let Some(earlier) = earlier {
+                run.model.prefetch_held(earlier);
+            }
         }
     }
 

@@ -108,3 +108,49 @@ fn noeviction_refuses_writes_that_do_not_fit() {
     let result = replay(&events, vec![full], false);
     assert_eq!(result.runs[0].refused_writes, 6);
 }
+
+/// Keys announced ahead of their events, as a replay on several threads announces them (each model asks for the
+/// key's index bucket, then its entry a few announcements later, keys held or not, some evicted and expired in
+/// between), leave every run's figures as they were.
+#[test]
+fn keys_announced_ahead_change_nothing() {
+    let keys: Vec<Vec<u8>> = (0..3_000).map(|i| format!("user:{i}").into_bytes()).collect();
+    let mut state = 11u64;
+    let events: Vec<Event<'_>> = (0..40_000u64)
+        .map(|at| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let key = &keys[((state >> 24) % 3_000) as usize];
+            match state % 5 {
+                0 => Event::write(at * 1_000, key, TtlChange::ExpireIn(200))
+                    .with_value_size(100)
+                    .with_outcome(Outcome::Ok),
+                1 => Event::write(at * 1_000, key, TtlChange::Persist).with_value_size(100).with_outcome(Outcome::Ok),
+                _ => Event::read(at * 1_000, key, Outcome::Unobserved),
+            }
+        })
+        .collect();
+    let runs = || {
+        ["allkeys-lru-exact", "allkeys-lru", "allkeys-lfu", "volatile-ttl"]
+            .into_iter()
+            .map(|policy| Settings::new(ModelConfig::new(Some(150_000), policy.parse().unwrap())))
+            .collect::<Vec<_>>()
+    };
+    let play = |announce: bool| {
+        let mut played = Runs::new(runs(), false);
+        for (index, event) in events.iter().enumerate() {
+            if announce && let Some(ahead) = events.get(index + 8) {
+                played.prefetch(cachescope_core::key_hash(ahead.db, ahead.key));
+            }
+            played.observe(event, 0, "user:{num}");
+        }
+        played.finish(&["user:{num}".to_string()])
+    };
+    let (plain, announced) = (play(false), play(true));
+    let figures = |result: &WhatIfResult| {
+        result.runs.iter().map(|run| (run.reads, run.evictions, run.refused_writes)).collect::<Vec<_>>()
+    };
+    assert_eq!(figures(&announced), figures(&plain));
+    assert!(plain.runs.iter().all(|run| run.evictions > 0 && run.reads.hits > 0), "{:?}", figures(&plain));
+}

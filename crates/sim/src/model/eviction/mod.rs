@@ -33,6 +33,8 @@ pub(crate) trait Eviction: Send {
     fn remove(&mut self, slot: u32);
     /// The key to evict now, or None when none may go.
     fn victim(&mut self, now: Micros) -> Option<u32>;
+    /// Asks the processor for what [`Eviction::touch`] will look at for `slot`, without waiting.
+    fn prefetch(&self, _slot: u32) {}
 }
 
 /// Never evicts: `noeviction`.

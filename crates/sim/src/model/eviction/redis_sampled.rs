@@ -113,6 +113,13 @@ impl Eviction for RedisSampled {
         self.members.insert(slot, group(self.scope, expires_at));
     }
 
+    #[inline]
+    fn prefetch(&self, slot: u32) {
+        if let Some(object) = self.objects.get(slot as usize) {
+            cachescope_core::prefetch::prefetch(object);
+        }
+    }
+
     fn touch(&mut self, slot: u32, now: Micros) {
         match self.rank {
             Rank::Lru => self.objects[slot as usize].clock = now / MICROS_PER_SECOND,
