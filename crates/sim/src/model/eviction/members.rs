@@ -40,6 +40,14 @@ impl Members {
         }
     }
 
+    /// Asks the processor for where `slot` is, without waiting.
+    #[inline]
+    pub fn prefetch(&self, slot: u32) {
+        if let Some(position) = self.position.get(slot as usize) {
+            cachescope_core::prefetch::prefetch(position);
+        }
+    }
+
     pub fn group(&self, group: usize) -> &[u32] {
         &self.groups[group]
     }

@@ -118,6 +118,8 @@ impl Eviction for RedisSampled {
         if let Some(object) = self.objects.get(slot as usize) {
             cachescope_core::prefetch::prefetch(object);
         }
+        // A write that changes the key's TTL may move it between the keys with one and those without.
+        self.members.prefetch(slot);
     }
 
     fn touch(&mut self, slot: u32, now: Micros) {
