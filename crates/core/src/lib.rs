@@ -18,7 +18,7 @@ pub mod sketch;
 
 pub use engine::{
     CatchUp, Engine, EngineConfig, InitialState, MergeError, Partial, Shard, Window, WindowCounts, counts_on_clock,
-    key_hash,
+    key_hash, key_hashes,
 };
 pub use event::{
     Command, ErrorKind, Event, FlushScope, Micros, Outcome, OwnedEvent, Removal, TtlChange, WriteCondition,

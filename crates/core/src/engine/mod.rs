@@ -289,11 +289,7 @@ impl Engine {
     /// before an event is observed, so that the waits overlap the work.
     pub fn observe_indexed<'e>(&mut self, len: usize, event: impl Fn(usize) -> Event<'e>) {
         let mut hashes = std::mem::take(&mut self.hashes);
-        hashes.clear();
-        hashes.extend((0..len).map(|index| {
-            let event = event(index);
-            key_hash(event.db, event.key)
-        }));
+        key_hashes(&mut hashes, len, &event);
         self.observe_ahead(len, |index| hashes[index], |index| (event(index), None));
         self.hashes = hashes;
     }
@@ -906,6 +902,16 @@ const AHEAD: usize = 16;
 #[inline]
 pub fn key_hash(db: u32, key: &[u8]) -> u64 {
     xxh3_64_with_seed(key, u64::from(db))
+}
+
+/// The [`key_hash`] of each of `len` events taken by their place, into `hashes` (emptied first, its memory
+/// reused): for a consumer that looks `len` events ahead.
+pub fn key_hashes<'e>(hashes: &mut Vec<u64>, len: usize, event: impl Fn(usize) -> Event<'e>) {
+    hashes.clear();
+    hashes.extend((0..len).map(|index| {
+        let event = event(index);
+        key_hash(event.db, event.key)
+    }));
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! estimates under SHARDS, exact otherwise.
 
 use cachescope_core::pattern::FoldConfig;
-use cachescope_core::{Command, Event, Micros, Removal, TtlChange, key_hash};
+use cachescope_core::{Command, Event, Micros, Removal, TtlChange, key_hash, key_hashes};
 
 use super::curve::Curve;
 use super::shards::{SampleCurve, Sampling, Shards};
@@ -141,11 +141,7 @@ impl MrcBuilder {
     /// each key's records asked for [`AHEAD`] events before its own, so that the waits on memory overlap.
     pub fn observe_indexed<'e>(&mut self, len: usize, event: impl Fn(usize) -> Event<'e>) {
         let mut hashes = std::mem::take(&mut self.hashes);
-        hashes.clear();
-        hashes.extend((0..len).map(|index| {
-            let event = event(index);
-            key_hash(event.db, event.key)
-        }));
+        key_hashes(&mut hashes, len, &event);
         for &hash in hashes.iter().take(AHEAD) {
             self.prefetch(hash);
         }
