@@ -151,17 +151,22 @@ impl Eviction for RedisSampled {
             return None;
         }
         let samples = (self.tuning.samples.max(1) as usize).min(candidates);
-        let mut sampled = [u32::MAX; 64];
+        // Distinct keys, as `dictGetSomeKeys` returns: distinct places among the members, all drawn first, so
+        // that the keys' records are asked for together rather than waited for one after the other.
+        let mut drawn = [0usize; 64];
         let mut taken = 0;
-        // Distinct keys, as `dictGetSomeKeys` returns.
-        while taken < samples.min(sampled.len()) {
-            let members = self.members.group(victim_group(self.scope));
-            let slot =
-                if samples == candidates { members[taken] } else { members[self.rng.random_range(0..candidates)] };
-            if !sampled[..taken].contains(&slot) {
-                sampled[taken] = slot;
+        while taken < samples.min(drawn.len()) {
+            let index = if samples == candidates { taken } else { self.rng.random_range(0..candidates) };
+            if !drawn[..taken].contains(&index) {
+                drawn[taken] = index;
                 taken += 1;
             }
+        }
+        let members = self.members.group(victim_group(self.scope));
+        let mut sampled = [u32::MAX; 64];
+        for (at, &index) in drawn[..taken].iter().enumerate() {
+            sampled[at] = members[index];
+            cachescope_core::prefetch::prefetch(&self.objects[members[index] as usize]);
         }
         for &slot in &sampled[..taken] {
             let score = self.score(slot, now);
