@@ -11,6 +11,7 @@ pub mod engine;
 pub mod event;
 mod findings;
 pub mod human;
+pub mod packed;
 pub mod pattern;
 pub mod prefetch;
 pub mod report;
@@ -24,4 +25,5 @@ pub use event::{
     Command, ErrorKind, Event, FlushScope, Micros, Outcome, OwnedEvent, Removal, TtlChange, WriteCondition,
 };
 pub use findings::Thresholds;
+pub use packed::PackedEvents;
 pub use report::{FindingCause, MissCause, Report, Severity};

@@ -294,18 +294,19 @@ impl Engine {
         self.hashes = hashes;
     }
 
-    /// [`Engine::observe_indexed`], with the key hashes known, for an engine fed only the events of its shard's
+    /// [`Engine::observe_indexed`], with the key hashes known (`hash` gives the key hash of the event at a place), for an engine fed only the events of its shard's
     /// keys (and every flush and marker) by a reader that splits the trace: before each event,
     /// [`Engine::catch_up`] with what the reader says of the events of other keys before it.
-    pub fn observe_split_indexed<'e>(&mut self, len: usize, event: impl Fn(usize) -> (Event<'e>, u64, CatchUp)) {
-        self.observe_ahead(
-            len,
-            |index| event(index).1,
-            |index| {
-                let (event, _, catch_up) = event(index);
-                (event, Some(catch_up))
-            },
-        );
+    pub fn observe_split_indexed<'e>(
+        &mut self,
+        len: usize,
+        hash: impl Fn(usize) -> u64,
+        event: impl Fn(usize) -> (Event<'e>, CatchUp),
+    ) {
+        self.observe_ahead(len, hash, |index| {
+            let (event, catch_up) = event(index);
+            (event, Some(catch_up))
+        });
     }
 
     fn observe_ahead<'e>(

@@ -9,7 +9,8 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 use cachescope_core::{
-    CatchUp, Command, Engine, EngineConfig, Event, InitialState, Outcome, Partial, Shard, counts_on_clock, key_hash,
+    CatchUp, Command, Engine, EngineConfig, Event, InitialState, Micros, Outcome, PackedEvents, Partial, Shard,
+    counts_on_clock, key_hash,
 };
 use cachescope_trace::Batch;
 
@@ -21,47 +22,65 @@ const SHIPMENT_EVENTS: usize = 4096;
 /// Shipments waiting for a shard's thread, at most: the reader waits beyond (memory stays bounded).
 const IN_FLIGHT: usize = 8;
 
-/// One shard's events in order, their keys in one buffer.
+/// One shard's events in order, each with what came before it of other keys' events ([`CatchUp`]).
 #[derive(Default)]
 struct Shipment {
-    events: Vec<(Event<'static>, std::ops::Range<usize>, u64, CatchUp)>,
-    keys: Vec<u8>,
+    events: PackedEvents<Before>,
+    /// The time of the trace's first event.
+    first: Micros,
     /// The events that are reads a model presumed hits ([`EventSink::observe_presumed_read`]), and whether the
     /// model gave their outcome: those are observed one by one.
     presumed: Vec<(usize, bool)>,
 }
 
+/// A [`CatchUp`] but for the trace's first time, which is the shipment's.
+#[derive(Clone, Copy)]
+struct Before {
+    events: u64,
+    latest: Option<Micros>,
+}
+
 impl Shipment {
     fn with_capacity() -> Shipment {
         Shipment {
-            events: Vec::with_capacity(SHIPMENT_EVENTS),
-            keys: Vec::with_capacity(SHIPMENT_EVENTS * 32),
+            events: PackedEvents::with_capacity(SHIPMENT_EVENTS, SHIPMENT_EVENTS * 32),
+            first: 0,
             presumed: Vec::new(),
         }
     }
 
     fn clear(&mut self) {
         self.events.clear();
-        self.keys.clear();
         self.presumed.clear();
     }
 
+    /// Whether the shipment must go before an event with a key of `key_len` bytes joins it.
+    fn is_full(&self, key_len: usize) -> bool {
+        self.events.is_full(SHIPMENT_EVENTS, key_len)
+    }
+
     fn push(&mut self, event: &Event<'_>, hash: u64, catch_up: CatchUp, presumed: Option<bool>) {
-        let start = self.keys.len();
-        self.keys.extend_from_slice(event.key);
         if let Some(model_answered) = presumed {
             self.presumed.push((self.events.len(), model_answered));
         }
-        self.events.push((Event { key: &[], ..*event }, start..self.keys.len(), hash, catch_up));
+        self.first = catch_up.first;
+        let before = Before { events: catch_up.events_before, latest: catch_up.latest_before };
+        self.events.push(event, hash, before);
     }
 
     fn len(&self) -> usize {
         self.events.len()
     }
 
+    #[inline]
+    fn hash(&self, index: usize) -> u64 {
+        self.events.hash(index)
+    }
+
+    #[inline]
     fn event(&self, index: usize) -> (Event<'_>, u64, CatchUp) {
-        let (event, range, hash, catch_up) = &self.events[index];
-        (Event { key: &self.keys[range.clone()], ..*event }, *hash, *catch_up)
+        let (event, hash, before) = self.events.get(index);
+        (event, hash, CatchUp { first: self.first, events_before: before.events, latest_before: before.latest })
     }
 }
 
@@ -149,18 +168,20 @@ impl Shards {
         }
         if matches!(event.command, Command::Flush(_) | Command::Marker) {
             for part in 0..self.shipments.len() {
-                self.shipments[part].push(event, hash, catch_up, presumed);
-                if self.shipments[part].len() >= SHIPMENT_EVENTS {
-                    self.ship(part);
-                }
+                self.push_to(part, event, hash, catch_up, presumed);
             }
             return;
         }
         let Some(part) = self.shard.part_owning(self.shipments.len() as u32, hash) else { return };
-        self.shipments[part].push(event, hash, catch_up, presumed);
-        if self.shipments[part].len() >= SHIPMENT_EVENTS {
+        self.push_to(part, event, hash, catch_up, presumed);
+    }
+
+    #[inline]
+    fn push_to(&mut self, part: usize, event: &Event<'_>, hash: u64, catch_up: CatchUp, presumed: Option<bool>) {
+        if self.shipments[part].is_full(event.key.len()) {
             self.ship(part);
         }
+        self.shipments[part].push(event, hash, catch_up, presumed);
     }
 
     /// Waits for every engine and merges their shares into the share of `shard`.
@@ -213,7 +234,14 @@ fn work(mut engine: Engine, receiver: Receiver<Message>, returns: Sender<Shipmen
     for message in receiver {
         match message {
             Message::Events(mut shipment) if shipment.presumed.is_empty() => {
-                engine.observe_split_indexed(shipment.len(), |i| shipment.event(i));
+                engine.observe_split_indexed(
+                    shipment.len(),
+                    |i| shipment.hash(i),
+                    |i| {
+                        let (event, _, catch_up) = shipment.event(i);
+                        (event, catch_up)
+                    },
+                );
                 shipment.clear();
                 let _ = returns.send(shipment);
             }
@@ -267,7 +295,9 @@ mod tests {
             let (back, hash, catch_up) = shipment.event(i);
             assert_eq!(back, *event);
             assert_eq!(hash, key_hash(event.db, event.key));
+            assert_eq!(catch_up.first, 1);
             assert_eq!(catch_up.events_before, i as u64);
+            assert_eq!(catch_up.latest_before, Some(i as u64));
         }
     }
 }
