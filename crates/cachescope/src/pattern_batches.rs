@@ -4,11 +4,10 @@
 //! numbering before each event. Whoever consumes a batch keeps the names by number from those changes.
 
 use std::collections::VecDeque;
-use std::ops::Range;
 use std::sync::Arc;
 
 use cachescope_core::pattern::FoldConfig;
-use cachescope_core::{Event, key_hash};
+use cachescope_core::{Event, PackedEvents, key_hash};
 use cachescope_sim::by_pattern::{Indexed, PatternIndex};
 
 /// Events handed over at a time.
@@ -20,10 +19,9 @@ const KEPT: usize = 32;
 /// Events in order (see the module's documentation).
 #[derive(Default)]
 pub struct Batch {
-    keys: Vec<u8>,
-    /// The event (its key left empty), where its key is in `keys`, its pattern's number (0 when not numbered),
-    /// its key's [`key_hash`] (computed here, on the reading thread, once for every consumer).
-    events: Vec<(Event<'static>, Range<usize>, usize, u64)>,
+    /// The events, each with its key's [`key_hash`] (computed here, on the reading thread, once for every
+    /// consumer) and its pattern's number (0 when not numbered).
+    events: PackedEvents<usize>,
     /// Before event `.0`: a pattern got the next number, or patterns were merged.
     renames: Vec<(usize, Rename)>,
 }
@@ -38,20 +36,20 @@ pub enum Rename {
 
 impl Batch {
     fn with_capacity() -> Self {
-        Batch { keys: Vec::with_capacity(BATCH * 16), events: Vec::with_capacity(BATCH), renames: Vec::new() }
+        Batch { events: PackedEvents::with_capacity(BATCH, BATCH * 16), renames: Vec::new() }
     }
 
     fn clear(&mut self) {
-        self.keys.clear();
         self.events.clear();
         self.renames.clear();
     }
 
+    fn is_full(&self, key_len: usize) -> bool {
+        self.events.is_full(BATCH, key_len)
+    }
+
     fn push(&mut self, event: &Event<'_>, pattern: usize) {
-        let start = self.keys.len();
-        self.keys.extend_from_slice(event.key);
-        let hash = key_hash(event.db, event.key);
-        self.events.push((Event { key: &[], ..*event }, start..self.keys.len(), pattern, hash));
+        self.events.push(event, key_hash(event.db, event.key), pattern);
     }
 
     pub fn len(&self) -> usize {
@@ -63,18 +61,21 @@ impl Batch {
     /// it will look at: worth it when that is far larger than the processor's caches, a cost otherwise).
     pub fn for_each(&self, look_ahead: bool, mut visit: impl FnMut(Item<'_>)) {
         let mut renames = self.renames.iter().peekable();
-        let lookahead = if look_ahead { LOOKAHEAD } else { 0 };
-        for &(.., hash) in self.events.iter().take(lookahead) {
-            visit(Item::Ahead(hash));
+        let len = self.events.len();
+        if look_ahead {
+            for at in 0..LOOKAHEAD.min(len) {
+                visit(Item::Ahead(self.events.hash(at)));
+            }
         }
-        for (at, (event, key, pattern, hash)) in self.events.iter().enumerate() {
-            if look_ahead && let Some(&(.., ahead)) = self.events.get(at + LOOKAHEAD) {
-                visit(Item::Ahead(ahead));
+        for at in 0..len {
+            if look_ahead && at + LOOKAHEAD < len {
+                visit(Item::Ahead(self.events.hash(at + LOOKAHEAD)));
             }
             while let Some((_, change)) = renames.next_if(|(before, _)| *before == at) {
                 visit(Item::Rename(change));
             }
-            visit(Item::Event(&Event { key: &self.keys[key.clone()], ..*event }, *pattern, *hash));
+            let (event, hash, pattern) = self.events.get(at);
+            visit(Item::Event(&event, pattern, hash));
         }
     }
 }
@@ -122,13 +123,14 @@ impl Numbering {
     }
 
     /// Adds `event`, numbering its key's pattern when `numbered` (not for flushes and markers, nor for what the
-    /// consumer does not count by pattern). Returns a full batch, to be handed out.
+    /// consumer does not count by pattern). Returns the batch before, when it was full, to be handed out.
     pub fn push(&mut self, event: &Event<'_>, numbered: bool) -> Option<Arc<Batch>> {
+        let full = self.batch.is_full(event.key.len()).then(|| self.hand_out());
         let mut pattern = 0;
         if numbered {
             let known = self.patterns.names().len();
             let Indexed { id, refold } = self.patterns.index(event.key);
-            let at = self.batch.events.len();
+            let at = self.batch.len();
             match refold {
                 Some(map) => self.batch.renames.push((at, Rename::Refold(map, self.patterns.names().to_vec()))),
                 None if self.patterns.names().len() > known => {
@@ -139,7 +141,7 @@ impl Numbering {
             pattern = id;
         }
         self.batch.push(event, pattern);
-        (self.batch.len() >= BATCH).then(|| self.hand_out())
+        full
     }
 
     /// What is left: the last batch, if it holds events.
@@ -189,10 +191,10 @@ mod tests {
             (0..BATCH * 4).map(|i| if i % 2 == 0 { format!("user:{i}") } else { i.to_string() }).collect();
         let (mut names, mut seen, mut memory, mut held) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut ahead_of_events = Vec::new();
-        for key in &keys {
-            let Some(batch) = numbering.push(&read(key), true) else { continue };
+        let mut consume = |batch: Arc<Batch>| {
             assert_eq!(batch.len(), BATCH);
-            memory.push(batch.events.as_ptr());
+            // Where the batch keeps its keys: a batch filled again keeps them where it did.
+            memory.push(batch.events.get(0).0.key.as_ptr());
             batch.for_each(true, |item| match item {
                 Item::Rename(rename) => follow(&mut names, rename, |_| {}),
                 Item::Event(event, pattern, hash) => {
@@ -214,7 +216,14 @@ mod tests {
             if memory.len() == 3 {
                 held.push(batch);
             }
+        };
+        // A batch is handed out when the event after its last comes, or when the trace ends.
+        for key in &keys {
+            if let Some(batch) = numbering.push(&read(key), true) {
+                consume(batch);
+            }
         }
+        consume(numbering.rest().expect("the last batch"));
         assert!(numbering.rest().is_none());
         let expected: Vec<(String, String)> = keys
             .iter()
