@@ -124,6 +124,7 @@ impl Numbering {
 
     /// Adds `event`, numbering its key's pattern when `numbered` (not for flushes and markers, nor for what the
     /// consumer does not count by pattern). Returns the batch before, when it was full, to be handed out.
+    #[inline]
     pub fn push(&mut self, event: &Event<'_>, numbered: bool) -> Option<Arc<Batch>> {
         let full = self.batch.is_full(event.key.len()).then(|| self.hand_out());
         let mut pattern = 0;

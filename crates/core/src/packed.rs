@@ -63,6 +63,7 @@ impl<T: Copy> PackedEvents<T> {
 
     /// Whether the pack holds `events` events, or has no room left for a key of `key_len` bytes: then it must be
     /// handed over (or cleared) before the next [`PackedEvents::push`].
+    #[inline]
     pub fn is_full(&self, events: usize, key_len: usize) -> bool {
         self.records.len() >= events || KEY_BYTES - self.keys.len() < key_len
     }
@@ -71,6 +72,7 @@ impl<T: Copy> PackedEvents<T> {
     ///
     /// # Panics
     /// When the key does not fit ([`PackedEvents::is_full`] says so beforehand).
+    #[inline]
     pub fn push(&mut self, event: &Event<'_>, hash: u64, payload: T) {
         assert!(KEY_BYTES - self.keys.len() >= event.key.len(), "a pack holds at most 4 GiB of keys");
         self.keys.extend_from_slice(event.key);
