@@ -3,7 +3,7 @@
 # Twitter CSV (replayed through the LRU model), on one thread and on two, exact (1 M distinct keys, within the
 # default key budget) against sampled (a smaller budget; 10 M distinct keys), with peak memory (max RSS); and a
 # split into 4 shards (`--shard I/4`, then `cachescope merge`) against one run, with the merged report checked
-# equal to the one run's.
+# equal to the one run's; and what the two cores allow (two one-thread runs at once, one on each core).
 #
 # The analysis is measured alone (`--no-simulation`); the whole command, with the suggestions replayed through a
 # model, has its own row. One thread runs pinned to one core, two threads on both. Cases run interleaved, RUNS
@@ -43,8 +43,10 @@ CASES=(
 
 RESULTS="$DATA/results.tsv"
 SHARDS="$DATA/shards.tsv"
+PAIRS="$DATA/pairs.tsv"
 : > "$RESULTS"
 : > "$SHARDS"
+: > "$PAIRS"
 for run in $(seq "$RUNS"); do
     for case in "${CASES[@]}"; do
         IFS='|' read -r name file cores extra <<< "$case"
@@ -58,6 +60,17 @@ for run in $(seq "$RUNS"); do
         printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$threads" "$events" $measured >> "$RESULTS"
         echo "run $run/$RUNS · $name · $threads thread(s) · $measured" >&2
     done
+    # What the two cores allow: two one-thread runs of the first case at once, one pinned to each core. Where
+    # each takes longer than alone, the cores share what the analysis waits on (a cache, the memory), and no
+    # split of the work on two threads can give 2x.
+    for core in 0 1; do
+        /usr/bin/time -o "$DATA/pair$core.time" -f "%e" taskset -c "$core" "$BIN" analyze "$DATA/k1m.cst" --quiet \
+            -o json --no-simulation --threads 1 > /dev/null &
+    done
+    wait
+    pair=$(tail -qn 1 "$DATA/pair0.time" "$DATA/pair1.time" | paste -sd ' ')
+    printf '%s\n' "$pair" | tr ' ' '\t' >> "$PAIRS"
+    echo "run $run/$RUNS · two one-thread runs side by side · $pair" >&2
     # 4 shards one after the other on one core, then the merge, against the first row's one run.
     shard_total=0
     for i in 1 2 3 4; do
@@ -88,11 +101,12 @@ PY
     echo "run $run/$RUNS · 4 shards $shard_total s · merge $merge · $same" >&2
 done
 
-python3 - "$RESULTS" "$SHARDS" "$RUNS" <<'PY'
+python3 - "$RESULTS" "$SHARDS" "$RUNS" "$PAIRS" <<'PY'
 import statistics, sys, platform, subprocess, datetime, re
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 shards = [line.rstrip("\n").split("\t") for line in open(sys.argv[2])]
 runs = sys.argv[3]
+pairs = [float(t) for line in open(sys.argv[4]) for t in line.split()]
 cases = {}
 for name, threads, events, seconds, rss in rows:
     case = cases.setdefault((name, threads), {"events": int(events), "seconds": [], "rss": []})
@@ -119,6 +133,14 @@ for (name, threads), case in cases.items():
         f"{case['events']/min(case['seconds'])/1e6:.2f} M/s | {speedup} | {statistics.median(case['rss'])/2**20:.0f} MiB |"
     )
 one = cases[("compact, 10 M events, 1 M keys, exact", "1")]
+alone = statistics.median(one["seconds"])
+side = statistics.median(pairs)
+lines += [
+    "",
+    f"What two cores allow: two one-thread runs of the first case at once, one pinned to each core (same rounds), "
+    f"took {side:.2f} s each (median), {side / alone:.2f}x the {alone:.2f} s of one alone: two threads could give "
+    f"at most about {2 * alone / side:.2f}x on this host.",
+]
 total = statistics.median(float(s[0]) for s in shards)
 merge = statistics.median(float(s[1].split()[0]) for s in shards)
 merge_rss = statistics.median(int(s[1].split()[1]) * 1024 for s in shards)
