@@ -82,8 +82,8 @@ fn patterns_get_their_own_curves() {
     assert!((report["best_hit_ratio"].as_f64().unwrap() - 500.0 / 550.0).abs() < 1e-9);
 }
 
-/// On two threads (one folds the keys, one computes the stack distances) the curves are the same, patterns
-/// learned mid-trace included.
+/// On two threads (one reads, numbers the keys and folds them, one computes the stack distances) the curves are
+/// the same, patterns learned mid-trace included, with writes, TTLs, deletes and a flush among the reads.
 #[test]
 fn threads_change_nothing_in_the_curves() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,7 +95,14 @@ fn threads_change_nothing_in_the_curves() {
             1 => format!("user:{}", (i * 7) % 500),
             _ => format!("page:{}", (i * 13) % 2_000),
         };
-        lines.push(format!("{i} 1 0 read {key} hit size=100"));
+        let time = i * 1_000;
+        match i % 17 {
+            _ if i == 12_000 => lines.push(format!("{time} 1 0 flushall - ok")),
+            0 => lines.push(format!("{time} 1 0 write {key} ok ttl=900 size=100")),
+            1 | 2 => lines.push(format!("{time} 1 0 write {key} ok size=100")),
+            3 => lines.push(format!("{time} 1 0 delete {key} ok")),
+            _ => lines.push(format!("{time} 1 0 read {key} hit size=100")),
+        }
     }
     let path = trace(dir.path(), "mixed.trace", "", &lines);
     let path = path.to_str().unwrap();
