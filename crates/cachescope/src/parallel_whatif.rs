@@ -31,10 +31,10 @@ const PREFETCH_PAST_KEYS: usize = 1 << 16;
 fn play_batch(batch: &Batch, runs: &mut Runs, names: &mut Vec<String>) {
     batch.for_each(runs.most_keys_held() > PREFETCH_PAST_KEYS, |item| match item {
         Item::Rename(rename) => follow(names, rename, |map| runs.refold(map)),
-        Item::Event(event, pattern, key) => {
-            runs.observe_hashed(event, key.hash, pattern, names.get(pattern).map_or("", String::as_str))
+        Item::Event(event, pattern, hash) => {
+            runs.observe_hashed(event, hash, pattern, names.get(pattern).map_or("", String::as_str))
         }
-        Item::Ahead(key) => runs.prefetch(key.hash),
+        Item::Ahead(hash) => runs.prefetch(hash),
     });
 }
 

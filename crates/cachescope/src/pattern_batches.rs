@@ -1,17 +1,14 @@
 //! Events handed from a reading thread to others with their keys' patterns already numbered: the reading thread
 //! folds each key once ([`PatternIndex`]), and the threads that simulate (`whatif`'s runs, `mrc`'s stack) get
 //! batches that hold the events, their keys in one buffer, their patterns' numbers, and what changed in the
-//! numbering before each event. Whoever consumes a batch keeps the names by number from those changes. The
-//! reading thread can number the keys too ([`Numbering::with_key_numbers`]), for a consumer that keeps each
-//! key's state in an array rather than in a hash map (`mrc`'s stack).
+//! numbering before each event. Whoever consumes a batch keeps the names by number from those changes.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use cachescope_core::pattern::FoldConfig;
-use cachescope_core::{Command, Event, PackedEvents, key_hash};
+use cachescope_core::{Event, PackedEvents, key_hash};
 use cachescope_sim::by_pattern::{Indexed, PatternIndex};
-use cachescope_sim::mrc::KeyNumbers;
 
 /// Events handed over at a time.
 pub const BATCH: usize = 4096;
@@ -23,26 +20,10 @@ const KEPT: usize = 32;
 #[derive(Default)]
 pub struct Batch {
     /// The events, each with its key's [`key_hash`] (computed here, on the reading thread, once for every
-    /// consumer), its pattern's number and its key's (0 when not numbered).
-    events: PackedEvents<Numbers>,
+    /// consumer) and its pattern's number (0 when not numbered).
+    events: PackedEvents<usize>,
     /// Before event `.0`: a pattern got the next number, or patterns were merged.
     renames: Vec<(usize, Rename)>,
-}
-
-/// An event's numbers.
-#[derive(Clone, Copy)]
-struct Numbers {
-    pattern: u32,
-    key: u32,
-}
-
-/// An event's key, as the reading thread knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key {
-    /// Its [`key_hash`].
-    pub hash: u64,
-    /// Its number ([`KeyNumbers`]), when the reading thread numbers keys; else 0.
-    pub number: u32,
 }
 
 /// A change in the numbering of patterns.
@@ -67,14 +48,8 @@ impl Batch {
         self.events.is_full(BATCH, key_len)
     }
 
-    #[inline]
-    fn push(&mut self, event: &Event<'_>, hash: u64, numbers: Numbers) {
-        self.events.push(event, hash, numbers);
-    }
-
-    #[inline]
-    fn key(&self, at: usize) -> Key {
-        Key { hash: self.events.hash(at), number: self.events.payload(at).key }
+    fn push(&mut self, event: &Event<'_>, pattern: usize) {
+        self.events.push(event, key_hash(event.db, event.key), pattern);
     }
 
     pub fn len(&self) -> usize {
@@ -82,25 +57,25 @@ impl Batch {
     }
 
     /// Visits the events in order, each with its pattern's number, after the renames that come before it, and,
-    /// when `look_ahead`, each key [`LOOKAHEAD`] events before its event (for a consumer to prefetch what it
-    /// will look at: worth it when that is far larger than the processor's caches, a cost otherwise).
+    /// when `look_ahead`, each key's hash [`LOOKAHEAD`] events before its event (for a consumer to prefetch what
+    /// it will look at: worth it when that is far larger than the processor's caches, a cost otherwise).
     pub fn for_each(&self, look_ahead: bool, mut visit: impl FnMut(Item<'_>)) {
         let mut renames = self.renames.iter().peekable();
         let len = self.events.len();
         if look_ahead {
             for at in 0..LOOKAHEAD.min(len) {
-                visit(Item::Ahead(self.key(at)));
+                visit(Item::Ahead(self.events.hash(at)));
             }
         }
         for at in 0..len {
             if look_ahead && at + LOOKAHEAD < len {
-                visit(Item::Ahead(self.key(at + LOOKAHEAD)));
+                visit(Item::Ahead(self.events.hash(at + LOOKAHEAD)));
             }
             while let Some((_, change)) = renames.next_if(|(before, _)| *before == at) {
                 visit(Item::Rename(change));
             }
-            let (event, hash, numbers) = self.events.get(at);
-            visit(Item::Event(&event, numbers.pattern as usize, Key { hash, number: numbers.key }));
+            let (event, hash, pattern) = self.events.get(at);
+            visit(Item::Event(&event, pattern, hash));
         }
     }
 }
@@ -111,10 +86,10 @@ const LOOKAHEAD: usize = 8;
 /// What [`Batch::for_each`] visits.
 pub enum Item<'a> {
     Rename(&'a Rename),
-    /// An event, its pattern's number and its key.
-    Event(&'a Event<'a>, usize, Key),
-    /// A key whose event comes a few items later.
-    Ahead(Key),
+    /// An event, its pattern's number and its key's [`key_hash`].
+    Event(&'a Event<'a>, usize, u64),
+    /// The [`key_hash`] of a key whose event comes a few items later.
+    Ahead(u64),
 }
 
 /// Names by number, kept from the renames a consumer sees; `on_refold` is told of each merge first.
@@ -133,7 +108,6 @@ pub fn follow(names: &mut Vec<String>, rename: &Rename, mut on_refold: impl FnMu
 /// a tenth of the reading thread).
 pub struct Numbering {
     patterns: PatternIndex,
-    keys: Option<KeyNumbers>,
     batch: Batch,
     /// The batches handed out, oldest first.
     handed: VecDeque<Arc<Batch>>,
@@ -143,23 +117,8 @@ impl Numbering {
     pub fn new(fold: &FoldConfig, max_patterns: usize) -> Self {
         Numbering {
             patterns: PatternIndex::new(fold.clone(), max_patterns),
-            keys: None,
             batch: Batch::with_capacity(),
             handed: VecDeque::with_capacity(KEPT),
-        }
-    }
-
-    /// Numbers the keys too, from 0 in order of first sight ([`KeyNumbers`]).
-    pub fn with_key_numbers(self) -> Self {
-        Numbering { keys: Some(KeyNumbers::new()), ..self }
-    }
-
-    /// Asks the processor for what numbering the key with this [`key_hash`] will look at, a few events before
-    /// its own.
-    #[inline]
-    pub fn prefetch(&self, hash: u64) {
-        if let Some(keys) = &self.keys {
-            keys.prefetch(hash);
         }
     }
 
@@ -167,17 +126,7 @@ impl Numbering {
     /// consumer does not count by pattern). Returns the batch before, when it was full, to be handed out.
     #[inline]
     pub fn push(&mut self, event: &Event<'_>, numbered: bool) -> Option<Arc<Batch>> {
-        self.push_hashed(event, key_hash(event.db, event.key), numbered)
-    }
-
-    /// [`Numbering::push`] with the key's [`key_hash`] known.
-    #[inline]
-    pub fn push_hashed(&mut self, event: &Event<'_>, hash: u64, numbered: bool) -> Option<Arc<Batch>> {
         let full = self.batch.is_full(event.key.len()).then(|| self.hand_out());
-        let key = match (&mut self.keys, event.command) {
-            (None, _) | (_, Command::Flush(_) | Command::Marker) => 0,
-            (Some(keys), _) => keys.number(hash),
-        };
         let mut pattern = 0;
         if numbered {
             let known = self.patterns.names().len();
@@ -190,9 +139,9 @@ impl Numbering {
                 }
                 None => {}
             }
-            pattern = id as u32;
+            pattern = id;
         }
-        self.batch.push(event, hash, Numbers { pattern, key });
+        self.batch.push(event, pattern);
         full
     }
 
@@ -249,13 +198,12 @@ mod tests {
             memory.push(batch.events.get(0).0.key.as_ptr());
             batch.for_each(true, |item| match item {
                 Item::Rename(rename) => follow(&mut names, rename, |_| {}),
-                Item::Event(event, pattern, key) => {
-                    assert_eq!(key.hash, key_hash(0, event.key));
-                    assert_eq!(key.number, 0, "keys are not numbered unless asked");
+                Item::Event(event, pattern, hash) => {
+                    assert_eq!(hash, key_hash(0, event.key));
                     seen.push((String::from_utf8(event.key.to_vec()).unwrap(), names[pattern].clone()));
                     ahead_of_events.push(None);
                 }
-                Item::Ahead(key) => ahead_of_events.push(Some(key.hash)),
+                Item::Ahead(hash) => ahead_of_events.push(Some(hash)),
             });
             // Without looking ahead, the same events and no hashes ahead of them.
             let mut plain = 0;
@@ -297,28 +245,5 @@ mod tests {
         assert_eq!(memory[2], memory[0]);
         assert_eq!(memory[3], memory[1]);
         assert_ne!(memory[3], memory[2]);
-    }
-
-    /// Asked to, the reading thread numbers keys from 0 in order of first sight, each the same number for
-    /// good, visited ahead as with its event; flushes and markers take no number.
-    #[test]
-    fn keys_are_numbered_when_asked() {
-        let mut numbering = Numbering::new(&FoldConfig::default(), 10).with_key_numbers();
-        let flush = Event::keyless(5, cachescope_core::Command::Flush(cachescope_core::FlushScope::All));
-        let events = [read("a"), read("b"), read("a"), flush, read("c"), read("b")];
-        for event in &events {
-            assert!(numbering.push(event, event.command == cachescope_core::Command::Read).is_none());
-        }
-        let batch = numbering.rest().expect("a batch");
-        let (mut numbers, mut ahead) = (Vec::new(), Vec::new());
-        batch.for_each(true, |item| match item {
-            Item::Event(event, _, key) => numbers.push((event.key.to_vec(), key.number)),
-            Item::Ahead(key) => ahead.push(key.number),
-            Item::Rename(_) => {}
-        });
-        let expected: Vec<(Vec<u8>, u32)> =
-            [("a", 0), ("b", 1), ("a", 0), ("", 0), ("c", 2), ("b", 1)].map(|(k, n)| (k.as_bytes().to_vec(), n)).into();
-        assert_eq!(numbers, expected);
-        assert_eq!(ahead, [0, 1, 0, 0, 2, 1]);
     }
 }

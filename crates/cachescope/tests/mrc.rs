@@ -82,8 +82,8 @@ fn patterns_get_their_own_curves() {
     assert!((report["best_hit_ratio"].as_f64().unwrap() - 500.0 / 550.0).abs() < 1e-9);
 }
 
-/// On two threads (one reads, numbers the keys and folds them, one computes the stack distances) the curves are
-/// the same, patterns learned mid-trace included, with writes, TTLs, deletes and a flush among the reads.
+/// On two threads (one reads and folds the keys, one computes the stack distances) the curves are the same,
+/// patterns learned mid-trace included, with writes, TTLs, deletes and a flush among the reads.
 #[test]
 fn threads_change_nothing_in_the_curves() {
     let dir = tempfile::tempdir().unwrap();

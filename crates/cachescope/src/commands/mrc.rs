@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use cachescope_core::report::SourceInfo;
-use cachescope_core::{Command, Event, InitialState, key_hash, key_hashes};
+use cachescope_core::{Command, InitialState};
 use cachescope_sim::mrc::{Curve, Mrc, MrcBuilder, MrcConfig, Sampling, log_sizes};
 use cachescope_trace::TraceReader;
 
@@ -18,8 +18,6 @@ use crate::terminal;
 
 const CURVE_VERSION: u32 = 1;
 const TARGETS: [f64; 5] = [0.5, 0.8, 0.9, 0.95, 0.99];
-/// How many events before its own a key's number is asked for.
-const AHEAD: usize = 8;
 
 pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
     let input = &args.input;
@@ -161,16 +159,15 @@ fn size_for(curve: &Curve, target: f64, max: u64) -> Option<u64> {
     Some(low)
 }
 
-/// An exact curve with patterns on two threads: this one reads the trace, numbers the keys and folds each read's
-/// key once, the other computes the stack distances, told each event's key and each read's pattern by their
-/// numbers (its keys' last accesses are then in an array, not a hash map). The same curve as one thread's.
+/// An exact curve with patterns on two threads: this one reads the trace and folds each read's key once, the
+/// other computes the stack distances, told each read's pattern by its number. The same curve as one thread's.
 fn build_on_two_threads(
     reader: &mut TraceReader,
     config: MrcConfig,
     skip: Skip,
     bar: &indicatif::ProgressBar,
 ) -> Result<Mrc> {
-    let mut numbering = Numbering::new(&config.fold, config.max_patterns).with_key_numbers();
+    let mut numbering = Numbering::new(&config.fold, config.max_patterns);
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<std::sync::Arc<Batch>>(16);
         let worker = scope.spawn(move || {
@@ -179,36 +176,18 @@ fn build_on_two_threads(
                 batch.for_each(true, |item| match item {
                     Item::Rename(Rename::New(name)) => builder.new_pattern(name.clone()),
                     Item::Rename(Rename::Refold(map, names)) => builder.refold_patterns(map, names),
-                    Item::Event(event, pattern, key) => builder.observe_numbered(event, pattern, key.number),
-                    Item::Ahead(key) => builder.prefetch(u64::from(key.number)),
+                    Item::Event(event, pattern, hash) => builder.observe_numbered(event, pattern, hash),
+                    Item::Ahead(hash) => builder.prefetch(hash),
                 });
             }
             builder.finish()
         });
-        let mut hashes = Vec::new();
         let read = each_batch(reader, skip, bar, |batch| {
-            let push = |numbering: &mut Numbering, event: &Event<'_>, hash: u64| {
-                if let Some(full) = numbering.push_hashed(event, hash, event.command == Command::Read) {
+            for event in batch.iter() {
+                if let Some(full) = numbering.push(&event, event.command == Command::Read) {
                     // The other thread stops only by panicking: joining it says so.
                     let _ = sender.send(full);
                 }
-            };
-            match batch.many() {
-                // Each key's number is asked for a few events before its own: the numbers of millions of keys
-                // are far larger than the processor's caches.
-                Some(many) => {
-                    key_hashes(&mut hashes, many.len(), |index| many.get(index));
-                    for &hash in hashes.iter().take(AHEAD) {
-                        numbering.prefetch(hash);
-                    }
-                    for (index, &hash) in hashes.iter().enumerate() {
-                        if let Some(&ahead) = hashes.get(index + AHEAD) {
-                            numbering.prefetch(ahead);
-                        }
-                        push(&mut numbering, &many.get(index), hash);
-                    }
-                }
-                None => batch.iter().for_each(|event| push(&mut numbering, &event, key_hash(event.db, event.key))),
             }
         });
         if read.is_ok()

@@ -86,15 +86,13 @@ impl MrcBuilder {
         }
     }
 
-    /// A builder told each event's key by its number ([`KeyNumbers`](super::KeyNumbers)) and each read's pattern by its number
-    /// ([`MrcBuilder::observe_numbered`]), and of new and merged patterns ([`MrcBuilder::new_pattern`],
-    /// [`MrcBuilder::refold_patterns`]), by a thread that reads the trace, numbers the keys and folds every
+    /// A builder told each read's pattern by its number ([`MrcBuilder::observe_numbered`]), and of new and merged
+    /// patterns ([`MrcBuilder::new_pattern`], [`MrcBuilder::refold_patterns`]), by a thread that folds every
     /// read's key in order. Exact curves only: under SHARDS only sampled reads are folded, which that thread
     /// cannot tell.
     pub fn numbered(config: MrcConfig) -> Self {
         MrcBuilder {
             patterns: Patterns::Numbered { figures: Vec::new(), names: Vec::new() },
-            shards: Shards::numbered(),
             ..MrcBuilder::new(MrcConfig { sampling: Sampling::Exact, ..config })
         }
     }
@@ -115,14 +113,14 @@ impl MrcBuilder {
     }
 
     /// [`MrcBuilder::observe`] for a builder made by [`MrcBuilder::numbered`]: `pattern` is the number of a
-    /// read's key's pattern (ignored for other events), `key` the key's number ([`KeyNumbers`](super::KeyNumbers)).
-    pub fn observe_numbered(&mut self, event: &Event<'_>, pattern: usize, key: u32) {
-        self.observe_with(event, Some(pattern), u64::from(key));
+    /// read's key's pattern (ignored for other events).
+    /// `id` is the key's [`key_hash`].
+    pub fn observe_numbered(&mut self, event: &Event<'_>, pattern: usize, id: u64) {
+        self.observe_with(event, Some(pattern), id);
     }
 
-    /// The key with this [`key_hash`] (its number, for a builder made by [`MrcBuilder::numbered`]) comes a few
-    /// events later: its record is asked for now, so that the wait for memory overlaps the work on the events
-    /// before.
+    /// The key with this [`key_hash`] comes a few events later: its record is asked for now, so that the wait
+    /// for memory overlaps the work on the events before.
     #[inline]
     pub fn prefetch(&self, id: u64) {
         self.shards.prefetch(id);

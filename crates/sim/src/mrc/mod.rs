@@ -7,12 +7,10 @@
 mod builder;
 pub mod curve;
 mod fenwick;
-mod last_access;
 pub mod shards;
 pub mod stack;
 
 pub use builder::{Mrc, MrcBuilder, MrcConfig, PatternCurve};
 pub use curve::{Curve, linear_sizes, log_sizes, mean_absolute_error};
-pub use last_access::KeyNumbers;
 pub use shards::{SampleCurve, Sampled, Sampling, Shards};
 pub use stack::StackDistances;

@@ -81,11 +81,6 @@ impl Shards {
         Shards::with_seed(sampling, 0)
     }
 
-    /// Every key, exact, keys being numbers from 0 ([`super::KeyNumbers`]) rather than hashes.
-    pub fn numbered() -> Self {
-        Shards { stack: StackDistances::numbered(), ..Shards::new(Sampling::Exact) }
-    }
-
     /// A sample drawn with `seed` (0 for the one [`Shards::new`] draws).
     pub fn with_seed(sampling: Sampling, seed: u64) -> Self {
         let threshold = match sampling {

@@ -11,9 +11,15 @@
 //! requests. O(log n) per request.
 
 use super::fenwick::Fenwick;
-use super::last_access::{Last, LastAccess};
+use crate::id_map::IdMap;
 
 const WORD: usize = 64;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Last {
+    position: usize,
+    size: u64,
+}
 
 #[derive(Debug)]
 pub struct StackDistances {
@@ -24,7 +30,7 @@ pub struct StackDistances {
     /// The size at each position, once a size other than 1 has come (empty before: a live bit is then a size
     /// of 1).
     sizes: Vec<u64>,
-    last: LastAccess,
+    last: IdMap<Last>,
     next: usize,
     /// The sum of every key's size: the prefix sum up to `next`, without walking the tree.
     total: u64,
@@ -43,22 +49,12 @@ impl Default for StackDistances {
 const MIN_POSITIONS: usize = 1 << 16;
 
 impl StackDistances {
-    /// Keys are their [`cachescope_core::key_hash`].
     pub fn new() -> Self {
-        StackDistances::with(LastAccess::hashed())
-    }
-
-    /// Keys are numbers from 0, dense ([`super::KeyNumbers`]): their last accesses are found in an array.
-    pub fn numbered() -> Self {
-        StackDistances::with(LastAccess::numbered())
-    }
-
-    fn with(last: LastAccess) -> Self {
         StackDistances {
             live: vec![0; MIN_POSITIONS / WORD],
             words: Fenwick::with_len(MIN_POSITIONS / WORD),
             sizes: Vec::new(),
-            last,
+            last: IdMap::new(),
             next: 0,
             total: 0,
             before: Vec::new(),
@@ -151,7 +147,7 @@ impl StackDistances {
 
     /// Forgets every key (a flush).
     pub fn clear(&mut self) {
-        *self = StackDistances::with(self.last.emptied());
+        *self = StackDistances::new();
     }
 
     /// Forgets a key (deleted, expired): its next request is a first one again.
@@ -185,7 +181,7 @@ impl StackDistances {
         let (old_live, before, new_sizes) = (&self.live, &self.before, &mut self.spare_sizes);
         let last = &mut self.last;
         self.words.rebuild(words, |sums| {
-            last.for_each_mut(|record| {
+            for (_, record) in last.iter_mut() {
                 let (word, bit) = (record.position / WORD, record.position % WORD);
                 let position = before[word] + (old_live[word] & ((1u64 << bit) - 1)).count_ones() as usize;
                 record.position = position;
@@ -193,7 +189,7 @@ impl StackDistances {
                 if sized {
                     new_sizes[position] = record.size;
                 }
-            });
+            }
         });
         if sized {
             std::mem::swap(&mut self.sizes, &mut self.spare_sizes);
@@ -255,20 +251,19 @@ mod tests {
         const KEYS: u64 = 40_000;
         let size = |key: u64| 1 + key % 5;
         let all: u64 = (0..KEYS).map(size).sum();
-        for mut distances in [StackDistances::new(), StackDistances::numbered()] {
-            for round in 0..8 {
-                for key in 0..KEYS {
-                    let expected = (round > 0).then_some(all);
-                    assert_eq!(distances.access(key, size(key)), expected, "round {round}, key {key}");
-                }
+        let mut distances = StackDistances::new();
+        for round in 0..8 {
+            for key in 0..KEYS {
+                let expected = (round > 0).then_some(all);
+                assert_eq!(distances.access(key, size(key)), expected, "round {round}, key {key}");
             }
-            assert_eq!(distances.keys(), KEYS as usize);
-            // A key forgotten: its next read is a first one, and the others' distances lose its size.
-            distances.remove(7);
-            assert_eq!(distances.keys(), KEYS as usize - 1);
-            assert_eq!(distances.access(0, size(0)), Some(all - size(7)));
-            assert_eq!(distances.access(7, size(7)), None);
         }
+        assert_eq!(distances.keys(), KEYS as usize);
+        // A key forgotten: its next read is a first one, and the others' distances lose its size.
+        distances.remove(7);
+        assert_eq!(distances.keys(), KEYS as usize - 1);
+        assert_eq!(distances.access(0, size(0)), Some(all - size(7)));
+        assert_eq!(distances.access(7, size(7)), None);
     }
 
     /// What a request does to the stack, in the property below.
@@ -280,7 +275,8 @@ mod tests {
 
     proptest::proptest! {
         /// Accesses and removals of few keys (the positions run out and are renumbered often, from 65,536 on),
-        /// with every size 1 or with other sizes among them: the distances of a naive stack.
+        /// with every size 1 or with other sizes among them, and in some runs a flush: the distances of a naive
+        /// stack.
         #[test]
         fn matches_a_naive_stack_with_removals(
             steps in proptest::collection::vec(
@@ -293,11 +289,9 @@ mod tests {
             ),
             repeat in 1usize..400,
             unit in proptest::bool::ANY,
-            numbered in proptest::bool::ANY,
             flush_at in proptest::option::of(0usize..160_000),
         ) {
-            // Keys 0 to 39 serve as hashes and as numbers alike.
-            let mut distances = if numbered { StackDistances::numbered() } else { StackDistances::new() };
+            let mut distances = StackDistances::new();
             let mut stack: Vec<(u64, u64)> = Vec::new();
             // Repeated so that the positions run out: 400 steps 400 times is past 65,536.
             for (at, step) in steps.iter().cycle().take(steps.len() * repeat).enumerate() {
@@ -321,7 +315,6 @@ mod tests {
                         stack.retain(|&(k, _)| k != key);
                         distances.remove(key);
                     }
-
                 }
                 proptest::prop_assert_eq!(distances.keys(), stack.len());
             }
