@@ -167,6 +167,23 @@ impl<E: Eviction> Cache<E> {
             }
             self.remove(victim);
             self.evictions += 1;
+            self.prefetch_victims();
+        }
+    }
+
+    /// After an eviction, asks for what the next ones will wait on, where the order knows its next victims: the
+    /// entry and the order's record of the victim after next, and the index bucket of the next one, whose entry
+    /// was asked for at the eviction before. A cache that evicts at every write (most of a small cache's life)
+    /// would otherwise wait on memory three times to remove each victim.
+    #[inline]
+    fn prefetch_victims(&self) {
+        let [next, after] = self.eviction.next_victims();
+        if let Some(after) = after {
+            cachescope_core::prefetch::prefetch(&self.entries[after as usize]);
+            self.eviction.prefetch(after);
+        }
+        if let Some(next) = next {
+            self.index.prefetch(self.entries[next as usize].id);
         }
     }
 

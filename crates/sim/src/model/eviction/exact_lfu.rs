@@ -220,6 +220,29 @@ impl Eviction for ExactLfu {
         let lowest = self.lowest[victim_group(self.scope)];
         (lowest != NIL).then(|| self.buckets[lowest as usize].oldest)
     }
+
+    #[inline]
+    fn prefetch(&self, slot: u32) {
+        if let Some(entry) = self.entries.get(slot as usize) {
+            cachescope_core::prefetch::prefetch(entry);
+        }
+    }
+
+    /// The oldest of the lowest count, and the key after it: the next oldest of that count, or the oldest of
+    /// the next count up.
+    #[inline]
+    fn next_victims(&self) -> [Option<u32>; 2] {
+        let lowest = self.lowest[victim_group(self.scope)];
+        if lowest == NIL {
+            return [None, None];
+        }
+        let bucket = self.buckets[lowest as usize];
+        let after = match self.entries[bucket.oldest as usize].next {
+            NIL => (bucket.higher != NIL).then(|| self.buckets[bucket.higher as usize].oldest),
+            after => Some(after),
+        };
+        [Some(bucket.oldest), after]
+    }
 }
 
 #[cfg(test)]
@@ -287,7 +310,7 @@ mod tests {
 
     proptest::proptest! {
         /// Random uses of 12 keys, in both scopes: the buckets hold the keys in the order of the plain ordered
-        /// sets, and name the same victim.
+        /// sets, and name the same victim and the same two next.
         #[test]
         fn the_buckets_keep_the_order_of_count_then_last_use(
             volatile: bool,
@@ -323,6 +346,9 @@ mod tests {
                 }
                 let victim = reference.order[victim_group(scope)].first().map(|&(_, _, slot)| slot);
                 proptest::prop_assert_eq!(lfu.victim(0), victim);
+                // The next two victims, as asked for ahead: the first two to go.
+                let mut next = reference.order[victim_group(scope)].iter().map(|&(_, _, slot)| slot);
+                proptest::prop_assert_eq!(lfu.next_victims(), [next.next(), next.next()]);
             }
         }
     }

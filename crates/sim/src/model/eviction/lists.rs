@@ -99,4 +99,77 @@ impl Eviction for Lists {
     fn victim(&mut self, _: Micros) -> Option<u32> {
         Some(self.tails[victim_group(self.scope)]).filter(|&slot| slot != NIL)
     }
+
+    #[inline]
+    fn prefetch(&self, slot: u32) {
+        if let Some(link) = self.links.get(slot as usize) {
+            cachescope_core::prefetch::prefetch(link);
+        }
+    }
+
+    /// The tail, and the key before it.
+    #[inline]
+    fn next_victims(&self) -> [Option<u32>; 2] {
+        let next = self.tails[victim_group(self.scope)];
+        if next == NIL {
+            return [None, None];
+        }
+        let after = self.links[next as usize].prev;
+        [Some(next), Some(after).filter(|&slot| slot != NIL)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Random uses of 12 keys, LRU and FIFO, in both scopes, against plain vectors in order (most recent
+        /// first): the same victim, and the same two next as asked for ahead.
+        #[test]
+        fn the_lists_name_the_victims_of_plain_vectors(
+            fifo: bool,
+            volatile: bool,
+            operations in proptest::collection::vec((0u32..12, 0u8..4, proptest::bool::ANY), 1..300),
+        ) {
+            let scope = if volatile { Scope::Volatile } else { Scope::AllKeys };
+            let mut lists = if fifo { Lists::fifo(scope) } else { Lists::lru(scope) };
+            let mut reference: [Vec<u32>; 2] = Default::default();
+            let find = |reference: &[Vec<u32>; 2], slot: u32| {
+                (0..2).find_map(|g| reference[g].iter().position(|&s| s == slot).map(|at| (g, at)))
+            };
+            for (slot, operation, with_ttl) in operations {
+                let expires_at = if with_ttl { 1_000 } else { 0 };
+                match (find(&reference, slot), operation) {
+                    (None, _) => {
+                        lists.insert(slot, expires_at, 0);
+                        reference[group(scope, expires_at)].insert(0, slot);
+                    }
+                    (Some((g, at)), 0 | 1) => {
+                        lists.touch(slot, 0);
+                        if !fifo {
+                            reference[g].remove(at);
+                            reference[g].insert(0, slot);
+                        }
+                    }
+                    (Some((g, at)), 2) => {
+                        lists.expiry_changed(slot, 0, expires_at, 0);
+                        let new = group(scope, expires_at);
+                        if new != g {
+                            reference[g].remove(at);
+                            reference[new].insert(0, slot);
+                        }
+                    }
+                    (Some((g, at)), _) => {
+                        lists.remove(slot);
+                        reference[g].remove(at);
+                    }
+                }
+                let mut next = reference[victim_group(scope)].iter().rev().copied();
+                let expected = [next.next(), next.next()];
+                proptest::prop_assert_eq!(lists.victim(0), expected[0]);
+                proptest::prop_assert_eq!(lists.next_victims(), expected);
+            }
+        }
+    }
 }

@@ -35,6 +35,11 @@ pub(crate) trait Eviction: Send {
     fn victim(&mut self, now: Micros) -> Option<u32>;
     /// Asks the processor for what [`Eviction::touch`] will look at for `slot`, without waiting.
     fn prefetch(&self, _slot: u32) {}
+    /// The keys [`Eviction::victim`] would name next and after it, as far as the order knows them without a
+    /// search or a draw (none by default): their state can be asked for before they go.
+    fn next_victims(&self) -> [Option<u32>; 2] {
+        [None, None]
+    }
 }
 
 /// Never evicts: `noeviction`.
