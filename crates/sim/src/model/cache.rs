@@ -171,9 +171,9 @@ impl<E: Eviction> Cache<E> {
         }
     }
 
-    /// After an eviction, asks for what the next ones will wait on, where the order knows its next victims: the
-    /// entry and the order's record of the victim after next, and the index bucket of the next one, whose entry
-    /// was asked for at the eviction before. A cache that evicts at every write (most of a small cache's life)
+    /// After an eviction, asks for what the next ones will wait on, where the order can name its next victims:
+    /// the entry and the order's record of the victim after next, and the index bucket of the next one, whose
+    /// entry was asked for at the eviction before. A cache that evicts at every write (most of a small cache's life)
     /// would otherwise wait on memory three times to remove each victim.
     #[inline]
     fn prefetch_victims(&self) {

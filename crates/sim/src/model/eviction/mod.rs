@@ -35,8 +35,10 @@ pub(crate) trait Eviction: Send {
     fn victim(&mut self, now: Micros) -> Option<u32>;
     /// Asks the processor for what [`Eviction::touch`] will look at for `slot`, without waiting.
     fn prefetch(&self, _slot: u32) {}
-    /// The keys [`Eviction::victim`] would name next and after it, as far as the order knows them without a
-    /// search or a draw (none by default): their state can be asked for before they go.
+    /// The keys [`Eviction::victim`] will likely name next and after it, as far as the order knows them without a
+    /// search or a draw (none by default): their state can be asked for before they go. Exact orders know them;
+    /// Redis's sampled policies name the best candidates of their pool, which the next samples may beat. A
+    /// wrong name costs a fetch for nothing, never a different result.
     fn next_victims(&self) -> [Option<u32>; 2] {
         [None, None]
     }
