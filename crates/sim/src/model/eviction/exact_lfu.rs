@@ -9,7 +9,7 @@
 
 use cachescope_core::Micros;
 
-use super::{Eviction, ensure, group, victim_group};
+use super::{Eviction, ensure, group, prefetch_slot, victim_group};
 use crate::model::policy::Scope;
 
 const NIL: u32 = u32::MAX;
@@ -223,9 +223,7 @@ impl Eviction for ExactLfu {
 
     #[inline]
     fn prefetch(&self, slot: u32) {
-        if let Some(entry) = self.entries.get(slot as usize) {
-            cachescope_core::prefetch::prefetch(entry);
-        }
+        prefetch_slot(&self.entries, slot);
     }
 
     /// The oldest of the lowest count, and the key after it: the next oldest of that count, or the oldest of

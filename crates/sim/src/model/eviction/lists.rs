@@ -5,7 +5,7 @@
 
 use cachescope_core::Micros;
 
-use super::{Eviction, ensure, group, victim_group};
+use super::{Eviction, ensure, group, prefetch_slot, victim_group};
 use crate::model::policy::Scope;
 
 const NIL: u32 = u32::MAX;
@@ -102,9 +102,7 @@ impl Eviction for Lists {
 
     #[inline]
     fn prefetch(&self, slot: u32) {
-        if let Some(link) = self.links.get(slot as usize) {
-            cachescope_core::prefetch::prefetch(link);
-        }
+        prefetch_slot(&self.links, slot);
     }
 
     /// The tail, and the key before it.

@@ -43,9 +43,7 @@ impl Members {
     /// Asks the processor for where `slot` is, without waiting.
     #[inline]
     pub fn prefetch(&self, slot: u32) {
-        if let Some(position) = self.position.get(slot as usize) {
-            cachescope_core::prefetch::prefetch(position);
-        }
+        super::prefetch_slot(&self.position, slot);
     }
 
     pub fn group(&self, group: usize) -> &[u32] {

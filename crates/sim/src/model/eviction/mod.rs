@@ -69,6 +69,14 @@ pub(crate) fn victim_group(scope: Scope) -> usize {
     usize::from(scope == Scope::Volatile)
 }
 
+/// Asks the processor for `slot`'s record in a per-slot vector, if it has one, without waiting.
+#[inline]
+pub(crate) fn prefetch_slot<T>(values: &[T], slot: u32) {
+    if let Some(value) = values.get(slot as usize) {
+        cachescope_core::prefetch::prefetch(value);
+    }
+}
+
 /// Grows a per-slot vector to hold `slot`.
 #[inline]
 pub(crate) fn ensure<T: Clone>(values: &mut Vec<T>, slot: u32, fill: T) {

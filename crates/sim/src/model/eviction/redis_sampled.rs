@@ -16,7 +16,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::members::Members;
-use super::{Eviction, ensure, group, victim_group};
+use super::{Eviction, ensure, group, prefetch_slot, victim_group};
 use crate::model::policy::{Rank, RedisTuning, Scope};
 
 /// `EVPOOL_SIZE`.
@@ -115,9 +115,7 @@ impl Eviction for RedisSampled {
 
     #[inline]
     fn prefetch(&self, slot: u32) {
-        if let Some(object) = self.objects.get(slot as usize) {
-            cachescope_core::prefetch::prefetch(object);
-        }
+        prefetch_slot(&self.objects, slot);
         // A write that changes the key's TTL may move it between the keys with one and those without.
         self.members.prefetch(slot);
     }
