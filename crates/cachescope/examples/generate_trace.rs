@@ -1,14 +1,16 @@
 //! Generates a synthetic trace for benchmarks: `events` requests over `keys` distinct keys (Zipf-distributed,
 //! spread over a few key patterns), read-through (a miss is followed by a write), with outcomes from an exact LRU
-//! model, in cachescope's compact format or as a Twitter cache-trace CSV (no outcomes).
+//! model, in cachescope's compact format or as a Twitter cache-trace CSV (no outcomes). `compact-v1` writes the
+//! compact format's first version, without blocks, as recordings of earlier versions are.
 //!
-//! cargo run --release --example generate_trace -- EVENTS KEYS compact|csv OUT
+//! cargo run --release --example generate_trace -- EVENTS KEYS compact|compact-v1|csv OUT
 
 use std::io::{BufWriter, Write};
 
 use cachescope_core::{Command, Event, Outcome, TtlChange, WriteCondition};
 use cachescope_sim::exact_lru;
-use cachescope_trace::{TraceFormat, TraceHeader, TraceWriter};
+use cachescope_trace::TraceHeader;
+use cachescope_trace::compact::{BLOCK_BYTES, CompactWriter};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
@@ -24,7 +26,7 @@ fn key(id: u64) -> String {
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 5 {
-        eprintln!("usage: generate_trace EVENTS KEYS compact|csv OUT");
+        eprintln!("usage: generate_trace EVENTS KEYS compact|compact-v1|csv OUT");
         std::process::exit(64);
     }
     let events: u64 = args[1].parse().expect("EVENTS is a number");
@@ -38,7 +40,9 @@ fn main() -> std::io::Result<()> {
     let mut fresh = 0u64;
     let mut model = exact_lru(Some(keys * 40));
     let mut compact = (!csv).then(|| {
-        TraceWriter::create(out, TraceFormat::CachescopeCompact, &TraceHeader::default()).expect("creates the trace")
+        let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(out).expect("creates the trace"));
+        let blocks = (args[3] != "compact-v1").then_some(BLOCK_BYTES);
+        CompactWriter::with_blocks(file, &TraceHeader::default(), blocks).expect("writes the header")
     });
     let mut text =
         csv.then(|| BufWriter::with_capacity(1 << 20, std::fs::File::create(out).expect("creates the trace")));
@@ -80,7 +84,7 @@ fn main() -> std::io::Result<()> {
         }
     }
     if let Some(writer) = compact {
-        writer.finish()?;
+        writer.finish()?.flush()?;
     }
     if let Some(mut writer) = text {
         writer.flush()?;

@@ -1,21 +1,30 @@
 //! cachescope's compact trace format: the same events as the readable format, varint-coded.
 //!
 //! ```text
-//! magic        9 bytes  \xC5 "cstrace" \x01
+//! magic        9 bytes  \xC5 "cstrace" \x02 (version 1: \x01, no blocks)
 //! header       varint length, then the readable header's `#name value` lines
-//! record*      tag      u8: command code (bits 0-3), outcome code (bits 4-6), extras follow (bit 7)
-//!              time     zigzag varint: microseconds since the previous record (the first: since 0)
-//!              client   varint
-//!              db       varint
-//!              key      varint length, then the key's bytes
-//!              extras   when bit 7: u8 flags (1 ttl ms follows, 2 ttl persist, 4 ttl keep, 8 size follows,
-//!                       16 error kind follows), then the varints and byte they announce
+//! block*       length   u32, little-endian: the bytes of the block's records (version 2 only)
+//!              record*  tag      u8: command code (bits 0-3), outcome code (bits 4-6), extras follow (bit 7)
+//!                       time     zigzag varint: microseconds since the record before in the block (the first:
+//!                                since 0)
+//!                       client   varint
+//!                       db       varint
+//!                       key      varint length, then the key's bytes
+//!                       extras   when bit 7: u8 flags (1 ttl ms follows, 2 ttl persist, 4 ttl keep, 8 size
+//!                                follows, 16 error kind follows), then the varints and byte they announce
 //! ```
 //!
 //! Without extras a write removes the TTL (as SET does) and other commands keep it; the value size is 0.
+//!
+//! Version 2 groups records in blocks of about 64 KiB, each decodable without the ones before it
+//! ([`Block`]), so that several threads can decode one trace. Version 1 (records one after the other, each
+//! time since the record before) is still read.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
 
 use cachescope_core::{Command, Event, Outcome, TtlChange};
 
@@ -24,7 +33,17 @@ use crate::codes::{command_code, command_from_code, error_code, error_from_code,
 use crate::error::{Location, TraceError};
 use crate::header::TraceHeader;
 
-pub const MAGIC: &[u8] = b"\xC5cstrace\x01";
+/// What every compact trace starts with, before its version byte.
+pub const MAGIC_PREFIX: &[u8] = b"\xC5cstrace";
+/// The magic bytes of the version written: records in blocks.
+pub const MAGIC: &[u8] = b"\xC5cstrace\x02";
+/// The magic bytes of version 1: records without blocks.
+pub const MAGIC_V1: &[u8] = b"\xC5cstrace\x01";
+
+/// The size a writer closes its block at (a block holds at least one record, so it may end past it).
+pub const BLOCK_BYTES: usize = 1 << 16;
+/// A block's length beyond the largest record (a key of 512 MiB) means a corrupt file.
+const MAX_BLOCK: u64 = MAX_KEY + (1 << 20);
 
 const EXTRA_TTL_MS: u8 = 1;
 const EXTRA_TTL_PERSIST: u8 = 2;
@@ -47,6 +66,10 @@ pub struct CompactReader<R> {
     offset: u64,
     eof: bool,
     last_time: u64,
+    /// Version 2: the records come in blocks.
+    blocked: bool,
+    /// The bytes of the current block not decoded yet (version 2).
+    block_left: usize,
     /// An error met while decoding a batch, returned by the next call.
     pending_error: Option<TraceError>,
     /// The records of the last batch: events without their keys, and where their keys lie in `buffer`.
@@ -63,6 +86,8 @@ enum Short {
     Bad(&'static str),
 }
 
+const ENDS_INSIDE_BLOCK: &str = "a record that ends where its block does (one runs past its block's end)";
+
 impl<R: Read> CompactReader<R> {
     pub fn new(input: R, path: &Path) -> Result<Self, TraceError> {
         let mut reader = CompactReader {
@@ -75,12 +100,22 @@ impl<R: Read> CompactReader<R> {
             offset: 0,
             eof: false,
             last_time: 0,
+            blocked: false,
+            block_left: 0,
             pending_error: None,
             decoded: Vec::new(),
         };
         reader.fill(MAGIC.len() + 10)?;
-        if !reader.available().starts_with(MAGIC) {
-            return Err(reader.malformed("the compact trace magic bytes", 0));
+        let magic = &reader.available()[..MAGIC.len().min(reader.available().len())];
+        if magic == MAGIC {
+            reader.blocked = true;
+        } else if magic != MAGIC_V1 {
+            let expected = if magic.len() == MAGIC.len() && magic.starts_with(MAGIC_PREFIX) {
+                "a compact trace of version 1 or 2 (a newer cachescope wrote this one: read it with that version)"
+            } else {
+                "the compact trace magic bytes"
+            };
+            return Err(reader.malformed(expected, 0));
         }
         reader.start += MAGIC.len();
         let (length, used) = match varint(reader.available()) {
@@ -109,6 +144,11 @@ impl<R: Read> CompactReader<R> {
         &self.header
     }
 
+    /// Whether the records come in blocks that decode on their own (version 2): [`CompactReader::next_block`].
+    pub fn has_blocks(&self) -> bool {
+        self.blocked
+    }
+
     fn available(&self) -> &[u8] {
         &self.buffer[self.start..self.end]
     }
@@ -122,7 +162,8 @@ impl<R: Read> CompactReader<R> {
         }
     }
 
-    /// Makes at least `want` bytes available from `start`, unless the input ends first.
+    /// Makes at least `want` bytes available from `start`, unless the input ends first. The buffer grows
+    /// with what the input holds, not with what a corrupt length asks for.
     fn fill(&mut self, want: usize) -> Result<(), TraceError> {
         if self.end - self.start >= want || self.eof {
             return Ok(());
@@ -131,10 +172,11 @@ impl<R: Read> CompactReader<R> {
         self.offset += self.start as u64;
         self.end -= self.start;
         self.start = 0;
-        if self.buffer.len() < want {
-            self.buffer.resize(want.next_power_of_two(), 0);
-        }
         while self.end < want {
+            if self.end == self.buffer.len() {
+                let grown = (self.buffer.len() * 2).min(want.next_power_of_two());
+                self.buffer.resize(grown, 0);
+            }
             let read = match self.input.read(&mut self.buffer[self.end..]) {
                 Ok(read) => read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -149,28 +191,65 @@ impl<R: Read> CompactReader<R> {
         Ok(())
     }
 
-    /// The events of as many whole records as the buffer holds (at least one unless the trace ended), so that a
-    /// consumer can look ahead. An error after some records comes with the next call.
+    /// Version 2, between blocks: reads the next block's length. False at the end of the trace.
+    fn begin_block(&mut self) -> Result<bool, TraceError> {
+        while self.block_left == 0 {
+            self.fill(4)?;
+            match *self.available() {
+                [] => return Ok(false),
+                [a, b, c, d, ..] => {
+                    let length = u64::from(u32::from_le_bytes([a, b, c, d]));
+                    if length > MAX_BLOCK {
+                        return Err(self.malformed("a block's length of at most 513 MiB", 0));
+                    }
+                    self.start += 4;
+                    self.block_left = length as usize;
+                    self.last_time = 0;
+                }
+                _ => return Err(self.malformed("a block's length (the file ends inside it)", 0)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Where the records that may be decoded now end in `buffer` (a version 2 block's end, if it is there),
+    /// and whether that is the end of the current block.
+    fn decodable_end(&self) -> (usize, bool) {
+        if self.blocked && self.start + self.block_left <= self.end {
+            (self.start + self.block_left, true)
+        } else {
+            (self.end, false)
+        }
+    }
+
+    /// The events of as many whole records as the buffer holds (at least one unless the trace ended; in
+    /// version 2, from one block), so that a consumer can look ahead. An error after some records comes with
+    /// the next call.
     pub fn next_batch(&mut self) -> Result<Batch<'_>, TraceError> {
         if let Some(error) = self.pending_error.take() {
             return Err(error);
         }
         self.decoded.clear();
+        if self.blocked && !self.begin_block()? {
+            return Ok(Batch::new(&self.buffer, &self.decoded));
+        }
         let mut want = BATCH_BYTES;
         loop {
             self.fill(want)?;
+            let (stop, block_end) = self.decodable_end();
             let mut at = self.start;
             let mut last_time = self.last_time;
-            while at < self.end {
-                match decode(&self.buffer[at..self.end], last_time) {
+            while at < stop {
+                match decode(&self.buffer[at..stop], last_time) {
                     Ok((event, key, used)) => {
                         self.decoded.push((event, at + key.start..at + key.end));
                         last_time = event.time;
                         at += used;
                     }
-                    Err(Short::Need(_)) if !self.eof => break,
+                    Err(Short::Need(_)) if !self.eof && !block_end => break,
                     Err(short) => {
                         let what = match short {
+                            Short::Need(_) if block_end => ENDS_INSIDE_BLOCK,
                             Short::Need(_) => "a whole record (the file ends inside one)",
                             Short::Bad(what) => what,
                         };
@@ -184,6 +263,13 @@ impl<R: Read> CompactReader<R> {
                 }
             }
             if !self.decoded.is_empty() || self.start == self.end {
+                if self.blocked {
+                    if self.decoded.is_empty() {
+                        // The file ends inside a block.
+                        return Err(self.malformed("the rest of the block (the file ends inside it)", 0));
+                    }
+                    self.block_left -= at - self.start;
+                }
                 self.start = at;
                 self.last_time = last_time;
                 break;
@@ -199,24 +285,201 @@ impl<R: Read> CompactReader<R> {
         if let Some(error) = self.pending_error.take() {
             return Err(error);
         }
+        if self.blocked && !self.begin_block()? {
+            return Ok(None);
+        }
         let mut want = 64;
         loop {
             self.fill(want)?;
             if self.start == self.end {
+                if self.blocked {
+                    return Err(self.malformed("the rest of the block (the file ends inside it)", 0));
+                }
                 return Ok(None);
             }
-            match decode(self.available(), self.last_time) {
+            let (stop, block_end) = self.decodable_end();
+            match decode(&self.buffer[self.start..stop], self.last_time) {
                 Ok((event, key, used)) => {
                     let key = self.start + key.start..self.start + key.end;
                     self.start += used;
+                    if self.blocked {
+                        self.block_left -= used;
+                    }
                     self.last_time = event.time;
                     return Ok(Some(Event { key: &self.buffer[key], ..event }));
                 }
+                Err(Short::Need(_)) if block_end => return Err(self.malformed(ENDS_INSIDE_BLOCK, 0)),
                 Err(Short::Need(bytes)) if !self.eof && bytes > self.end - self.start => want = bytes,
                 Err(Short::Need(_)) => return Err(self.malformed("a whole record (the file ends inside one)", 0)),
                 Err(Short::Bad(what)) => return Err(self.malformed(what, 0)),
             }
         }
+    }
+
+    /// Where the next record (or block) starts in the file (decompressed).
+    pub(crate) fn position(&self) -> u64 {
+        self.offset + self.start as u64
+    }
+
+    /// Version 2: the next block's bytes, undecoded, into `block` (for a thread to decode: [`Block::decode`]).
+    /// False at the end of the trace. Call it only between blocks: from the start, or after other blocks.
+    pub fn next_block(&mut self, block: &mut Block) -> Result<bool, TraceError> {
+        debug_assert!(self.blocked && self.block_left == 0, "next_block between blocks of a version 2 trace");
+        if !self.blocked {
+            return Err(self.malformed("a compact trace of version 2 (blocks)", 0));
+        }
+        if !self.begin_block()? {
+            return Ok(false);
+        }
+        self.fill(self.block_left)?;
+        if self.end - self.start < self.block_left {
+            return Err(self.malformed("the rest of the block (the file ends inside it)", 0));
+        }
+        let records = &self.buffer[self.start..self.start + self.block_left];
+        match &mut block.bytes {
+            BlockBytes::Owned(bytes) => {
+                bytes.clear();
+                bytes.extend_from_slice(records);
+            }
+            mapped => *mapped = BlockBytes::Owned(records.to_vec()),
+        }
+        block.offset = self.offset + self.start as u64;
+        if block.path != self.path {
+            block.path.clone_from(&self.path);
+        }
+        self.start += self.block_left;
+        self.block_left = 0;
+        Ok(true)
+    }
+}
+
+/// One block of a version 2 compact trace, decodable without the blocks before it: the reading thread copies
+/// its bytes ([`CompactReader::next_block`]), another decodes them ([`Block::decode_each`]), and any thread
+/// can decode one record again from its place ([`Block::event_at`]).
+#[derive(Default)]
+pub struct Block {
+    bytes: BlockBytes,
+    /// Where the block's records start in the file (decompressed), for errors.
+    offset: u64,
+    path: PathBuf,
+}
+
+/// A block's records: copied from the reader's buffer (a compressed file), or where they lie in the file
+/// mapped in memory, which no thread then copies or writes.
+enum BlockBytes {
+    Owned(Vec<u8>),
+    Mapped(Arc<Mmap>, std::ops::Range<usize>),
+}
+
+impl Default for BlockBytes {
+    fn default() -> Self {
+        BlockBytes::Owned(Vec::new())
+    }
+}
+
+impl BlockBytes {
+    #[inline]
+    fn get(&self) -> &[u8] {
+        match self {
+            BlockBytes::Owned(bytes) => bytes,
+            BlockBytes::Mapped(map, range) => &map[range.clone()],
+        }
+    }
+}
+
+/// A version 2 trace file mapped in memory, read block by block from `position`.
+pub(crate) struct MappedBlocks {
+    map: Arc<Mmap>,
+    position: usize,
+}
+
+impl MappedBlocks {
+    /// Maps `file` to read its blocks from `position` (the end of the header), if the system maps it.
+    pub(crate) fn new(file: &std::fs::File, position: u64) -> Option<MappedBlocks> {
+        // Safety: the map is only read. A file truncated by another process while it is mapped would end the
+        // process (SIGBUS), as it would any program reading a trace that way; a file appended to is read up
+        // to its size when mapped, as when it was opened.
+        let map = unsafe { Mmap::map(file) }.ok()?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Some(MappedBlocks { map: Arc::new(map), position: usize::try_from(position).ok()? })
+    }
+
+    /// How far reading has got.
+    pub(crate) fn position(&self) -> u64 {
+        self.position as u64
+    }
+
+    /// The next block, as [`CompactReader::next_block`] gives it, without copying its bytes.
+    pub(crate) fn next_block(&mut self, path: &Path, block: &mut Block) -> Result<bool, TraceError> {
+        let malformed = |at: usize, expected: &str| TraceError::Malformed {
+            path: path.to_path_buf(),
+            location: Location::Offset(at as u64),
+            expected: expected.to_string(),
+            found: "something else".to_string(),
+        };
+        loop {
+            let rest = self.map.get(self.position..).unwrap_or_default();
+            let length = match *rest {
+                [] => return Ok(false),
+                [a, b, c, d, ..] => u64::from(u32::from_le_bytes([a, b, c, d])),
+                _ => return Err(malformed(self.position, "a block's length (the file ends inside it)")),
+            };
+            if length > MAX_BLOCK {
+                return Err(malformed(self.position, "a block's length of at most 513 MiB"));
+            }
+            let start = self.position + 4;
+            if ((rest.len() - 4) as u64) < length {
+                return Err(malformed(start, "the rest of the block (the file ends inside it)"));
+            }
+            self.position = start + length as usize;
+            if length > 0 {
+                block.bytes = BlockBytes::Mapped(Arc::clone(&self.map), start..self.position);
+                block.offset = start as u64;
+                if block.path != path {
+                    block.path = path.to_path_buf();
+                }
+                return Ok(true);
+            }
+        }
+    }
+}
+
+impl Block {
+    /// Decodes every record of the block in order, giving each event with the place its record starts at; an
+    /// error names the byte it met it at.
+    pub fn decode_each(&self, mut each: impl FnMut(u32, Event<'_>)) -> Result<(), TraceError> {
+        let (bytes, mut at, mut last_time) = (self.bytes.get(), 0, 0);
+        while at < bytes.len() {
+            match decode(&bytes[at..], last_time) {
+                Ok((event, key, used)) => {
+                    each(at as u32, Event { key: &bytes[at + key.start..at + key.end], ..event });
+                    last_time = event.time;
+                    at += used;
+                }
+                Err(short) => {
+                    return Err(TraceError::Malformed {
+                        path: self.path.clone(),
+                        location: Location::Offset(self.offset + at as u64),
+                        expected: match short {
+                            Short::Need(_) => ENDS_INSIDE_BLOCK,
+                            Short::Bad(what) => what,
+                        }
+                        .to_string(),
+                        found: "something else".to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The event whose record starts at `at`, as [`Block::decode_each`] gave it, with its `time` (a record
+    /// holds only the time since the one before). None if no record starts there.
+    #[inline]
+    pub fn event_at(&self, at: u32, time: u64) -> Option<Event<'_>> {
+        let (bytes, at) = (self.bytes.get(), at as usize);
+        let (event, key, _) = decode(bytes.get(at..)?, 0).ok()?;
+        Some(Event { time, key: &bytes[at + key.start..at + key.end], ..event })
     }
 }
 
@@ -317,25 +580,52 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-/// Writes events in the compact format.
+/// Writes events in the compact format, version 2: in blocks of about [`BLOCK_BYTES`].
 pub struct CompactWriter<W: Write> {
     out: W,
     record: Vec<u8>,
     last_time: u64,
+    /// The records of the block being written; None: version 1, each record written as it comes.
+    block: Option<Vec<u8>>,
+    block_bytes: usize,
 }
 
 impl<W: Write> CompactWriter<W> {
-    pub fn new(mut out: W, header: &TraceHeader) -> io::Result<Self> {
-        out.write_all(MAGIC)?;
+    pub fn new(out: W, header: &TraceHeader) -> io::Result<Self> {
+        CompactWriter::with_blocks(out, header, Some(BLOCK_BYTES))
+    }
+
+    /// Blocks closed at `block_bytes`, or version 1 without blocks (None): for tests of the reader.
+    #[doc(hidden)]
+    pub fn with_blocks(mut out: W, header: &TraceHeader, block_bytes: Option<usize>) -> io::Result<Self> {
+        out.write_all(if block_bytes.is_some() { MAGIC } else { MAGIC_V1 })?;
         let lines = header.to_lines();
         let mut length = Vec::new();
         put_varint(&mut length, lines.len() as u64);
         out.write_all(&length)?;
         out.write_all(lines.as_bytes())?;
-        Ok(CompactWriter { out, record: Vec::with_capacity(128), last_time: 0 })
+        let block_bytes = block_bytes.unwrap_or(0);
+        let block = (block_bytes > 0).then(|| Vec::with_capacity(block_bytes + 128));
+        Ok(CompactWriter { out, record: Vec::with_capacity(128), last_time: 0, block, block_bytes })
+    }
+
+    /// Writes the block so far, if any: its length, then its records.
+    fn close_block(&mut self) -> io::Result<()> {
+        if let Some(block) = self.block.as_mut().filter(|block| !block.is_empty()) {
+            let length = u32::try_from(block.len())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a record too large for a block"))?;
+            self.out.write_all(&length.to_le_bytes())?;
+            self.out.write_all(block)?;
+            block.clear();
+            self.last_time = 0;
+        }
+        Ok(())
     }
 
     pub fn write(&mut self, event: &Event<'_>) -> io::Result<()> {
+        if self.block.as_ref().is_some_and(|block| block.len() >= self.block_bytes) {
+            self.close_block()?;
+        }
         let record = &mut self.record;
         record.clear();
         let default_ttl = if matches!(event.command, Command::Write(_)) { TtlChange::Persist } else { TtlChange::Keep };
@@ -376,10 +666,17 @@ impl<W: Write> CompactWriter<W> {
                 record.push(error_code(kind));
             }
         }
-        self.out.write_all(record)
+        match self.block.as_mut() {
+            Some(block) => {
+                block.extend_from_slice(record);
+                Ok(())
+            }
+            None => self.out.write_all(record),
+        }
     }
 
     pub fn finish(mut self) -> io::Result<W> {
+        self.close_block()?;
         self.out.flush()?;
         Ok(self.out)
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::compact::MAGIC;
+use crate::compact::MAGIC_PREFIX;
 use crate::text::HEADER_LINE;
 use crate::twitter;
 
@@ -59,7 +59,7 @@ impl TraceFormat {
 
     /// Recognises a format from the first bytes of a (decompressed) file.
     pub fn detect(head: &[u8]) -> Option<TraceFormat> {
-        if head.starts_with(MAGIC) {
+        if head.starts_with(MAGIC_PREFIX) {
             return Some(TraceFormat::CachescopeCompact);
         }
         if cachescope_capture::is_capture(head) {

@@ -11,7 +11,7 @@ use cachescope_core::Event;
 use crate::arc::ArcReader;
 use crate::capture::CaptureReader;
 use crate::columns::{Columns, ColumnsReader};
-use crate::compact::CompactReader;
+use crate::compact::{Block, CompactReader, MappedBlocks};
 use crate::error::{TraceError, shown};
 use crate::format::TraceFormat;
 use crate::header::TraceHeader;
@@ -108,6 +108,10 @@ pub struct TraceReader {
     format: TraceFormat,
     compressed: bool,
     progress: Progress,
+    path: std::path::PathBuf,
+    /// Whether [`TraceReader::next_block`] has tried mapping the file.
+    map_tried: bool,
+    mapped: Option<MappedBlocks>,
 }
 
 impl TraceReader {
@@ -177,7 +181,15 @@ impl TraceReader {
                 }
             },
         };
-        Ok(TraceReader { reader, format, compressed, progress: Progress { read, total } })
+        Ok(TraceReader {
+            reader,
+            format,
+            compressed,
+            progress: Progress { read, total },
+            path: path.to_path_buf(),
+            map_tried: false,
+            mapped: None,
+        })
     }
 
     pub fn format(&self) -> TraceFormat {
@@ -241,6 +253,32 @@ impl TraceReader {
         match &self.reader {
             Reader::Capture(r) => r.ports(),
             _ => &[],
+        }
+    }
+
+    /// Whether the trace comes in blocks that threads can decode each on their own (the compact format,
+    /// version 2): read them with [`TraceReader::next_block`].
+    pub fn has_blocks(&self) -> bool {
+        matches!(&self.reader, Reader::Compact(r) if r.has_blocks())
+    }
+
+    /// The next block's bytes, undecoded, into `block` ([`Block::decode`] decodes them); false at the end. For a
+    /// trace that [`TraceReader::has_blocks`], read from its start with this call only.
+    /// An uncompressed file is mapped in memory and its blocks handed out where they lie, copied by no one.
+    pub fn next_block(&mut self, block: &mut Block) -> Result<bool, TraceError> {
+        let Reader::Compact(reader) = &mut self.reader else { return Ok(false) };
+        if !self.compressed && !self.map_tried {
+            self.map_tried = true;
+            let file = File::open(&self.path).ok();
+            self.mapped = file.and_then(|file| MappedBlocks::new(&file, reader.position()));
+        }
+        match &mut self.mapped {
+            Some(mapped) => {
+                let more = mapped.next_block(&self.path, block)?;
+                self.progress.read.store(mapped.position(), Ordering::Relaxed);
+                Ok(more)
+            }
+            None => reader.next_block(block),
         }
     }
 

@@ -26,6 +26,7 @@ pub mod text;
 pub mod twitter;
 
 pub use columns::Columns;
+pub use compact::Block;
 pub use error::{Location, TraceError};
 pub use format::TraceFormat;
 pub use header::TraceHeader;

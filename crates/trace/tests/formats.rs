@@ -117,11 +117,12 @@ proptest! {
 
     /// Whatever the bytes, reading ends with events or an error, never a panic.
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), format in 0usize..3, prefix in 0usize..3) {
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), format in 0usize..3, prefix in 0usize..4) {
         let dir = tempfile::tempdir().unwrap();
         let mut content = match prefix {
             0 => b"#cachescope-trace 1\n".to_vec(),
             1 => b"\xC5cstrace\x01\x00".to_vec(),
+            2 => b"\xC5cstrace\x02\x00".to_vec(),
             _ => Vec::new(),
         };
         content.extend_from_slice(&bytes);
@@ -427,4 +428,120 @@ proptest! {
             }
         }
     }
+}
+
+/// Writes `events` in the compact format: in blocks closed at `block_bytes`, or version 1 without blocks.
+fn write_compact(path: &Path, events: &[Owned], block_bytes: Option<usize>, compressed: bool) {
+    use cachescope_trace::compact::CompactWriter;
+    let file = std::fs::File::create(path).unwrap();
+    let header = TraceHeader::default();
+    if compressed {
+        let mut writer =
+            CompactWriter::with_blocks(zstd::Encoder::new(file, 3).unwrap(), &header, block_bytes).unwrap();
+        events.iter().for_each(|event| writer.write(&event.as_event()).unwrap());
+        writer.finish().unwrap().finish().unwrap();
+    } else {
+        let mut writer = CompactWriter::with_blocks(file, &header, block_bytes).unwrap();
+        events.iter().for_each(|event| writer.write(&event.as_event()).unwrap());
+        writer.finish().unwrap();
+    }
+}
+
+/// Reads block by block, as threads do: each block decoded, and each record decoded again from its place. The
+/// events, then the error that ended them, if any.
+fn read_blocks(path: &Path) -> (Vec<Owned>, Option<TraceError>) {
+    let mut reader = TraceReader::open(path, None).unwrap();
+    assert!(reader.has_blocks());
+    let mut events = Vec::new();
+    let mut block = cachescope_trace::Block::default();
+    loop {
+        match reader.next_block(&mut block) {
+            Ok(true) => {}
+            Ok(false) => return (events, None),
+            Err(error) => return (events, Some(error)),
+        }
+        let mut decoded = Vec::new();
+        if let Err(error) = block.decode_each(|at, event| decoded.push((at, OwnedEvent::from(&event)))) {
+            return (events, Some(error));
+        }
+        for (at, event) in decoded {
+            let again = block.event_at(at, event.time).expect("a record starts there");
+            assert_eq!(OwnedEvent::from(&again), event, "decoded again at {at}");
+            events.push(event);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Both versions, any block size, compressed or not: every way of reading gives the events written.
+    #[test]
+    fn compact_versions_and_blocks_read_alike(
+        events in events(),
+        block_bytes in prop_oneof![Just(None), (1usize..300).prop_map(Some)],
+        compressed in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.cst");
+        write_compact(&path, &events, block_bytes, compressed);
+        prop_assert_eq!(TraceReader::open(&path, None).unwrap().has_blocks(), block_bytes.is_some());
+        prop_assert_eq!(read_all(&path, None).unwrap(), events.clone());
+        let (batched, error) = read_batches(&path);
+        prop_assert!(error.is_none(), "{:?}", error);
+        prop_assert_eq!(&batched, &events);
+        if block_bytes.is_some() {
+            let (blocks, error) = read_blocks(&path);
+            prop_assert!(error.is_none(), "{:?}", error);
+            prop_assert_eq!(blocks, events);
+        }
+    }
+
+    /// A blocked trace cut short or with a byte changed: every way of reading gives the same events before the
+    /// same kind of end (whole blocks only, read block by block), and never panics.
+    #[test]
+    fn a_damaged_blocked_trace_reads_alike_every_way(
+        events in events(),
+        block_bytes in 1usize..200,
+        cut in any::<proptest::sample::Index>(),
+        damage in proptest::option::of((any::<proptest::sample::Index>(), any::<u8>())),
+        compressed in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.cst");
+        write_compact(&whole, &events, Some(block_bytes), false);
+        let mut bytes = std::fs::read(&whole).unwrap();
+        let header_end = 9 + 1 + bytes[9] as usize;
+        if let Some((at, byte)) = damage {
+            let at = header_end + at.index(bytes.len() - header_end + 1);
+            if at < bytes.len() {
+                bytes[at] = byte;
+            }
+        }
+        bytes.truncate(header_end + cut.index(bytes.len() - header_end + 1));
+        let path = dir.path().join("damaged.cst");
+        if compressed {
+            std::fs::write(&path, zstd::encode_all(&bytes[..], 3).unwrap()).unwrap();
+        } else {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let (one_by_one, error) = read_events(&path);
+        let (batched, batch_error) = read_batches(&path);
+        prop_assert_eq!(&batched, &one_by_one);
+        prop_assert_eq!(error.is_some(), batch_error.is_some());
+        let (blocks, block_error) = read_blocks(&path);
+        prop_assert_eq!(block_error.is_some(), error.is_some());
+        prop_assert!(one_by_one.starts_with(&blocks), "blocks give whole blocks of the same events");
+        for error in [error, batch_error, block_error].into_iter().flatten() {
+            prop_assert!(matches!(error, TraceError::Malformed { location: Location::Offset(_), .. }), "{}", error);
+        }
+    }
+}
+
+#[test]
+fn a_compact_trace_of_a_later_version_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "later.cst", b"\xC5cstrace\x03\x00");
+    let error = TraceReader::open(&path, None).err().expect("version 3 is refused");
+    assert!(error.to_string().contains("a newer cachescope wrote this one"), "{error}");
 }
