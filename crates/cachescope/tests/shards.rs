@@ -223,3 +223,99 @@ fn shares_of_other_traces_and_other_files_are_refused() {
     assert_eq!(bad.code, 64, "{}", bad.stderr);
     assert!(bad.stderr.contains("from 1/N to N/N"), "{}", bad.stderr);
 }
+
+/// The events of a readable trace, with each event changed by `change`.
+fn events_of(
+    path: &Path,
+    mut change: impl FnMut(usize, &mut cachescope_core::OwnedEvent),
+) -> Vec<cachescope_core::OwnedEvent> {
+    let mut reader = cachescope_trace::TraceReader::open(path, None).unwrap();
+    let mut events = Vec::new();
+    while let Some(event) = reader.next_event().unwrap() {
+        let mut event = cachescope_core::OwnedEvent::from(&event);
+        change(events.len(), &mut event);
+        events.push(event);
+    }
+    events
+}
+
+/// Writes `events` as a compact trace (blocks of about 64 KiB), compressed when the name ends in `.zst`.
+fn compact(
+    dir: &Path,
+    name: &str,
+    header: &cachescope_trace::TraceHeader,
+    events: &[cachescope_core::OwnedEvent],
+) -> PathBuf {
+    let path = dir.join(name);
+    let format = cachescope_trace::TraceFormat::CachescopeCompact;
+    let mut writer = cachescope_trace::TraceWriter::create(&path, format, header).unwrap();
+    events.iter().for_each(|event| writer.write(&event.as_event()).unwrap());
+    writer.finish().unwrap();
+    path
+}
+
+/// The report without what names the file.
+fn without_source(mut report: Value) -> Value {
+    report["source"] = Value::Null;
+    report
+}
+
+/// A compact trace comes in blocks that the threads decode among themselves, each observing its own keys' events
+/// of every block: the same report as one thread, and as the readable trace, mapped from a file or decompressed.
+#[test]
+fn a_trace_in_blocks_gives_the_same_report_on_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = app_trace(dir.path());
+    let events = events_of(&text, |_, _| {});
+    let header = cachescope_trace::TraceHeader::default();
+    let size = std::fs::metadata(compact(dir.path(), "size.cst", &header, &events)).unwrap().len();
+    assert!(size > 8 << 16, "several blocks: {size} bytes");
+    let one = without_source(analyze(&text, &["--threads", "1"]));
+    for name in ["app.cst", "app.cst.zst"] {
+        let path = compact(dir.path(), name, &header, &events);
+        assert_eq!(without_source(analyze(&path, &["--threads", "1"])), one, "{name}, one thread");
+        for threads in ["2", "3"] {
+            let report = without_source(analyze(&path, &["--threads", threads]));
+            assert_same_report(report, one.clone(), &format!("{name}, {threads} threads"));
+        }
+    }
+
+    // Times off the clock (before the trace's first, or years after it) in some blocks, and times minutes ahead
+    // of the events after them: the threads count only the times on the clock, and each moves it for every
+    // thread from its place on, as one engine does.
+    let odd = events_of(&text, |index, event| {
+        if index % 997 == 5 {
+            event.time = match index % 3 {
+                0 => 1,
+                1 => event.time + 20 * 366 * 86_400 * 1_000_000,
+                _ => event.time + 10 * 60 * 1_000_000,
+            };
+        }
+    });
+    let path = compact(dir.path(), "odd.cst", &header, &odd);
+    let one = analyze(&path, &["--threads", "1"]);
+    assert_same_report(analyze(&path, &["--threads", "2"]), one, "times off the clock, 2 threads");
+}
+
+/// Events without outcomes in a trace in blocks need the cache model, which sees every key in order: the threads
+/// stop at the first such block and the replay starts again on one reading thread, giving the same report as
+/// one thread, whether every event or only the later ones lack outcomes.
+#[test]
+fn a_trace_in_blocks_without_outcomes_goes_through_the_model_on_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = app_trace(dir.path());
+    let header = cachescope_trace::TraceHeader::default();
+    let total = events_of(&text, |_, _| {}).len();
+    for (name, from) in [("none.cst", 0), ("later.cst", total / 2)] {
+        let events = events_of(&text, |index, event| {
+            if index >= from {
+                event.outcome = cachescope_core::Outcome::Unobserved;
+            }
+        });
+        let path = compact(dir.path(), name, &header, &events);
+        let one = analyze(&path, &["--threads", "1", "--cache-size", "1MB"]);
+        assert!(one["source"]["format"].as_str().unwrap().contains("cache model"), "{name}: {}", one["source"]);
+        let two = analyze(&path, &["--threads", "2", "--cache-size", "1MB"]);
+        assert_same_report(two, one, &format!("{name}, 2 threads"));
+    }
+}

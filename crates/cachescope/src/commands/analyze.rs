@@ -13,6 +13,7 @@ use crate::config::engine_config;
 use crate::exit::Exit;
 use crate::shares::{self, ShareFile};
 use crate::simulated_gains;
+use crate::sources::replay::blocks::{self, BlockReplay};
 use crate::sources::replay::shards::Shards;
 use crate::sources::replay::{ReplayOptions, Replayed, Skip, each_batch, replay};
 use crate::terminal;
@@ -63,7 +64,11 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         tracing::info!("a replay that presumes keys held runs on one thread (--cache-start empty runs on several)");
     }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
-    let (share, replayed) = analyse(&mut reader, &config, &options, shard, threads, &bar)
+    let reopen = || {
+        let input = &args.input;
+        Ok(TraceReader::open_with_columns(&input.trace, input.format, input.csv_columns)?)
+    };
+    let (share, replayed) = analyse(&mut reader, reopen, &config, &options, shard, threads, &bar)
         .with_context(|| format!("analysing {}", args.input.trace.display()))?;
     bar.finish_and_clear();
     tracing::info!(
@@ -159,15 +164,28 @@ fn threads_for(asked: Option<u32>) -> u32 {
 }
 
 /// Replays the trace into one engine for `shard` (all keys, or one share), or, on several threads, into one
-/// engine per part of that share ([`Shards`]), the parts merged.
+/// engine per part of that share, the parts merged: each thread decoding blocks of the trace where it has them
+/// ([`blocks`]), else fed by one reading thread ([`Shards`]).
 fn analyse(
     reader: &mut TraceReader,
+    reopen: impl Fn() -> Result<TraceReader>,
     config: &EngineConfig,
     options: &ReplayOptions,
     shard: Shard,
     threads: u32,
     bar: &ProgressBar,
 ) -> Result<(Partial, Replayed)> {
+    if threads > 1 && reader.has_blocks() {
+        match blocks::analyse(reader, config, shard, threads, bar)? {
+            BlockReplay::Done(share, replayed) => return Ok((*share, replayed)),
+            BlockReplay::NeedsModel => {
+                // Events without outcomes go through a model, which sees every key in order: read again.
+                tracing::info!("the trace has events without outcomes: replaying it through a cache model");
+                *reader = reopen()?;
+                bar.set_position(0);
+            }
+        }
+    }
     if threads <= 1 {
         let mut engine = Engine::new(EngineConfig { shard, ..config.clone() });
         let replayed = replay(reader, &mut engine, options, bar)?;

@@ -9,6 +9,7 @@ use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange, 
 use cachescope_sim::{CacheModel, ModelConfig, Start, build};
 use cachescope_trace::{Batch, TraceError, TraceReader};
 
+pub mod blocks;
 pub mod shards;
 use indicatif::ProgressBar;
 

@@ -113,22 +113,21 @@ pub struct Shards {
 impl Shards {
     /// Starts `threads` engines, each for one part of `shard` and an equal part of the key budget.
     pub fn start(config: &EngineConfig, shard: Shard, threads: u32) -> Shards {
-        let parts = shard.split(threads);
-        let budget = config.key_budget_bytes / parts.len();
+        let configs = part_configs(config, shard, threads);
         let (mut senders, mut workers) = (Vec::new(), Vec::new());
         let (returns, spare) = channel();
-        for &part in &parts {
+        for config in &configs {
             let (sender, receiver) = sync_channel(IN_FLIGHT);
-            let config = EngineConfig { shard: part, key_budget_bytes: budget, ..config.clone() };
+            let config = config.clone();
             let returns = returns.clone();
             let worker = std::thread::Builder::new()
-                .name(format!("shard {part}"))
+                .name(format!("shard {}", config.shard))
                 .spawn(move || work(Engine::new(config), receiver, returns))
                 .expect("the system starts a thread");
             senders.push(sender);
             workers.push(worker);
         }
-        let shipments = parts.iter().map(|_| Shipment::with_capacity()).collect();
+        let shipments = configs.iter().map(|_| Shipment::with_capacity()).collect();
         Shards { senders, workers, shipments, spare, shard, first: None, events: 0, latest: None }
     }
 
@@ -193,14 +192,27 @@ impl Shards {
         for worker in self.workers {
             shares.push(worker.join().map_err(|_| anyhow::anyhow!("an analysis thread failed"))?);
         }
-        let mut shares = shares.into_iter();
-        let mut whole = shares.next().context("no analysis thread")?;
-        for share in shares {
-            whole.merge(share).context("merging the threads' shares")?;
-        }
-        whole.coarsen(self.shard).context("merging the threads' shares")?;
-        Ok(whole)
+        merge_parts(shares, self.shard).context("merging the threads' shares")
     }
+}
+
+/// The engines' configurations for `shard` split into one part per thread, each with an equal part of the key
+/// budget.
+pub fn part_configs(config: &EngineConfig, shard: Shard, threads: u32) -> Vec<EngineConfig> {
+    let parts = shard.split(threads);
+    let budget = config.key_budget_bytes / parts.len();
+    parts.into_iter().map(|part| EngineConfig { shard: part, key_budget_bytes: budget, ..config.clone() }).collect()
+}
+
+/// The shares of a [`part_configs`] split merged into the share of `shard`.
+pub fn merge_parts(shares: Vec<Partial>, shard: Shard) -> Result<Partial> {
+    let mut shares = shares.into_iter();
+    let mut whole = shares.next().context("no analysis thread")?;
+    for share in shares {
+        whole.merge(share)?;
+    }
+    whole.coarsen(shard)?;
+    Ok(whole)
 }
 
 impl EventSink for Shards {
