@@ -24,7 +24,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 
 use cachescope_core::{Command, Event, Outcome, TtlChange};
 
@@ -391,7 +391,12 @@ impl BlockBytes {
 pub(crate) struct MappedBlocks {
     map: Arc<Mmap>,
     position: usize,
+    /// The pages before this have been let go: memory stays flat whatever the file's size.
+    dropped: usize,
 }
+
+/// How far behind the blocks handed out the file's pages stay mapped in, for the blocks still in flight.
+const KEEP_MAPPED: usize = 16 << 20;
 
 impl MappedBlocks {
     /// Maps `file` to read its blocks from `position` (the end of the header), if the system maps it.
@@ -401,12 +406,26 @@ impl MappedBlocks {
         // to its size when mapped, as when it was opened.
         let map = unsafe { Mmap::map(file) }.ok()?;
         let _ = map.advise(memmap2::Advice::Sequential);
-        Some(MappedBlocks { map: Arc::new(map), position: usize::try_from(position).ok()? })
+        Some(MappedBlocks { map: Arc::new(map), position: usize::try_from(position).ok()?, dropped: 0 })
     }
 
     /// How far reading has got.
     pub(crate) fn position(&self) -> u64 {
         self.position as u64
+    }
+
+    /// Takes the pages well behind the blocks handed out out of the process's memory (they stay in the
+    /// system's file cache), so that its resident memory does not grow with the file.
+    fn let_go_behind(&mut self) {
+        if self.position < self.dropped + 2 * KEEP_MAPPED {
+            return;
+        }
+        // Aligned for any page size up to 64 KiB (the map itself starts on a page).
+        let end = (self.position - KEEP_MAPPED) & !0xffff;
+        // Safety: the map is a read-only view of the file: pages let go come back with the same bytes should a
+        // thread still read there, so no borrow of the map sees its contents change.
+        let _ = unsafe { self.map.unchecked_advise_range(UncheckedAdvice::DontNeed, self.dropped, end - self.dropped) };
+        self.dropped = end;
     }
 
     /// The next block, as [`CompactReader::next_block`] gives it, without copying its bytes.
@@ -432,6 +451,7 @@ impl MappedBlocks {
                 return Err(malformed(start, "the rest of the block (the file ends inside it)"));
             }
             self.position = start + length as usize;
+            self.let_go_behind();
             if length > 0 {
                 block.bytes = BlockBytes::Mapped(Arc::clone(&self.map), start..self.position);
                 block.offset = start as u64;
