@@ -396,7 +396,7 @@ pub(crate) struct MappedBlocks {
 }
 
 /// How far behind the blocks handed out the file's pages stay mapped in, for the blocks still in flight.
-const KEEP_MAPPED: usize = 16 << 20;
+const KEEP_MAPPED: usize = 4 << 20;
 
 impl MappedBlocks {
     /// Maps `file` to read its blocks from `position` (the end of the header), if the system maps it.
