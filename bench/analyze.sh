@@ -22,9 +22,14 @@ BIN=./target/release/cachescope
 GEN=./target/release/examples/generate_trace
 
 generate() { # EVENTS KEYS FORMAT FILE
+    # A compact trace generated before the format had blocks is generated again.
+    if [ "$3" = compact ] && [ -s "$DATA/$4" ] && [ "$(head -c 9 "$DATA/$4" | tail -c 1 | od -An -tx1 | tr -d ' ')" != 02 ]; then
+        rm "$DATA/$4"
+    fi
     [ -s "$DATA/$4" ] || "$GEN" "$1" "$2" "$3" "$DATA/$4"
 }
 generate 10000000 1000000 compact k1m.cst
+generate 10000000 1000000 compact-v1 k1m-v1.cst
 generate 10000000 1000000 csv k1m.csv
 generate 100000000 10000000 compact k10m-100m.cst
 
@@ -32,6 +37,8 @@ generate 100000000 10000000 compact k10m-100m.cst
 CASES=(
     "compact, 10 M events, 1 M keys, exact|k1m.cst|0|--threads 1"
     "compact, 10 M events, 1 M keys, exact|k1m.cst|0,1|--threads 2"
+    "compact version 1 (no blocks: one thread decodes for the others), 10 M events, 1 M keys, exact|k1m-v1.cst|0|--threads 1"
+    "compact version 1 (no blocks: one thread decodes for the others), 10 M events, 1 M keys, exact|k1m-v1.cst|0,1|--threads 2"
     "compact, 10 M events, 1 M keys, sampled (16 MiB budget)|k1m.cst|0|--threads 1 --key-budget 16MiB"
     "Twitter CSV, 10 M lines, 1 M keys, through the LRU model joining a running cache (one thread)|k1m.csv|0|--threads 1"
     "Twitter CSV, 10 M lines, 1 M keys, through the LRU model from an empty cache|k1m.csv|0|--threads 1 --cache-start empty"
