@@ -405,3 +405,117 @@ fn first_time(block: &Block) -> Micros {
     });
     first.unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cachescope_core::{Event, OwnedEvent, TtlChange};
+    use cachescope_trace::TraceHeader;
+    use cachescope_trace::compact::CompactWriter;
+
+    /// Events over 60 keys (few enough that every sketch holds them all, so that any split gives the very same
+    /// report): reads that hit and miss, writes with TTLs, failed writes, deletes, a flush and a marker part-way,
+    /// times mostly forward with jumps back, jumps ahead, and times off the clock.
+    fn events() -> Vec<OwnedEvent> {
+        let mut events = Vec::new();
+        let mut time = 1_000_000_000u64;
+        for i in 0..20_000u64 {
+            time += 1 + (i * 7919) % 5_000;
+            let key = format!("{}:{}", ["user", "session", "cart"][(i % 3) as usize], (i * 31) % 20);
+            let mut event = match i % 7 {
+                0 | 3 => Event::write(time, key.as_bytes(), TtlChange::ExpireIn(30_000 + i % 5 * 10_000)),
+                5 => Event { command: Command::Delete, ..Event::read(time, key.as_bytes(), Outcome::Ok) },
+                _ => Event::read(time, key.as_bytes(), if i % 4 == 0 { Outcome::Miss } else { Outcome::Hit }),
+            };
+            event.outcome = match event.command {
+                Command::Write(_) if i % 11 == 0 => Outcome::Error(cachescope_core::ErrorKind::Oom),
+                Command::Write(_) => Outcome::Ok,
+                _ => event.outcome,
+            };
+            event.client = (i % 5) as u32;
+            event.time = match i % 1009 {
+                17 => 5,                                // before the first: off the clock
+                18 => time + 30 * 366 * 86_400_000_000, // decades ahead: off the clock
+                19 => time + 600_000_000,               // ten minutes ahead of the events after it
+                20 => 5,                                // off the clock just after: counted at its latest
+                21 => time.saturating_sub(60_000_000),  // a minute back
+                _ => event.time,
+            };
+            events.push(OwnedEvent::from(&event.with_value_size(100 + (i % 13) as u32)));
+            if i == 9_000 {
+                events.push(OwnedEvent::from(&Event::keyless(time, Command::Flush(cachescope_core::FlushScope::All))));
+            }
+            if i == 12_000 {
+                events.push(OwnedEvent::from(&Event { key: b"deploy:v2", ..Event::keyless(time, Command::Marker) }));
+            }
+        }
+        events
+    }
+
+    /// Writes `events` in blocks closed at `block_bytes`: many small blocks, so that the threads take turns
+    /// often and the blocks in flight wrap around their slots many times.
+    fn write(dir: &tempfile::TempDir, events: &[OwnedEvent], block_bytes: usize) -> std::path::PathBuf {
+        let path = dir.path().join("t.cst");
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let mut writer = CompactWriter::with_blocks(file, &TraceHeader::default(), Some(block_bytes)).unwrap();
+        events.iter().for_each(|event| writer.write(&event.as_event()).unwrap());
+        std::io::Write::flush(&mut writer.finish().unwrap()).unwrap();
+        path
+    }
+
+    fn one_engine(events: &[OwnedEvent], shard: Shard) -> cachescope_core::Report {
+        let mut engine = Engine::new(EngineConfig { shard, ..EngineConfig::default() });
+        events.iter().for_each(|event| engine.observe(&event.as_event()));
+        engine.into_partial().report()
+    }
+
+    fn in_blocks(path: &std::path::Path, shard: Shard, threads: u32) -> BlockReplay {
+        let mut reader = TraceReader::open(path, None).unwrap();
+        assert!(reader.has_blocks());
+        analyse(&mut reader, &EngineConfig::default(), shard, threads, &ProgressBar::hidden()).unwrap()
+    }
+
+    #[test]
+    fn any_number_of_threads_gives_one_engines_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events();
+        let path = write(&dir, &events, 200);
+        let expected = one_engine(&events, Shard::WHOLE);
+        assert!(!expected.findings.is_empty());
+        for threads in 1..=5 {
+            let BlockReplay::Done(share, replayed) = in_blocks(&path, Shard::WHOLE, threads) else {
+                panic!("every event has its outcome")
+            };
+            assert_eq!(replayed.events, events.len() as u64);
+            assert_eq!(share.report(), expected, "{threads} threads");
+        }
+        // One share of a split, on threads of its own.
+        let shard = Shard::new(1, 3).unwrap();
+        let BlockReplay::Done(share, _) = in_blocks(&path, shard, 2) else { panic!("every event has its outcome") };
+        assert_eq!(share.report(), one_engine(&events, shard), "shard 2/3 on 2 threads");
+    }
+
+    #[test]
+    fn an_event_without_outcome_stops_the_threads_for_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut events = events();
+        events[15_000].outcome = Outcome::Unobserved;
+        let path = write(&dir, &events, 200);
+        assert!(matches!(in_blocks(&path, Shard::WHOLE, 3), BlockReplay::NeedsModel));
+    }
+
+    #[test]
+    fn a_damaged_block_stops_the_threads_with_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, &events(), 200);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at..at + 8].fill(0xff);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut reader = TraceReader::open(&path, None).unwrap();
+        let error = analyse(&mut reader, &EngineConfig::default(), Shard::WHOLE, 2, &ProgressBar::hidden())
+            .err()
+            .expect("the damaged block is an error");
+        assert!(error.to_string().contains("byte"), "{error}");
+    }
+}
