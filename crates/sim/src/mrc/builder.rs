@@ -206,6 +206,9 @@ impl MrcBuilder {
 
     fn set_ttl(&mut self, id: u64, ttl: TtlChange, now: Micros) {
         match ttl {
+            // A key outside the sample's range is never followed: when it expires changes nothing. (One that left a
+            // fixed-size sample may keep an expiry set before, pruned below.)
+            TtlChange::ExpireIn(_) if !self.shards.may_track(id) => {}
             TtlChange::ExpireIn(ms) => {
                 self.expiries.insert(id, now.saturating_add(ms.saturating_mul(MICROS_PER_MILLI)));
                 // Keys that left a fixed-size sample keep no expiry here for long.
@@ -372,5 +375,37 @@ mod tests {
         assert!((mrc.patterns[0].curve.miss_ratio(1) - 2.0 / 3.0).abs() < 1e-9);
         assert!((mrc.patterns[0].curve.miss_ratio(2) - 1.0 / 3.0).abs() < 1e-9);
         assert!((mrc.patterns[1].curve.miss_ratio(2) - 1.0 / 2.0).abs() < 1e-9);
+    }
+
+    /// A sample keeps the expiries of the keys it may follow only, so that its memory follows the sample rather
+    /// than the trace; expired keys in the sample still miss, at every size.
+    #[test]
+    fn a_sample_keeps_the_expiries_of_its_own_keys() {
+        for sampling in [Sampling::FixedRate(0.01), Sampling::FixedSize(100)] {
+            let mut builder = MrcBuilder::new(MrcConfig { sampling, ..config(false) });
+            let keys: Vec<String> = (0..50_000).map(|i| format!("user:{i}")).collect();
+            for (i, key) in keys.iter().enumerate() {
+                builder.observe(&Event::write(i as Micros, key.as_bytes(), TtlChange::ExpireIn(1_000)));
+            }
+            // At a fixed rate the sample only grows: its keys, exactly. A fixed size drops keys as it shrinks,
+            // whose expiries are pruned now and then.
+            let most = match sampling {
+                Sampling::FixedRate(_) => builder.shards.keys(),
+                _ => 2 * builder.shards.keys() + 4096,
+            };
+            assert!(
+                builder.expiries.len() <= most && builder.shards.keys() > 0,
+                "{sampling:?}: {} expiries for {} keys followed",
+                builder.expiries.len(),
+                builder.shards.keys()
+            );
+            // Every key read again after its TTL: each sampled read misses at any size.
+            let late = 10_000_000_000;
+            for key in &keys {
+                builder.observe(&read(late, key));
+            }
+            let mrc = builder.finish();
+            assert!(mrc.curve.miss_ratio(1_000_000) > 0.999, "{sampling:?}: {}", mrc.curve.miss_ratio(1_000_000));
+        }
     }
 }

@@ -116,6 +116,13 @@ impl Shards {
         self.requests
     }
 
+    /// Whether `key` may be followed now or later: every key when exact, else a key in the sample's range (the
+    /// range only shrinks, so a key outside it never comes in).
+    #[inline]
+    pub fn may_track(&self, key: u64) -> bool {
+        self.sampling == Sampling::Exact || self.spot(key) < self.threshold
+    }
+
     /// Whether `key` is followed now.
     pub fn tracks(&self, key: u64) -> bool {
         self.stack.contains(key)
@@ -178,7 +185,7 @@ impl Shards {
     /// A write of `key` of `size`: the key moves to the top of the stack; not a request.
     #[inline]
     pub fn write(&mut self, key: u64, size: u64) {
-        if self.sampling == Sampling::Exact || self.spot(key) < self.threshold {
+        if self.may_track(key) {
             self.place(key, size);
         }
     }
