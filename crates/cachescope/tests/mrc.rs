@@ -113,6 +113,30 @@ fn threads_change_nothing_in_the_curves() {
     assert_eq!(mrc_json(&[path, "--unit-size", "--threads", "2"]), one);
     let text = run(&["mrc", path, "--unit-size", "--threads", "2", "--color", "never"]);
     assert_eq!(text.code, 0, "{}", text.stderr);
+
+    // In the compact format, whose blocks the threads decode among themselves for a sample: the same curves as
+    // one thread's, at a fixed rate and a fixed size, and the same as the readable trace's.
+    let compact = dir.path().join("mixed.cst");
+    let mut reader = cachescope_trace::TraceReader::open(std::path::Path::new(path), None).unwrap();
+    let format = cachescope_trace::TraceFormat::CachescopeCompact;
+    let mut writer = cachescope_trace::TraceWriter::create(&compact, format, reader.header()).unwrap();
+    while let Some(event) = reader.next_event().unwrap() {
+        writer.write(&event).unwrap();
+    }
+    writer.finish().unwrap();
+    let compact = compact.to_str().unwrap();
+    let without_source = |mut report: serde_json::Value| {
+        report["source"] = serde_json::Value::Null;
+        report
+    };
+    for sample in [["--sample-rate", "0.3"], ["--sample-keys", "400"]] {
+        let args = |trace, threads| [trace, "--unit-size", sample[0], sample[1], "--threads", threads];
+        let one = without_source(mrc_json(&args(path, "1")));
+        assert!(one["tracked_keys"].as_u64().unwrap() > 100, "{one}");
+        for threads in ["1", "2", "3"] {
+            assert_eq!(without_source(mrc_json(&args(compact, threads))), one, "{sample:?} on {threads} threads");
+        }
+    }
 }
 
 #[test]

@@ -321,10 +321,10 @@ impl<R: Read> CompactReader<R> {
         self.offset + self.start as u64
     }
 
-    /// Version 2: the next block's bytes, undecoded, into `block` (for a thread to decode: [`Block::decode`]).
+    /// Version 2: the next block's bytes, undecoded, into `block` (for a thread to decode: [`Block::decode_each`]).
     /// False at the end of the trace. Call it only between blocks: from the start, or after other blocks.
     pub fn next_block(&mut self, block: &mut Block) -> Result<bool, TraceError> {
-        debug_assert!(self.blocked && self.block_left == 0, "next_block between blocks of a version 2 trace");
+        debug_assert_eq!(self.block_left, 0, "next_block between blocks, not inside one");
         if !self.blocked {
             return Err(self.malformed("a compact trace of version 2 (blocks)", 0));
         }

@@ -262,9 +262,9 @@ impl TraceReader {
         matches!(&self.reader, Reader::Compact(r) if r.has_blocks())
     }
 
-    /// The next block's bytes, undecoded, into `block` ([`Block::decode`] decodes them); false at the end. For a
-    /// trace that [`TraceReader::has_blocks`], read from its start with this call only.
-    /// An uncompressed file is mapped in memory and its blocks handed out where they lie, copied by no one.
+    /// The next block's bytes, undecoded, into `block` ([`Block::decode_each`] decodes them); false at the end.
+    /// For a trace that [`TraceReader::has_blocks`], read from its start with this call only. An uncompressed
+    /// file is mapped in memory and its blocks handed out where they lie, copied by no one.
     pub fn next_block(&mut self, block: &mut Block) -> Result<bool, TraceError> {
         let Reader::Compact(reader) = &mut self.reader else { return Ok(false) };
         if !self.compressed && !self.map_tried {

@@ -13,7 +13,7 @@ use crate::config::engine_config;
 use crate::exit::Exit;
 use crate::shares::{self, ShareFile};
 use crate::simulated_gains;
-use crate::sources::replay::blocks::{self, BlockReplay};
+use crate::sources::replay::blocks::analysis::{self, BlockReplay};
 use crate::sources::replay::shards::Shards;
 use crate::sources::replay::{ReplayOptions, Replayed, Skip, each_batch, replay};
 use crate::terminal;
@@ -165,7 +165,7 @@ fn threads_for(asked: Option<u32>) -> u32 {
 
 /// Replays the trace into one engine for `shard` (all keys, or one share), or, on several threads, into one
 /// engine per part of that share, the parts merged: each thread decoding blocks of the trace where it has them
-/// ([`blocks`]), else fed by one reading thread ([`Shards`]).
+/// ([`analysis`]), else fed by one reading thread ([`Shards`]).
 fn analyse(
     reader: &mut TraceReader,
     reopen: impl Fn() -> Result<TraceReader>,
@@ -176,7 +176,7 @@ fn analyse(
     bar: &ProgressBar,
 ) -> Result<(Partial, Replayed)> {
     if threads > 1 && reader.has_blocks() {
-        match blocks::analyse(reader, config, shard, threads, bar)? {
+        match analysis::analyse(reader, config, shard, threads, bar)? {
             BlockReplay::Done(share, replayed) => return Ok((*share, replayed)),
             BlockReplay::NeedsModel => {
                 // Events without outcomes go through a model, which sees every key in order: read again.

@@ -13,7 +13,7 @@ use crate::contracts::mrc::{CurveReport, PatternPoints, Point, SizeForHitRatio};
 use crate::exit::{Exit, OutputError};
 use crate::pattern_batches::{Batch, Item, Numbering, Rename};
 use crate::sinks::{chart, curve_text, json};
-use crate::sources::replay::{Skip, each_batch};
+use crate::sources::replay::{Skip, blocks, each_batch};
 use crate::terminal;
 
 const CURVE_VERSION: u32 = 1;
@@ -43,17 +43,8 @@ pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
     bar.set_message(format!("reading {}", input.trace.display()));
     let skip = Skip::from_flag(input.skip_bad_lines);
     let threads = args.threads.map_or_else(crate::parallel_whatif::available_threads, |n| n as usize);
-    let mrc = if threads > 1 && sampling == Sampling::Exact && config.max_patterns > 0 {
-        build_on_two_threads(&mut reader, config, skip, &bar)
-    } else {
-        let mut builder = MrcBuilder::new(config);
-        each_batch(&mut reader, skip, &bar, |batch| match batch.many() {
-            Some(many) => builder.observe_indexed(many.len(), |index| many.get(index)),
-            None => batch.iter().for_each(|event| builder.observe(&event)),
-        })
-        .map(|_| builder.finish())
-    }
-    .with_context(|| format!("reading {}", input.trace.display()))?;
+    let mrc = build(&mut reader, config, threads, skip, &bar)
+        .with_context(|| format!("reading {}", input.trace.display()))?;
     bar.finish_and_clear();
 
     let current = args.cache_size.or(header.cache_capacity.filter(|_| !args.unit_size));
@@ -157,6 +148,32 @@ fn size_for(curve: &Curve, target: f64, max: u64) -> Option<u64> {
         if 1.0 - curve.miss_ratio(middle) >= target { high = middle } else { low = middle + 1 }
     }
     Some(low)
+}
+
+/// The curves of the trace: with patterns on two threads for an exact curve; a sample of a trace in blocks on
+/// every thread ([`blocks::curve`]); else on this one.
+fn build(
+    reader: &mut TraceReader,
+    config: MrcConfig,
+    threads: usize,
+    skip: Skip,
+    bar: &indicatif::ProgressBar,
+) -> Result<Mrc> {
+    if threads > 1 && config.sampling == Sampling::Exact && config.max_patterns > 0 {
+        return build_on_two_threads(reader, config, skip, bar);
+    }
+    if threads > 1
+        && reader.has_blocks()
+        && let Some(mrc) = blocks::curve::build(reader, MrcBuilder::new(config.clone()), threads, bar)?
+    {
+        return Ok(mrc);
+    }
+    let mut builder = MrcBuilder::new(config);
+    each_batch(reader, skip, bar, |batch| match batch.many() {
+        Some(many) => builder.observe_indexed(many.len(), |index| many.get(index)),
+        None => batch.iter().for_each(|event| builder.observe(&event)),
+    })?;
+    Ok(builder.finish())
 }
 
 /// An exact curve with patterns on two threads: this one reads the trace and folds each read's key once, the

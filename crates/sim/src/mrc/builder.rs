@@ -10,7 +10,7 @@ use cachescope_core::pattern::FoldConfig;
 use cachescope_core::{Command, Event, Micros, Removal, TtlChange, key_hash, key_hashes};
 
 use super::curve::Curve;
-use super::shards::{SampleCurve, Sampling, Shards};
+use super::shards::{LeftOut, SampleCurve, Sampling, Shards};
 use crate::by_pattern::{ByPattern, Merge};
 use crate::id_map::IdMap;
 
@@ -135,6 +135,27 @@ impl MrcBuilder {
 
     pub fn observe(&mut self, event: &Event<'_>) {
         self.observe_with(event, None, key_hash(event.db, event.key));
+    }
+
+    /// [`MrcBuilder::observe`] with the key's [`key_hash`] known.
+    pub fn observe_hashed(&mut self, event: &Event<'_>, id: u64) {
+        self.observe_with(event, None, id);
+    }
+
+    /// Under SHARDS, a counter for another thread of the reads this sample leaves out (see [`LeftOut`]): that
+    /// thread passes on only the events the counter does not take; None for an exact curve.
+    pub fn left_out(&self) -> Option<LeftOut> {
+        self.shards.left_out()
+    }
+
+    /// The sample's range now, for the counters of [`MrcBuilder::left_out`] ([`LeftOut::narrow`]).
+    pub fn sample_threshold(&self) -> u64 {
+        self.shards.threshold()
+    }
+
+    /// Adds the reads a counter took: the curve is then the one of every event observed here.
+    pub fn add_left_out(&mut self, left_out: &LeftOut) {
+        self.shards.add_left_out(left_out);
     }
 
     /// Feeds `len` events in order, taken by their place, as [`MrcBuilder::observe`] does one by one, but with

@@ -76,6 +76,45 @@ fn hash(key: u64, seed: u64) -> u64 {
     xxh3_64_with_seed(&key.to_le_bytes(), seed)
 }
 
+/// The reads of keys outside a sample, counted apart from it (by the threads that decode a trace for the
+/// thread that builds the curve): such a read only counts, as a request and in the distinct keys read, which
+/// add up in any order ([`Shards::add_left_out`]). Everything else about a key outside the sample changes
+/// nothing, and a key outside its range never comes in.
+#[derive(Debug, Clone)]
+pub struct LeftOut {
+    seed: u64,
+    /// The sample's range as last known: the sample's own may only be narrower, never wider.
+    threshold: u64,
+    requests: u64,
+    distinct: DistinctCount,
+}
+
+impl LeftOut {
+    /// The sample's range has narrowed to `threshold` ([`Shards::threshold`]).
+    pub fn narrow(&mut self, threshold: u64) {
+        self.threshold = self.threshold.min(threshold);
+    }
+
+    /// Whether `key` may be in the sample (else nothing about it matters to the curve but its reads' count).
+    #[inline]
+    pub fn may_track(&self, key: u64) -> bool {
+        hash(key, self.seed) % P < self.threshold
+    }
+
+    /// A read of `key`: counted here, and true, when the key is outside the sample's range; false when it may
+    /// be in it, for the sample to count.
+    #[inline]
+    pub fn count_read(&mut self, key: u64) -> bool {
+        let hash = hash(key, self.seed);
+        if hash % P < self.threshold {
+            return false;
+        }
+        self.requests += 1;
+        self.distinct.insert_hash(hash);
+        true
+    }
+}
+
 impl Shards {
     pub fn new(sampling: Sampling) -> Self {
         Shards::with_seed(sampling, 0)
@@ -114,6 +153,27 @@ impl Shards {
     /// Reads seen, sampled or not.
     pub fn requests(&self) -> u64 {
         self.requests
+    }
+
+    /// A counter of the reads this sample leaves out, for a thread of its own ([`LeftOut`]); None when exact.
+    pub fn left_out(&self) -> Option<LeftOut> {
+        (self.sampling != Sampling::Exact).then(|| LeftOut {
+            seed: self.seed,
+            threshold: self.threshold,
+            requests: 0,
+            distinct: DistinctCount::new(),
+        })
+    }
+
+    /// The sample's range now: a key is in it when its spot is below this ([`LeftOut::narrow`]).
+    pub fn threshold(&self) -> u64 {
+        self.threshold
+    }
+
+    /// Counts the reads another thread found outside the sample, as if they had been read here, in any order.
+    pub fn add_left_out(&mut self, left_out: &LeftOut) {
+        self.requests += left_out.requests;
+        self.distinct_reads.merge(&left_out.distinct);
     }
 
     /// Whether `key` may be followed now or later: every key when exact, else a key in the sample's range (the

@@ -1,17 +1,12 @@
-//! A trace in blocks (the compact format, version 2) analysed on several threads, each both a reader and a
-//! shard. A thread takes the file's next block, decodes it, hashes its keys and lists which events each shard
-//! owns; then every thread observes its own keys' events of each block, block after block, in the trace's
-//! order, where the decoding thread left them. Decoding is shared among the threads and no event is copied
-//! from one thread to another, which is what a single reading thread ([`super::shards`]) cannot avoid.
-//!
-//! Each event comes with what its shard must know of the events of other keys before it ([`CatchUp`]): how
-//! many there were (the blocks before, then its place in its block) and the latest time they brought the clock
-//! to, so that every engine counts and times exactly as one engine over every event would.
+//! `analyze` on a trace in blocks ([`super`]): one engine per thread, each for a share of the keys. Sorting a
+//! block lists each share's events (flushes and markers are every share's), each with what its engine must know
+//! of the events of other keys before it ([`CatchUp`]): how many there were (the blocks before, then its place
+//! in its block) and the latest time they brought the clock to, so that every engine counts and times exactly as
+//! one engine over every event would. Each engine decodes its events again from the block: cheaper than having
+//! their fields written on another core.
 //!
 //! Events without outcomes need a cache model, which sees every key in the trace's order: a block holding one
 //! stops the run, and the caller replays the trace on one reading thread instead.
-
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use anyhow::{Context, Result};
 use cachescope_core::{
@@ -20,12 +15,9 @@ use cachescope_core::{
 use cachescope_trace::{Block, TraceError, TraceReader};
 use indicatif::ProgressBar;
 
-use super::Replayed;
-use super::shards::{merge_parts, part_configs};
-
-/// Blocks decoded or being decoded, at most, per thread: enough that no thread waits for another's decoding
-/// while each block's memory (about 64 KiB of records and 300 KiB decoded) stays small.
-const BLOCKS_PER_THREAD: usize = 4;
+use super::{BlockWork, Worked, run};
+use crate::sources::replay::Replayed;
+use crate::sources::replay::shards::{merge_parts, part_configs};
 
 /// How a replay in blocks ended.
 pub enum BlockReplay {
@@ -44,128 +36,73 @@ pub fn analyse(
     bar: &ProgressBar,
 ) -> Result<BlockReplay> {
     let configs = part_configs(config, shard, threads);
-    let blocks = BLOCKS_PER_THREAD * configs.len();
-    let shared = Shared {
-        ring: Mutex::new(Ring {
-            slots: (0..blocks).map(|_| Slot::Free).collect(),
-            spare: (0..configs.len()).map(|_| Vec::new()).collect(),
-            next_read: 0,
-            reading: false,
-            end: None,
-            stop: None,
-        }),
-        changed: Condvar::new(),
-        reader: Mutex::new(reader),
-        shard,
-        parts: configs.len(),
-        bar,
+    let work = Analysis { shard, parts: configs.len() };
+    let sorters = configs.iter().map(|_| ()).collect();
+    let parts = configs.into_iter().map(|config| (Engine::new(config), Clock::default())).collect();
+    let Worked::Done { parts, .. } = run(&work, reader, parts, sorters, bar)? else {
+        return Ok(BlockReplay::NeedsModel);
     };
-    let results: Vec<std::thread::Result<(Engine, Clock)>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = configs
-            .into_iter()
-            .enumerate()
-            .map(|(part, config)| {
-                let shared = &shared;
-                std::thread::Builder::new()
-                    .name(format!("shard {}", config.shard))
-                    .spawn_scoped(scope, move || work(shared, part, Engine::new(config)))
-                    .expect("the system starts a thread")
-            })
-            .collect();
-        workers.into_iter().map(|worker| worker.join()).collect()
-    });
-    let ring = shared.ring.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-    match ring.stop {
-        Some(Stop::NeedsModel) => return Ok(BlockReplay::NeedsModel),
-        Some(Stop::Failed(error)) => return Err(error.into()),
-        Some(Stop::Panicked) | None => {}
-    }
     let mut shares = Vec::new();
     let mut events = 0;
-    for result in results {
-        let (mut engine, clock) = result.map_err(|_| anyhow::anyhow!("an analysis thread failed"))?;
+    for (mut engine, clock) in parts {
         engine.catch_up(clock.catch_up());
         engine.note_skipped_lines(0);
         events = clock.events;
         shares.push(engine.into_partial());
     }
-    bar.set_position(bar.length().unwrap_or(0));
     let whole = merge_parts(shares, shard).context("merging the threads' shares")?;
     Ok(BlockReplay::Done(Box::new(whole), Replayed { events, skipped_lines: 0, modelled: false }))
 }
 
-/// What the threads share: the blocks in flight and the file.
-struct Shared<'a> {
-    ring: Mutex<Ring>,
-    /// Signalled when a block is ready, a slot is free, the file may be read, or the run ends.
-    changed: Condvar,
-    /// Read by one thread at a time ([`Ring::reading`]), so blocks are numbered in the file's order.
-    reader: Mutex<&'a mut TraceReader>,
+/// A share of the keys for each of `parts` engines.
+struct Analysis {
     shard: Shard,
     parts: usize,
-    bar: &'a ProgressBar,
 }
 
-struct Ring {
-    /// Block `n` is in slot `n % slots.len()`.
-    slots: Vec<Slot>,
-    /// Decoded blocks no thread needs any more, to be filled again, by the thread that decoded them.
-    spare: Vec<Vec<Decoded>>,
-    /// The number of the next block to read from the file.
-    next_read: u64,
-    /// A thread is reading the file.
-    reading: bool,
-    /// The number of blocks, once the file has ended.
-    end: Option<u64>,
-    stop: Option<Stop>,
-}
-
-enum Slot {
-    Free,
-    /// Being read and decoded.
-    Taken,
-    /// Block `seq`, decoded; `left` threads have still to observe their part of it.
-    Ready {
-        seq: u64,
-        decoded: Arc<Decoded>,
-        left: usize,
-    },
-}
-
-/// Why the threads stopped before the end of the file.
-enum Stop {
-    Failed(TraceError),
-    NeedsModel,
-    Panicked,
-}
-
-impl Shared<'_> {
-    fn lock(&self) -> MutexGuard<'_, Ring> {
-        self.ring.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn wait<'g>(&self, ring: MutexGuard<'g, Ring>) -> MutexGuard<'g, Ring> {
-        self.changed.wait(ring).unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn stop(&self, ring: &mut Ring, why: Stop) {
-        ring.stop.get_or_insert(why);
-        self.changed.notify_all();
-    }
-}
-
-/// A block decoded, its events sorted by the part owning their key.
+/// A block's events sorted by the part owning their key.
 #[derive(Default)]
-struct Decoded {
-    block: Block,
-    /// The thread that decoded it, which fills it again: its memory stays in that thread's caches.
-    owner: usize,
+struct Sorted {
     /// How many events the block holds.
     events: u64,
     /// The earliest and latest times of the block.
     span: (Micros, Micros),
     /// The events of each part (flushes and markers are every part's), in order.
     parts: Vec<Vec<Entry>>,
+}
+
+impl BlockWork for Analysis {
+    type Sorted = Sorted;
+    type Sorter = ();
+    type Part = (Engine, Clock);
+
+    /// Decodes the block and sorts its events; false if an event has no outcome.
+    fn sort(&self, _: &mut (), block: &Block, sorted: &mut Sorted) -> Result<bool, TraceError> {
+        sorted.parts.resize_with(self.parts, Vec::new);
+        sorted.parts.iter_mut().for_each(Vec::clear);
+        let (mut index, mut earliest, mut latest, mut observed) = (0u32, Micros::MAX, 0, true);
+        let lists = &mut sorted.parts;
+        block.decode_each(|at, event| {
+            observed &= event.outcome != Outcome::Unobserved;
+            let hash = key_hash(event.db, event.key);
+            let entry = Entry { at, index, time: event.time, latest_before: latest, hash };
+            index += 1;
+            earliest = earliest.min(event.time);
+            latest = latest.max(event.time);
+            if matches!(event.command, Command::Flush(_) | Command::Marker) {
+                lists.iter_mut().for_each(|list| list.push(entry));
+            } else if let Some(part) = self.shard.part_owning(self.parts as u32, hash) {
+                lists[part].push(entry);
+            }
+        })?;
+        sorted.events = u64::from(index);
+        sorted.span = (earliest, latest);
+        Ok(observed)
+    }
+
+    fn observe(&self, (engine, clock): &mut (Engine, Clock), index: usize, block: &Block, sorted: &Sorted) {
+        observe(engine, block, sorted, index, clock);
+    }
 }
 
 /// What a thread needs to observe one event of a block: where it is, and what it knows of the events before.
@@ -180,32 +117,6 @@ struct Entry {
     /// The latest time of the events before it in the block (0 for the first).
     latest_before: Micros,
     hash: u64,
-}
-
-impl Decoded {
-    /// Decodes the block and sorts its events. False if an event has no outcome.
-    fn decode(&mut self, shard: Shard, parts: usize) -> Result<bool, TraceError> {
-        self.parts.resize_with(parts, Vec::new);
-        self.parts.iter_mut().for_each(Vec::clear);
-        let (mut index, mut earliest, mut latest, mut observed) = (0u32, Micros::MAX, 0, true);
-        let lists = &mut self.parts;
-        self.block.decode_each(|at, event| {
-            observed &= event.outcome != Outcome::Unobserved;
-            let hash = key_hash(event.db, event.key);
-            let entry = Entry { at, index, time: event.time, latest_before: latest, hash };
-            index += 1;
-            earliest = earliest.min(event.time);
-            latest = latest.max(event.time);
-            if matches!(event.command, Command::Flush(_) | Command::Marker) {
-                lists.iter_mut().for_each(|list| list.push(entry));
-            } else if let Some(part) = shard.part_owning(parts as u32, hash) {
-                lists[part].push(entry);
-            }
-        })?;
-        self.events = u64::from(index);
-        self.span = (earliest, latest);
-        Ok(observed)
-    }
 }
 
 /// What a thread knows of the trace before the block it observes next: as a single engine's clock would.
@@ -224,135 +135,21 @@ impl Clock {
     }
 }
 
-/// Stops the other threads if this one panics, rather than leaving them waiting for its part.
-struct PanicGuard<'s, 'a>(&'s Shared<'a>);
-
-impl Drop for PanicGuard<'_, '_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.stop(&mut self.0.lock(), Stop::Panicked);
-        }
-    }
-}
-
-/// One thread: observes its part of each block in order, reading and decoding the next block whenever its
-/// own next one is not ready.
-fn work(shared: &Shared<'_>, part: usize, mut engine: Engine) -> (Engine, Clock) {
-    let _guard = PanicGuard(shared);
-    let mut clock = Clock::default();
-    let mut next = 0u64;
-    let mut ring = shared.lock();
-    let slots = ring.slots.len() as u64;
-    loop {
-        if ring.stop.is_some() || ring.end == Some(next) {
-            return (engine, clock);
-        }
-        let slot = (next % slots) as usize;
-        if let Slot::Ready { seq, decoded, .. } = &ring.slots[slot]
-            && *seq == next
-        {
-            let decoded = Arc::clone(decoded);
-            drop(ring);
-            observe(&mut engine, &decoded, part, &mut clock);
-            drop(decoded);
-            ring = shared.lock();
-            release(&mut ring, slot);
-            shared.changed.notify_all();
-            next += 1;
-            continue;
-        }
-        let free = (ring.next_read % slots) as usize;
-        if !ring.reading && ring.end.is_none() && matches!(ring.slots[free], Slot::Free) {
-            ring = read_and_decode(shared, ring, free, part);
-            continue;
-        }
-        ring = shared.wait(ring);
-    }
-}
-
-/// Reads the file's next block into slot `free` and decodes it, without holding the lock while decoding.
-fn read_and_decode<'g>(
-    shared: &'g Shared<'_>,
-    mut ring: MutexGuard<'g, Ring>,
-    free: usize,
-    part: usize,
-) -> MutexGuard<'g, Ring> {
-    let seq = ring.next_read;
-    ring.next_read += 1;
-    ring.reading = true;
-    ring.slots[free] = Slot::Taken;
-    let mut decoded = ring.spare[part].pop().unwrap_or_default();
-    decoded.owner = part;
-    drop(ring);
-    let read = {
-        let mut reader = shared.reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let read = reader.next_block(&mut decoded.block);
-        if seq % 16 == 0 {
-            shared.bar.set_position(reader.progress().bytes_read());
-        }
-        read
-    };
-    let mut ring = shared.lock();
-    ring.reading = false;
-    match read {
-        Ok(true) => {
-            shared.changed.notify_all();
-            drop(ring);
-            let sorted = decoded.decode(shared.shard, shared.parts);
-            let mut ring = shared.lock();
-            match sorted {
-                Ok(true) => {
-                    let decoded = Arc::new(decoded);
-                    ring.slots[free] = Slot::Ready { seq, decoded, left: shared.parts };
-                    shared.changed.notify_all();
-                }
-                Ok(false) => shared.stop(&mut ring, Stop::NeedsModel),
-                Err(error) => shared.stop(&mut ring, Stop::Failed(error)),
-            }
-            ring
-        }
-        Ok(false) => {
-            ring.end = Some(seq);
-            ring.slots[free] = Slot::Free;
-            ring.spare[part].push(decoded);
-            shared.changed.notify_all();
-            ring
-        }
-        Err(error) => {
-            shared.stop(&mut ring, Stop::Failed(error));
-            ring
-        }
-    }
-}
-
-/// One thread is done with the block in `slot`: the last to be frees it for the next block.
-fn release(ring: &mut Ring, slot: usize) {
-    let Slot::Ready { left, .. } = &mut ring.slots[slot] else { unreachable!("a block observed is ready") };
-    *left -= 1;
-    if *left == 0
-        && let Slot::Ready { decoded, .. } = std::mem::replace(&mut ring.slots[slot], Slot::Free)
-        && let Ok(decoded) = Arc::try_unwrap(decoded)
-    {
-        ring.spare[decoded.owner].push(decoded);
-    }
-}
-
-/// Observes the events of `part` in a decoded block, each caught up on the events of other keys before it.
-fn observe(engine: &mut Engine, decoded: &Decoded, part: usize, clock: &mut Clock) {
-    let own = &decoded.parts[part];
+/// Observes the events of `part` in a sorted block, each caught up on the events of other keys before it.
+fn observe(engine: &mut Engine, block: &Block, sorted: &Sorted, part: usize, clock: &mut Clock) {
+    let own = &sorted.parts[part];
     let first = match (clock.first, own.first()) {
         (Some(first), _) => first,
-        (None, _) if decoded.events == 0 => return,
+        (None, _) if sorted.events == 0 => return,
         // The block's first event is every part's first (or the trace's first time is the block's earliest
         // time when it is not this part's: found by decoding again).
         (None, Some(entry)) if entry.index == 0 => entry.time,
-        (None, _) => first_time(&decoded.block),
+        (None, _) => first_time(block),
     };
     clock.first = Some(first);
     let base = clock.events;
-    let block = &decoded.block;
     let event = |entry: &Entry| block.event_at(entry.at, entry.time).expect("a record decoded once decodes again");
-    let (earliest, latest) = decoded.span;
+    let (earliest, latest) = sorted.span;
     if counts_on_clock(first, earliest) && counts_on_clock(first, latest) {
         // Every time of the block moves the clock: the latest before an event is the latest of the block
         // before it, or of the blocks before.
@@ -373,7 +170,7 @@ fn observe(engine: &mut Engine, decoded: &Decoded, part: usize, clock: &mut Cloc
         clock.latest = Some(clock.latest.map_or(latest, |before| before.max(latest)));
     } else {
         // Some times are off the clock (before the first, or years after): only the others count.
-        let mut latest_before = Vec::with_capacity(decoded.events as usize);
+        let mut latest_before = Vec::with_capacity(sorted.events as usize);
         let _ = block.decode_each(|_, event| {
             latest_before.push(clock.latest);
             if counts_on_clock(first, event.time) {
@@ -394,7 +191,7 @@ fn observe(engine: &mut Engine, decoded: &Decoded, part: usize, clock: &mut Cloc
             },
         );
     }
-    clock.events += decoded.events;
+    clock.events += sorted.events;
 }
 
 /// The time of a block's first event.
