@@ -10,7 +10,7 @@ use cachescope_core::pattern::FoldConfig;
 use cachescope_core::{Command, Event, Micros, Removal, TtlChange, key_hash, key_hashes};
 
 use super::curve::Curve;
-use super::shards::{LeftOut, SampleCurve, Sampling, Shards};
+use super::shards::{SampleCurve, SampleRange, Sampling, Shards};
 use crate::by_pattern::{ByPattern, Merge};
 use crate::id_map::IdMap;
 
@@ -142,20 +142,22 @@ impl MrcBuilder {
         self.observe_with(event, None, id);
     }
 
-    /// Under SHARDS, a counter for another thread of the reads this sample leaves out (see [`LeftOut`]): that
-    /// thread passes on only the events the counter does not take; None for an exact curve.
-    pub fn left_out(&self) -> Option<LeftOut> {
-        self.shards.left_out()
+    /// Under SHARDS, the range of keys the sample may follow, for threads that sort a trace's events for this
+    /// one ([`SampleRange`]): they pass on the events of keys in the range, and of the reads of the others only
+    /// the hash to count them by ([`MrcBuilder::count_left_out`]); None for an exact curve.
+    pub fn sample_range(&self) -> Option<SampleRange> {
+        self.shards.range()
     }
 
-    /// The sample's range now, for the counters of [`MrcBuilder::left_out`] ([`LeftOut::narrow`]).
+    /// The sample's range now ([`SampleRange::narrow`]).
     pub fn sample_threshold(&self) -> u64 {
         self.shards.threshold()
     }
 
-    /// Adds the reads a counter took: the curve is then the one of every event observed here.
-    pub fn add_left_out(&mut self, left_out: &LeftOut) {
-        self.shards.add_left_out(left_out);
+    /// A read of a key outside the sample's range, in its place among the events observed: it only counts.
+    #[inline]
+    pub fn count_left_out(&mut self, hash: u64) {
+        self.shards.count_left_out(hash);
     }
 
     /// Feeds `len` events in order, taken by their place, as [`MrcBuilder::observe`] does one by one, but with
@@ -176,6 +178,16 @@ impl MrcBuilder {
     }
 
     fn observe_with(&mut self, event: &Event<'_>, pattern: Option<usize>, id: u64) {
+        // A key outside the sample's range never comes in: its reads only count, and nothing else about it
+        // matters (a flush still empties the sample).
+        if !matches!(event.command, Command::Flush(_))
+            && let Some(hash) = self.shards.left_out(id)
+        {
+            if event.command == Command::Read {
+                self.shards.count_left_out(hash);
+            }
+            return;
+        }
         match event.command {
             Command::Read => {
                 if !self.expiries.is_empty()

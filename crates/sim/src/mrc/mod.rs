@@ -12,5 +12,5 @@ pub mod stack;
 
 pub use builder::{Mrc, MrcBuilder, MrcConfig, PatternCurve};
 pub use curve::{Curve, linear_sizes, log_sizes, mean_absolute_error};
-pub use shards::{LeftOut, SampleCurve, Sampled, Sampling, Shards};
+pub use shards::{SampleCurve, SampleRange, Sampled, Sampling, Shards};
 pub use stack::StackDistances;

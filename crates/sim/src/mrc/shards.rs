@@ -76,20 +76,17 @@ fn hash(key: u64, seed: u64) -> u64 {
     xxh3_64_with_seed(&key.to_le_bytes(), seed)
 }
 
-/// The reads of keys outside a sample, counted apart from it (by the threads that decode a trace for the
-/// thread that builds the curve): such a read only counts, as a request and in the distinct keys read, which
-/// add up in any order ([`Shards::add_left_out`]). Everything else about a key outside the sample changes
-/// nothing, and a key outside its range never comes in.
-#[derive(Debug, Clone)]
-pub struct LeftOut {
+/// The range of keys a sample may follow, for other threads to sort events by (the threads that decode a trace
+/// for the thread that builds the curve): a key outside it never comes in, and its events change nothing but
+/// the count of reads, which the builder still takes in the trace's order ([`Shards::count_left_out`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SampleRange {
     seed: u64,
     /// The sample's range as last known: the sample's own may only be narrower, never wider.
     threshold: u64,
-    requests: u64,
-    distinct: DistinctCount,
 }
 
-impl LeftOut {
+impl SampleRange {
     /// The sample's range has narrowed to `threshold` ([`Shards::threshold`]).
     pub fn narrow(&mut self, threshold: u64) {
         self.threshold = self.threshold.min(threshold);
@@ -101,17 +98,12 @@ impl LeftOut {
         hash(key, self.seed) % P < self.threshold
     }
 
-    /// A read of `key`: counted here, and true, when the key is outside the sample's range; false when it may
-    /// be in it, for the sample to count.
+    /// For a read of `key` outside the sample's range, the hash the sample counts it by
+    /// ([`Shards::count_left_out`]); None when the key may be in it.
     #[inline]
-    pub fn count_read(&mut self, key: u64) -> bool {
+    pub fn left_out(&self, key: u64) -> Option<u64> {
         let hash = hash(key, self.seed);
-        if hash % P < self.threshold {
-            return false;
-        }
-        self.requests += 1;
-        self.distinct.insert_hash(hash);
-        true
+        (hash % P >= self.threshold).then_some(hash)
     }
 }
 
@@ -155,25 +147,33 @@ impl Shards {
         self.requests
     }
 
-    /// A counter of the reads this sample leaves out, for a thread of its own ([`LeftOut`]); None when exact.
-    pub fn left_out(&self) -> Option<LeftOut> {
-        (self.sampling != Sampling::Exact).then(|| LeftOut {
-            seed: self.seed,
-            threshold: self.threshold,
-            requests: 0,
-            distinct: DistinctCount::new(),
-        })
+    /// The range of keys this sample may follow, for other threads ([`SampleRange`]); None when exact.
+    pub fn range(&self) -> Option<SampleRange> {
+        (self.sampling != Sampling::Exact).then_some(SampleRange { seed: self.seed, threshold: self.threshold })
     }
 
-    /// The sample's range now: a key is in it when its spot is below this ([`LeftOut::narrow`]).
+    /// The sample's range now: a key is in it when its spot is below this ([`SampleRange::narrow`]).
     pub fn threshold(&self) -> u64 {
         self.threshold
     }
 
-    /// Counts the reads another thread found outside the sample, as if they had been read here, in any order.
-    pub fn add_left_out(&mut self, left_out: &LeftOut) {
-        self.requests += left_out.requests;
-        self.distinct_reads.merge(&left_out.distinct);
+    /// For a key outside the sample's range, the hash a read of it counts by ([`Shards::count_left_out`]); None
+    /// when exact or when the key may be in the sample.
+    #[inline]
+    pub fn left_out(&self, key: u64) -> Option<u64> {
+        if self.sampling == Sampling::Exact {
+            return None;
+        }
+        let hash = hash(key, self.seed);
+        (hash % P >= self.threshold).then_some(hash)
+    }
+
+    /// A read of a key outside the sample's range, by the hash [`SampleRange::left_out`] gave: counted as
+    /// [`Shards::read`] counts it, and nothing else.
+    #[inline]
+    pub fn count_left_out(&mut self, hash: u64) {
+        self.requests += 1;
+        self.distinct_reads.insert_hash(hash);
     }
 
     /// Whether `key` may be followed now or later: every key when exact, else a key in the sample's range (the

@@ -1,33 +1,29 @@
-//! `mrc` with a sample (SHARDS) on a trace in blocks ([`super`]): every thread decodes blocks and hashes their
-//! keys, and counts itself the reads of keys outside the sample, which only count (as requests, and among the
-//! distinct keys read: [`LeftOut`]); one thread builds the curve from the events of keys that may be in the
-//! sample, in the trace's order. Decoding and hashing, most of the work when a sample follows a key in a
-//! hundred, are shared.
+//! `mrc` with a sample (SHARDS) on a trace in blocks ([`super`]): every thread decodes blocks, hashes their keys
+//! and sorts out the events of keys outside the sample, which change nothing but the count of reads; one thread
+//! builds the curve from the others, and counts each read left out by the hash the sorting thread computed, in
+//! its place (the distinct keys read are a HyperLogLog, whose estimate depends on the order of its inserts).
+//! Decoding and hashing, most of the work when a sample follows a key in a hundred, are shared.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Result;
 use cachescope_core::{Command, Micros, Removal, key_hash};
-use cachescope_sim::mrc::{LeftOut, Mrc, MrcBuilder};
+use cachescope_sim::mrc::{Mrc, MrcBuilder, SampleRange};
 use cachescope_trace::{Block, TraceError, TraceReader};
 use indicatif::ProgressBar;
 
 use super::{BlockWork, Worked, run};
 
 /// The curve of the trace of `reader` (which [`TraceReader::has_blocks`]) built by `builder`, which samples,
-/// with `threads` threads decoding; None if `builder` follows every key (nothing to leave out).
+/// with `threads` threads decoding; None, the trace untouched, if `builder` follows every key.
 pub fn build(reader: &mut TraceReader, builder: MrcBuilder, threads: usize, bar: &ProgressBar) -> Result<Option<Mrc>> {
-    let Some(left_out) = builder.left_out() else { return Ok(None) };
+    let Some(range) = builder.sample_range() else { return Ok(None) };
     let work = SampledCurve { threshold: AtomicU64::new(builder.sample_threshold()) };
-    let sorters = vec![left_out; threads.max(1)];
-    let Worked::Done { mut parts, sorters } = run(&work, reader, vec![builder], sorters, bar)? else {
+    let sorters = vec![range; threads.max(1)];
+    let Worked::Done { mut parts, .. } = run(&work, reader, vec![builder], sorters, bar)? else {
         unreachable!("a sample's events are all worked on in blocks")
     };
-    let mut builder = parts.pop().expect("the one part");
-    for left_out in &sorters {
-        builder.add_left_out(left_out);
-    }
-    Ok(Some(builder.finish()))
+    Ok(Some(parts.pop().expect("the one part").finish()))
 }
 
 /// The sample's range as the builder last made it: it only narrows, so a thread that sorts with an older one
@@ -36,41 +32,49 @@ struct SampledCurve {
     threshold: AtomicU64,
 }
 
-/// An event the sample may follow: where its record is, its time, its key's hash.
+/// An event of a block for the builder.
 #[derive(Clone, Copy)]
-struct Entry {
-    at: u32,
-    time: Micros,
-    hash: u64,
+enum Entry {
+    /// An event of a key the sample may follow: where its record is, its time, its key's hash.
+    Event { at: u32, time: Micros, id: u64 },
+    /// A read of a key outside the sample, by the hash it counts by.
+    LeftOut(u64),
 }
 
 impl BlockWork for SampledCurve {
     type Sorted = Vec<Entry>;
-    type Sorter = LeftOut;
+    type Sorter = SampleRange;
     type Part = MrcBuilder;
 
-    fn sort(&self, left_out: &mut LeftOut, block: &Block, sorted: &mut Vec<Entry>) -> Result<bool, TraceError> {
-        left_out.narrow(self.threshold.load(Ordering::Relaxed));
+    fn sort(&self, range: &mut SampleRange, block: &Block, sorted: &mut Vec<Entry>) -> Result<bool, TraceError> {
+        range.narrow(self.threshold.load(Ordering::Relaxed));
         sorted.clear();
         block.decode_each(|at, event| {
-            let hash = key_hash(event.db, event.key);
-            let passed = match event.command {
-                Command::Flush(_) => true,
-                Command::Read => !left_out.count_read(hash),
-                Command::Marker | Command::Removed(Removal::Evicted) => false,
-                _ => left_out.may_track(hash),
+            let id = key_hash(event.db, event.key);
+            let entry = match event.command {
+                Command::Flush(_) => Entry::Event { at, time: event.time, id },
+                Command::Read => match range.left_out(id) {
+                    Some(hash) => Entry::LeftOut(hash),
+                    None => Entry::Event { at, time: event.time, id },
+                },
+                Command::Marker | Command::Removed(Removal::Evicted) => return,
+                _ if range.may_track(id) => Entry::Event { at, time: event.time, id },
+                _ => return,
             };
-            if passed {
-                sorted.push(Entry { at, time: event.time, hash });
-            }
+            sorted.push(entry);
         })?;
         Ok(true)
     }
 
     fn observe(&self, builder: &mut MrcBuilder, _: usize, block: &Block, sorted: &Vec<Entry>) {
-        for entry in sorted {
-            let event = block.event_at(entry.at, entry.time).expect("a record decoded once decodes again");
-            builder.observe_hashed(&event, entry.hash);
+        for &entry in sorted {
+            match entry {
+                Entry::Event { at, time, id } => {
+                    let event = block.event_at(at, time).expect("a record decoded once decodes again");
+                    builder.observe_hashed(&event, id);
+                }
+                Entry::LeftOut(hash) => builder.count_left_out(hash),
+            }
         }
         self.threshold.store(builder.sample_threshold(), Ordering::Relaxed);
     }

@@ -21,7 +21,7 @@ use indicatif::ProgressBar;
 pub trait BlockWork: Sync {
     /// A block's events, sorted for the parts.
     type Sorted: Default + Send + Sync;
-    /// What each thread keeps of its own while it sorts blocks (counts).
+    /// What each thread keeps of its own while it sorts blocks.
     type Sorter: Send;
     /// What observes one part's events (an engine).
     type Part: Send;
@@ -36,8 +36,8 @@ pub trait BlockWork: Sync {
 
 /// How a run ended.
 pub enum Worked<W: BlockWork> {
-    /// Every block observed: the parts, and each thread's sorter.
-    Done { parts: Vec<W::Part>, sorters: Vec<W::Sorter> },
+    /// Every block observed: the parts.
+    Done { parts: Vec<W::Part> },
     /// [`BlockWork::sort`] said a block cannot be worked on in blocks.
     Stopped,
 }
@@ -92,14 +92,13 @@ pub fn run<W: BlockWork>(
         Some(Stop::Failed(error)) => return Err(error.into()),
         Some(Stop::Panicked) | None => {}
     }
-    let (mut parts, mut sorters) = (Vec::new(), Vec::new());
+    let mut parts = Vec::new();
     for result in results {
-        let (part, sorter) = result.map_err(|_| anyhow::anyhow!("a thread reading the trace failed"))?;
+        let (part, _) = result.map_err(|_| anyhow::anyhow!("a thread reading the trace failed"))?;
         parts.extend(part);
-        sorters.push(sorter);
     }
     bar.set_position(bar.length().unwrap_or(0));
-    Ok(Worked::Done { parts, sorters })
+    Ok(Worked::Done { parts })
 }
 
 /// What a thread leaves when it is done: its part, if it had one, and its sorter.
