@@ -121,8 +121,8 @@ mod tests {
         MrcConfig { sampling, unit_size: false, read_through, max_patterns: 10, fold: FoldConfig::default() }
     }
 
-    /// The curves of a sample built with the reads it leaves out counted on other threads, over many small
-    /// blocks, are the curves of one builder fed every event.
+    /// The curves of a sample built from events sorted on other threads, over many small blocks, are the
+    /// curves of one builder fed every event.
     #[test]
     fn every_thread_decoding_gives_one_builders_curves() {
         let dir = tempfile::tempdir().unwrap();

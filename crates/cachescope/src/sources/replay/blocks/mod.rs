@@ -6,7 +6,7 @@
 //! to another, which a single reading thread handing events out cannot avoid.
 //!
 //! `analysis.rs`: `analyze`'s engines, one part per thread, each a share of the keys. `curve.rs`: `mrc`'s
-//! sampled curve, one part, every thread decoding and counting the reads the sample leaves out.
+//! sampled curve, one part, every thread decoding and sorting out the events of keys outside the sample.
 
 pub mod analysis;
 pub mod curve;
