@@ -207,8 +207,8 @@ fn first_time(block: &Block) -> Micros {
 mod tests {
     use super::*;
     use cachescope_core::{Event, OwnedEvent, TtlChange};
-    use cachescope_trace::TraceHeader;
-    use cachescope_trace::compact::CompactWriter;
+
+    use super::super::trace_in_blocks;
 
     /// Events over 60 keys (few enough that every sketch holds them all, so that any split gives the very same
     /// report): reads that hit and miss, writes with TTLs, failed writes, deletes, a flush and a marker part-way,
@@ -249,17 +249,6 @@ mod tests {
         events
     }
 
-    /// Writes `events` in blocks closed at `block_bytes`: many small blocks, so that the threads take turns
-    /// often and the blocks in flight wrap around their slots many times.
-    fn write(dir: &tempfile::TempDir, events: &[OwnedEvent], block_bytes: usize) -> std::path::PathBuf {
-        let path = dir.path().join("t.cst");
-        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        let mut writer = CompactWriter::with_blocks(file, &TraceHeader::default(), Some(block_bytes)).unwrap();
-        events.iter().for_each(|event| writer.write(&event.as_event()).unwrap());
-        std::io::Write::flush(&mut writer.finish().unwrap()).unwrap();
-        path
-    }
-
     fn one_engine(events: &[OwnedEvent], shard: Shard) -> cachescope_core::Report {
         let mut engine = Engine::new(EngineConfig { shard, ..EngineConfig::default() });
         events.iter().for_each(|event| engine.observe(&event.as_event()));
@@ -276,7 +265,7 @@ mod tests {
     fn any_number_of_threads_gives_one_engines_report() {
         let dir = tempfile::tempdir().unwrap();
         let events = events();
-        let path = write(&dir, &events, 200);
+        let path = trace_in_blocks(&dir, &events, 200);
         let expected = one_engine(&events, Shard::WHOLE);
         assert!(!expected.findings.is_empty());
         for threads in 1..=5 {
@@ -297,14 +286,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut events = events();
         events[15_000].outcome = Outcome::Unobserved;
-        let path = write(&dir, &events, 200);
+        let path = trace_in_blocks(&dir, &events, 200);
         assert!(matches!(in_blocks(&path, Shard::WHOLE, 3), BlockReplay::NeedsModel));
     }
 
     #[test]
     fn a_damaged_block_stops_the_threads_with_its_error() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, &events(), 200);
+        let path = trace_in_blocks(&dir, &events(), 200);
         let mut bytes = std::fs::read(&path).unwrap();
         let at = bytes.len() / 2;
         bytes[at..at + 8].fill(0xff);

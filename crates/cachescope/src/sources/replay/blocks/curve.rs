@@ -86,8 +86,8 @@ mod tests {
     use cachescope_core::pattern::FoldConfig;
     use cachescope_core::{Event, OwnedEvent, TtlChange};
     use cachescope_sim::mrc::{MrcConfig, Sampling};
-    use cachescope_trace::TraceHeader;
-    use cachescope_trace::compact::CompactWriter;
+
+    use super::super::trace_in_blocks;
 
     /// Reads, writes with and without TTLs, deletes, expiries the server reported and a flush, over 20,000 keys
     /// of two patterns.
@@ -127,11 +127,7 @@ mod tests {
     fn every_thread_decoding_gives_one_builders_curves() {
         let dir = tempfile::tempdir().unwrap();
         let events = events();
-        let path = dir.path().join("t.cst");
-        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        let mut writer = CompactWriter::with_blocks(file, &TraceHeader::default(), Some(300)).unwrap();
-        events.iter().for_each(|event| writer.write(&event.as_event()).unwrap());
-        std::io::Write::flush(&mut writer.finish().unwrap()).unwrap();
+        let path = trace_in_blocks(&dir, &events, 300);
         let sizes: Vec<u64> = (0..40).map(|i| 1u64 << (i / 2) << 8).collect();
         let figures = |mrc: &Mrc| {
             let patterns: Vec<_> =
@@ -157,10 +153,7 @@ mod tests {
     #[test]
     fn an_exact_curve_is_not_built_here() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.cst");
-        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        let writer = CompactWriter::with_blocks(file, &TraceHeader::default(), Some(300)).unwrap();
-        std::io::Write::flush(&mut writer.finish().unwrap()).unwrap();
+        let path = trace_in_blocks(&dir, &[], 300);
         let mut reader = TraceReader::open(&path, None).unwrap();
         let builder = MrcBuilder::new(config(Sampling::Exact, false));
         assert!(build(&mut reader, builder, 2, &ProgressBar::hidden()).unwrap().is_none());

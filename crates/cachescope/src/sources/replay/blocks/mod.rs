@@ -303,3 +303,21 @@ fn release<S>(ring: &mut Ring<S>, slot: usize) {
         ring.spare[sorted.owner].push(sorted);
     }
 }
+
+/// Writes `events` as a compact trace in blocks closed at `block_bytes`, for tests: small blocks have the
+/// threads take turns often and the blocks in flight wrap around their slots many times.
+#[cfg(test)]
+fn trace_in_blocks(
+    dir: &tempfile::TempDir,
+    events: &[cachescope_core::OwnedEvent],
+    block_bytes: usize,
+) -> std::path::PathBuf {
+    use cachescope_trace::TraceHeader;
+    use cachescope_trace::compact::CompactWriter;
+    let path = dir.path().join("t.cst");
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut writer = CompactWriter::with_blocks(file, &TraceHeader::default(), Some(block_bytes)).unwrap();
+    events.iter().for_each(|event| writer.write(&event.as_event()).unwrap());
+    std::io::Write::flush(&mut writer.finish().unwrap()).unwrap();
+    path
+}
