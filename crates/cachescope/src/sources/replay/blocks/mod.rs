@@ -55,7 +55,8 @@ pub fn run<W: BlockWork>(
     sorters: Vec<W::Sorter>,
     bar: &ProgressBar,
 ) -> Result<Worked<W>> {
-    let threads = sorters.len().max(parts.len());
+    assert!(parts.len() <= sorters.len(), "a thread for every part");
+    let threads = sorters.len();
     let shared = Shared {
         ring: Mutex::new(Ring {
             slots: (0..BLOCKS_PER_THREAD * threads).map(|_| Slot::Free).collect(),
