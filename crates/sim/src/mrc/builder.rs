@@ -239,9 +239,6 @@ impl MrcBuilder {
 
     fn set_ttl(&mut self, id: u64, ttl: TtlChange, now: Micros) {
         match ttl {
-            // A key outside the sample's range is never followed: when it expires changes nothing. (One that left a
-            // fixed-size sample may keep an expiry set before, pruned below.)
-            TtlChange::ExpireIn(_) if !self.shards.may_track(id) => {}
             TtlChange::ExpireIn(ms) => {
                 self.expiries.insert(id, now.saturating_add(ms.saturating_mul(MICROS_PER_MILLI)));
                 // Keys that left a fixed-size sample keep no expiry here for long.
