@@ -148,6 +148,7 @@ impl Shards {
     }
 
     /// The range of keys this sample may follow, for other threads ([`SampleRange`]); None when exact.
+    #[inline]
     pub fn range(&self) -> Option<SampleRange> {
         (self.sampling != Sampling::Exact).then_some(SampleRange { seed: self.seed, threshold: self.threshold })
     }
@@ -161,11 +162,7 @@ impl Shards {
     /// when exact or when the key may be in the sample.
     #[inline]
     pub fn left_out(&self, key: u64) -> Option<u64> {
-        if self.sampling == Sampling::Exact {
-            return None;
-        }
-        let hash = hash(key, self.seed);
-        (hash % P >= self.threshold).then_some(hash)
+        self.range()?.left_out(key)
     }
 
     /// A read of a key outside the sample's range, by the hash [`SampleRange::left_out`] gave: counted as
@@ -180,7 +177,7 @@ impl Shards {
     /// range only shrinks, so a key outside it never comes in).
     #[inline]
     pub fn may_track(&self, key: u64) -> bool {
-        self.sampling == Sampling::Exact || self.spot(key) < self.threshold
+        self.range().is_none_or(|range| range.may_track(key))
     }
 
     /// Whether `key` is followed now.
