@@ -54,6 +54,9 @@ pub enum Command {
     /// Merge the shares of an analysis run in shards (`analyze --shard I/N`, on one machine or many) into the
     /// report of the whole trace.
     Merge(MergeArgs),
+    /// Rewrite a recording (readable or compact, of any version) or a packet capture as a compact trace in
+    /// blocks, which analyze and mrc read on every core, or as readable text.
+    Convert(ConvertArgs),
     /// Relay an application's Redis traffic, unchanged, and report live why it misses.
     Proxy(ProxyArgs),
     /// Check a live Redis, read-only: hit ratio, evictions, memory, policy, errors, restarts, and a key sample.
@@ -287,8 +290,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
-    /// Format of --record.
-    #[arg(long, default_value = "cachescope", value_parser = parse_record_format, value_name = "FORMAT")]
+    /// Format of --record: cachescope (readable) or cachescope-compact.
+    #[arg(long, default_value = "cachescope", value_parser = parse_written_format, value_name = "FORMAT")]
     pub record_format: TraceFormat,
 }
 
@@ -445,6 +448,37 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Recordings made before the compact format had blocks (version 1) are read by one thread; \
+    converted, every core reads them. The events, their order and the trace's header are kept as they are; a \
+    packet capture's account of its gaps and resyncs is logged, not kept.")]
+pub struct ConvertArgs {
+    /// The trace: a cachescope recording (readable or compact, of any version) or a packet capture (pcap or
+    /// pcapng) of RESP traffic; optionally zstd-compressed.
+    #[arg(value_name = "TRACE")]
+    pub trace: PathBuf,
+
+    /// The file to write; `.zst` compresses it.
+    #[arg(value_name = "OUTPUT")]
+    pub output: PathBuf,
+
+    /// The trace's format, when recognising it is not enough: cachescope, cachescope-compact or pcap.
+    #[arg(long, short, value_parser = parse_format, value_name = "FORMAT")]
+    pub format: Option<TraceFormat>,
+
+    /// The format to write: cachescope-compact (in blocks), or cachescope (readable, one event a line).
+    #[arg(long, default_value = "cachescope-compact", value_parser = parse_written_format, value_name = "FORMAT")]
+    pub to: TraceFormat,
+
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Count and leave out malformed lines instead of stopping at the first one.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
 }
 
 #[derive(Debug, Args)]
@@ -729,10 +763,10 @@ fn parse_format(text: &str) -> Result<TraceFormat, String> {
     text.parse()
 }
 
-fn parse_record_format(text: &str) -> Result<TraceFormat, String> {
-    match text.parse()? {
-        TraceFormat::TwitterCsv => Err("traces are recorded in cachescope or cachescope-compact".to_string()),
-        format => Ok(format),
+fn parse_written_format(text: &str) -> Result<TraceFormat, String> {
+    match text.parse::<TraceFormat>()? {
+        format if format.is_written() => Ok(format),
+        _ => Err("traces are written in cachescope or cachescope-compact".to_string()),
     }
 }
 

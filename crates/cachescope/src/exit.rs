@@ -30,7 +30,7 @@ pub struct ServerSettingMissing(pub String);
 
 /// An output the user named (`--record FILE`) could not be created or written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {path}: {source}")]
+#[error("cannot write {path}")]
 pub struct OutputError {
     pub path: String,
     #[source]

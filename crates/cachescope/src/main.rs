@@ -57,6 +57,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args, color, cli.quiet),
         Command::Analyze(args) => commands::analyze::run(args, color, cli.quiet),
         Command::Merge(args) => commands::merge::run(args, color),
+        Command::Convert(args) => commands::convert::run(args, cli.quiet),
         Command::Proxy(args) => commands::proxy::run(args, color),
         Command::Doctor(args) => commands::doctor::run(args, color, cli.quiet),
         Command::Watch(args) => commands::watch::run(args, color),

@@ -213,6 +213,17 @@ fn a_capture_gives_what_the_proxy_recorded() {
 
     let text = run(&["analyze", capture.to_str().unwrap(), "--no-simulation", "--color", "never"]).stdout;
     assert!(text.contains("The capture held"), "{text}");
+
+    // Converted to the compact format, the capture's events give the same findings and counts, on two threads.
+    let converted = dir.path().join("traffic.cst");
+    let result = run(&["convert", capture.to_str().unwrap(), converted.to_str().unwrap()]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let converted = run(&["analyze", converted.to_str().unwrap(), "-o", "json", "--no-simulation", "--threads", "2"]);
+    assert_eq!(converted.code, 0, "{}", converted.stderr);
+    let converted_report = converted.json();
+    assert_eq!(findings(&converted_report), findings(&capture_report));
+    assert_eq!(counts(&converted_report), counts(&capture_report));
+    assert_eq!(converted_report["summary"], capture_report["summary"]);
 }
 
 /// `cachescope capture` live, on loopback, while the same application runs.

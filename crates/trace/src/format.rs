@@ -36,6 +36,12 @@ impl TraceFormat {
         TraceFormat::Pcap,
     ];
 
+    /// Whether traces can be written in this format: cachescope's own two. The others hold requests without
+    /// outcomes, or packets.
+    pub fn is_written(self) -> bool {
+        matches!(self, TraceFormat::Cachescope | TraceFormat::CachescopeCompact)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             TraceFormat::Cachescope => "cachescope",

@@ -52,14 +52,33 @@ pub struct TraceWriter {
 }
 
 impl TraceWriter {
-    /// Creates `path` in `format` (the Twitter CSV cannot be written: it has no outcomes).
+    /// Creates `path` in `format`, zstd-compressed when its name ends in `.zst` (only cachescope's formats can
+    /// be written).
     pub fn create(path: &Path, format: TraceFormat, header: &TraceHeader) -> io::Result<TraceWriter> {
+        TraceWriter::create_compressed(path, format, header, TraceWriter::compressed_name(path))
+    }
+
+    /// Whether a trace named `path` is written zstd-compressed: its name ends in `.zst`.
+    pub fn compressed_name(path: &Path) -> bool {
+        path.extension().is_some_and(|e| e == "zst")
+    }
+
+    /// Creates `path` in `format`, zstd-compressed or not whatever its name: for a file written under another
+    /// name than its final one.
+    pub fn create_compressed(
+        path: &Path,
+        format: TraceFormat,
+        header: &TraceHeader,
+        compressed: bool,
+    ) -> io::Result<TraceWriter> {
+        if !format.is_written() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "traces are written in the cachescope formats; the others have no outcomes, or are packets",
+            ));
+        }
         let file = BufWriter::with_capacity(1 << 16, File::create(path)?);
-        let sink = if path.extension().is_some_and(|e| e == "zst") {
-            Sink::Zstd(zstd::Encoder::new(file, 3)?)
-        } else {
-            Sink::Plain(file)
-        };
+        let sink = if compressed { Sink::Zstd(zstd::Encoder::new(file, 3)?) } else { Sink::Plain(file) };
         let writer = match format {
             TraceFormat::Cachescope => Writer::Text(TextWriter::new(sink, header)?),
             TraceFormat::CachescopeCompact => Writer::Compact(CompactWriter::new(sink, header)?),
@@ -67,12 +86,7 @@ impl TraceWriter {
             | TraceFormat::Arc
             | TraceFormat::OracleGeneral
             | TraceFormat::Csv
-            | TraceFormat::Pcap => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "traces are recorded in the cachescope formats; the others have no outcomes, or are packets",
-                ));
-            }
+            | TraceFormat::Pcap => unreachable!("only cachescope's formats are written"),
         };
         Ok(TraceWriter { writer })
     }

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod convert;
 pub mod demo;
 pub mod doctor;
 mod live_session;
