@@ -63,6 +63,9 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     if presumes && args.threads.is_some_and(|t| t > 1) {
         tracing::info!("a replay that presumes keys held runs on one thread (--cache-start empty runs on several)");
     }
+    if threads > 1 && !quiet {
+        suggest_blocks(&args.input.trace, &reader);
+    }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let reopen = || {
         let input = &args.input;
@@ -158,6 +161,39 @@ fn write_share(
     Ok(Exit::Success)
 }
 
+/// Recordings at least this big, decoded by one thread, are worth converting to blocks.
+const WORTH_CONVERTING: u64 = 256 << 20;
+
+/// Says how to have every core read a big recording that one thread must decode: a readable one, or a compact
+/// one from before blocks.
+fn suggest_blocks(trace: &std::path::Path, reader: &TraceReader) {
+    let one_reader = match reader.format() {
+        TraceFormat::Cachescope => "readable",
+        TraceFormat::CachescopeCompact if !reader.has_blocks() => "compact without blocks (version 1)",
+        _ => return,
+    };
+    let size = reader.progress().total_bytes();
+    if size >= WORTH_CONVERTING {
+        tracing::warn!(
+            "{} ({}, {one_reader}) is decoded by one thread for the others: `cachescope convert {} {}` once rewrites \
+             it in blocks that every core reads",
+            trace.display(),
+            cachescope_core::human::bytes(size as f64),
+            trace.display(),
+            converted_name(trace).display(),
+        );
+    }
+}
+
+/// Where `convert` could write a trace's blocks: beside it, as `NAME.cst` (`.cst.zst` if it is compressed).
+fn converted_name(trace: &std::path::Path) -> std::path::PathBuf {
+    let name = trace.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let compressed = name.ends_with(".zst");
+    let stem = name.trim_end_matches(".zst");
+    let stem = stem.rsplit_once('.').map_or(stem, |(stem, _)| stem);
+    trace.with_file_name(format!("{stem}{}", if compressed { ".blocks.cst.zst" } else { ".blocks.cst" }))
+}
+
 /// Threads for the analysis: as asked, else one per core.
 fn threads_for(asked: Option<u32>) -> u32 {
     asked.unwrap_or_else(|| crate::parallel_whatif::available_threads() as u32)
@@ -194,4 +230,21 @@ fn analyse(
     let mut shards = Shards::start(config, shard, threads);
     let replayed = replay(reader, &mut shards, options, bar)?;
     Ok((shards.finish()?, replayed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::converted_name;
+    use std::path::Path;
+
+    #[test]
+    fn a_converted_trace_is_named_beside_its_recording() {
+        for (trace, converted) in [
+            ("/data/traffic.trace.zst", "/data/traffic.blocks.cst.zst"),
+            ("/data/old.cst", "/data/old.blocks.cst"),
+            ("capture", "capture.blocks.cst"),
+        ] {
+            assert_eq!(converted_name(Path::new(trace)), Path::new(converted), "{trace}");
+        }
+    }
 }
