@@ -476,7 +476,8 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Count and leave out malformed lines instead of stopping at the first one.
+    /// Count and leave out malformed lines instead of stopping at the first one; a trace cut short (a recording
+    /// that did not finish) is converted up to the cut.
     #[arg(long)]
     pub skip_bad_lines: bool,
 }
@@ -616,7 +617,8 @@ pub struct TraceArgs {
     #[arg(long, value_parser = parse_columns, value_name = "COLUMNS")]
     pub csv_columns: Option<cachescope_trace::Columns>,
 
-    /// Count and report malformed lines instead of stopping at the first one.
+    /// Count and report malformed lines instead of stopping at the first one; a trace cut short (a recording that
+    /// did not finish) is read up to the cut, with a warning.
     #[arg(long)]
     pub skip_bad_lines: bool,
 }

@@ -73,6 +73,8 @@ impl Exit {
             if let Some(trace) = cause.downcast_ref::<TraceError>() {
                 return match trace {
                     TraceError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => Exit::NoInput,
+                    // A compressed file that ends inside a frame: the data is at fault, not the disk.
+                    TraceError::Io { .. } if trace.is_cut_short() => Exit::DataError,
                     TraceError::Io { .. } => Exit::IoError,
                     TraceError::Malformed { .. }
                     | TraceError::UnknownFormat { .. }

@@ -179,3 +179,62 @@ fn files_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A recording cut short, as a proxy killed mid-write leaves it: uncompressed, cut inside a block, and
+/// compressed, cut inside its zstd frame.
+#[test]
+fn a_recording_cut_short_reports_up_to_the_cut_with_skip_bad_lines_on_any_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..40_000u64)
+        .map(|i| match i % 4 {
+            0 => format!("{} 1 0 write item:{} ok ttl=60000 size=300", i * 1_000, i % 5_000),
+            _ => format!("{} 1 0 read item:{} {}", i * 1_000, i % 5_000, if i % 3 == 0 { "miss" } else { "hit" }),
+        })
+        .collect();
+    let readable = trace(dir.path(), "app.trace", "#initial-state empty\n", &lines);
+    let whole = dir.path().join("whole.cst");
+    let compressed = dir.path().join("whole.cst.zst");
+    for output in [&whole, &compressed] {
+        assert_eq!(convert(&[&readable, output], &["-q"]).code, 0);
+    }
+    let cut = |from: &Path, name: &str| {
+        let bytes = std::fs::read(from).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes[..bytes.len() * 3 / 5]).unwrap();
+        path
+    };
+    let whole_reads = report(&whole, "1")["summary"]["reads"].as_u64().unwrap();
+    for cut in [cut(&whole, "cut.cst"), cut(&compressed, "cut.cst.zst")] {
+        let stopped = run(&["analyze", cut.to_str().unwrap(), "--no-simulation"]);
+        assert_eq!(stopped.code, 65, "{}", stopped.stderr);
+        assert!(
+            stopped.stderr.contains("cut short") && stopped.stderr.contains("--skip-bad-lines"),
+            "{}",
+            stopped.stderr
+        );
+
+        let skipping = |threads: &str| {
+            let args = ["analyze", cut.to_str().unwrap(), "-o", "json", "--no-simulation", "--skip-bad-lines"];
+            let result = run(&[&args[..], &["--threads", threads]].concat());
+            assert_eq!(result.code, 0, "{}", result.stderr);
+            assert!(result.stderr.contains("cut short"), "said: {}", result.stderr);
+            let mut report = result.json();
+            report["source"] = Value::Null;
+            report
+        };
+        let one = skipping("1");
+        let reads = one["summary"]["reads"].as_u64().unwrap();
+        assert!(reads > 0 && reads < whole_reads, "{reads} of {whole_reads}");
+        for threads in ["2", "3"] {
+            assert_eq!(skipping(threads), one, "{} on {threads} threads", cut.display());
+        }
+
+        // Salvaged: the events before the cut, in a whole file, give that report without a warning.
+        let salvaged = dir.path().join("salvaged.cst");
+        let result = convert(&[&cut, &salvaged], &["--skip-bad-lines", "--force"]);
+        assert_eq!(result.code, 0, "{}", result.stderr);
+        let again = run(&["analyze", salvaged.to_str().unwrap(), "-o", "json", "--no-simulation"]);
+        assert!(!again.stderr.contains("cut short"), "{}", again.stderr);
+        assert_eq!(report(&salvaged, "2"), one);
+    }
+}

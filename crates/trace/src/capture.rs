@@ -55,5 +55,6 @@ fn malformed(path: &Path, events: u64, error: &dyn std::fmt::Display) -> TraceEr
         location: Location::Event(events),
         expected: "a pcap or pcapng capture".to_string(),
         found: error.to_string(),
+        cut_short: false,
     }
 }

@@ -128,7 +128,7 @@ impl<R: Read> CompactReader<R> {
         reader.start += used;
         reader.fill(length as usize)?;
         if reader.available().len() < length as usize {
-            return Err(reader.malformed("the whole header (the file ends inside it)", 0));
+            return Err(reader.cut_short("the whole header (the file ends inside it)", 0));
         }
         let text = String::from_utf8_lossy(&reader.available()[..length as usize]).into_owned();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -154,12 +154,12 @@ impl<R: Read> CompactReader<R> {
     }
 
     fn malformed(&self, expected: &str, at: usize) -> TraceError {
-        TraceError::Malformed {
-            path: self.path.clone(),
-            location: Location::Offset(self.offset + (self.start + at) as u64),
-            expected: expected.to_string(),
-            found: "something else".to_string(),
-        }
+        offset_error(&self.path, self.offset + (self.start + at) as u64, expected, false)
+    }
+
+    /// The file ends at `at`, inside what `expected` names.
+    fn cut_short(&self, expected: &str, at: usize) -> TraceError {
+        offset_error(&self.path, self.offset + (self.start + at) as u64, expected, true)
     }
 
     /// Makes at least `want` bytes available from `start`, unless the input ends first. The buffer grows
@@ -206,10 +206,23 @@ impl<R: Read> CompactReader<R> {
                     self.block_left = length as usize;
                     self.last_time = 0;
                 }
-                _ => return Err(self.malformed("a block's length (the file ends inside it)", 0)),
+                _ => return Err(self.cut_short("a block's length (the file ends inside it)", 0)),
             }
         }
         Ok(true)
+    }
+
+    /// Version 2: makes the rest of the current block available. A block is handed out whole or not at all, so
+    /// that a trace cut short gives the same events however it is read (event by event, in batches, or block by
+    /// block on several threads): those of the blocks before the cut.
+    fn whole_block(&mut self) -> Result<(), TraceError> {
+        if self.blocked {
+            self.fill(self.block_left)?;
+            if self.end - self.start < self.block_left {
+                return Err(self.cut_short("the rest of the block (the file ends inside it)", 0));
+            }
+        }
+        Ok(())
     }
 
     /// Where the records that may be decoded now end in `buffer` (a version 2 block's end, if it is there),
@@ -233,6 +246,7 @@ impl<R: Read> CompactReader<R> {
         if self.blocked && !self.begin_block()? {
             return Ok(Batch::new(&self.buffer, &self.decoded));
         }
+        self.whole_block()?;
         let mut want = BATCH_BYTES;
         loop {
             self.fill(want)?;
@@ -248,12 +262,13 @@ impl<R: Read> CompactReader<R> {
                     }
                     Err(Short::Need(_)) if !self.eof && !block_end => break,
                     Err(short) => {
-                        let what = match short {
-                            Short::Need(_) if block_end => ENDS_INSIDE_BLOCK,
-                            Short::Need(_) => "a whole record (the file ends inside one)",
-                            Short::Bad(what) => what,
+                        let error = match short {
+                            Short::Need(_) if block_end => self.malformed(ENDS_INSIDE_BLOCK, at - self.start),
+                            Short::Need(_) => {
+                                self.cut_short("a whole record (the file ends inside one)", at - self.start)
+                            }
+                            Short::Bad(what) => self.malformed(what, at - self.start),
                         };
-                        let error = self.malformed(what, at - self.start);
                         if self.decoded.is_empty() {
                             return Err(error);
                         }
@@ -266,7 +281,7 @@ impl<R: Read> CompactReader<R> {
                 if self.blocked {
                     if self.decoded.is_empty() {
                         // The file ends inside a block.
-                        return Err(self.malformed("the rest of the block (the file ends inside it)", 0));
+                        return Err(self.cut_short("the rest of the block (the file ends inside it)", 0));
                     }
                     self.block_left -= at - self.start;
                 }
@@ -288,12 +303,13 @@ impl<R: Read> CompactReader<R> {
         if self.blocked && !self.begin_block()? {
             return Ok(None);
         }
+        self.whole_block()?;
         let mut want = 64;
         loop {
             self.fill(want)?;
             if self.start == self.end {
                 if self.blocked {
-                    return Err(self.malformed("the rest of the block (the file ends inside it)", 0));
+                    return Err(self.cut_short("the rest of the block (the file ends inside it)", 0));
                 }
                 return Ok(None);
             }
@@ -310,7 +326,7 @@ impl<R: Read> CompactReader<R> {
                 }
                 Err(Short::Need(_)) if block_end => return Err(self.malformed(ENDS_INSIDE_BLOCK, 0)),
                 Err(Short::Need(bytes)) if !self.eof && bytes > self.end - self.start => want = bytes,
-                Err(Short::Need(_)) => return Err(self.malformed("a whole record (the file ends inside one)", 0)),
+                Err(Short::Need(_)) => return Err(self.cut_short("a whole record (the file ends inside one)", 0)),
                 Err(Short::Bad(what)) => return Err(self.malformed(what, 0)),
             }
         }
@@ -331,10 +347,7 @@ impl<R: Read> CompactReader<R> {
         if !self.begin_block()? {
             return Ok(false);
         }
-        self.fill(self.block_left)?;
-        if self.end - self.start < self.block_left {
-            return Err(self.malformed("the rest of the block (the file ends inside it)", 0));
-        }
+        self.whole_block()?;
         let records = &self.buffer[self.start..self.start + self.block_left];
         match &mut block.bytes {
             BlockBytes::Owned(bytes) => {
@@ -430,25 +443,22 @@ impl MappedBlocks {
 
     /// The next block, as [`CompactReader::next_block`] gives it, without copying its bytes.
     pub(crate) fn next_block(&mut self, path: &Path, block: &mut Block) -> Result<bool, TraceError> {
-        let malformed = |at: usize, expected: &str| TraceError::Malformed {
-            path: path.to_path_buf(),
-            location: Location::Offset(at as u64),
-            expected: expected.to_string(),
-            found: "something else".to_string(),
-        };
         loop {
             let rest = self.map.get(self.position..).unwrap_or_default();
             let length = match *rest {
                 [] => return Ok(false),
                 [a, b, c, d, ..] => u64::from(u32::from_le_bytes([a, b, c, d])),
-                _ => return Err(malformed(self.position, "a block's length (the file ends inside it)")),
+                _ => {
+                    let expected = "a block's length (the file ends inside it)";
+                    return Err(offset_error(path, self.position as u64, expected, true));
+                }
             };
             if length > MAX_BLOCK {
-                return Err(malformed(self.position, "a block's length of at most 513 MiB"));
+                return Err(offset_error(path, self.position as u64, "a block's length of at most 513 MiB", false));
             }
             let start = self.position + 4;
             if ((rest.len() - 4) as u64) < length {
-                return Err(malformed(start, "the rest of the block (the file ends inside it)"));
+                return Err(offset_error(path, start as u64, "the rest of the block (the file ends inside it)", true));
             }
             self.position = start + length as usize;
             self.let_go_behind();
@@ -477,16 +487,11 @@ impl Block {
                     at += used;
                 }
                 Err(short) => {
-                    return Err(TraceError::Malformed {
-                        path: self.path.clone(),
-                        location: Location::Offset(self.offset + at as u64),
-                        expected: match short {
-                            Short::Need(_) => ENDS_INSIDE_BLOCK,
-                            Short::Bad(what) => what,
-                        }
-                        .to_string(),
-                        found: "something else".to_string(),
-                    });
+                    let expected = match short {
+                        Short::Need(_) => ENDS_INSIDE_BLOCK,
+                        Short::Bad(what) => what,
+                    };
+                    return Err(offset_error(&self.path, self.offset + at as u64, expected, false));
                 }
             }
         }
@@ -500,6 +505,17 @@ impl Block {
         let (bytes, at) = (self.bytes.get(), at as usize);
         let (event, key, _) = decode(bytes.get(at..)?, 0).ok()?;
         Some(Event { time, key: &bytes[at + key.start..at + key.end], ..event })
+    }
+}
+
+/// A malformed record or block at byte `offset` of the file; `cut_short` when the file ends there.
+fn offset_error(path: &Path, offset: u64, expected: &str, cut_short: bool) -> TraceError {
+    TraceError::Malformed {
+        path: path.to_path_buf(),
+        location: Location::Offset(offset),
+        expected: expected.to_string(),
+        found: "something else".to_string(),
+        cut_short,
     }
 }
 

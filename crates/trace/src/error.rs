@@ -34,7 +34,15 @@ pub enum TraceError {
     },
     /// A line or record that does not parse. In text formats reading can go on at the next line.
     #[error("{}:{location}: expected {expected}, found {found}", path.display())]
-    Malformed { path: PathBuf, location: Location, expected: String, found: String },
+    Malformed {
+        path: PathBuf,
+        location: Location,
+        expected: String,
+        found: String,
+        /// The file ends there, inside a record, a block or its header: it was cut short
+        /// ([`TraceError::is_cut_short`]).
+        cut_short: bool,
+    },
     #[error(
         "{}: cannot tell its format ({found}): it is not a cachescope trace (readable or compact), a Twitter \
          cache-trace CSV, an ARC trace, a pcap or pcapng capture, nor named `*.oracleGeneral*`; {what_to_do}",
@@ -51,12 +59,23 @@ impl TraceError {
         matches!(self, TraceError::Malformed { location: Location::Line(_), .. })
     }
 
+    /// Whether the file ends early: inside a record, a block or a compressed frame, as a recording that did not
+    /// finish or a copy interrupted does. Every event before the cut was read; nothing comes after it.
+    pub fn is_cut_short(&self) -> bool {
+        match self {
+            TraceError::Malformed { cut_short, .. } => *cut_short,
+            TraceError::Io { source, .. } => source.kind() == std::io::ErrorKind::UnexpectedEof,
+            _ => false,
+        }
+    }
+
     /// Whether the input itself is at fault (rather than the file system).
     pub fn is_bad_data(&self) -> bool {
-        matches!(
-            self,
-            TraceError::Malformed { .. } | TraceError::UnknownFormat { .. } | TraceError::CsvColumnsMissing { .. }
-        )
+        self.is_cut_short()
+            || matches!(
+                self,
+                TraceError::Malformed { .. } | TraceError::UnknownFormat { .. } | TraceError::CsvColumnsMissing { .. }
+            )
     }
 }
 

@@ -72,6 +72,7 @@ impl<R: BufRead> Lines<R> {
             location: Location::Line(self.number),
             expected: expected.into(),
             found: shown(found),
+            cut_short: false,
         }
     }
 }

@@ -72,6 +72,7 @@ impl<R: Read> OracleReader<R> {
             location: Location::Offset(self.records * RECORD as u64),
             expected: "a whole 24-byte record (the file ends inside one)".into(),
             found: format!("{got} bytes"),
+            cut_short: true,
         }
     }
 

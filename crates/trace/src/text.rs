@@ -86,6 +86,7 @@ impl<R: BufRead> TextReader<R> {
             location: Location::Line(self.line_number),
             expected: expected.into(),
             found: shown(found),
+            cut_short: false,
         }
     }
 

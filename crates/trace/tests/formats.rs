@@ -282,7 +282,26 @@ fn a_truncated_compact_trace_names_the_byte() {
     std::fs::write(&path, &bytes).unwrap();
     let error = read_all(&path, None).unwrap_err();
     assert!(matches!(error, TraceError::Malformed { location: Location::Offset(_), .. }), "{error}");
-    assert!(error.to_string().contains("the file ends inside one"), "{error}");
+    assert!(error.to_string().contains("the file ends inside"), "{error}");
+    assert!(error.is_cut_short(), "{error}");
+    // The same file compressed and cut inside its compressed frame.
+    let compressed = dir.path().join("t.bin.zst");
+    write_all(&compressed, TraceFormat::CachescopeCompact, &TraceHeader::default(), &events);
+    let mut bytes = std::fs::read(&compressed).unwrap();
+    bytes.truncate(bytes.len() - 3);
+    std::fs::write(&compressed, &bytes).unwrap();
+    let error = read_all(&compressed, None).unwrap_err();
+    assert!(error.is_cut_short(), "{error}");
+    assert!(
+        !TraceError::Malformed {
+            path: path.clone(),
+            location: Location::Offset(0),
+            expected: "a record tag".into(),
+            found: "x".into(),
+            cut_short: false
+        }
+        .is_cut_short()
+    );
 }
 
 /// Reads every batch of `path`: the events, then the error that ended them, if any.
@@ -532,6 +551,14 @@ proptest! {
         let (blocks, block_error) = read_blocks(&path);
         prop_assert_eq!(block_error.is_some(), error.is_some());
         prop_assert!(one_by_one.starts_with(&blocks), "blocks give whole blocks of the same events");
+        if damage.is_none() {
+            // Only cut short: every way gives the events of the whole blocks before the cut, and says it was cut.
+            prop_assert_eq!(&blocks, &one_by_one);
+            prop_assert!(one_by_one.len() <= events.len());
+            for error in [&error, &batch_error, &block_error].into_iter().flatten() {
+                prop_assert!(error.is_cut_short(), "{}", error);
+            }
+        }
         for error in [error, batch_error, block_error].into_iter().flatten() {
             prop_assert!(matches!(error, TraceError::Malformed { location: Location::Offset(_), .. }), "{}", error);
         }

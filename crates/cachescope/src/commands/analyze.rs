@@ -212,7 +212,8 @@ fn analyse(
     bar: &ProgressBar,
 ) -> Result<(Partial, Replayed)> {
     if threads > 1 && reader.has_blocks() {
-        match analysis::analyse(reader, config, shard, threads, bar)? {
+        let skip = Skip::from_flag(options.skip_bad_lines);
+        match analysis::analyse(reader, config, shard, threads, skip, bar)? {
             BlockReplay::Done(share, replayed) => return Ok((*share, replayed)),
             BlockReplay::NeedsModel => {
                 // Events without outcomes go through a model, which sees every key in order: read again.

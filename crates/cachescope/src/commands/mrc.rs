@@ -164,7 +164,7 @@ fn build(
     }
     if threads > 1
         && reader.has_blocks()
-        && let Some(mrc) = blocks::curve::build(reader, MrcBuilder::new(config.clone()), threads, bar)?
+        && let Some(mrc) = blocks::curve::build(reader, MrcBuilder::new(config.clone()), threads, skip, bar)?
     {
         return Ok(mrc);
     }

@@ -5,7 +5,7 @@
 //! pattern's TTL allows ([`Engine::presumption_holds`]).
 
 use anyhow::Result;
-use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange, key_hash};
+use cachescope_core::{Command, Engine, Event, InitialState, Outcome, TtlChange, human, key_hash};
 use cachescope_sim::{CacheModel, ModelConfig, Start, build};
 use cachescope_trace::{Batch, TraceError, TraceReader};
 
@@ -208,6 +208,12 @@ pub fn each_batch(
         let batch = match reader.next_batch() {
             Ok(batch) if batch.is_empty() => break,
             Ok(batch) => batch,
+            Err(error) if skip != Skip::Stop && error.is_cut_short() => {
+                if skip == (Skip::Count { log: true }) {
+                    warn_cut_short(&error, Some(events));
+                }
+                break;
+            }
             Err(error) if skip != Skip::Stop && error.is_skippable() => {
                 skipped += 1;
                 if skip == (Skip::Count { log: true }) && skipped <= SKIPPED_LINES_SHOWN {
@@ -231,8 +237,26 @@ pub fn each_batch(
     Ok((events, skipped))
 }
 
-fn with_hint(error: TraceError) -> anyhow::Error {
-    let skippable = error.is_skippable();
+pub fn with_hint(error: TraceError) -> anyhow::Error {
+    let hint = if error.is_cut_short() {
+        Some(
+            "reading the trace, which was cut short (a recording that did not finish, a copy interrupted): \
+             --skip-bad-lines reports on the events before the cut",
+        )
+    } else if error.is_skippable() {
+        Some("reading the trace (--skip-bad-lines counts bad lines and goes on)")
+    } else {
+        None
+    };
     let error = anyhow::Error::new(error);
-    if skippable { error.context("reading the trace (--skip-bad-lines counts bad lines and goes on)") } else { error }
+    match hint {
+        Some(hint) => error.context(hint),
+        None => error,
+    }
+}
+
+/// Says that the trace ends early, where `--skip-bad-lines` has the command go on with what came before.
+pub fn warn_cut_short(error: &TraceError, events: Option<u64>) {
+    let before = events.map_or_else(|| "the events".to_string(), |n| format!("the {} events", human::count(n)));
+    tracing::warn!("{error:#}: the trace was cut short; what follows is of {before} before the cut");
 }

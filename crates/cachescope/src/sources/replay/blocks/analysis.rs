@@ -16,8 +16,8 @@ use cachescope_trace::{Block, TraceError, TraceReader};
 use indicatif::ProgressBar;
 
 use super::{BlockWork, Worked, run};
-use crate::sources::replay::Replayed;
 use crate::sources::replay::shards::{merge_parts, part_configs};
+use crate::sources::replay::{Replayed, Skip};
 
 /// How a replay in blocks ended.
 pub enum BlockReplay {
@@ -27,19 +27,20 @@ pub enum BlockReplay {
 }
 
 /// Analyses the trace of `reader`, which [`TraceReader::has_blocks`], for `shard` on `threads` threads, one
-/// engine each.
+/// engine each; `skip` says whether a trace cut short ends at the cut.
 pub fn analyse(
     reader: &mut TraceReader,
     config: &EngineConfig,
     shard: Shard,
     threads: u32,
+    skip: Skip,
     bar: &ProgressBar,
 ) -> Result<BlockReplay> {
     let configs = part_configs(config, shard, threads);
     let work = Analysis { shard, parts: configs.len() };
     let sorters = configs.iter().map(|_| ()).collect();
     let parts = configs.into_iter().map(|config| (Engine::new(config), Clock::default())).collect();
-    let Worked::Done { parts, .. } = run(&work, reader, parts, sorters, bar)? else {
+    let Worked::Done { parts, .. } = run(&work, reader, parts, sorters, skip, bar)? else {
         return Ok(BlockReplay::NeedsModel);
     };
     let mut shares = Vec::new();
@@ -258,7 +259,7 @@ mod tests {
     fn in_blocks(path: &std::path::Path, shard: Shard, threads: u32) -> BlockReplay {
         let mut reader = TraceReader::open(path, None).unwrap();
         assert!(reader.has_blocks());
-        analyse(&mut reader, &EngineConfig::default(), shard, threads, &ProgressBar::hidden()).unwrap()
+        analyse(&mut reader, &EngineConfig::default(), shard, threads, Skip::Stop, &ProgressBar::hidden()).unwrap()
     }
 
     #[test]
@@ -299,7 +300,7 @@ mod tests {
         bytes[at..at + 8].fill(0xff);
         std::fs::write(&path, &bytes).unwrap();
         let mut reader = TraceReader::open(&path, None).unwrap();
-        let error = analyse(&mut reader, &EngineConfig::default(), Shard::WHOLE, 2, &ProgressBar::hidden())
+        let error = analyse(&mut reader, &EngineConfig::default(), Shard::WHOLE, 2, Skip::Stop, &ProgressBar::hidden())
             .err()
             .expect("the damaged block is an error");
         assert!(error.to_string().contains("byte"), "{error}");

@@ -13,14 +13,21 @@ use cachescope_trace::{Block, TraceError, TraceReader};
 use indicatif::ProgressBar;
 
 use super::{BlockWork, Worked, run};
+use crate::sources::replay::Skip;
 
 /// The curve of the trace of `reader` (which [`TraceReader::has_blocks`]) built by `builder`, which samples,
 /// with `threads` threads decoding; None, the trace untouched, if `builder` follows every key.
-pub fn build(reader: &mut TraceReader, builder: MrcBuilder, threads: usize, bar: &ProgressBar) -> Result<Option<Mrc>> {
+pub fn build(
+    reader: &mut TraceReader,
+    builder: MrcBuilder,
+    threads: usize,
+    skip: Skip,
+    bar: &ProgressBar,
+) -> Result<Option<Mrc>> {
     let Some(range) = builder.sample_range() else { return Ok(None) };
     let work = SampledCurve { threshold: AtomicU64::new(builder.sample_threshold()) };
     let sorters = vec![range; threads.max(1)];
-    let Worked::Done { mut parts, .. } = run(&work, reader, vec![builder], sorters, bar)? else {
+    let Worked::Done { mut parts, .. } = run(&work, reader, vec![builder], sorters, skip, bar)? else {
         unreachable!("a sample's events are all worked on in blocks")
     };
     Ok(Some(parts.pop().expect("the one part").finish()))
@@ -143,7 +150,8 @@ mod tests {
                 for threads in 1..=4 {
                     let mut reader = TraceReader::open(&path, None).unwrap();
                     let builder = MrcBuilder::new(config(sampling, read_through));
-                    let mrc = build(&mut reader, builder, threads, &ProgressBar::hidden()).unwrap().unwrap();
+                    let mrc =
+                        build(&mut reader, builder, threads, Skip::Stop, &ProgressBar::hidden()).unwrap().unwrap();
                     assert_eq!(figures(&mrc), expected, "{sampling:?}, read-through {read_through}, {threads} threads");
                 }
             }
@@ -156,6 +164,6 @@ mod tests {
         let path = trace_in_blocks(&dir, &[], 300);
         let mut reader = TraceReader::open(&path, None).unwrap();
         let builder = MrcBuilder::new(config(Sampling::Exact, false));
-        assert!(build(&mut reader, builder, 2, &ProgressBar::hidden()).unwrap().is_none());
+        assert!(build(&mut reader, builder, 2, Skip::Stop, &ProgressBar::hidden()).unwrap().is_none());
     }
 }

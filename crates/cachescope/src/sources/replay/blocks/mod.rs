@@ -15,6 +15,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use anyhow::Result;
 use cachescope_trace::{Block, TraceError, TraceReader};
+
+use super::{Skip, warn_cut_short, with_hint};
 use indicatif::ProgressBar;
 
 /// What threads do with a trace in blocks.
@@ -47,12 +49,14 @@ pub enum Worked<W: BlockWork> {
 const BLOCKS_PER_THREAD: usize = 4;
 
 /// Runs `work` over the trace of `reader` (which [`TraceReader::has_blocks`]) on one thread per sorter, thread
-/// `i` observing part `i` (with fewer parts than sorters, the other threads only decode).
+/// `i` observing part `i` (with fewer parts than sorters, the other threads only decode). With `skip` other than
+/// [`Skip::Stop`], a trace cut short ends at the cut, said in a warning.
 pub fn run<W: BlockWork>(
     work: &W,
     reader: &mut TraceReader,
     parts: Vec<W::Part>,
     sorters: Vec<W::Sorter>,
+    skip: Skip,
     bar: &ProgressBar,
 ) -> Result<Worked<W>> {
     assert!(parts.len() <= sorters.len(), "a thread for every part");
@@ -70,6 +74,7 @@ pub fn run<W: BlockWork>(
         reader: Mutex::new(reader),
         parts: parts.len(),
         work,
+        skip,
         bar,
     };
     let mut parts = parts.into_iter();
@@ -90,7 +95,7 @@ pub fn run<W: BlockWork>(
     let ring = shared.ring.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     match ring.stop {
         Some(Stop::Sorted) => return Ok(Worked::Stopped),
-        Some(Stop::Failed(error)) => return Err(error.into()),
+        Some(Stop::Failed(error)) => return Err(with_hint(error)),
         Some(Stop::Panicked) | None => {}
     }
     let mut parts = Vec::new();
@@ -115,6 +120,7 @@ struct Shared<'a, W: BlockWork> {
     /// How many parts observe each block.
     parts: usize,
     work: &'a W,
+    skip: Skip,
     bar: &'a ProgressBar,
 }
 
@@ -254,6 +260,14 @@ fn read_and_sort<'g, W: BlockWork>(
             shared.bar.set_position(reader.progress().bytes_read());
         }
         read
+    };
+    // A trace cut short ends at the cut, when the user said to go on past bad data.
+    let read = match read {
+        Err(error) if shared.skip != Skip::Stop && error.is_cut_short() => {
+            warn_cut_short(&error, None);
+            Ok(false)
+        }
+        read => read,
     };
     let mut ring = shared.lock();
     ring.reading = false;
