@@ -294,6 +294,16 @@ impl Engine {
         self.hashes = hashes;
     }
 
+    /// [`Engine::observe_indexed`], with the key hashes known (`hash` gives the key hash of the event at a place).
+    pub fn observe_hashed_indexed<'e>(
+        &mut self,
+        len: usize,
+        hash: impl Fn(usize) -> u64,
+        event: impl Fn(usize) -> Event<'e>,
+    ) {
+        self.observe_ahead(len, hash, |index| (event(index), None));
+    }
+
     /// [`Engine::observe_indexed`], with the key hashes known (`hash` gives the key hash of the event at a place), for an engine fed only the events of its shard's
     /// keys (and every flush and marker) by a reader that splits the trace: before each event,
     /// [`Engine::catch_up`] with what the reader says of the events of other keys before it.
@@ -331,7 +341,11 @@ impl Engine {
     }
 
     /// For an engine fed only its own keys' events: accounts for the events of other keys that came before the
-    /// next one as observing them would have (see [`Shard`]): they count, and they move the clock.
+    /// next one as observing them would have (see [`Shard`]): they count, and they move the clock. The count is
+    /// read only at the end, and a time on the clock moves it as a later one would, only less far (the
+    /// timelines' buckets widen later, and figures recorded then merged when they widen are the same), so an
+    /// engine whose next events all have times on the clock may catch up once before them rather than before
+    /// each: only a time off the clock falls back on the latest time before it.
     pub fn catch_up(&mut self, catch_up: CatchUp) {
         self.clock.first.get_or_insert(catch_up.first);
         // A time the clock has passed changes nothing.

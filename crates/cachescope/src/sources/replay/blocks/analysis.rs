@@ -1,8 +1,9 @@
 //! `analyze` on a trace in blocks ([`super`]): one engine per thread, each for a share of the keys. Sorting a
-//! block lists each share's events (flushes and markers are every share's), each with what its engine must know
-//! of the events of other keys before it ([`CatchUp`]): how many there were (the blocks before, then its place
-//! in its block) and the latest time they brought the clock to, so that every engine counts and times exactly as
-//! one engine over every event would. Each engine decodes its events again from the block: cheaper than having
+//! block lists each share's events (flushes and markers are every share's): where each record lies, its place in
+//! the block, its time and its key's hash. Before a block, each engine learns what it must know of the events of
+//! other keys before it ([`CatchUp`]): how many there were and the latest time they brought the clock to, so that
+//! every engine counts and times exactly as one engine over every event would (a block with times off the clock
+//! catches up before each event). Each engine decodes its events again from the block: cheaper than having
 //! their fields written on another core.
 //!
 //! Events without outcomes need a cache model, which sees every key in the trace's order: a block holding one
@@ -86,7 +87,7 @@ impl BlockWork for Analysis {
         block.decode_each(|at, event| {
             observed &= event.outcome != Outcome::Unobserved;
             let hash = key_hash(event.db, event.key);
-            let entry = Entry { at, index, time: event.time, latest_before: latest, hash };
+            let entry = Entry { at, index, time: event.time, hash };
             index += 1;
             earliest = earliest.min(event.time);
             latest = latest.max(event.time);
@@ -115,8 +116,6 @@ struct Entry {
     /// Its place in the block.
     index: u32,
     time: Micros,
-    /// The latest time of the events before it in the block (0 for the first).
-    latest_before: Micros,
     hash: u64,
 }
 
@@ -152,22 +151,13 @@ fn observe(engine: &mut Engine, block: &Block, sorted: &Sorted, part: usize, clo
     let event = |entry: &Entry| block.event_at(entry.at, entry.time).expect("a record decoded once decodes again");
     let (earliest, latest) = sorted.span;
     if counts_on_clock(first, earliest) && counts_on_clock(first, latest) {
-        // Every time of the block moves the clock: the latest before an event is the latest of the block
-        // before it, or of the blocks before.
-        let before = clock.latest;
-        engine.observe_split_indexed(
-            own.len(),
-            |i| own[i].hash,
-            |i| {
-                let entry = &own[i];
-                let latest_before = match (entry.index, before) {
-                    (0, before) => before,
-                    (_, None) => Some(entry.latest_before),
-                    (_, Some(before)) => Some(before.max(entry.latest_before)),
-                };
-                (event(entry), CatchUp { first, events_before: base + u64::from(entry.index), latest_before })
-            },
-        );
+        // Every time of the block moves the clock. Each event's own time then moves the engine's clock as
+        // catching up on the events before it would have: a time later than its own would only have widened the
+        // timeline's buckets sooner, and figures recorded in a bucket and merged when the buckets widen are
+        // those recorded in the merged bucket. The count of events is read at the end. So the engine learns
+        // where the trace began, where the blocks before left the clock and the count so far, once a block.
+        engine.catch_up(CatchUp { first, events_before: base, latest_before: clock.latest });
+        engine.observe_hashed_indexed(own.len(), |i| own[i].hash, |i| event(&own[i]));
         clock.latest = Some(clock.latest.map_or(latest, |before| before.max(latest)));
     } else {
         // Some times are off the clock (before the first, or years after): only the others count.
