@@ -11,6 +11,8 @@ use cachescope_trace::{Batch, TraceError, TraceReader};
 
 pub mod blocks;
 pub mod shards;
+#[cfg(test)]
+mod testing;
 use indicatif::ProgressBar;
 
 /// What a replay went through.

@@ -1,15 +1,16 @@
 //! A replay analysed on several threads: the reading thread decodes the trace once, hashes each key, and hands
-//! each shard's thread the events of its keys (and every flush and marker), each with what it must know of the
-//! events of other keys before it: how many there were, and the latest time they brought the clock to
-//! ([`CatchUp`]). Each thread's engine then counts and times exactly as one engine over every event would, and
-//! the shards' shares merge into that engine's report ([`Partial`]).
+//! each shard's thread the events of its keys (and every flush and marker) in shipments, each with what its
+//! engine must know of the events of other keys before it: how many there were, and the latest time they brought
+//! the clock to ([`CatchUp`]), once a shipment, and again before each event whose time is off the clock (see
+//! [`Engine::catch_up`]). Each thread's engine then counts and times exactly as one engine over every event
+//! would, and the shards' shares merge into that engine's report ([`Partial`]).
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 use cachescope_core::{
-    CatchUp, Command, Engine, EngineConfig, Event, InitialState, Micros, Outcome, PackedEvents, Partial, Shard,
+    CatchUp, Command, Engine, EngineConfig, Event, InitialState, Outcome, PackedEvents, Partial, Shard,
     counts_on_clock, key_hash,
 };
 use cachescope_trace::Batch;
@@ -22,35 +23,34 @@ const SHIPMENT_EVENTS: usize = 4096;
 /// Shipments waiting for a shard's thread, at most: the reader waits beyond (memory stays bounded).
 const IN_FLIGHT: usize = 8;
 
-/// One shard's events in order, each with what came before it of other keys' events ([`CatchUp`]).
+/// One shard's events in order, with what came before them of other keys' events ([`CatchUp`]).
 #[derive(Default)]
 struct Shipment {
-    events: PackedEvents<Before>,
-    /// The time of the trace's first event.
-    first: Micros,
+    events: PackedEvents<()>,
+    /// What came before the first event.
+    start: Option<CatchUp>,
+    /// The events whose times are off the clock, by place, each with what came before it: the engine falls back
+    /// on the latest time before such an event, where an event on the clock moves the clock itself.
+    off_clock: Vec<(usize, CatchUp)>,
     /// The events that are reads a model presumed hits ([`EventSink::observe_presumed_read`]), and whether the
     /// model gave their outcome: those are observed one by one.
     presumed: Vec<(usize, bool)>,
-}
-
-/// A [`CatchUp`] but for the trace's first time, which is the shipment's.
-#[derive(Clone, Copy)]
-struct Before {
-    events: u64,
-    latest: Option<Micros>,
 }
 
 impl Shipment {
     fn with_capacity() -> Shipment {
         Shipment {
             events: PackedEvents::with_capacity(SHIPMENT_EVENTS, SHIPMENT_EVENTS * 32),
-            first: 0,
+            start: None,
+            off_clock: Vec::new(),
             presumed: Vec::new(),
         }
     }
 
     fn clear(&mut self) {
         self.events.clear();
+        self.start = None;
+        self.off_clock.clear();
         self.presumed.clear();
     }
 
@@ -59,13 +59,16 @@ impl Shipment {
         self.events.is_full(SHIPMENT_EVENTS, key_len)
     }
 
-    fn push(&mut self, event: &Event<'_>, hash: u64, catch_up: CatchUp, presumed: Option<bool>) {
+    /// An event, after what `catch_up` says came before it; `on_clock` if its time moves the clock.
+    fn push(&mut self, event: &Event<'_>, hash: u64, catch_up: CatchUp, on_clock: bool, presumed: Option<bool>) {
         if let Some(model_answered) = presumed {
             self.presumed.push((self.events.len(), model_answered));
         }
-        self.first = catch_up.first;
-        let before = Before { events: catch_up.events_before, latest: catch_up.latest_before };
-        self.events.push(event, hash, before);
+        self.start.get_or_insert(catch_up);
+        if !on_clock {
+            self.off_clock.push((self.events.len(), catch_up));
+        }
+        self.events.push(event, hash, ());
     }
 
     fn len(&self) -> usize {
@@ -78,9 +81,9 @@ impl Shipment {
     }
 
     #[inline]
-    fn event(&self, index: usize) -> (Event<'_>, u64, CatchUp) {
-        let (event, hash, before) = self.events.get(index);
-        (event, hash, CatchUp { first: self.first, events_before: before.events, latest_before: before.latest })
+    fn event(&self, index: usize) -> (Event<'_>, u64) {
+        let (event, hash, ()) = self.events.get(index);
+        (event, hash)
     }
 }
 
@@ -162,25 +165,34 @@ impl Shards {
         let first = *self.first.get_or_insert(event.time);
         let catch_up = self.catch_up();
         self.events += 1;
-        if counts_on_clock(first, event.time) {
+        let on_clock = counts_on_clock(first, event.time);
+        if on_clock {
             self.latest = Some(self.latest.map_or(event.time, |latest| latest.max(event.time)));
         }
         if matches!(event.command, Command::Flush(_) | Command::Marker) {
             for part in 0..self.shipments.len() {
-                self.push_to(part, event, hash, catch_up, presumed);
+                self.push_to(part, event, hash, catch_up, on_clock, presumed);
             }
             return;
         }
         let Some(part) = self.shard.part_owning(self.shipments.len() as u32, hash) else { return };
-        self.push_to(part, event, hash, catch_up, presumed);
+        self.push_to(part, event, hash, catch_up, on_clock, presumed);
     }
 
     #[inline]
-    fn push_to(&mut self, part: usize, event: &Event<'_>, hash: u64, catch_up: CatchUp, presumed: Option<bool>) {
+    fn push_to(
+        &mut self,
+        part: usize,
+        event: &Event<'_>,
+        hash: u64,
+        catch_up: CatchUp,
+        on_clock: bool,
+        presumed: Option<bool>,
+    ) {
         if self.shipments[part].is_full(event.key.len()) {
             self.ship(part);
         }
-        self.shipments[part].push(event, hash, catch_up, presumed);
+        self.shipments[part].push(event, hash, catch_up, on_clock, presumed);
     }
 
     /// Waits for every engine and merges their shares into the share of `shard`.
@@ -245,23 +257,21 @@ impl EventSink for Shards {
 fn work(mut engine: Engine, receiver: Receiver<Message>, returns: Sender<Shipment>) -> Partial {
     for message in receiver {
         match message {
-            Message::Events(mut shipment) if shipment.presumed.is_empty() => {
-                engine.observe_split_indexed(
-                    shipment.len(),
-                    |i| shipment.hash(i),
-                    |i| {
-                        let (event, _, catch_up) = shipment.event(i);
-                        (event, catch_up)
-                    },
-                );
+            Message::Events(mut shipment) if shipment.presumed.is_empty() && shipment.off_clock.is_empty() => {
+                engine.catch_up(shipment.start.expect("a shipment has events"));
+                engine.observe_hashed_indexed(shipment.len(), |i| shipment.hash(i), |i| shipment.event(i).0);
                 shipment.clear();
                 let _ = returns.send(shipment);
             }
             Message::Events(shipment) => {
+                engine.catch_up(shipment.start.expect("a shipment has events"));
                 let mut presumed = shipment.presumed.iter().peekable();
+                let mut off_clock = shipment.off_clock.iter().peekable();
                 for index in 0..shipment.len() {
-                    let (event, hash, catch_up) = shipment.event(index);
-                    engine.catch_up(catch_up);
+                    let (event, hash) = shipment.event(index);
+                    if let Some(&(_, catch_up)) = off_clock.next_if(|(at, _)| *at == index) {
+                        engine.catch_up(catch_up);
+                    }
                     match presumed.next_if(|(at, _)| *at == index) {
                         Some(&(_, model_answered)) => {
                             observe_presumed_read(&mut engine, &event, hash, model_answered);
@@ -289,6 +299,22 @@ mod tests {
     use super::*;
     use cachescope_core::TtlChange;
 
+    /// Any number of threads gives one engine's report exactly: shipments wrap many times (a few events of
+    /// each fill one), times jump back and ahead, some are off the clock.
+    #[test]
+    fn any_number_of_threads_gives_one_engines_report() {
+        let events = crate::sources::replay::testing::events();
+        let expected = crate::sources::replay::testing::one_engine(&events, Shard::WHOLE);
+        for threads in 1..=5 {
+            let mut shards = Shards::start(&EngineConfig::default(), Shard::WHOLE, threads);
+            for event in &events {
+                let event = event.as_event();
+                shards.observe(&event, key_hash(event.db, event.key));
+            }
+            assert_eq!(shards.finish().unwrap().report(), expected, "{threads} threads");
+        }
+    }
+
     #[test]
     fn a_shipment_gives_back_its_events_with_their_keys() {
         let events = [
@@ -297,19 +323,18 @@ mod tests {
             Event::keyless(3, Command::Marker),
         ];
         let mut shipment = Shipment::default();
+        let catch_up = |i: usize| CatchUp { first: 1, events_before: i as u64, latest_before: Some(i as u64) };
         for (i, event) in events.iter().enumerate() {
-            let catch_up = CatchUp { first: 1, events_before: i as u64, latest_before: Some(i as u64) };
-            shipment.push(event, key_hash(event.db, event.key), catch_up, (i == 0).then_some(true));
+            shipment.push(event, key_hash(event.db, event.key), catch_up(i), i != 1, (i == 0).then_some(true));
         }
         assert_eq!(shipment.len(), 3);
         assert_eq!(shipment.presumed, vec![(0, true)]);
+        assert_eq!(shipment.start, Some(catch_up(0)));
+        assert_eq!(shipment.off_clock, vec![(1, catch_up(1))]);
         for (i, event) in events.iter().enumerate() {
-            let (back, hash, catch_up) = shipment.event(i);
+            let (back, hash) = shipment.event(i);
             assert_eq!(back, *event);
             assert_eq!(hash, key_hash(event.db, event.key));
-            assert_eq!(catch_up.first, 1);
-            assert_eq!(catch_up.events_before, i as u64);
-            assert_eq!(catch_up.latest_before, Some(i as u64));
         }
     }
 }
