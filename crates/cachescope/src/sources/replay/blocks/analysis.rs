@@ -107,8 +107,8 @@ impl BlockWork for Analysis {
     }
 }
 
-/// What a thread needs to observe one event of a block: where it is, and what it knows of the events before.
-/// The thread decodes the record again: that is cheaper than having its fields from the other core.
+/// What a thread needs to observe one event of a block: where its record is, its place and time, its key's
+/// hash. The thread decodes the record again: that is cheaper than having its fields from the other core.
 #[derive(Clone, Copy)]
 struct Entry {
     /// Where its record starts in the block.

@@ -15,9 +15,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use anyhow::Result;
 use cachescope_trace::{Block, TraceError, TraceReader};
+use indicatif::ProgressBar;
 
 use super::{Skip, warn_cut_short, with_hint};
-use indicatif::ProgressBar;
 
 /// What threads do with a trace in blocks.
 pub trait BlockWork: Sync {
