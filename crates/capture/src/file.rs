@@ -28,11 +28,27 @@ pub fn is_capture(head: &[u8]) -> bool {
 pub enum CaptureError {
     #[error("not a readable pcap or pcapng file: {0}")]
     Format(String),
+    /// The file ends inside a packet: the capture stopped abruptly, or a copy was cut short.
+    #[error("the file ends inside a packet ({0})")]
+    CutShort(String),
     #[error(
         "a capture of link type {0}, which cachescope does not read (it reads Ethernet, Linux cooked capture, \
          loopback and raw IP: capture with tcpdump -i any or on one interface)"
     )]
     Link(u32),
+}
+
+impl CaptureError {
+    /// A packet that could not be read: the file cut short inside it, or not a capture there.
+    fn reading(error: pcap_file::PcapError) -> CaptureError {
+        match &error {
+            pcap_file::PcapError::IncompleteBuffer => CaptureError::CutShort(error.to_string()),
+            pcap_file::PcapError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                CaptureError::CutShort(io.to_string())
+            }
+            _ => CaptureError::Format(error.to_string()),
+        }
+    }
 }
 
 enum Packets<R: BufRead> {
@@ -108,7 +124,7 @@ impl<R: BufRead> CaptureFile<R> {
         let packet = match &mut self.packets {
             Packets::Pcap(reader, link) => match reader.next_packet() {
                 None => None,
-                Some(Err(error)) => return Err(CaptureError::Format(error.to_string())),
+                Some(Err(error)) => return Err(CaptureError::reading(error)),
                 Some(Ok(packet)) => Some((*link, micros(packet.timestamp), packet.data.into_owned())),
             },
             Packets::PcapNg(reader, interfaces) => loop {
@@ -118,7 +134,7 @@ impl<R: BufRead> CaptureFile<R> {
                 };
                 match reader.next_block() {
                     None => break None,
-                    Some(Err(error)) => return Err(CaptureError::Format(error.to_string())),
+                    Some(Err(error)) => return Err(CaptureError::reading(error)),
                     Some(Ok(Block::SectionHeader(_))) => interfaces.clear(),
                     Some(Ok(Block::InterfaceDescription(interface))) => interfaces.push(interface.linktype.into()),
                     Some(Ok(Block::EnhancedPacket(packet))) => {

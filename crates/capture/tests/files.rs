@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::io::BufReader;
 use std::time::Duration;
 
-use cachescope_capture::{CaptureFile, CaptureStats, is_capture};
+use cachescope_capture::{CaptureError, CaptureFile, CaptureStats, is_capture};
 use cachescope_core::{Command, Outcome, OwnedEvent};
 use etherparse::{LinuxSllPacketType, PacketBuilder};
 use pcap_file::DataLink;
@@ -354,4 +354,47 @@ fn what_is_not_a_capture_is_a_clear_error() {
     assert!(!is_capture(b"1 0 0 read k hit\n"));
     let error = CaptureFile::new(BufReader::new(&b"\xd4\xc3\xb2\xa1 too short"[..])).err().unwrap();
     assert!(error.to_string().contains("not a readable pcap"), "{error}");
+}
+
+/// A capture stopped abruptly (tcpdump killed, a copy cut short) ends inside its last packet: the events before
+/// it come, then an error that says the file was cut short, which pcap and pcapng alike give.
+#[test]
+fn a_capture_cut_inside_a_packet_says_so_after_the_events_before() {
+    let script = session();
+    let mut pcap = Vec::new();
+    let header = PcapHeader { datalink: DataLink::ETHERNET, ..Default::default() };
+    let mut writer = PcapWriter::with_header(&mut pcap, header).unwrap();
+    let mut pcapng = Vec::new();
+    let mut ng_writer = PcapNgWriter::new(&mut pcapng).unwrap();
+    let interface = InterfaceDescriptionBlock { linktype: DataLink::ETHERNET, snaplen: 0, options: vec![] };
+    ng_writer.write_pcapng_block(interface).unwrap();
+    for (i, seg) in script.segments.iter().enumerate() {
+        let data = script.frame(seg, Framing::Ethernet);
+        let time = Duration::from_micros(1_000_000 + i as u64 * 100);
+        writer.write_packet(&PcapPacket::new(time, data.len() as u32, &data)).unwrap();
+        let packet = EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: time,
+            original_len: data.len() as u32,
+            data: Cow::Owned(data),
+            options: vec![],
+        };
+        ng_writer.write_pcapng_block(packet).unwrap();
+    }
+    writer.into_writer();
+    ng_writer.into_inner();
+    for mut file in [pcap, pcapng] {
+        file.truncate(file.len() - 5);
+        let mut capture = CaptureFile::new(BufReader::new(&file[..])).unwrap();
+        let mut events = Vec::new();
+        let error = loop {
+            match capture.next_event() {
+                Ok(Some(event)) => events.push(event),
+                Ok(None) => panic!("a file cut short ends with an error"),
+                Err(error) => break error,
+            }
+        };
+        assert!(matches!(error, CaptureError::CutShort(_)), "{error}");
+        assert!(!events.is_empty() && session_events().starts_with(&shown(&events)), "{:?}", shown(&events));
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cachescope_capture::{CaptureFile, CaptureStats};
+use cachescope_capture::{CaptureError, CaptureFile, CaptureStats};
 use cachescope_core::{Event, InitialState, OwnedEvent};
 
 use crate::error::{Location, TraceError};
@@ -49,12 +49,13 @@ impl CaptureReader {
     }
 }
 
-fn malformed(path: &Path, events: u64, error: &dyn std::fmt::Display) -> TraceError {
+fn malformed(path: &Path, events: u64, error: &CaptureError) -> TraceError {
+    let cut_short = matches!(error, CaptureError::CutShort(_));
     TraceError::Malformed {
         path: path.to_path_buf(),
         location: Location::Event(events),
-        expected: "a pcap or pcapng capture".to_string(),
+        expected: if cut_short { "a whole packet" } else { "a pcap or pcapng capture" }.to_string(),
         found: error.to_string(),
-        cut_short: false,
+        cut_short,
     }
 }
