@@ -160,6 +160,13 @@ fn read_with_ports(
         Framing::LinuxSll => DataLink::LINUX_SLL,
         Framing::Null => DataLink::NULL,
     };
+    let file = pcap_of(script, segments, framing, link);
+    assert!(is_capture(&file));
+    events_of(&file, ports)
+}
+
+/// `segments` as a pcap file of link type `link`, a packet each 100 µs.
+fn pcap_of(script: &Script, segments: &[Seg], framing: Framing, link: DataLink) -> Vec<u8> {
     let mut file = Vec::new();
     let header = PcapHeader { datalink: link, ..Default::default() };
     let mut writer = PcapWriter::with_header(&mut file, header).unwrap();
@@ -169,8 +176,28 @@ fn read_with_ports(
         writer.write_packet(&PcapPacket::new(time, data.len() as u32, &data)).unwrap();
     }
     writer.into_writer();
-    assert!(is_capture(&file));
-    events_of(&file, ports)
+    file
+}
+
+/// The script's segments as a pcapng file of one Ethernet interface, the `i`th packet at `time(i)`.
+fn pcapng_of(script: &Script, time: impl Fn(usize) -> Duration) -> Vec<u8> {
+    let mut file = Vec::new();
+    let mut writer = PcapNgWriter::new(&mut file).unwrap();
+    let interface = InterfaceDescriptionBlock { linktype: DataLink::ETHERNET, snaplen: 0, options: vec![] };
+    writer.write_pcapng_block(interface).unwrap();
+    for (i, seg) in script.segments.iter().enumerate() {
+        let data = script.frame(seg, Framing::Ethernet);
+        let packet = EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: time(i),
+            original_len: data.len() as u32,
+            data: Cow::Owned(data),
+            options: vec![],
+        };
+        writer.write_pcapng_block(packet).unwrap();
+    }
+    writer.into_inner();
+    file
 }
 
 fn events_of(file: &[u8], ports: &[u16]) -> (Vec<OwnedEvent>, CaptureStats) {
@@ -327,22 +354,7 @@ fn tls_traffic_is_counted_not_read() {
 #[test]
 fn pcapng_files_read_alike() {
     let script = session();
-    let mut file = Vec::new();
-    let mut writer = PcapNgWriter::new(&mut file).unwrap();
-    let interface = InterfaceDescriptionBlock { linktype: DataLink::ETHERNET, snaplen: 0, options: vec![] };
-    writer.write_pcapng_block(interface).unwrap();
-    for (i, seg) in script.segments.iter().enumerate() {
-        let data = script.frame(seg, Framing::Ethernet);
-        let packet = EnhancedPacketBlock {
-            interface_id: 0,
-            timestamp: Duration::from_micros(5_000_000 + i as u64),
-            original_len: data.len() as u32,
-            data: Cow::Owned(data),
-            options: vec![],
-        };
-        writer.write_pcapng_block(packet).unwrap();
-    }
-    writer.into_inner();
+    let file = pcapng_of(&script, |i| Duration::from_micros(5_000_000 + i as u64));
     assert!(is_capture(&file));
     let (events, _) = events_of(&file, &[]);
     assert_eq!(shown(&events), session_events());
@@ -361,28 +373,8 @@ fn what_is_not_a_capture_is_a_clear_error() {
 #[test]
 fn a_capture_cut_inside_a_packet_says_so_after_the_events_before() {
     let script = session();
-    let mut pcap = Vec::new();
-    let header = PcapHeader { datalink: DataLink::ETHERNET, ..Default::default() };
-    let mut writer = PcapWriter::with_header(&mut pcap, header).unwrap();
-    let mut pcapng = Vec::new();
-    let mut ng_writer = PcapNgWriter::new(&mut pcapng).unwrap();
-    let interface = InterfaceDescriptionBlock { linktype: DataLink::ETHERNET, snaplen: 0, options: vec![] };
-    ng_writer.write_pcapng_block(interface).unwrap();
-    for (i, seg) in script.segments.iter().enumerate() {
-        let data = script.frame(seg, Framing::Ethernet);
-        let time = Duration::from_micros(1_000_000 + i as u64 * 100);
-        writer.write_packet(&PcapPacket::new(time, data.len() as u32, &data)).unwrap();
-        let packet = EnhancedPacketBlock {
-            interface_id: 0,
-            timestamp: time,
-            original_len: data.len() as u32,
-            data: Cow::Owned(data),
-            options: vec![],
-        };
-        ng_writer.write_pcapng_block(packet).unwrap();
-    }
-    writer.into_writer();
-    ng_writer.into_inner();
+    let pcap = pcap_of(&script, &script.segments, Framing::Ethernet, DataLink::ETHERNET);
+    let pcapng = pcapng_of(&script, |i| Duration::from_micros(1_000_000 + i as u64 * 100));
     for mut file in [pcap, pcapng] {
         file.truncate(file.len() - 5);
         let mut capture = CaptureFile::new(BufReader::new(&file[..])).unwrap();
