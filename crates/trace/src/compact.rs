@@ -500,7 +500,7 @@ impl Block {
 
     /// The event whose record starts at `at`, as [`Block::decode_each`] gave it, with its `time` (a record
     /// holds only the time since the one before). None if no record starts there.
-    #[inline]
+    #[inline(always)]
     pub fn event_at(&self, at: u32, time: u64) -> Option<Event<'_>> {
         let (bytes, at) = (self.bytes.get(), at as usize);
         let (event, key, _) = decode(bytes.get(at..)?, 0).ok()?;
@@ -523,10 +523,15 @@ fn offset_error(path: &Path, offset: u64, expected: &str, cut_short: bool) -> Tr
 fn varint(bytes: &[u8]) -> Result<(u64, usize), Short> {
     // Most values (clients, databases, small deltas, key lengths) fit in one byte, most time deltas in two.
     match bytes {
-        [b, ..] if *b < 0x80 => return Ok((u64::from(*b), 1)),
-        [b0, b1, ..] if *b1 < 0x80 => return Ok((u64::from(b0 & 0x7f) | u64::from(*b1) << 7, 2)),
-        _ => {}
+        [b, ..] if *b < 0x80 => Ok((u64::from(*b), 1)),
+        [b0, b1, ..] if *b1 < 0x80 => Ok((u64::from(b0 & 0x7f) | u64::from(*b1) << 7, 2)),
+        _ => long_varint(bytes),
     }
+}
+
+/// A varint of three bytes or more, or cut short.
+#[inline(never)]
+fn long_varint(bytes: &[u8]) -> Result<(u64, usize), Short> {
     let mut value = 0u64;
     for (i, &b) in bytes.iter().enumerate().take(10) {
         value |= u64::from(b & 0x7f) << (7 * i);
@@ -543,7 +548,14 @@ fn varint(bytes: &[u8]) -> Result<(u64, usize), Short> {
 /// The varint at `*at` in `bytes`, moving `at` past it; a shortage is counted from the start of `bytes`.
 #[inline(always)]
 fn varint_at(bytes: &[u8], at: &mut usize) -> Result<u64, Short> {
-    let (value, used) = varint(&bytes[*at..]).map_err(|e| match e {
+    // One byte, the most common, without building a slice.
+    if let Some(&b) = bytes.get(*at)
+        && b < 0x80
+    {
+        *at += 1;
+        return Ok(u64::from(b));
+    }
+    let (value, used) = varint(bytes.get(*at..).unwrap_or_default()).map_err(|e| match e {
         Short::Need(n) => Short::Need(*at + n),
         bad => bad,
     })?;
