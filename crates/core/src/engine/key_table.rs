@@ -20,13 +20,23 @@ struct Slot {
 }
 
 pub(crate) struct KeyTable {
-    memory: Memory,
+    /// Owns the slots' memory, which never moves or changes size while the table lives: `slots` points into it.
+    _memory: Memory,
+    /// The slots, cast once from `memory` rather than at each access (every event looks a key up, and a cast
+    /// checks the memory's alignment and size each time).
+    slots: std::ptr::NonNull<Slot>,
+    slot_count: usize,
     len: usize,
 }
 
+// SAFETY: the table owns its slots as a `Vec<Slot>` would (`slots` points into `_memory`, which it owns and
+// nothing else reaches): it may move to another thread, and shared references to it only read.
+unsafe impl Send for KeyTable {}
+unsafe impl Sync for KeyTable {}
+
 /// The slots' memory: a mapping, or a vector where mapping is not possible.
 enum Memory {
-    Mapped(memmap2::MmapMut, usize),
+    Mapped(memmap2::MmapMut),
     Heap(Vec<Slot>),
 }
 
@@ -36,34 +46,37 @@ impl KeyTable {
     /// better than failing.
     pub fn with_budget(budget_bytes: usize) -> Self {
         let mut slots = (budget_bytes / Self::SLOT_BYTES).max(16);
-        let memory = loop {
+        let mut memory = loop {
             match memmap2::MmapOptions::new().len(slots * Self::SLOT_BYTES).map_anon() {
                 Ok(map) => {
                     #[cfg(target_os = "linux")]
                     let _ = map.advise(memmap2::Advice::HugePage);
-                    break Memory::Mapped(map, slots);
+                    break Memory::Mapped(map);
                 }
                 Err(_) if slots > 1 << 16 => slots /= 2,
                 Err(_) => break Memory::Heap(bytemuck::zeroed_vec(slots)),
             }
         };
-        KeyTable { memory, len: 0 }
+        let cast: &mut [Slot] = match &mut memory {
+            Memory::Mapped(map) => bytemuck::cast_slice_mut(&mut map[..]),
+            Memory::Heap(slots) => slots,
+        };
+        let slot_count = cast.len();
+        let pointer = std::ptr::NonNull::from(cast).cast::<Slot>();
+        KeyTable { _memory: memory, slots: pointer, slot_count, len: 0 }
     }
 
     #[inline]
     fn slots(&self) -> &[Slot] {
-        match &self.memory {
-            Memory::Mapped(map, slots) => bytemuck::cast_slice(&map[..slots * Self::SLOT_BYTES]),
-            Memory::Heap(slots) => slots,
-        }
+        // SAFETY: `slots` points to `slot_count` initialised slots in `_memory`, which lives as long as the table
+        // and which nothing else reaches; `&self` borrows them shared.
+        unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.slot_count) }
     }
 
     #[inline]
     fn slots_mut(&mut self) -> &mut [Slot] {
-        match &mut self.memory {
-            Memory::Mapped(map, slots) => bytemuck::cast_slice_mut(&mut map[..*slots * Self::SLOT_BYTES]),
-            Memory::Heap(slots) => slots,
-        }
+        // SAFETY: as in `slots`, and `&mut self` borrows them exclusively.
+        unsafe { std::slice::from_raw_parts_mut(self.slots.as_ptr(), self.slot_count) }
     }
 
     pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
