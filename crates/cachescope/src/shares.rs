@@ -29,6 +29,9 @@ pub struct ShareFile {
     /// For a packet capture file: what the capture could and could not follow (the same in every shard).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureNotes>,
+    /// The trace was cut short and read up to the cut (the same in every shard).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut_short: bool,
     pub share: Partial,
 }
 

@@ -222,12 +222,31 @@ fn a_recording_cut_short_reports_up_to_the_cut_with_skip_bad_lines_on_any_thread
             report["source"] = Value::Null;
             report
         };
-        let one = skipping("1");
+        let mut one = skipping("1");
         let reads = one["summary"]["reads"].as_u64().unwrap();
         assert!(reads > 0 && reads < whole_reads, "{reads} of {whole_reads}");
+        assert_eq!(one["notes"]["cut_short"], true, "the report says so: {}", one["notes"]);
         for threads in ["2", "3"] {
             assert_eq!(skipping(threads), one, "{} on {threads} threads", cut.display());
         }
+        let text = run(&["analyze", cut.to_str().unwrap(), "--no-simulation", "--skip-bad-lines", "-q"]);
+        assert!(text.stdout.contains("The trace was cut short"), "{}", text.stdout);
+
+        // In shards: each share says so, and so does their merge.
+        let shares: Vec<String> = (1..=2)
+            .map(|i| {
+                let share = dir.path().join(format!("share-{i}.cs"));
+                let shard = format!("{i}/2");
+                let args = ["analyze", cut.to_str().unwrap(), "--skip-bad-lines", "-q", "--shard", &shard];
+                let result = run(&[&args[..], &["--share-file", share.to_str().unwrap()]].concat());
+                assert_eq!(result.code, 0, "{}", result.stderr);
+                share.to_str().unwrap().to_string()
+            })
+            .collect();
+        let merged = run(&["merge", &shares[0], &shares[1], "-o", "json"]);
+        assert_eq!(merged.code, 0, "{}", merged.stderr);
+        assert_eq!(merged.json()["notes"]["cut_short"], true, "{}", merged.json()["notes"]);
+        one["notes"].as_object_mut().unwrap().remove("cut_short");
 
         // Salvaged: the events before the cut, in a whole file, give that report without a warning.
         let salvaged = dir.path().join("salvaged.cst");
@@ -235,6 +254,7 @@ fn a_recording_cut_short_reports_up_to_the_cut_with_skip_bad_lines_on_any_thread
         assert_eq!(result.code, 0, "{}", result.stderr);
         let again = run(&["analyze", salvaged.to_str().unwrap(), "-o", "json", "--no-simulation"]);
         assert!(!again.stderr.contains("cut short"), "{}", again.stderr);
+        assert_eq!(again.json()["notes"].get("cut_short"), None, "a whole file: {}", again.json()["notes"]);
         assert_eq!(report(&salvaged, "2"), one);
     }
 }

@@ -617,6 +617,10 @@ pub struct Notes {
     /// Input lines skipped as malformed (`--skip-bad-lines`).
     #[serde(default)]
     pub skipped_lines: u64,
+    /// True when the trace was cut short (a recording that did not finish, a copy interrupted) and read up to
+    /// the cut (`--skip-bad-lines`): the figures are of the events before it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cut_short: bool,
     /// Events whose outcome was not observed and which no model replayed.
     #[serde(default)]
     pub unobserved_events: u64,
@@ -651,6 +655,7 @@ impl Default for Notes {
             sampling: None,
             pattern_overflow: None,
             skipped_lines: 0,
+            cut_short: false,
             unobserved_events: 0,
             initial_state: String::new(),
             cache_capacity_bytes: None,

@@ -84,11 +84,12 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     let source = source_info(args, &reader, replayed.modelled, model_size, policy);
     let capture = reader.capture_stats().map(|stats| stats.notes(reader.capture_ports()));
     if args.shard.is_some() {
-        return write_share(args, share, source, capture, quiet);
+        return write_share(args, share, source, capture, replayed.cut_short, quiet);
     }
 
     let mut report = share.report();
     report.notes.capture = capture;
+    report.notes.cut_short = replayed.cut_short;
     if !args.no_simulation {
         // The cache as it is: the model that replayed the trace, or Redis's LRU where the trace has outcomes.
         let policy = args.policy.unwrap_or(if replayed.modelled { Policy::EXACT_LRU } else { Policy::REDIS_LRU });
@@ -142,12 +143,13 @@ fn write_share(
     share: Partial,
     source: SourceInfo,
     capture: Option<cachescope_core::report::CaptureNotes>,
+    cut_short: bool,
     quiet: bool,
 ) -> Result<Exit> {
     let shard = share.shards()[0];
     let path = args.share_file.clone().unwrap_or_else(|| shares::default_path(shard));
     let events = share.events();
-    let file = ShareFile { format: shares::FORMAT.into(), version: shares::VERSION, source, capture, share };
+    let file = ShareFile { format: shares::FORMAT.into(), version: shares::VERSION, source, capture, cut_short, share };
     shares::write(&path, &file)?;
     if !quiet {
         eprintln!(

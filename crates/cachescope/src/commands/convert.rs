@@ -47,7 +47,7 @@ pub fn run(args: &ConvertArgs, quiet: bool) -> Result<Exit> {
         (Err(error), _) => Err(error),
         (Ok(_), Some(error)) => Err(output_error(error).into()),
     };
-    let (events, skipped) = match written.and_then(|read| {
+    let read = match written.and_then(|read| {
         std::fs::rename(&partial, &args.output).map_err(output_error)?;
         Ok(read)
     }) {
@@ -73,9 +73,14 @@ pub fn run(args: &ConvertArgs, quiet: bool) -> Result<Exit> {
     }
     if !quiet {
         eprintln!(
-            "Converted {} events{}: {} ({}, {}) to {} ({}, {}).",
-            human::count(events),
-            if skipped > 0 { format!(" ({} malformed lines left out)", human::count(skipped)) } else { String::new() },
+            "Converted {} events{}{}: {} ({}, {}) to {} ({}, {}).",
+            human::count(read.events),
+            if read.cut_short { " (up to where the trace was cut short)" } else { "" },
+            if read.skipped_lines > 0 {
+                format!(" ({} malformed lines left out)", human::count(read.skipped_lines))
+            } else {
+                String::new()
+            },
             args.trace.display(),
             describe(format, &reader),
             file_size(&args.trace),

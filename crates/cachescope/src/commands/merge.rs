@@ -15,7 +15,9 @@ pub fn run(args: &MergeArgs, color: bool) -> Result<Exit> {
     let mut files = files.into_iter();
     let (first_path, first) = files.next().context("no share given")?;
     let (source, capture, mut share) = (first.source, first.capture, first.share);
+    let mut cut_short = first.cut_short;
     for (path, file) in files {
+        cut_short |= file.cut_short;
         if file.source.name != source.name {
             tracing::warn!(
                 "{} is a share of {}, {} of {}: merged as one trace since their events agree",
@@ -42,6 +44,7 @@ pub fn run(args: &MergeArgs, color: bool) -> Result<Exit> {
     }
     let mut report = share.report();
     report.notes.capture = capture;
+    report.notes.cut_short = cut_short;
     report.source = Some(source);
     super::emit(&report, &args.output, color, None)?;
     Ok(super::exit_for(&report, args.fail_on))

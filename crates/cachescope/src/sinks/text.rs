@@ -411,6 +411,9 @@ fn notes(out: &mut String, report: &Report, paint: &Paint) {
             human::count(overflow.overflowed_keys)
         ));
     }
+    if notes.cut_short {
+        lines.push("The trace was cut short: these figures are of the events before the cut.".to_string());
+    }
     if notes.skipped_lines > 0 {
         lines.push(format!("{} malformed lines were skipped.", human::count(notes.skipped_lines)));
     }

@@ -206,6 +206,7 @@ pub(crate) fn build(parts: Parts<'_>) -> Report {
             sampling: parts.sampling,
             pattern_overflow: parts.pattern_overflow,
             skipped_lines: parts.skipped_lines,
+            cut_short: false,
             unobserved_events: unobserved,
             hits_observed,
             presumed_held: config.presumed_held,

@@ -23,6 +23,18 @@ pub struct Replayed {
     pub skipped_lines: u64,
     /// Whether a cache model gave outcomes to events that had none.
     pub modelled: bool,
+    /// The trace was cut short, and read up to the cut (with --skip-bad-lines).
+    pub cut_short: bool,
+}
+
+/// What reading a whole trace went through ([`each_batch`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Read {
+    pub events: u64,
+    /// Malformed lines skipped.
+    pub skipped_lines: u64,
+    /// The trace was cut short, and read up to the cut.
+    pub cut_short: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +133,7 @@ pub fn replay(
     let skip = if options.skip_bad_lines { Skip::Count { log: options.log_skipped } } else { Skip::Stop };
     // Each event's key hash, for the model, the sink and looking ahead.
     let mut hashes: Vec<u64> = Vec::new();
-    let (events, skipped_lines) = each_batch(reader, skip, bar, |batch| {
+    let read = each_batch(reader, skip, bar, |batch| {
         if model.is_none() && batch.iter().all(|event| event.outcome != Outcome::Unobserved) {
             sink.observe_batch(batch);
             return;
@@ -168,8 +180,13 @@ pub fn replay(
             }
         }
     })?;
-    sink.note_skipped_lines(skipped_lines);
-    Ok(Replayed { events, skipped_lines, modelled: model.is_some() })
+    sink.note_skipped_lines(read.skipped_lines);
+    Ok(Replayed {
+        events: read.events,
+        skipped_lines: read.skipped_lines,
+        modelled: model.is_some(),
+        cut_short: read.cut_short,
+    })
 }
 
 /// What to do with a malformed line.
@@ -197,14 +214,14 @@ impl Skip {
 }
 
 /// Reads the whole trace, batch by batch, moving `bar` along the file. Malformed lines stop the read or are
-/// counted, as `skip` says. Returns the events read and the lines skipped.
+/// counted, as `skip` says, and so is a trace cut short read up to the cut.
 pub fn each_batch(
     reader: &mut TraceReader,
     skip: Skip,
     bar: &ProgressBar,
     mut handle: impl FnMut(&Batch<'_>),
-) -> Result<(u64, u64)> {
-    let (mut events, mut skipped) = (0u64, 0u64);
+) -> Result<Read> {
+    let (mut events, mut skipped, mut cut_short) = (0u64, 0u64, false);
     let progress = reader.progress();
     loop {
         let batch = match reader.next_batch() {
@@ -214,6 +231,7 @@ pub fn each_batch(
                 if skip == (Skip::Count { log: true }) {
                     warn_cut_short(&error, Some(events));
                 }
+                cut_short = true;
                 break;
             }
             Err(error) if skip != Skip::Stop && error.is_skippable() => {
@@ -236,7 +254,7 @@ pub fn each_batch(
         tracing::warn!("skipped {skipped} malformed lines in all");
     }
     bar.set_position(progress.total_bytes());
-    Ok((events, skipped))
+    Ok(Read { events, skipped_lines: skipped, cut_short })
 }
 
 pub fn with_hint(error: TraceError) -> anyhow::Error {

@@ -41,7 +41,7 @@ pub fn analyse(
     let work = Analysis { shard, parts: configs.len() };
     let sorters = configs.iter().map(|_| ()).collect();
     let parts = configs.into_iter().map(|config| (Engine::new(config), Clock::default())).collect();
-    let Worked::Done { parts, .. } = run(&work, reader, parts, sorters, skip, bar)? else {
+    let Worked::Done { parts, cut_short } = run(&work, reader, parts, sorters, skip, bar)? else {
         return Ok(BlockReplay::NeedsModel);
     };
     let mut shares = Vec::new();
@@ -53,7 +53,7 @@ pub fn analyse(
         shares.push(engine.into_partial());
     }
     let whole = merge_parts(shares, shard).context("merging the threads' shares")?;
-    Ok(BlockReplay::Done(Box::new(whole), Replayed { events, skipped_lines: 0, modelled: false }))
+    Ok(BlockReplay::Done(Box::new(whole), Replayed { events, skipped_lines: 0, modelled: false, cut_short }))
 }
 
 /// A share of the keys for each of `parts` engines.

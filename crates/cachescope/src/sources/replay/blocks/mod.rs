@@ -38,8 +38,8 @@ pub trait BlockWork: Sync {
 
 /// How a run ended.
 pub enum Worked<W: BlockWork> {
-    /// Every block observed: the parts.
-    Done { parts: Vec<W::Part> },
+    /// Every block observed: the parts, and whether the trace was cut short (and read up to the cut).
+    Done { parts: Vec<W::Part>, cut_short: bool },
     /// [`BlockWork::sort`] said a block cannot be worked on in blocks.
     Stopped,
 }
@@ -68,6 +68,7 @@ pub fn run<W: BlockWork>(
             next_read: 0,
             reading: false,
             end: None,
+            cut_short: false,
             stop: None,
         }),
         changed: Condvar::new(),
@@ -104,7 +105,7 @@ pub fn run<W: BlockWork>(
         parts.extend(part);
     }
     bar.set_position(bar.length().unwrap_or(0));
-    Ok(Worked::Done { parts })
+    Ok(Worked::Done { parts, cut_short: ring.cut_short })
 }
 
 /// What a thread leaves when it is done: its part, if it had one, and its sorter.
@@ -136,6 +137,8 @@ struct Ring<S> {
     reading: bool,
     /// The number of blocks, once the file has ended.
     end: Option<u64>,
+    /// The file ended inside a block, and the blocks before were read.
+    cut_short: bool,
     stop: Option<Stop>,
 }
 
@@ -262,15 +265,16 @@ fn read_and_sort<'g, W: BlockWork>(
         read
     };
     // A trace cut short ends at the cut, when the user said to go on past bad data.
-    let read = match read {
+    let (read, cut_short) = match read {
         Err(error) if shared.skip != Skip::Stop && error.is_cut_short() => {
             warn_cut_short(&error, None);
-            Ok(false)
+            (Ok(false), true)
         }
-        read => read,
+        read => (read, false),
     };
     let mut ring = shared.lock();
     ring.reading = false;
+    ring.cut_short |= cut_short;
     match read {
         Ok(true) => {
             shared.changed.notify_all();
