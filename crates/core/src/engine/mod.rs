@@ -407,7 +407,23 @@ impl Engine {
     /// The timeline bucket of `time`, widening every timeline's buckets when the trace outgrows them. A time
     /// before the first event, or absurdly far after it (a corrupt timestamp), goes to the bucket of the latest
     /// time instead of stretching the timeline.
+    #[inline]
     fn bucket_of(&mut self, time: Micros) -> usize {
+        // Most events fall in the bucket of the event before.
+        let last = self.last_bucket;
+        if time >= last.start
+            && time < last.end
+            && let Some(first) = self.clock.first
+            && counts_on_clock(first, time)
+        {
+            self.clock.last = self.clock.last.max(time);
+            return last.index;
+        }
+        self.bucket_of_slow(time)
+    }
+
+    #[inline(never)]
+    fn bucket_of_slow(&mut self, time: Micros) -> usize {
         let first = *self.clock.first.get_or_insert(time);
         let time = if counts_on_clock(first, time) { time } else { self.clock.last.max(first) };
         self.clock.last = self.clock.last.max(time);
