@@ -477,7 +477,7 @@ impl MappedBlocks {
 impl Block {
     /// Decodes every record of the block in order, giving each event with the place its record starts at; an
     /// error names the byte it met it at.
-    pub fn decode_each(&self, mut each: impl FnMut(u32, Event<'_>)) -> Result<(), TraceError> {
+    pub fn decode_each<'b>(&'b self, mut each: impl FnMut(u32, Event<'b>)) -> Result<(), TraceError> {
         let (bytes, mut at, mut last_time) = (self.bytes.get(), 0, 0);
         while at < bytes.len() {
             match decode(&bytes[at..], last_time) {

@@ -213,7 +213,7 @@ fn analyse(
     threads: u32,
     bar: &ProgressBar,
 ) -> Result<(Partial, Replayed)> {
-    if threads > 1 && reader.has_blocks() {
+    if reader.has_blocks() {
         let skip = Skip::from_flag(options.skip_bad_lines);
         match analysis::analyse(reader, config, shard, threads, skip, bar)? {
             BlockReplay::Done(share, replayed) => return Ok((*share, replayed)),

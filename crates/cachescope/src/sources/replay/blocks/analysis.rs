@@ -6,19 +6,22 @@
 //! catches up before each event). Each engine decodes its events again from the block: cheaper than having
 //! their fields written on another core.
 //!
+//! On one thread there is nothing to sort: the engine observes each block's events as they are decoded
+//! ([`analyse_alone`]).
+//!
 //! Events without outcomes need a cache model, which sees every key in the trace's order: a block holding one
 //! stops the run, and the caller replays the trace on one reading thread instead.
 
 use anyhow::{Context, Result};
 use cachescope_core::{
-    CatchUp, Command, Engine, EngineConfig, Micros, Outcome, Partial, Shard, counts_on_clock, key_hash,
+    CatchUp, Command, Engine, EngineConfig, Event, Micros, Outcome, Partial, Shard, counts_on_clock, key_hash,
 };
 use cachescope_trace::{Block, TraceError, TraceReader};
 use indicatif::ProgressBar;
 
 use super::{BlockWork, Worked, run};
 use crate::sources::replay::shards::{merge_parts, part_configs};
-use crate::sources::replay::{Replayed, Skip};
+use crate::sources::replay::{Replayed, Skip, warn_cut_short, with_hint};
 
 /// How a replay in blocks ended.
 pub enum BlockReplay {
@@ -37,6 +40,9 @@ pub fn analyse(
     skip: Skip,
     bar: &ProgressBar,
 ) -> Result<BlockReplay> {
+    if threads <= 1 {
+        return analyse_alone(reader, EngineConfig { shard, ..config.clone() }, skip, bar);
+    }
     let configs = part_configs(config, shard, threads);
     let work = Analysis { shard, parts: configs.len() };
     let sorters = configs.iter().map(|_| ()).collect();
@@ -54,6 +60,56 @@ pub fn analyse(
     }
     let whole = merge_parts(shares, shard).context("merging the threads' shares")?;
     Ok(BlockReplay::Done(Box::new(whole), Replayed { events, skipped_lines: 0, modelled: false, cut_short }))
+}
+
+/// One engine on this thread: each block decoded once, its events observed where they lie (an uncompressed
+/// file's blocks are read from the file mapped in memory, copied by no one).
+fn analyse_alone(reader: &mut TraceReader, config: EngineConfig, skip: Skip, bar: &ProgressBar) -> Result<BlockReplay> {
+    let mut engine = Engine::new(config);
+    let (mut block, mut hashes, mut spare) = (Block::default(), Vec::new(), Vec::new());
+    let (mut events, mut blocks, mut cut_short) = (0u64, 0u64, false);
+    loop {
+        match reader.next_block(&mut block) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) if skip != Skip::Stop && error.is_cut_short() => {
+                warn_cut_short(&error, Some(events));
+                cut_short = true;
+                break;
+            }
+            Err(error) => return Err(with_hint(error)),
+        }
+        let mut decoded = events_reusing(spare);
+        hashes.clear();
+        block
+            .decode_each(|_, event| {
+                hashes.push(key_hash(event.db, event.key));
+                decoded.push(event);
+            })
+            .map_err(with_hint)?;
+        if decoded.iter().any(|event| event.outcome == Outcome::Unobserved) {
+            return Ok(BlockReplay::NeedsModel);
+        }
+        engine.observe_hashed_indexed(decoded.len(), |i| hashes[i], |i| decoded[i]);
+        events += decoded.len() as u64;
+        decoded.clear();
+        spare = events_reusing(decoded);
+        blocks += 1;
+        if blocks % 16 == 0 {
+            bar.set_position(reader.progress().bytes_read());
+        }
+    }
+    bar.set_position(bar.length().unwrap_or(0));
+    engine.note_skipped_lines(0);
+    let replayed = Replayed { events, skipped_lines: 0, modelled: false, cut_short };
+    Ok(BlockReplay::Done(Box::new(engine.into_partial()), replayed))
+}
+
+/// An empty vector of events of another lifetime in the memory of `empty`, so that each block's events go where
+/// the block before's went (an empty vector's memory holds no event: collecting from it reuses the memory).
+fn events_reusing<'a>(empty: Vec<Event<'_>>) -> Vec<Event<'a>> {
+    debug_assert!(empty.is_empty());
+    empty.into_iter().map(|_| unreachable!("the vector is empty")).collect()
 }
 
 /// A share of the keys for each of `parts` engines.
@@ -233,7 +289,9 @@ mod tests {
         let mut events = events();
         events[15_000].outcome = Outcome::Unobserved;
         let path = trace_in_blocks(&dir, &events, 200);
-        assert!(matches!(in_blocks(&path, Shard::WHOLE, 3), BlockReplay::NeedsModel));
+        for threads in [1, 3] {
+            assert!(matches!(in_blocks(&path, Shard::WHOLE, threads), BlockReplay::NeedsModel), "{threads} threads");
+        }
     }
 
     #[test]
@@ -244,10 +302,13 @@ mod tests {
         let at = bytes.len() / 2;
         bytes[at..at + 8].fill(0xff);
         std::fs::write(&path, &bytes).unwrap();
-        let mut reader = TraceReader::open(&path, None).unwrap();
-        let error = analyse(&mut reader, &EngineConfig::default(), Shard::WHOLE, 2, Skip::Stop, &ProgressBar::hidden())
-            .err()
-            .expect("the damaged block is an error");
-        assert!(error.to_string().contains("byte"), "{error}");
+        for threads in [1, 2] {
+            let mut reader = TraceReader::open(&path, None).unwrap();
+            let config = EngineConfig::default();
+            let error = analyse(&mut reader, &config, Shard::WHOLE, threads, Skip::Stop, &ProgressBar::hidden())
+                .err()
+                .expect("the damaged block is an error");
+            assert!(error.to_string().contains("byte"), "{threads} threads: {error}");
+        }
     }
 }
