@@ -232,6 +232,20 @@ fn a_recording_cut_short_reports_up_to_the_cut_with_skip_bad_lines_on_any_thread
         let text = run(&["analyze", cut.to_str().unwrap(), "--no-simulation", "--skip-bad-lines", "-q"]);
         assert!(text.stdout.contains("The trace was cut short"), "{}", text.stdout);
 
+        // The curves and the what-if say so too, on one thread and on two, in JSON and in text.
+        for command in [&["mrc"][..], &["mrc", "--sample-rate", "0.5"], &["whatif", "--policy", "allkeys-fifo"]] {
+            for threads in ["1", "2"] {
+                let args = [command, &[cut.to_str().unwrap(), "--skip-bad-lines", "-q", "--threads", threads]].concat();
+                let json = run(&[&args[..], &["-o", "json"]].concat());
+                assert_eq!(json.code, 0, "{command:?}: {}", json.stderr);
+                assert_eq!(json.json()["cut_short"], true, "{command:?} on {threads} threads");
+                let text = run(&args);
+                assert!(text.stdout.contains("The trace was cut short"), "{command:?}: {}", text.stdout);
+                let whole = [command, &[whole.to_str().unwrap(), "-q", "-o", "json", "--threads", threads]].concat();
+                assert_eq!(run(&whole).json().get("cut_short"), None, "{command:?} of the whole trace");
+            }
+        }
+
         // In shards: each share says so, and so does their merge.
         let shares: Vec<String> = (1..=2)
             .map(|i| {

@@ -43,7 +43,7 @@ pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
     bar.set_message(format!("reading {}", input.trace.display()));
     let skip = Skip::from_flag(input.skip_bad_lines);
     let threads = args.threads.map_or_else(crate::parallel_whatif::available_threads, |n| n as usize);
-    let mrc = build(&mut reader, config, threads, skip, &bar)
+    let (mrc, cut_short) = build(&mut reader, config, threads, skip, &bar)
         .with_context(|| format!("reading {}", input.trace.display()))?;
     bar.finish_and_clear();
 
@@ -54,7 +54,8 @@ pub fn run(args: &MrcArgs, color: bool, quiet: bool) -> Result<Exit> {
     }
     let source =
         SourceInfo { kind: "trace".into(), name: input.trace.display().to_string(), format: Some(format_name) };
-    let report = report(&mrc, sampling, args, current, source);
+    let mut report = report(&mrc, sampling, args, current, source);
+    report.cut_short = cut_short;
 
     if let Some(path) = &args.chart {
         chart::write(path, &report, &mrc, args.unit_size)
@@ -133,6 +134,7 @@ fn report(mrc: &Mrc, sampling: Sampling, args: &MrcArgs, current: Option<u64>, s
         current_hit_ratio: current.map(|size| 1.0 - mrc.curve.miss_ratio(size)),
         points: points(&mrc.curve),
         sizes_for_hit_ratio,
+        cut_short: false,
         patterns,
     }
 }
@@ -151,14 +153,15 @@ fn size_for(curve: &Curve, target: f64, max: u64) -> Option<u64> {
 }
 
 /// The curves of the trace: with patterns on two threads for an exact curve; a sample of a trace in blocks on
-/// every thread ([`blocks::curve`]); else on this one.
+/// every thread ([`blocks::curve`]); else on this one. True with them when the trace was cut short and read up
+/// to the cut.
 fn build(
     reader: &mut TraceReader,
     config: MrcConfig,
     threads: usize,
     skip: Skip,
     bar: &indicatif::ProgressBar,
-) -> Result<Mrc> {
+) -> Result<(Mrc, bool)> {
     if threads > 1 && config.sampling == Sampling::Exact && config.max_patterns > 0 {
         return build_on_two_threads(reader, config, skip, bar);
     }
@@ -169,11 +172,11 @@ fn build(
         return Ok(mrc);
     }
     let mut builder = MrcBuilder::new(config);
-    each_batch(reader, skip, bar, |batch| match batch.many() {
+    let read = each_batch(reader, skip, bar, |batch| match batch.many() {
         Some(many) => builder.observe_indexed(many.len(), |index| many.get(index)),
         None => batch.iter().for_each(|event| builder.observe(&event)),
     })?;
-    Ok(builder.finish())
+    Ok((builder.finish(), read.cut_short))
 }
 
 /// An exact curve with patterns on two threads: this one reads the trace and folds each read's key once, the
@@ -183,7 +186,7 @@ fn build_on_two_threads(
     config: MrcConfig,
     skip: Skip,
     bar: &indicatif::ProgressBar,
-) -> Result<Mrc> {
+) -> Result<(Mrc, bool)> {
     let mut numbering = Numbering::new(&config.fold, config.max_patterns);
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<std::sync::Arc<Batch>>(16);
@@ -214,6 +217,6 @@ fn build_on_two_threads(
         }
         drop(sender);
         let mrc = worker.join().map_err(|_| anyhow::anyhow!("the stack distances' thread failed"))?;
-        read.map(|_| mrc)
+        read.map(|read| (mrc, read.cut_short))
     })
 }

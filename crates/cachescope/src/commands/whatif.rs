@@ -50,6 +50,7 @@ pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
     bar.set_message(format!("replaying {}", input.trace.display()));
     let threads = args.threads.map_or_else(parallel_whatif::available_threads, |n| n as usize);
     let (fold, max_patterns) = (&engine.fold, engine.max_patterns);
+    let mut cut_short = false;
     let result =
         parallel_whatif::play(vec![before, after], fold, max_patterns, header.read_through, threads, |observe| {
             each_batch(&mut reader, Skip::from_flag(input.skip_bad_lines), &bar, |batch| {
@@ -57,7 +58,7 @@ pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
                     observe(&event);
                 }
             })
-            .map(|_| ())
+            .map(|read| cut_short = read.cut_short)
         })
         .with_context(|| format!("replaying {}", input.trace.display()))?;
     bar.finish_and_clear();
@@ -68,7 +69,8 @@ pub fn run(args: &WhatifArgs, color: bool, quiet: bool) -> Result<Exit> {
     }
     let source =
         SourceInfo { kind: "trace".into(), name: input.trace.display().to_string(), format: Some(format_name) };
-    let report = report(result, source);
+    let mut report = report(result, source);
+    report.cut_short = cut_short;
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -125,5 +127,6 @@ fn report(result: WhatIfResult, source: SourceInfo) -> WhatifReport {
         evictions: BeforeAfter { before: before.evictions, after: after.evictions },
         refused_writes: BeforeAfter { before: before.refused_writes, after: after.refused_writes },
         patterns,
+        cut_short: false,
     }
 }

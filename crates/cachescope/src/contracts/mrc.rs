@@ -29,6 +29,9 @@ pub struct CurveReport {
     /// The smallest size reaching each hit ratio, for the hit ratios within reach.
     pub sizes_for_hit_ratio: Vec<SizeForHitRatio>,
     pub patterns: Vec<PatternPoints>,
+    /// The trace was cut short and read up to the cut (`--skip-bad-lines`): the curves are of the reads before it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cut_short: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]

@@ -21,6 +21,9 @@ pub struct WhatifReport {
     pub refused_writes: BeforeAfter,
     /// Most changed first.
     pub patterns: Vec<PatternComparison>,
+    /// The trace was cut short and read up to the cut (`--skip-bad-lines`): the figures are of the reads before it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cut_short: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -100,6 +100,9 @@ pub fn render(report: &CurveReport, options: &Options) -> String {
             human::count(report.tracked_keys)
         );
     }
+    if report.cut_short {
+        let _ = writeln!(out, "The trace was cut short: these curves are of the reads before the cut.");
+    }
     if let Some(path) = &options.chart {
         let _ = writeln!(out, "Chart: {}", path.display());
     }

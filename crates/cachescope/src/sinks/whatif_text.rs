@@ -54,6 +54,9 @@ pub fn render(report: &WhatifReport, options: &Options) -> String {
             percent(simulated)
         );
     }
+    if report.cut_short {
+        let _ = writeln!(out, "The trace was cut short: these figures are of the reads before the cut.");
+    }
     out
 }
 

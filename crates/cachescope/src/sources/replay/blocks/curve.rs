@@ -16,21 +16,22 @@ use super::{BlockWork, Worked, run};
 use crate::sources::replay::Skip;
 
 /// The curve of the trace of `reader` (which [`TraceReader::has_blocks`]) built by `builder`, which samples,
-/// with `threads` threads decoding; None, the trace untouched, if `builder` follows every key.
+/// with `threads` threads decoding, and whether the trace was cut short (and read up to the cut); None, the
+/// trace untouched, if `builder` follows every key.
 pub fn build(
     reader: &mut TraceReader,
     builder: MrcBuilder,
     threads: usize,
     skip: Skip,
     bar: &ProgressBar,
-) -> Result<Option<Mrc>> {
+) -> Result<Option<(Mrc, bool)>> {
     let Some(range) = builder.sample_range() else { return Ok(None) };
     let work = SampledCurve { threshold: AtomicU64::new(builder.sample_threshold()) };
     let sorters = vec![range; threads.max(1)];
-    let Worked::Done { mut parts, .. } = run(&work, reader, vec![builder], sorters, skip, bar)? else {
+    let Worked::Done { mut parts, cut_short } = run(&work, reader, vec![builder], sorters, skip, bar)? else {
         unreachable!("a sample's events are all worked on in blocks")
     };
-    Ok(Some(parts.pop().expect("the one part").finish()))
+    Ok(Some((parts.pop().expect("the one part").finish(), cut_short)))
 }
 
 /// The sample's range as the builder last made it: it only narrows, so a thread that sorts with an older one
