@@ -151,9 +151,10 @@ mod tests {
                 for threads in 1..=4 {
                     let mut reader = TraceReader::open(&path, None).unwrap();
                     let builder = MrcBuilder::new(config(sampling, read_through));
-                    let mrc =
+                    let (mrc, cut_short) =
                         build(&mut reader, builder, threads, Skip::Stop, &ProgressBar::hidden()).unwrap().unwrap();
                     assert_eq!(figures(&mrc), expected, "{sampling:?}, read-through {read_through}, {threads} threads");
+                    assert!(!cut_short, "a whole trace");
                 }
             }
         }
