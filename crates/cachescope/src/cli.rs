@@ -428,8 +428,9 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub no_simulation: bool,
 
-    /// Threads analysing the trace, each a share of the keys: the report is the same whatever the number, and
-    /// the key budget is shared among them. Default: one per core.
+    /// Threads analysing the trace, each a share of the keys: the report is the same whatever the number (but
+    /// for which keys a finding names as the hottest when none stands out, docs/shards.md), and the key budget is
+    /// shared among them. Default: one per core.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
 
