@@ -75,8 +75,8 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
         .with_context(|| format!("analysing {}", args.input.trace.display()))?;
     bar.finish_and_clear();
     tracing::info!(
-        events = replayed.events,
-        skipped = replayed.skipped_lines,
+        events = replayed.read.events,
+        skipped = replayed.read.skipped_lines,
         modelled = replayed.modelled,
         threads,
         "replayed"
@@ -84,12 +84,12 @@ pub fn run(args: &AnalyzeArgs, color: bool, quiet: bool) -> Result<Exit> {
     let source = source_info(args, &reader, replayed.modelled, model_size, policy);
     let capture = reader.capture_stats().map(|stats| stats.notes(reader.capture_ports()));
     if args.shard.is_some() {
-        return write_share(args, share, source, capture, replayed.cut_short, quiet);
+        return write_share(args, share, source, capture, replayed.read.cut_short, quiet);
     }
 
     let mut report = share.report();
     report.notes.capture = capture;
-    report.notes.cut_short = replayed.cut_short;
+    report.notes.cut_short = replayed.read.cut_short;
     if !args.no_simulation {
         // The cache as it is: the model that replayed the trace, or Redis's LRU where the trace has outcomes.
         let policy = args.policy.unwrap_or(if replayed.modelled { Policy::EXACT_LRU } else { Policy::REDIS_LRU });

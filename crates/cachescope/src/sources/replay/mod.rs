@@ -18,13 +18,10 @@ use indicatif::ProgressBar;
 /// What a replay went through.
 #[derive(Debug, Default)]
 pub struct Replayed {
-    pub events: u64,
-    /// Malformed lines skipped (with --skip-bad-lines).
-    pub skipped_lines: u64,
+    /// What reading the trace went through.
+    pub read: Read,
     /// Whether a cache model gave outcomes to events that had none.
     pub modelled: bool,
-    /// The trace was cut short, and read up to the cut (with --skip-bad-lines).
-    pub cut_short: bool,
 }
 
 /// What reading a whole trace went through ([`each_batch`]).
@@ -181,12 +178,7 @@ pub fn replay(
         }
     })?;
     sink.note_skipped_lines(read.skipped_lines);
-    Ok(Replayed {
-        events: read.events,
-        skipped_lines: read.skipped_lines,
-        modelled: model.is_some(),
-        cut_short: read.cut_short,
-    })
+    Ok(Replayed { read, modelled: model.is_some() })
 }
 
 /// What to do with a malformed line.

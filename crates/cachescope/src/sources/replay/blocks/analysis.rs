@@ -21,7 +21,7 @@ use indicatif::ProgressBar;
 
 use super::{BlockWork, Worked, run};
 use crate::sources::replay::shards::{merge_parts, part_configs};
-use crate::sources::replay::{Replayed, Skip, warn_cut_short, with_hint};
+use crate::sources::replay::{Read, Replayed, Skip, warn_cut_short, with_hint};
 
 /// How a replay in blocks ended.
 pub enum BlockReplay {
@@ -59,7 +59,10 @@ pub fn analyse(
         shares.push(engine.into_partial());
     }
     let whole = merge_parts(shares, shard).context("merging the threads' shares")?;
-    Ok(BlockReplay::Done(Box::new(whole), Replayed { events, skipped_lines: 0, modelled: false, cut_short }))
+    Ok(BlockReplay::Done(
+        Box::new(whole),
+        Replayed { read: Read { events, skipped_lines: 0, cut_short }, modelled: false },
+    ))
 }
 
 /// One engine on this thread: each block decoded once, its events observed where they lie (an uncompressed
@@ -101,7 +104,7 @@ fn analyse_alone(reader: &mut TraceReader, config: EngineConfig, skip: Skip, bar
     }
     bar.set_position(bar.length().unwrap_or(0));
     engine.note_skipped_lines(0);
-    let replayed = Replayed { events, skipped_lines: 0, modelled: false, cut_short };
+    let replayed = Replayed { read: Read { events, skipped_lines: 0, cut_short }, modelled: false };
     Ok(BlockReplay::Done(Box::new(engine.into_partial()), replayed))
 }
 
@@ -274,7 +277,7 @@ mod tests {
             let BlockReplay::Done(share, replayed) = in_blocks(&path, Shard::WHOLE, threads) else {
                 panic!("every event has its outcome")
             };
-            assert_eq!(replayed.events, events.len() as u64);
+            assert_eq!(replayed.read.events, events.len() as u64);
             assert_eq!(share.report(), expected, "{threads} threads");
         }
         // One share of a split, on threads of its own.
