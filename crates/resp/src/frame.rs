@@ -116,9 +116,7 @@ fn parse_at(bytes: &[u8], at: &mut usize, depth: usize) -> Result<Option<Frame>,
     let body = line.strip_suffix(b"\r\n").ok_or(ProtocolError::MissingCrlf)?;
     let (&kind, payload) = body.split_first().ok_or(ProtocolError::EmptyLine)?;
     *at += end + 1;
-    let number = || -> Result<i64, ProtocolError> {
-        std::str::from_utf8(payload).ok().and_then(|t| t.parse().ok()).ok_or(ProtocolError::BadNumber)
-    };
+    let number = || -> Result<i64, ProtocolError> { crate::number::parse(payload) };
     let bulk = |at: &mut usize| -> Result<Option<Option<Vec<u8>>>, ProtocolError> {
         let length = number()?;
         if length < 0 {

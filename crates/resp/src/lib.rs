@@ -10,6 +10,7 @@ pub mod commands;
 mod connection;
 pub mod frame;
 mod interpret;
+mod number;
 pub mod pubsub;
 mod reply;
 mod request;

@@ -142,15 +142,22 @@ impl ReplyScanner {
                         None => (bytes, &bytes[bytes.len()..], false),
                     };
                     self.bytes += part.len() as u64;
+                    bytes = rest;
+                    if ended && self.line.is_empty() && self.line_overflow == 0 && part.len() <= KEPT_LINE {
+                        // The whole line in this chunk (the usual case): read where it lies.
+                        self.header(part, true, out)?;
+                        continue;
+                    }
                     let keep = part.len().min(KEPT_LINE.saturating_sub(self.line.len()));
                     self.line.extend_from_slice(&part[..keep]);
                     self.line_overflow += part.len() - keep;
                     if self.line.len() + self.line_overflow > MAX_LINE {
                         return Err(self.fail(ProtocolError::LineTooLong));
                     }
-                    bytes = rest;
                     if ended {
-                        let result = self.header(out);
+                        let line = std::mem::take(&mut self.line);
+                        let result = self.header(&line, self.line_overflow == 0, out);
+                        self.line = line;
                         self.line.clear();
                         self.line_overflow = 0;
                         result?;
@@ -166,10 +173,8 @@ impl ReplyScanner {
         error
     }
 
-    /// Interprets the header line in `self.line` (with its CRLF, possibly cut at KEPT_LINE).
-    fn header(&mut self, out: &mut Vec<Reply>) -> Result<(), ProtocolError> {
-        let whole = self.line_overflow == 0;
-        let line = &self.line[..];
+    /// Interprets a header line: with its CRLF when `whole`, otherwise cut at KEPT_LINE.
+    fn header(&mut self, line: &[u8], whole: bool, out: &mut Vec<Reply>) -> Result<(), ProtocolError> {
         let body = if whole {
             line.strip_suffix(b"\r\n").ok_or(ProtocolError::MissingCrlf)
         } else {
@@ -187,7 +192,7 @@ impl ReplyScanner {
             if !whole {
                 return Err(ProtocolError::BadNumber);
             }
-            std::str::from_utf8(payload).ok().and_then(|t| t.parse().ok()).ok_or(ProtocolError::BadNumber)
+            crate::number::parse(payload)
         };
         let value = match kind {
             b'+' => Value::Simple(text()),

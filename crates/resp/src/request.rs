@@ -109,20 +109,29 @@ impl RequestScanner {
                         Some(at) => (&bytes[..=at], &bytes[at + 1..], true),
                         None => (bytes, &bytes[bytes.len()..], false),
                     };
-                    self.line.extend_from_slice(part);
                     self.current.bytes += part.len() as u64;
                     bytes = rest;
-                    if self.line.len() > MAX_LINE {
+                    if self.line.len() + part.len() > MAX_LINE {
                         self.broken = true;
                         return Err(ProtocolError::LineTooLong);
                     }
-                    if ended {
-                        let result = self.line_done(out);
+                    let result = if !ended {
+                        self.line.extend_from_slice(part);
+                        Ok(())
+                    } else if self.line.is_empty() {
+                        // The whole line in this chunk (the usual case): read where it lies.
+                        self.line_done(part, out)
+                    } else {
+                        self.line.extend_from_slice(part);
+                        let line = std::mem::take(&mut self.line);
+                        let result = self.line_done(&line, out);
+                        self.line = line;
                         self.line.clear();
-                        if let Err(error) = result {
-                            self.broken = true;
-                            return Err(error);
-                        }
+                        result
+                    };
+                    if let Err(error) = result {
+                        self.broken = true;
+                        return Err(error);
                     }
                 }
             }
@@ -130,12 +139,13 @@ impl RequestScanner {
         Ok(())
     }
 
-    fn line_done(&mut self, out: &mut Vec<Request>) -> Result<(), ProtocolError> {
-        let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+    /// Reads one line, its LF included.
+    fn line_done(&mut self, line: &[u8], out: &mut Vec<Request>) -> Result<(), ProtocolError> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         match self.expected {
             None if line.first() == Some(&b'*') => {
-                let count = number(&line[1..])?;
+                let count = crate::number::parse(&line[1..])?;
                 if count <= 0 {
                     // `*0` and `*-1` are empty requests: Redis ignores them. Their bytes count with the next
                     // request's, so that the requests' sizes add up to the stream's.
@@ -164,7 +174,7 @@ impl RequestScanner {
                 if line.first() != Some(&b'$') {
                     return Err(ProtocolError::ExpectedBulk);
                 }
-                let length = number(&line[1..])?;
+                let length = crate::number::parse(&line[1..])?;
                 if length < 0 {
                     return Err(ProtocolError::BadNumber);
                 }
@@ -187,8 +197,4 @@ impl RequestScanner {
             out.push(std::mem::take(&mut self.current));
         }
     }
-}
-
-fn number(text: &[u8]) -> Result<i64, ProtocolError> {
-    std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()).ok_or(ProtocolError::BadNumber)
 }
