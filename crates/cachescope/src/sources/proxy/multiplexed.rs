@@ -15,7 +15,9 @@
 //! whole moves its client to a connection of its own too). The bytes are those the client sent, and each reply
 //! those Redis sent, in order.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +30,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::sync::{Notify, watch};
 
 use super::opening::Opening;
-use super::relay::{self, BUFFER, CLOSING_TIMEOUT, Client, Ended, now_micros, upstream_gone};
+use super::relay::{self, BUFFER, CLOSING_TIMEOUT, Client, Ended, drain_asked, drain_seen, now_micros, upstream_gone};
 use super::shared::{Link, NoLink, Outgoing, ReplyTo, SharedUpstream, ToClient};
 
 /// Commands of one client awaiting their replies on the shared connection, at most: past it the client is not
@@ -173,7 +175,7 @@ impl Sender<'_> {
         unsent: &mut Vec<u8>,
         size: usize,
         flow: &Flow,
-        shutdown: &mut watch::Receiver<bool>,
+        drain: &mut Pin<&mut impl Future<Output = ()>>,
     ) -> Result<(), u8> {
         let opening = self.opening.then(&unsent[..size], 1);
         let link = self.shared.link(&opening).await.map_err(|why| {
@@ -190,7 +192,7 @@ impl Sender<'_> {
         while flow.in_flight.load(Ordering::Acquire) > 0 {
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => return Err(DRAINING),
+                _ = drain.as_mut() => return Err(DRAINING),
                 _ = flow.delivered.notified() => {}
             }
         }
@@ -210,10 +212,13 @@ async fn send_commands(
     mut read: OwnedReadHalf,
     mut sender: Sender<'_>,
     state: &Mutex<Connection>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     flow: &Flow,
 ) -> (OwnedReadHalf, Opening, Vec<u8>) {
     let mut buffer = vec![0u8; BUFFER];
+    // Made once (see `drain_asked`); polled no more once it completed: every branch on it leaves the loop.
+    let drain = drain_asked(shutdown.clone());
+    tokio::pin!(drain);
     let mut unsent = Vec::new();
     let mut sent: Vec<Sent> = Vec::new();
     // Whether the client sent a command that does not set the connection up: set-up commands after it pin it.
@@ -222,14 +227,19 @@ async fn send_commands(
         while flow.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT {
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => break 'reading DRAINING,
+                _ = drain.as_mut() => break 'reading DRAINING,
                 _ = flow.delivered.notified() => {}
             }
         }
+        // Bytes waiting are read without polling `drain`, which costs more than the read; a drain asked is still
+        // seen between reads, however fast the client sends.
+        if drain_seen(&shutdown) {
+            break DRAINING;
+        }
         let read = tokio::select! {
             biased;
-            _ = shutdown.changed() => break DRAINING,
             read = read.read(&mut buffer) => read,
+            _ = drain.as_mut() => break DRAINING,
         };
         let read = match read {
             Ok(0) | Err(_) => break CLIENT_CLOSED,
@@ -248,7 +258,7 @@ async fn send_commands(
             break PINNING;
         }
         for command in &sent[..setting_up] {
-            if let Err(phase) = sender.set_up(&mut unsent, command.bytes as usize, flow, &mut shutdown).await {
+            if let Err(phase) = sender.set_up(&mut unsent, command.bytes as usize, flow, &mut drain).await {
                 break 'reading phase;
             }
         }
@@ -290,6 +300,9 @@ async fn deliver_replies(
     flow: &Flow,
 ) -> io::Result<Delivered> {
     let mut batch = Vec::new();
+    // One wait on the phase, re-armed only when it fires (see `drain_asked`).
+    let changed = flow.changed.notified();
+    tokio::pin!(changed);
     loop {
         let phase = flow.phase.load(Ordering::Acquire);
         if phase != SENDING && flow.in_flight.load(Ordering::Acquire) == 0 {
@@ -303,8 +316,12 @@ async fn deliver_replies(
             }
         }
         let message = tokio::select! {
+            biased;
             message = replies.recv() => message,
-            _ = flow.changed.notified() => continue,
+            _ = &mut changed => {
+                changed.set(flow.changed.notified());
+                continue;
+            }
         };
         match message {
             Some(ToClient::Replies { bytes, complete }) => {

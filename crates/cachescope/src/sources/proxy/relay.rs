@@ -51,6 +51,18 @@ pub(super) fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
+/// Completes once the proxy is asked to drain (or is gone). Made once for a connection and polled in each of
+/// its `select!`s, it stays registered with the signal between polls: a fresh `changed()` in every loop would
+/// register and unregister a waiter each time, a lock and a list update per command.
+pub(super) async fn drain_asked(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|&drain| drain).await;
+}
+
+/// Whether a drain was asked (or the proxy is gone), looked at without waiting: one atomic load.
+pub(super) fn drain_seen(shutdown: &watch::Receiver<bool>) -> bool {
+    shutdown.has_changed().unwrap_or(true)
+}
+
 /// Relays one client until it leaves, the upstream goes, or `shutdown` asks to drain.
 pub async fn relay(
     client: TcpStream,
@@ -171,24 +183,32 @@ async fn forward_requests<W: AsyncWrite + Unpin>(
     mut server_write: W,
     unsent: Vec<u8>,
     state: Arc<Mutex<Connection>>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     sending: Arc<AtomicU8>,
     wake: Arc<Notify>,
 ) -> (io::Result<()>, W) {
     let mut buffer = vec![0u8; BUFFER];
     let mut why = CLIENT_CLOSED;
+    let drain = drain_asked(shutdown.clone());
+    tokio::pin!(drain);
     let result = async {
         if !unsent.is_empty() {
             server_write.write_all(&unsent).await?;
         }
         loop {
+            // Bytes waiting are read without polling `drain` (polled no more once it completed: the loop
+            // returns); a drain asked is still seen between reads.
+            if drain_seen(&shutdown) {
+                why = DRAINING;
+                return Ok(());
+            }
             let read = tokio::select! {
                 biased;
-                _ = shutdown.changed() => {
+                read = client_read.read(&mut buffer) => read?,
+                _ = &mut drain => {
                     why = DRAINING;
                     return Ok(());
                 }
-                read = client_read.read(&mut buffer) => read?,
             };
             if read == 0 {
                 return Ok(());
@@ -215,6 +235,9 @@ async fn forward_replies<R: AsyncRead + Unpin>(
 ) -> io::Result<Ended> {
     let mut buffer = vec![0u8; BUFFER];
     let mut batch = Vec::new();
+    // One wait on `wake`, re-armed only when it fires (see `drain_asked`).
+    let woken = wake.notified();
+    tokio::pin!(woken);
     loop {
         if sending.load(Ordering::Acquire) == DRAINING {
             let settled = {
@@ -227,8 +250,12 @@ async fn forward_replies<R: AsyncRead + Unpin>(
             }
         }
         let read = tokio::select! {
+            biased;
             read = server_read.read(&mut buffer) => read,
-            _ = wake.notified() => continue,
+            _ = &mut woken => {
+                woken.set(wake.notified());
+                continue;
+            }
         };
         let read = match read {
             Ok(0) | Err(_) if sending.load(Ordering::Acquire) == CLIENT_CLOSED => return Ok(Ended::ClientDone),
