@@ -55,7 +55,7 @@ pub fn parse(bytes: &[u8]) -> Result<Option<(PubSub<'_>, usize)>, ProtocolError>
         b'+' => PubSub::Other(Other::Simple(body)),
         b'-' => PubSub::Other(Other::Error(body)),
         b'*' | b'>' => {
-            let count = number(body)?;
+            let count = crate::number::parse(body)?;
             if !(0..=MAX_ELEMENTS as i64).contains(&count) {
                 return Err(ProtocolError::BadNumber);
             }
@@ -93,10 +93,6 @@ fn classify<'a>(elements: &[Element<'a>]) -> PubSub<'a> {
     }
 }
 
-fn number(text: &[u8]) -> Result<i64, ProtocolError> {
-    std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()).ok_or(ProtocolError::BadNumber)
-}
-
 struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -118,10 +114,10 @@ impl<'a> Cursor<'a> {
     fn element(&mut self) -> Result<Option<Element<'a>>, ProtocolError> {
         let Some((kind, body)) = self.line()? else { return Ok(None) };
         match kind {
-            b':' => Ok(Some(Element::Integer(number(body)?))),
+            b':' => Ok(Some(Element::Integer(crate::number::parse(body)?))),
             b'_' => Ok(Some(Element::Null)),
             b'$' => {
-                let length = number(body)?;
+                let length = crate::number::parse(body)?;
                 if length == -1 {
                     return Ok(Some(Element::Null));
                 }
