@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::TryRecvError;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cachescope_core::report::{FindingCause, Severity};
 use cachescope_core::{Command, Event, Micros, Report};
@@ -16,8 +16,8 @@ use crate::detect::{Anomaly, Change};
 use crate::pipeline::Pipeline;
 use crate::series::SeriesStore;
 use crate::{
-    Counters, EventSource, Final, IDLE, LiveEvent, LiveSnapshot, MARKERS_KEPT, Message, Options, REPORT_MIN_INTERVAL,
-    ReportRequests, ServerCounters, Tallies,
+    Counters, EventSource, Final, IDLE, IDLE_LONGEST, LiveEvent, LiveSnapshot, MARKERS_KEPT, Message, Options,
+    REPORT_MIN_INTERVAL, ReportRequests, ServerCounters, Tallies,
 };
 
 /// Anomalies closed that a snapshot keeps, newest first.
@@ -40,6 +40,11 @@ pub(crate) struct Runner {
     next_report: Instant,
     /// What the last report due found, to tell the findings changed.
     last_signature: Option<Vec<(FindingCause, String, Severity)>>,
+}
+
+/// The nap after `nap` found nothing waiting: twice as long, up to [`IDLE_LONGEST`].
+fn longer_nap(nap: Duration) -> Duration {
+    (nap * 2).min(IDLE_LONGEST)
 }
 
 fn now_micros() -> Micros {
@@ -76,8 +81,13 @@ impl Runner {
     }
 
     pub(crate) fn run(mut self, source: EventSource) -> Final {
+        let mut nap = IDLE;
         loop {
-            match source.receiver.try_recv() {
+            let received = source.receiver.try_recv();
+            if received.is_ok() {
+                nap = IDLE;
+            }
+            match received {
                 Ok(Message::CacheCapacity(bytes)) => self.pipeline.engine.set_cache_capacity(bytes),
                 Ok(Message::Server(counters)) => self.server(counters),
                 Ok(Message::Losses(losses)) => self.counters.source = losses,
@@ -102,7 +112,8 @@ impl Runner {
                     }
                     // Drain what is there, then nap: a receiver blocked on the channel would have every sender
                     // wake it, a system call and a context switch per batch on the source's data path.
-                    std::thread::sleep(IDLE.min(self.next_report.saturating_duration_since(Instant::now())));
+                    std::thread::sleep(nap.min(self.next_report.saturating_duration_since(Instant::now())));
+                    nap = longer_nap(nap);
                 }
                 Err(TryRecvError::Disconnected) => break,
             }
@@ -251,5 +262,21 @@ impl Runner {
         // Published now, not with the next window: whoever asked is waiting for it.
         let previous = self.snapshots.borrow().clone();
         self.snapshots.send_replace(Arc::new(self.snapshot(previous.time, previous.series.clone())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naps_lengthen_while_nothing_comes_up_to_the_longest() {
+        let mut nap = IDLE;
+        let mut naps = Vec::new();
+        for _ in 0..8 {
+            naps.push(nap.as_millis());
+            nap = longer_nap(nap);
+        }
+        assert_eq!(naps, [2, 4, 8, 16, 32, 50, 50, 50]);
     }
 }
