@@ -650,8 +650,20 @@ fn with_dedicated_upstream_connections_a_client_sees_exactly_what_redis_sends() 
 
 #[test]
 fn clients_sharing_a_connection_each_get_their_own_replies_whole() {
+    each_client_gets_its_own_replies_whole(&[]);
+}
+
+/// On two threads, a shared connection's task writes replies to clients whose own tasks run on the other.
+#[test]
+fn clients_sharing_a_connection_on_two_threads_each_get_their_own_replies_whole() {
+    each_client_gets_its_own_replies_whole(&["--threads", "2"]);
+}
+
+/// Eight clients on the shared connection, with replies of a few bytes to 200 KB (more than a socket takes at
+/// once), through a proxy started with `args`.
+fn each_client_gets_its_own_replies_whole(args: &[&str]) {
     let server = RedisServer::start(&[]);
-    let proxy = Proxy::start(&server.url(), &[]);
+    let proxy = Proxy::start(&server.url(), args);
     let threads: Vec<_> = (0..8)
         .map(|thread| {
             let address = proxy.address.clone();

@@ -8,6 +8,7 @@
 //! connection finish the commands it has sent (up to `drain_timeout`), then closes the rest. The events of all
 //! connections go to the engine in batches ([`gather`]).
 
+pub mod delivery;
 pub mod gather;
 pub mod multiplexed;
 pub mod opening;

@@ -18,7 +18,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use super::gather::Gatherer;
@@ -27,11 +27,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
+use super::delivery::{CLIENT_CLOSED, DRAINING, Delivery, Flow, GONE, NO_REPLY, PINNING, SENDING, ToClient};
 use super::opening::Opening;
-use super::relay::{self, BUFFER, CLOSING_TIMEOUT, Client, Ended, drain_asked, drain_seen, now_micros, upstream_gone};
-use super::shared::{Link, NoLink, Outgoing, ReplyTo, SharedUpstream, ToClient};
+use super::relay::{self, BUFFER, CLOSING_TIMEOUT, Client, Ended, drain_asked, drain_seen, upstream_gone};
+use super::shared::{Link, NoLink, Outgoing, SharedUpstream};
 
 /// Commands of one client awaiting their replies on the shared connection, at most: past it the client is not
 /// read until replies are delivered, so a client that does not read its replies holds no more than these.
@@ -40,17 +41,6 @@ const MAX_IN_FLIGHT: usize = 256;
 /// Bytes of one command, at most, held until it is whole: a client sending a larger one (a big value) moves to a
 /// connection of its own, where its bytes stream through as they come.
 const MAX_UNSENT: usize = 1 << 20;
-
-/// The client's commands go to the shared connection.
-const SENDING: u8 = 0;
-/// The client closed its side.
-const CLIENT_CLOSED: u8 = 1;
-/// The proxy is draining.
-const DRAINING: u8 = 2;
-/// The client sent a command that needs a connection of its own.
-const PINNING: u8 = 3;
-/// The shared connection failed under commands not yet sent.
-const GONE: u8 = 4;
 
 /// How a client left the shared connection.
 pub enum Outcome {
@@ -63,23 +53,6 @@ pub enum Outcome {
         unsent: Vec<u8>,
     },
 }
-
-/// What the two directions of one client share.
-struct Flow {
-    phase: AtomicU8,
-    /// Commands sent upstream whose replies the client has not been given yet.
-    in_flight: AtomicUsize,
-    /// Replies were delivered.
-    delivered: Notify,
-    /// The phase changed.
-    changed: Notify,
-    /// The first byte of the first reply delivered since a set-up command was sent alone ([`NO_REPLY`] until
-    /// then): its reply's type, `-` or `!` for an error.
-    set_up_reply: AtomicU8,
-}
-
-/// No reply yet (no reply begins with a zero byte).
-const NO_REPLY: u8 = 0;
 
 /// Serves a client on the shared connection until it leaves or needs a connection of its own.
 pub async fn serve(
@@ -99,38 +72,37 @@ pub async fn serve(
         }
     };
     let state = Arc::new(Mutex::new(Connection::new(id)));
-    let (reply_to, replies) = unbounded_channel();
-    let flow = Flow {
-        phase: AtomicU8::new(SENDING),
-        in_flight: AtomicUsize::new(0),
-        delivered: Notify::new(),
-        changed: Notify::new(),
-        set_up_reply: AtomicU8::new(NO_REPLY),
-    };
+    let (queue, replies) = unbounded_channel();
+    let delivery = Arc::new(Delivery::new(write, queue, state.clone(), events));
     let analysis = state.clone();
-    let sender = Sender { link, opening: Opening::default(), shared, reply_to: &reply_to };
-    let commands = send_commands(read, sender, &analysis, shutdown, &flow);
-    let replies = deliver_replies(write, replies, &analysis, events, &flow);
-    tokio::pin!(commands, replies);
-    tokio::select! {
-        delivered = &mut replies => Ok(Outcome::Ended(ended(delivered?))),
-        (read, opening, unsent) = &mut commands => {
-            let delivered = if flow.phase.load(Ordering::Acquire) == CLIENT_CLOSED {
-                match tokio::time::timeout(CLOSING_TIMEOUT, &mut replies).await {
-                    Ok(delivered) => delivered?,
-                    Err(_) => return Ok(Outcome::Ended(Ended::ClientDone)),
-                }
-            } else {
-                replies.await?
-            };
-            Ok(match delivered {
-                Delivered::Ended(ended) => Outcome::Ended(ended),
-                Delivered::Pinning(write) => {
-                    Outcome::Pinned { client: Client { id, read, write, state }, opening, unsent }
-                }
-            })
+    let outcome = {
+        let sender = Sender { link, opening: Opening::default(), shared, delivery: &delivery };
+        let commands = send_commands(read, sender, &analysis, shutdown, &delivery.flow);
+        let replies = deliver_replies(replies, &analysis, &delivery);
+        tokio::pin!(commands, replies);
+        tokio::select! {
+            delivered = &mut replies => Ok(Outcome::Ended(ended(delivered?))),
+            (read, opening, unsent) = &mut commands => {
+                let delivered = if delivery.flow.phase() == CLIENT_CLOSED {
+                    match tokio::time::timeout(CLOSING_TIMEOUT, &mut replies).await {
+                        Ok(delivered) => delivered?,
+                        Err(_) => Delivered::Ended(Ended::ClientDone),
+                    }
+                } else {
+                    replies.await?
+                };
+                Ok(match delivered {
+                    Delivered::Ended(ended) => Outcome::Ended(ended),
+                    Delivered::Pinning(write) => {
+                        Outcome::Pinned { client: Client { id, read, write, state }, opening, unsent }
+                    }
+                })
+            }
         }
-    }
+    };
+    // Closed, if the client's replies' side gave up on it before it was done.
+    drop(delivery.take_write());
+    outcome
 }
 
 fn ended(delivered: Delivered) -> Ended {
@@ -147,15 +119,15 @@ struct Sender<'a> {
     /// How `link` was set up: as the client set its connection up.
     opening: Opening,
     shared: &'a SharedUpstream,
-    /// Held by `serve` until the end, so the replies' side never sees the channel closed.
-    reply_to: &'a ReplyTo,
+    /// Where the replies go; it holds the queue's sender, so the replies' side never sees the queue closed.
+    delivery: &'a Arc<Delivery>,
 }
 
 impl Sender<'_> {
     /// Hands whole commands to the shared connection. When it has failed with none of the client's commands on it,
     /// they go to a new one; otherwise the client's commands on it get no reply, and neither do these.
     async fn send(&mut self, bytes: Vec<u8>, commands: usize, in_flight: usize) -> Result<(), ()> {
-        let outgoing = Outgoing { bytes, commands, to: self.reply_to.clone() };
+        let outgoing = Outgoing { bytes, commands, to: self.delivery.clone() };
         let Err(outgoing) = self.link.send(outgoing) else { return Ok(()) };
         if in_flight > 0 {
             return Err(());
@@ -185,11 +157,11 @@ impl Sender<'_> {
         let bytes = unsent.drain(..size).collect();
         flow.set_up_reply.store(NO_REPLY, Ordering::Release);
         flow.in_flight.fetch_add(1, Ordering::AcqRel);
-        if link.send(Outgoing { bytes, commands: 1, to: self.reply_to.clone() }).is_err() {
+        if link.send(Outgoing { bytes, commands: 1, to: self.delivery.clone() }).is_err() {
             flow.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Err(GONE);
         }
-        while flow.in_flight.load(Ordering::Acquire) > 0 {
+        while flow.owed() > 0 {
             tokio::select! {
                 biased;
                 _ = drain.as_mut() => return Err(DRAINING),
@@ -278,8 +250,7 @@ async fn send_commands(
             break PINNING;
         }
     };
-    flow.phase.store(phase, Ordering::Release);
-    flow.changed.notify_one();
+    flow.set_phase(phase);
     (read, sender.opening, unsent)
 }
 
@@ -290,22 +261,24 @@ enum Delivered {
     Pinning(OwnedWriteHalf),
 }
 
-/// Shared connection to client, scanning replies into events. Returns once the commands' side has stopped and
-/// every reply owed is delivered, or when the shared connection fails.
+/// The client's queue to the client: the replies the shared connection could not write itself, analysed and
+/// written in order. Returns once the commands' side has stopped and every reply owed is delivered, or when the
+/// shared connection fails.
 async fn deliver_replies(
-    mut write: OwnedWriteHalf,
     mut replies: UnboundedReceiver<ToClient>,
     state: &Mutex<Connection>,
-    events: Arc<Gatherer>,
-    flow: &Flow,
+    delivery: &Delivery,
 ) -> io::Result<Delivered> {
+    let flow = &delivery.flow;
     let mut batch = Vec::new();
     // One wait on the phase, re-armed only when it fires (see `drain_asked`).
     let changed = flow.changed.notified();
     tokio::pin!(changed);
     loop {
-        let phase = flow.phase.load(Ordering::Acquire);
-        if phase != SENDING && flow.in_flight.load(Ordering::Acquire) == 0 {
+        let phase = flow.phase();
+        if phase != SENDING && flow.owed() == 0 {
+            // Nothing is owed the client here: the shared connection writes to it no more.
+            let Some(mut write) = delivery.take_write() else { return Ok(Delivered::Ended(Ended::ClientDone)) };
             match phase {
                 PINNING => return Ok(Delivered::Pinning(write)),
                 GONE => return Ok(Delivered::Ended(gone(state, &mut write).await)),
@@ -324,21 +297,19 @@ async fn deliver_replies(
             }
         };
         match message {
-            Some(ToClient::Replies { bytes, complete }) => {
-                // Only while a set-up command awaits its reply (a plain load otherwise, not a locked exchange).
-                if let Some(&first) = bytes.first()
-                    && flow.set_up_reply.load(Ordering::Acquire) == NO_REPLY
-                {
-                    let _ = flow.set_up_reply.compare_exchange(NO_REPLY, first, Ordering::AcqRel, Ordering::Acquire);
+            Some(ToClient::Replies { bytes, complete, analysed }) => {
+                if !analysed {
+                    delivery.analyse(&bytes, &mut batch);
                 }
-                state.lock().expect("no panics while locked").from_server(&bytes, now_micros(), &mut batch);
-                events.add(&mut batch);
+                let Some(mut write) = delivery.take_write() else { return Ok(Delivered::Ended(Ended::ClientDone)) };
                 write.write_all(&bytes).await?;
-                flow.in_flight.fetch_sub(complete, Ordering::AcqRel);
-                flow.delivered.notify_one();
+                delivery.written(write, complete);
             }
-            // (The channel cannot close: `serve` holds a sender while replies are delivered.)
-            Some(ToClient::Gone) | None => return Ok(Delivered::Ended(gone(state, &mut write).await)),
+            // (The queue cannot close: the delivery holds its sender.)
+            Some(ToClient::Gone) | None => {
+                let Some(mut write) = delivery.take_write() else { return Ok(Delivered::Ended(Ended::UpstreamGone)) };
+                return Ok(Delivered::Ended(gone(state, &mut write).await));
+            }
         }
     }
 }

@@ -3,13 +3,13 @@
 //!
 //! A [`Link`] is one such connection. Clients hand it whole commands ([`Outgoing`]); its task writes what has
 //! gathered in one go, noting in order whose commands they were ([`Route`]), and cuts the reply stream at reply
-//! boundaries to give each client its replies ([`ToClient`]), byte for byte, in the order it sent them. Replies on
+//! boundaries to give each client its replies ([`Delivery`]), byte for byte, in the order it sent them. Replies on
 //! one connection come in the order of the commands, so the routes alone say whose each reply is.
 //!
 //! Clients that set their connections up alike (`HELLO 3`, `AUTH`, `SELECT`: an [`Opening`]) share a link that
 //! ran those commands first; there is one link for each way of opening, the plain one included.
 //!
-//! When the connection fails, every client with commands on it is told ([`ToClient::Gone`]); the next client to
+//! When the connection fails, every client with commands on it is told ([`Delivery::gone`]); the next client to
 //! need one opens a new link.
 
 use std::collections::{HashMap, VecDeque};
@@ -19,6 +19,7 @@ use cachescope_resp::{Reply, ReplyScanner};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, WeakUnboundedSender, unbounded_channel};
 
+use super::delivery::Delivery;
 use super::opening::Opening;
 use crate::sources::upstream::{Connected, Upstream};
 
@@ -32,30 +33,17 @@ const READ_BUFFER: usize = 64 << 10;
 /// Bytes of commands gathered into one write, at most.
 const WRITE_BATCH: usize = 256 << 10;
 
-/// What a link tells one client.
-#[derive(Debug)]
-pub enum ToClient {
-    /// Bytes of the client's replies, in order; `complete` replies end in them (a long reply comes in pieces).
-    Replies { bytes: Vec<u8>, complete: usize },
-    /// The upstream connection failed: the client's commands on it get no reply.
-    Gone,
-}
-
-/// Where a client's replies go.
-pub type ReplyTo = UnboundedSender<ToClient>;
-
 /// Whole commands of one client, to send upstream.
-#[derive(Debug)]
 pub struct Outgoing {
     pub bytes: Vec<u8>,
     /// How many commands: each gets exactly one reply.
     pub commands: usize,
-    pub to: ReplyTo,
+    pub to: Arc<Delivery>,
 }
 
-/// Replies owed to one client, in the order the commands went upstream.
-struct Route {
-    to: ReplyTo,
+/// Replies owed to one client (`to`: where they go), in the order the commands went upstream.
+struct Route<T> {
+    to: T,
     replies: usize,
 }
 
@@ -183,10 +171,10 @@ async fn run(connected: Connected, mut commands: UnboundedReceiver<Outgoing>) {
     commands.close();
     let owed = std::mem::take(&mut *routes.lock().expect("no panics while locked"));
     for route in owed {
-        let _ = route.to.send(ToClient::Gone);
+        route.to.gone();
     }
     while let Ok(outgoing) = commands.try_recv() {
-        let _ = outgoing.to.send(ToClient::Gone);
+        outgoing.to.gone();
     }
 }
 
@@ -196,7 +184,7 @@ async fn run(connected: Connected, mut commands: UnboundedReceiver<Outgoing>) {
 async fn write_commands<W: AsyncWrite + Unpin>(
     write: W,
     commands: &mut UnboundedReceiver<Outgoing>,
-    routes: &Mutex<VecDeque<Route>>,
+    routes: &Mutex<VecDeque<Route<Arc<Delivery>>>>,
 ) {
     if write_all_commands(write, commands, routes).await.is_err() {
         return;
@@ -210,7 +198,7 @@ async fn write_commands<W: AsyncWrite + Unpin>(
 async fn write_all_commands<W: AsyncWrite + Unpin>(
     mut write: W,
     commands: &mut UnboundedReceiver<Outgoing>,
-    routes: &Mutex<VecDeque<Route>>,
+    routes: &Mutex<VecDeque<Route<Arc<Delivery>>>>,
 ) -> Result<(), ()> {
     let mut batch = Vec::with_capacity(READ_BUFFER);
     while let Some(first) = commands.recv().await {
@@ -234,11 +222,12 @@ async fn write_all_commands<W: AsyncWrite + Unpin>(
 
 /// Cuts the upstream's stream into replies and hands each to the client it belongs to. Returns when the upstream
 /// closes or fails, or sends what no command asked for.
-async fn read_replies<R: AsyncRead + Unpin>(mut read: R, routes: &Mutex<VecDeque<Route>>) {
+async fn read_replies<R: AsyncRead + Unpin>(mut read: R, routes: &Mutex<VecDeque<Route<Arc<Delivery>>>>) {
     let mut buffer = vec![0u8; READ_BUFFER];
     let mut scanner = ReplyScanner::default();
     let mut replies: Vec<Reply> = Vec::new();
     let mut cut = Cut::default();
+    let mut events = Vec::new();
     loop {
         let read = match read.read(&mut buffer).await {
             Ok(0) => {
@@ -257,7 +246,8 @@ async fn read_replies<R: AsyncRead + Unpin>(mut read: R, routes: &Mutex<VecDeque
             return;
         }
         let mut routes = routes.lock().expect("no panics while locked");
-        if let Err(why) = hand_out(&buffer[..read], &replies, &mut cut, &mut routes) {
+        let deliver = |to: &Arc<Delivery>, bytes: &[u8], complete| to.deliver(bytes, complete, &mut events);
+        if let Err(why) = hand_out(&buffer[..read], &replies, &mut cut, &mut routes, deliver) {
             tracing::warn!("closing the shared upstream connection: {why}");
             return;
         }
@@ -274,8 +264,15 @@ struct Cut {
     push: bool,
 }
 
-/// Hands `bytes`, holding the ends of `replies` and perhaps the start of the next, to the clients owed them.
-fn hand_out(bytes: &[u8], replies: &[Reply], cut: &mut Cut, routes: &mut VecDeque<Route>) -> Result<(), &'static str> {
+/// Hands `bytes`, holding the ends of `replies` and perhaps the start of the next, to the clients owed them:
+/// `deliver` gets where each piece goes, its bytes, and how many replies end in it.
+fn hand_out<T>(
+    bytes: &[u8],
+    replies: &[Reply],
+    cut: &mut Cut,
+    routes: &mut VecDeque<Route<T>>,
+    mut deliver: impl FnMut(&T, &[u8], usize),
+) -> Result<(), &'static str> {
     let mut at = 0usize;
     let mut next = 0usize;
     while next < replies.len() {
@@ -291,7 +288,7 @@ fn hand_out(bytes: &[u8], replies: &[Reply], cut: &mut Cut, routes: &mut VecDequ
             end += (replies[next + taken].bytes - std::mem::take(&mut cut.handed)) as usize;
             taken += 1;
         }
-        let _ = route.to.send(ToClient::Replies { bytes: bytes[at..end].to_vec(), complete: taken });
+        deliver(&route.to, &bytes[at..end], taken);
         route.replies -= taken;
         if route.replies == 0 {
             routes.pop_front();
@@ -305,7 +302,7 @@ fn hand_out(bytes: &[u8], replies: &[Reply], cut: &mut Cut, routes: &mut VecDequ
         }
         if !cut.push {
             let route = routes.front().ok_or("a reply came that no command asked for")?;
-            let _ = route.to.send(ToClient::Replies { bytes: bytes[at..].to_vec(), complete: 0 });
+            deliver(&route.to, &bytes[at..], 0);
         }
         cut.handed += (bytes.len() - at) as u64;
     }
@@ -316,43 +313,43 @@ fn hand_out(bytes: &[u8], replies: &[Reply], cut: &mut Cut, routes: &mut VecDequ
 mod tests {
     use super::*;
 
-    /// Routes for clients of `owed` replies each; their receivers.
-    fn routes(owed: &[usize]) -> (VecDeque<Route>, Vec<UnboundedReceiver<ToClient>>) {
-        owed.iter()
-            .map(|&replies| {
-                let (to, from) = unbounded_channel();
-                (Route { to, replies }, from)
-            })
-            .unzip()
+    /// Routes for clients `0..` of `owed` replies each.
+    fn routes(owed: &[usize]) -> VecDeque<Route<usize>> {
+        owed.iter().enumerate().map(|(to, &replies)| Route { to, replies }).collect()
     }
 
-    /// What each client got: its bytes and the replies completed, message by message.
-    fn received(receivers: &mut [UnboundedReceiver<ToClient>]) -> Vec<Vec<(String, usize)>> {
-        receivers
-            .iter_mut()
-            .map(|from| {
-                let mut got = Vec::new();
-                while let Ok(ToClient::Replies { bytes, complete }) = from.try_recv() {
-                    got.push((String::from_utf8(bytes).unwrap(), complete));
-                }
-                got
-            })
-            .collect()
+    /// What each client got: its bytes and the replies completed, piece by piece.
+    type Received = Vec<Vec<(Vec<u8>, usize)>>;
+
+    /// Hands out one chunk, recording what each client gets into `got`.
+    fn hand_out_to(
+        got: &mut Received,
+        bytes: &[u8],
+        replies: &[Reply],
+        cut: &mut Cut,
+        routes: &mut VecDeque<Route<usize>>,
+    ) -> Result<(), &'static str> {
+        hand_out(bytes, replies, cut, routes, |&to, bytes, complete| got[to].push((bytes.to_vec(), complete)))
     }
 
     /// Feeds `chunks` of a reply stream through a scanner and `hand_out`.
     fn check(owed: &[usize], chunks: &[&str], expected: &[&[(&str, usize)]]) {
-        let (mut routes, mut receivers) = routes(owed);
+        let mut routes = routes(owed);
+        let mut got = vec![Vec::new(); owed.len()];
         let mut scanner = ReplyScanner::default();
         let mut cut = Cut::default();
         for chunk in chunks {
             let mut replies = Vec::new();
             scanner.feed(chunk.as_bytes(), &mut replies).unwrap();
-            hand_out(chunk.as_bytes(), &replies, &mut cut, &mut routes).unwrap();
+            hand_out_to(&mut got, chunk.as_bytes(), &replies, &mut cut, &mut routes).unwrap();
         }
+        let got: Vec<Vec<(String, usize)>> = got
+            .into_iter()
+            .map(|pieces| pieces.into_iter().map(|(bytes, c)| (String::from_utf8(bytes).unwrap(), c)).collect())
+            .collect();
         let expected: Vec<Vec<(String, usize)>> =
             expected.iter().map(|got| got.iter().map(|(b, c)| (b.to_string(), *c)).collect()).collect();
-        assert_eq!(received(&mut receivers), expected);
+        assert_eq!(got, expected);
         assert!(routes.is_empty(), "every reply was owed");
     }
 
@@ -376,10 +373,11 @@ mod tests {
 
     #[test]
     fn a_reply_nobody_asked_for_closes_the_link() {
-        let (mut routes, _receivers) = routes(&[1]);
+        let mut routes = routes(&[1]);
         let mut replies = Vec::new();
         ReplyScanner::default().feed(b"+OK\r\n+OK\r\n", &mut replies).unwrap();
-        assert!(hand_out(b"+OK\r\n+OK\r\n", &replies, &mut Cut::default(), &mut routes).is_err());
+        let mut got = vec![Vec::new()];
+        assert!(hand_out_to(&mut got, b"+OK\r\n+OK\r\n", &replies, &mut Cut::default(), &mut routes).is_err());
     }
 
     #[test]
@@ -403,13 +401,7 @@ mod tests {
         ) {
             // Client `c` sends a few commands at a time; each reply is a bulk string of the given length, or an
             // array of two when the length is odd. A push may come before the replies, which no client gets.
-            let mut receivers: Vec<UnboundedReceiver<ToClient>> = Vec::new();
-            let mut senders = Vec::new();
-            for _ in 0..4 {
-                let (to, from) = unbounded_channel();
-                senders.push(to);
-                receivers.push(from);
-            }
+            let mut got = vec![Vec::new(); 4];
             let mut routes = VecDeque::new();
             let mut stream = Vec::new();
             let mut expected = vec![Vec::new(); 4];
@@ -417,7 +409,7 @@ mod tests {
                 if *push {
                     stream.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nkey\r\n");
                 }
-                routes.push_back(Route { to: senders[*client].clone(), replies: lengths.len() });
+                routes.push_back(Route { to: *client, replies: lengths.len() });
                 for &length in lengths {
                     let bulk = |n: usize| [format!("${n}\r\n").into_bytes(), vec![b'x'; n], b"\r\n".to_vec()].concat();
                     let reply = if length % 2 == 1 { [b"*2\r\n".to_vec(), bulk(length), bulk(1)].concat() } else { bulk(length) };
@@ -435,13 +427,13 @@ mod tests {
                 let end = (at + cut).min(stream.len());
                 let mut replies = Vec::new();
                 scanner.feed(&stream[at..end], &mut replies).unwrap();
-                hand_out(&stream[at..end], &replies, &mut cutting, &mut routes).unwrap();
+                hand_out_to(&mut got, &stream[at..end], &replies, &mut cutting, &mut routes).unwrap();
                 at = end;
             }
             proptest::prop_assert!(routes.is_empty());
-            for (client, from) in receivers.iter_mut().enumerate() {
+            for (client, pieces) in got.into_iter().enumerate() {
                 let (mut bytes, mut complete) = (Vec::new(), 0);
-                while let Ok(ToClient::Replies { bytes: more, complete: more_complete }) = from.try_recv() {
+                for (more, more_complete) in pieces {
                     bytes.extend(more);
                     complete += more_complete;
                 }
