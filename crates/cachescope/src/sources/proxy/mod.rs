@@ -3,7 +3,8 @@
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future (tests bind port 0). Clients share one
 //! upstream connection while they send only commands that leave a connection as they found it
-//! ([`multiplexed`], [`shared`]); a client that needs connection state gets an upstream connection of its own
+//! ([`multiplexed`], [`shared`], whose task writes their replies to them itself when it can: [`delivery`]); a
+//! client that needs connection state gets an upstream connection of its own
 //! ([`relay`]), as every client does with `share_upstream` off. On shutdown the proxy stops accepting, lets each
 //! connection finish the commands it has sent (up to `drain_timeout`), then closes the rest. The events of all
 //! connections go to the engine in batches ([`gather`]).
