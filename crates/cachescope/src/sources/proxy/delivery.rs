@@ -167,6 +167,11 @@ impl Delivery {
         let _ = self.queue.send(ToClient::Gone);
     }
 
+    /// The client's connection as analysed.
+    pub fn state(&self) -> &Mutex<Connection> {
+        &self.state
+    }
+
     /// Takes the events in `bytes` (replies, in order) and notes a set-up command's reply.
     pub fn analyse(&self, bytes: &[u8], scratch: &mut Vec<OwnedEvent>) {
         // Only while a set-up command awaits its reply (a plain load otherwise, not a locked exchange).

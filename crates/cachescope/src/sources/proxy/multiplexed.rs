@@ -74,11 +74,10 @@ pub async fn serve(
     let state = Arc::new(Mutex::new(Connection::new(id)));
     let (queue, replies) = unbounded_channel();
     let delivery = Arc::new(Delivery::new(write, queue, state.clone(), events));
-    let analysis = state.clone();
     let outcome = {
         let sender = Sender { link, opening: Opening::default(), shared, delivery: &delivery };
-        let commands = send_commands(read, sender, &analysis, shutdown, &delivery.flow);
-        let replies = deliver_replies(replies, &analysis, &delivery);
+        let commands = send_commands(read, sender, delivery.state(), shutdown, &delivery.flow);
+        let replies = deliver_replies(replies, &delivery);
         tokio::pin!(commands, replies);
         tokio::select! {
             delivered = &mut replies => Ok(Outcome::Ended(ended(delivered?))),
@@ -196,7 +195,7 @@ async fn send_commands(
     // Whether the client sent a command that does not set the connection up: set-up commands after it pin it.
     let mut opened = false;
     let phase = 'reading: loop {
-        while flow.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT {
+        while flow.owed() >= MAX_IN_FLIGHT {
             tokio::select! {
                 biased;
                 _ = drain.as_mut() => break 'reading DRAINING,
@@ -226,7 +225,7 @@ async fn send_commands(
         };
         let setting_up = if opened { 0 } else { sent.iter().take_while(|command| command.sets_up_connection).count() };
         // Replies owed on the connection of the opening so far: they come from there, so the client stays.
-        if setting_up > 0 && flow.in_flight.load(Ordering::Acquire) > 0 {
+        if setting_up > 0 && flow.owed() > 0 {
             break PINNING;
         }
         for command in &sent[..setting_up] {
@@ -264,11 +263,7 @@ enum Delivered {
 /// The client's queue to the client: the replies the shared connection could not write itself, analysed and
 /// written in order. Returns once the commands' side has stopped and every reply owed is delivered, or when the
 /// shared connection fails.
-async fn deliver_replies(
-    mut replies: UnboundedReceiver<ToClient>,
-    state: &Mutex<Connection>,
-    delivery: &Delivery,
-) -> io::Result<Delivered> {
+async fn deliver_replies(mut replies: UnboundedReceiver<ToClient>, delivery: &Delivery) -> io::Result<Delivered> {
     let flow = &delivery.flow;
     let mut batch = Vec::new();
     // One wait on the phase, re-armed only when it fires (see `drain_asked`).
@@ -281,7 +276,7 @@ async fn deliver_replies(
             let Some(mut write) = delivery.take_write() else { return Ok(Delivered::Ended(Ended::ClientDone)) };
             match phase {
                 PINNING => return Ok(Delivered::Pinning(write)),
-                GONE => return Ok(Delivered::Ended(gone(state, &mut write).await)),
+                GONE => return Ok(Delivered::Ended(gone(delivery.state(), &mut write).await)),
                 _ => {
                     let _ = write.shutdown().await;
                     return Ok(Delivered::Ended(Ended::ClientDone));
@@ -308,7 +303,7 @@ async fn deliver_replies(
             // (The queue cannot close: the delivery holds its sender.)
             Some(ToClient::Gone) | None => {
                 let Some(mut write) = delivery.take_write() else { return Ok(Delivered::Ended(Ended::UpstreamGone)) };
-                return Ok(Delivered::Ended(gone(state, &mut write).await));
+                return Ok(Delivered::Ended(gone(delivery.state(), &mut write).await));
             }
         }
     }
