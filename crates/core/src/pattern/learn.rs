@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use foldhash::fast::FixedState;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::scan::LearnedPositions;
+use super::scan::{Learned, LearnedPositions};
 use super::tokens::looks_like;
 
 /// Placeholders seen under a prefix before a literal of their shape joins them.
@@ -88,17 +88,16 @@ impl Learner {
         std::mem::take(&mut self.learned_something)
     }
 
-    fn glued_of(&self, prefix: &str) -> Option<&[u8]> {
-        let position = self.positions.get(&xxh3_64(prefix.as_bytes()))?;
-        match &position.glued {
-            Some((word, seen)) if *seen >= MIN_SIBLINGS && word.len() >= MIN_GLUED_LETTERS => Some(word),
+    fn learned_of(&self, prefix: &str) -> Learned<'_> {
+        let Some(position) = self.positions.get(&xxh3_64(prefix.as_bytes())) else {
+            return Learned::default();
+        };
+        let glued_word = match &position.glued {
+            Some((word, seen)) if *seen >= MIN_SIBLINGS && word.len() >= MIN_GLUED_LETTERS => Some(&word[..]),
             _ => None,
-        }
-    }
-
-    fn sibling_of(&self, prefix: &str) -> Option<&'static str> {
-        let position = self.positions.get(&xxh3_64(prefix.as_bytes()))?;
-        position.sibling.filter(|&(_, seen)| seen >= MIN_SIBLINGS).map(|(name, _)| name)
+        };
+        let sibling = position.sibling.filter(|&(_, seen)| seen >= MIN_SIBLINGS).map(|(name, _)| name);
+        Learned { sibling, glued_word }
     }
 
     fn apply(&self, prefix: &str, value: &[u8]) -> Option<&'static str> {
@@ -217,12 +216,8 @@ impl LearnedPositions for Learner {
         }
     }
 
-    fn sibling(&self, prefix: &str) -> Option<&'static str> {
-        self.sibling_of(prefix)
-    }
-
-    fn glued_word(&self, prefix: &str) -> Option<&[u8]> {
-        self.glued_of(prefix)
+    fn learned(&self, prefix: &str) -> Learned<'_> {
+        self.learned_of(prefix)
     }
 }
 
@@ -235,11 +230,7 @@ impl LearnedPositions for ApplyOnly<'_> {
 
     fn saw_placeholder(&mut self, _prefix: &str, _name: &'static str, _value: &[u8]) {}
 
-    fn sibling(&self, prefix: &str) -> Option<&'static str> {
-        self.0.sibling_of(prefix)
-    }
-
-    fn glued_word(&self, prefix: &str) -> Option<&[u8]> {
-        self.0.glued_of(prefix)
+    fn learned(&self, prefix: &str) -> Learned<'_> {
+        self.0.learned_of(prefix)
     }
 }

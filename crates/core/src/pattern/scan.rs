@@ -53,17 +53,21 @@ pub trait LearnedPositions {
     /// A whole segment after `prefix`, `value`, folded to placeholder `name`.
     fn saw_placeholder(&mut self, prefix: &str, name: &'static str, value: &[u8]);
 
-    /// The placeholder most values after `prefix` fold to, once enough did: a run of token characters there
-    /// (with `-` and `_`, which are also separators) is one value of it.
-    fn sibling(&self, _prefix: &str) -> Option<&'static str> {
-        None
+    /// What was learned of the values after `prefix` that shapes how the next one is cut, in one look.
+    fn learned(&self, _prefix: &str) -> Learned<'_> {
+        Learned::default()
     }
+}
 
-    /// A word every token after `prefix` began with, once enough did: it is a fixed word glued to the token
+/// What a learner knows of the values after one prefix ([`LearnedPositions::learned`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Learned<'a> {
+    /// The placeholder most values after the prefix fold to, once enough did: a run of token characters there
+    /// (with `-` and `_`, which are also separators) is one value of it.
+    pub sibling: Option<&'static str>,
+    /// A word every token after the prefix began with, once enough did: it is a fixed word glued to the token
     /// (`django.contrib.sessions.cache<id>`), kept apart from it.
-    fn glued_word(&self, _prefix: &str) -> Option<&[u8]> {
-        None
-    }
+    pub glued_word: Option<&'a [u8]>,
 }
 
 /// Static folding only.
@@ -198,34 +202,34 @@ impl Scanner<'_> {
                 i += 1;
                 continue;
             }
+            // What the learner knows of this position, looked up once for the two rules below.
+            let (glued, sibling) = if depth == 0 && position >= 1 && segment_start {
+                let learned = self.positions.learned(&self.out.text[..segment_out_start]);
+                (learned.glued_word.map(<[u8]>::to_vec), learned.sibling)
+            } else {
+                (None, None)
+            };
             // A token after a position whose tokens all begin with the same glued word: the word, then the
             // token. A folded pattern's `{token}` there gets the word too, so that patterns folded before the
             // word was learned join those folded after.
-            if depth == 0 && position >= 1 && segment_start {
-                let glued = self.positions.glued_word(&self.out.text[..segment_out_start]).map(<[u8]>::to_vec);
-                if let Some(word) = glued {
-                    let run = token_run_len(rest);
-                    let folded = rest.starts_with(b"{token}") && ends_at_boundary(rest, 7);
-                    if folded || (run > word.len() + 8 && rest.starts_with(&word) && match_token(rest).is_some()) {
-                        self.push_literal(&word);
-                        let value = if folded { &rest[..0] } else { &rest[word.len()..run] };
-                        if folded {
-                            self.out.text.push_str("{token}");
-                        } else {
-                            self.push_placeholder("token", value);
-                        }
-                        i += if folded { 7 } else { run };
-                        position += 1;
-                        continue;
+            if let Some(word) = glued {
+                let run = token_run_len(rest);
+                let folded = rest.starts_with(b"{token}") && ends_at_boundary(rest, 7);
+                if folded || (run > word.len() + 8 && rest.starts_with(&word) && match_token(rest).is_some()) {
+                    self.push_literal(&word);
+                    let value = if folded { &rest[..0] } else { &rest[word.len()..run] };
+                    if folded {
+                        self.out.text.push_str("{token}");
+                    } else {
+                        self.push_placeholder("token", value);
                     }
+                    i += if folded { 7 } else { run };
+                    position += 1;
+                    continue;
                 }
             }
             // A run of token characters where the values before were tokens is one more.
-            if depth == 0
-                && position >= 1
-                && segment_start
-                && self.positions.sibling(&self.out.text[..segment_out_start]) == Some("token")
-            {
+            if sibling == Some("token") {
                 let run = token_run_len(rest);
                 if run >= 12 && ends_at_boundary(rest, run) {
                     self.push_placeholder("token", &rest[..run]);
@@ -381,34 +385,74 @@ pub fn push_escaped(text: &mut String, bytes: &[u8]) {
 /// looked for right after a dot: `1.2.3.4.5` is a version, not `1.` and an address.
 fn match_composite(rest: &[u8], after_dot: bool, may_be_email: bool) -> Option<(usize, &'static str)> {
     let first = *rest.first()?;
-    if first.is_ascii_hexdigit()
+    let could = Candidates::of(rest);
+    if could.uuid
         && let Some(len) = match_uuid(rest)
     {
         return Some((len, "uuid"));
     }
-    if first.is_ascii_digit() && !after_dot {
-        if let Some(len) = match_date(rest) {
+    if !after_dot {
+        if could.date
+            && let Some(len) = match_date(rest)
+        {
             return Some((len, "date"));
         }
-        if let Some(len) = match_ipv4(rest) {
+        if could.ipv4
+            && let Some(len) = match_ipv4(rest)
+        {
             return Some((len, "ip"));
         }
-    }
-    if first.is_ascii_hexdigit()
-        && !after_dot
-        && let Some(len) = match_ipv6(rest)
-    {
-        return Some((len, "ip"));
+        if could.ipv6
+            && let Some(len) = match_ipv6(rest)
+        {
+            return Some((len, "ip"));
+        }
     }
     if first.is_ascii_alphanumeric() {
         if may_be_email && let Some(len) = match_email(rest) {
             return Some((len, "email"));
         }
-        if let Some(len) = match_token(rest) {
+        if could.token
+            && let Some(len) = match_token(rest)
+        {
             return Some((len, "token"));
         }
     }
     None
+}
+
+/// Which of the tokens that contain separators may start at the start of `rest`, from the runs of hex digits
+/// and digits it begins with: what each matcher checks first, checked once for all of them. A segment seldom
+/// begins with one (`user`, `12345`), and then no matcher runs.
+#[derive(Debug, PartialEq, Eq)]
+struct Candidates {
+    /// Eight hex digits, then `-`.
+    uuid: bool,
+    /// Four digits, then `-`.
+    date: bool,
+    /// One to three digits, then `.`.
+    ipv4: bool,
+    /// One to four hex digits, then `:`.
+    ipv6: bool,
+    /// Sixteen bytes or more.
+    token: bool,
+}
+
+impl Candidates {
+    #[inline]
+    fn of(rest: &[u8]) -> Candidates {
+        // Nine bytes tell every case apart: a run of hex digits longer than eight is no UUID's first group.
+        let hex = rest.iter().take(9).take_while(|b| b.is_ascii_hexdigit()).count();
+        let digits = rest[..hex].iter().take_while(|b| b.is_ascii_digit()).count();
+        let then = |at: usize, separator: u8| rest.get(at) == Some(&separator);
+        Candidates {
+            uuid: hex == 8 && then(8, b'-'),
+            date: digits == 4 && then(4, b'-'),
+            ipv4: (1..=3).contains(&digits) && then(digits, b'.'),
+            ipv6: (1..=4).contains(&hex) && then(hex, b':'),
+            token: rest.len() >= 16,
+        }
+    }
 }
 
 /// `-` and `_`: separators that are also characters of tokens.
@@ -497,5 +541,53 @@ mod tests {
             prop_assert_eq!(told_fast.0, 0);
             prop_assert_eq!(told_scan.0, 0);
         }
+
+        /// Every token a matcher finds at the start of a segment, the quick look before the matchers lets
+        /// through: it only spares them segments they would turn down. Segments are made of runs of digits, of
+        /// hex digits, of token characters and of the separators tokens hold, so that UUIDs, dates and addresses
+        /// come up often.
+        #[test]
+        fn candidates_let_every_match_through(
+            head in prop_oneof![
+                "[0-9]{1,2}(\\.[0-9]{1,2}){3}",
+                "1[0-9]{2}(\\.[0-9]{1,3}){3}",
+                "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])",
+                "[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}",
+                "[0-9a-f]{1,4}(:[0-9a-f]{1,4}){7}",
+                "[0-9a-f]{1,4}(:[0-9a-f]{1,4}){0,3}::[0-9a-f]{1,4}",
+                "[0-9a-zA-Z_-]{12,24}",
+                "[0-9a-fA-F]{1,9}",
+            ],
+            tail in prop::collection::vec(prop_oneof!["[0-9]{1,5}", "[0-9a-zA-Z_-]{1,20}", "[-.:/+TZ]", "::"], 0..6),
+        ) {
+            let rest = head + &tail.concat();
+            let rest = rest.as_bytes();
+            let could = Candidates::of(rest);
+            prop_assert!(match_uuid(rest).is_none() || could.uuid);
+            prop_assert!(match_date(rest).is_none() || could.date);
+            prop_assert!(match_ipv4(rest).is_none() || could.ipv4);
+            prop_assert!(match_ipv6(rest).is_none() || could.ipv6);
+            prop_assert!(match_token(rest).is_none() || could.token);
+        }
+    }
+
+    /// The quick look at a segment's start, case by case: what each token needs first.
+    #[test]
+    fn candidates() {
+        let check = |rest: &str, expected: [bool; 5]| {
+            let c = Candidates::of(rest.as_bytes());
+            assert_eq!([c.uuid, c.date, c.ipv4, c.ipv6, c.token], expected, "{rest}");
+        };
+        check("123e4567-e89b-12d3-a456-426614174000", [true, false, false, false, true]);
+        check("2024-01-31", [false, true, false, false, false]);
+        check("10.0.0.1", [false, false, true, false, false]);
+        check("255.255.255.255", [false, false, true, false, false]);
+        check("2001:db8::1", [false, false, false, true, false]);
+        check("fe80:0:0:0:0:0:0:1", [false, false, false, true, true]);
+        check("12345", [false; 5]);
+        check("user", [false; 5]);
+        check("123456789-", [false; 5]);
+        check("12345:x", [false; 5]);
+        check("", [false; 5]);
     }
 }
