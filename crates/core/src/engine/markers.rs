@@ -113,7 +113,9 @@ impl Markers {
             (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
             (a, b) => a.or(b),
         };
+        // Most traces flush nothing, or every database at once: the maps are then empty and not looked in.
         let of_node = if self.per_node.is_empty() { None } else { self.per_node.get(&node).copied() };
-        latest(latest(self.per_db.get(&db).copied(), self.all), of_node)
+        let of_db = if self.per_db.is_empty() { None } else { self.per_db.get(&db).copied() };
+        latest(latest(of_db, self.all), of_node)
     }
 }

@@ -771,8 +771,8 @@ impl Engine {
                 }
                 // KEEPTTL keeps a TTL only if the key is still there: not known missing, deleted, expired or
                 // flushed since its last write.
-                let flushed_since =
-                    self.markers.last_flush(event.db, event.node).is_some_and(|(flush, _)| flush >= state.last_write);
+                let last_flush = self.markers.last_flush(event.db, event.node).map(|(flush, _)| flush);
+                let flushed_since = last_flush.is_some_and(|flush| flush >= state.last_write);
                 let was_present = state.absence().is_none()
                     && !state.has(flags::DELETED)
                     && state.has(flags::WRITTEN)
@@ -782,8 +782,8 @@ impl Engine {
                 state.flags &= !(flags::READ_SINCE_WRITE | flags::DELETED | flags::WRITE_FAILED);
                 state.flags |= flags::WRITTEN | ids_flag;
                 // A write in the same microsecond as a flush came after it: keep it strictly later.
-                state.last_write = match self.markers.last_flush(event.db, event.node) {
-                    Some((flush, _)) if flush >= now => flush + 1,
+                state.last_write = match last_flush {
+                    Some(flush) if flush >= now => flush + 1,
                     _ => now,
                 };
                 state.expires_at = match event.ttl {
