@@ -274,6 +274,9 @@ impl Scanner<'_> {
 
     /// The end of the segment starting at `start`: the next separator outside a group, or `end`.
     fn segment_end(&self, start: usize, end: usize) -> usize {
+        if self.closing.is_empty() {
+            return self.key[start..end].iter().position(|&b| is_separator(b)).map_or(end, |at| start + at);
+        }
         let mut j = start;
         while j < end && !is_separator(self.key[j]) {
             j = match self.group_end(j, end) {
@@ -296,7 +299,8 @@ impl Scanner<'_> {
                 j = close + 1;
                 continue;
             }
-            let mut piece_end = j + 1;
+            // A key without braces has no group: the piece runs to the segment's end.
+            let mut piece_end = if self.closing.is_empty() { end } else { j + 1 };
             while piece_end < end && self.group_end(piece_end, end).is_none() {
                 piece_end += 1;
             }

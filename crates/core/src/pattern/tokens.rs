@@ -3,9 +3,23 @@
 
 /// Bytes that split a key into segments. The list (`: / . _ - | #`) plus the ones URL-like and
 /// query-like keys use (`user=42`, `a,b`, `?lang=en&page=2`).
+#[inline]
 pub fn is_separator(b: u8) -> bool {
-    matches!(b, b':' | b'/' | b'.' | b'_' | b'-' | b'|' | b'#' | b'=' | b',' | b';' | b' ' | b'&' | b'?')
+    SEPARATORS[usize::from(b)]
 }
+
+/// [`is_separator`] for every byte: the scan asks it of nearly every byte of a key, and a look in a table is
+/// cheaper than thirteen comparisons.
+static SEPARATORS: [bool; 256] = {
+    let mut table = [false; 256];
+    let separators = b":/._-|#=,;&? ";
+    let mut i = 0;
+    while i < separators.len() {
+        table[separators[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// The placeholder names the folder emits. A folded pattern is folded again to itself because these are kept.
 pub const PLACEHOLDERS: [&str; 8] = ["num", "hex", "uuid", "token", "email", "ip", "date", "id"];
@@ -295,6 +309,15 @@ mod tests {
         check("v2", PieceKind::Literal);
         check("profile", PieceKind::Literal);
         check("notificationsettings", PieceKind::Literal);
+    }
+
+    #[test]
+    fn separators() {
+        for b in 0..=255u8 {
+            let listed =
+                matches!(b, b':' | b'/' | b'.' | b'_' | b'-' | b'|' | b'#' | b'=' | b',' | b';' | b' ' | b'&' | b'?');
+            assert_eq!(is_separator(b), listed, "byte {b}");
+        }
     }
 
     #[test]
