@@ -427,7 +427,7 @@ fn match_composite(rest: &[u8], after_dot: bool, may_be_email: bool) -> Option<(
 
 /// Which of the tokens that contain separators may start at the start of `rest`, from the runs of hex digits
 /// and digits it begins with: what each matcher checks first, checked once for all of them. A segment seldom
-/// begins with one (`user`, `12345`), and then no matcher runs.
+/// begins with one (`user`, `12345`), and then none of their matchers runs.
 #[derive(Debug, PartialEq, Eq)]
 struct Candidates {
     /// Eight hex digits, then `-`.
