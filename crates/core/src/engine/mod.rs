@@ -639,23 +639,17 @@ impl Engine {
     fn count_window(&mut self, event: &Event<'_>, pattern: PatternId) {
         let window = &mut self.window;
         window.saw(event.time);
-        let bump: fn(&mut WindowCounts) = match (event.command, event.outcome) {
-            (Command::Read, Outcome::Hit) => |c| {
-                c.reads += 1;
-                c.hits += 1;
-            },
-            (Command::Read, Outcome::Miss) => |c| {
-                c.reads += 1;
-                c.misses += 1;
-            },
-            (Command::Read, _) => |c| c.reads += 1,
-            (Command::Write(_), Outcome::Ok) => |c| c.writes += 1,
-            (Command::Write(_), Outcome::Error(_)) => |c| c.write_errors += 1,
-            (Command::Delete, Outcome::Ok) => |c| c.deletes += 1,
+        let counted = match (event.command, event.outcome) {
+            (Command::Read, Outcome::Hit) => Counted::Hit,
+            (Command::Read, Outcome::Miss) => Counted::Miss,
+            (Command::Read, _) => Counted::Read,
+            (Command::Write(_), Outcome::Ok) => Counted::Write,
+            (Command::Write(_), Outcome::Error(_)) => Counted::WriteError,
+            (Command::Delete, Outcome::Ok) => Counted::Delete,
             _ => return,
         };
-        bump(&mut window.global);
-        bump(window.pattern(pattern));
+        counted.add_to(&mut window.global);
+        counted.add_to(window.pattern(pattern));
     }
 
     /// Updates the shadow state of a tracked key and attributes its misses: the cause of a read miss.
@@ -945,5 +939,36 @@ pub fn key_hashes<'e>(hashes: &mut Vec<u64>, len: usize, event: impl Fn(usize) -
     }));
 }
 
+/// What an event adds to a window's counts.
+#[derive(Clone, Copy)]
+enum Counted {
+    Hit,
+    Miss,
+    /// A read whose outcome is not known.
+    Read,
+    Write,
+    WriteError,
+    Delete,
+}
+
+impl Counted {
+    #[inline(always)]
+    fn add_to(self, counts: &mut WindowCounts) {
+        match self {
+            Counted::Hit => {
+                counts.reads += 1;
+                counts.hits += 1;
+            }
+            Counted::Miss => {
+                counts.reads += 1;
+                counts.misses += 1;
+            }
+            Counted::Read => counts.reads += 1,
+            Counted::Write => counts.writes += 1,
+            Counted::WriteError => counts.write_errors += 1,
+            Counted::Delete => counts.deletes += 1,
+        }
+    }
+}
 #[cfg(test)]
 pub(crate) mod tests;
