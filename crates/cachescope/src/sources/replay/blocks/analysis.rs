@@ -84,13 +84,15 @@ fn analyse_alone(reader: &mut TraceReader, config: EngineConfig, skip: Skip, bar
         }
         let mut decoded = events_reusing(spare);
         hashes.clear();
+        let mut observed = true;
         block
             .decode_each(|_, event| {
+                observed &= event.outcome != Outcome::Unobserved;
                 hashes.push(key_hash(event.db, event.key));
                 decoded.push(event);
             })
             .map_err(with_hint)?;
-        if decoded.iter().any(|event| event.outcome == Outcome::Unobserved) {
+        if !observed {
             return Ok(BlockReplay::NeedsModel);
         }
         engine.observe_hashed_indexed(decoded.len(), |i| hashes[i], |i| decoded[i]);
