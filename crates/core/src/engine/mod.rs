@@ -34,7 +34,7 @@ pub(crate) use markers::{Marker, MarkerKind};
 pub use partial::{MergeError, Partial};
 pub use shard::Shard;
 pub(crate) use stats::PatternStats as Stats;
-use window::WindowCounter;
+use window::{Counted, WindowCounter};
 pub use window::{Window, WindowCounts};
 
 /// What the cache held before the first event.
@@ -939,36 +939,5 @@ pub fn key_hashes<'e>(hashes: &mut Vec<u64>, len: usize, event: impl Fn(usize) -
     }));
 }
 
-/// What an event adds to a window's counts.
-#[derive(Clone, Copy)]
-enum Counted {
-    Hit,
-    Miss,
-    /// A read whose outcome is not known.
-    Read,
-    Write,
-    WriteError,
-    Delete,
-}
-
-impl Counted {
-    #[inline(always)]
-    fn add_to(self, counts: &mut WindowCounts) {
-        match self {
-            Counted::Hit => {
-                counts.reads += 1;
-                counts.hits += 1;
-            }
-            Counted::Miss => {
-                counts.reads += 1;
-                counts.misses += 1;
-            }
-            Counted::Read => counts.reads += 1,
-            Counted::Write => counts.writes += 1,
-            Counted::WriteError => counts.write_errors += 1,
-            Counted::Delete => counts.deletes += 1,
-        }
-    }
-}
 #[cfg(test)]
 pub(crate) mod tests;

@@ -50,6 +50,38 @@ impl WindowCounts {
     }
 }
 
+/// What an event adds to a window's counts.
+#[derive(Clone, Copy)]
+pub(super) enum Counted {
+    Hit,
+    Miss,
+    /// A read whose outcome is not known.
+    Read,
+    Write,
+    WriteError,
+    Delete,
+}
+
+impl Counted {
+    #[inline(always)]
+    pub(super) fn add_to(self, counts: &mut WindowCounts) {
+        match self {
+            Counted::Hit => {
+                counts.reads += 1;
+                counts.hits += 1;
+            }
+            Counted::Miss => {
+                counts.reads += 1;
+                counts.misses += 1;
+            }
+            Counted::Read => counts.reads += 1,
+            Counted::Write => counts.writes += 1,
+            Counted::WriteError => counts.write_errors += 1,
+            Counted::Delete => counts.deletes += 1,
+        }
+    }
+}
+
 /// What happened between two takes.
 #[derive(Debug, Clone, Default)]
 pub struct Window {
